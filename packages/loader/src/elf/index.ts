@@ -1,0 +1,3 @@
+export * from './constants.js';
+export * from './error.js';
+export * from './reader.js';
