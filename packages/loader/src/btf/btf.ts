@@ -1,0 +1,1081 @@
+/**
+ * The BTF container: a lazily decoded, appendable, re-encodable set of types and strings.
+ *
+ * Parsing validates the header and walks the type section once, recording where each record
+ * starts, its kind and its name offset in typed arrays. Everything else (type objects, name
+ * strings, the name index) is produced on demand, which keeps the 5 MB kernel BTF cheap.
+ *
+ * Invariants:
+ * - the string table is append-only: `encode()` keeps every existing string at its offset;
+ * - records that were never replaced are re-emitted from their original bytes, so parse → encode of
+ *   an unmodified object reproduces the input (for the usual header/types/strings layout);
+ * - split BTF (kernel modules) continues the id and string-offset spaces of its base.
+ */
+import { BtfError } from './error.js';
+import { BTF_KIND, type BtfKindName, type BtfMember, type BtfType, QUALIFIER_KINDS } from './types.js';
+
+/** `BTF_MAGIC` as read little-endian. */
+export const BTF_MAGIC = 0xeb9f;
+/** Size of `struct btf_header` in version 1. */
+export const BTF_HEADER_LEN = 24;
+/** Size of `struct btf_type` (name_off, info, size/type). */
+const TYPE_LEN = 12;
+/** Pointer size of the BPF target. */
+const PTR_SIZE = 8;
+
+/** Kind names indexed by `BTF_KIND_*` number; index 0 (UNKN) is only valid as `void`. */
+export const KIND_NAMES: readonly BtfKindName[] = [
+  'void',
+  'int',
+  'ptr',
+  'array',
+  'struct',
+  'union',
+  'enum',
+  'fwd',
+  'typedef',
+  'volatile',
+  'const',
+  'restrict',
+  'func',
+  'func_proto',
+  'var',
+  'datasec',
+  'float',
+  'decl_tag',
+  'type_tag',
+  'enum64',
+];
+
+const KIND_NUMBERS: ReadonlyMap<BtfKindName, number> = new Map(KIND_NAMES.map((n, i) => [n, i]));
+
+/** Number of bytes following `struct btf_type` for a record of `kind` with `vlen` entries, or -1. */
+function trailingSize(kind: number, vlen: number): number {
+  switch (kind) {
+    case BTF_KIND.INT:
+    case BTF_KIND.VAR:
+    case BTF_KIND.DECL_TAG:
+      return 4;
+    case BTF_KIND.PTR:
+    case BTF_KIND.FWD:
+    case BTF_KIND.TYPEDEF:
+    case BTF_KIND.VOLATILE:
+    case BTF_KIND.CONST:
+    case BTF_KIND.RESTRICT:
+    case BTF_KIND.FUNC:
+    case BTF_KIND.FLOAT:
+    case BTF_KIND.TYPE_TAG:
+      return 0;
+    case BTF_KIND.ARRAY:
+      return 12;
+    case BTF_KIND.STRUCT:
+    case BTF_KIND.UNION:
+    case BTF_KIND.DATASEC:
+    case BTF_KIND.ENUM64:
+      return vlen * 12;
+    case BTF_KIND.ENUM:
+    case BTF_KIND.FUNC_PROTO:
+      return vlen * 8;
+    default:
+      return -1;
+  }
+}
+
+/** Wire size of a type object (header plus trailing data). */
+function recordSize(t: BtfType): number {
+  switch (t.kind) {
+    case 'struct':
+    case 'union':
+      return TYPE_LEN + 12 * t.members.length;
+    case 'enum':
+      return TYPE_LEN + 8 * t.values.length;
+    case 'enum64':
+      return TYPE_LEN + 12 * t.values.length;
+    case 'func_proto':
+      return TYPE_LEN + 8 * t.params.length;
+    case 'datasec':
+      return TYPE_LEN + 12 * t.vars.length;
+    default: {
+      const k = KIND_NUMBERS.get(t.kind) ?? 0;
+      return TYPE_LEN + trailingSize(k, 0);
+    }
+  }
+}
+
+const VOID: BtfType = Object.freeze({ kind: 'void', name: '' }) as BtfType;
+
+const utf8Encoder = new TextEncoder();
+const utf8Decoder = new TextDecoder('utf-8', { fatal: false });
+
+/** FNV-1a over a byte range; used to index names without decoding them to JS strings. */
+function fnv1a(bytes: Uint8Array, start: number, end: number): number {
+  let h = 0x811c9dc5;
+  for (let i = start; i < end; i++) {
+    h ^= bytes[i];
+    h = Math.imul(h, 0x01000193);
+  }
+  return h >>> 0;
+}
+
+/** A growable Uint32Array / Uint8Array pair of per-type columns. */
+function grow32(a: Uint32Array, need: number): Uint32Array {
+  if (need <= a.length) return a;
+  const b = new Uint32Array(Math.max(need, a.length * 2, 16));
+  b.set(a);
+  return b;
+}
+function grow8(a: Uint8Array, need: number): Uint8Array {
+  if (need <= a.length) return a;
+  const b = new Uint8Array(Math.max(need, a.length * 2, 16));
+  b.set(a);
+  return b;
+}
+
+/** Largest number of local types addressable in the packed name index key. */
+const INDEX_LOCAL_BITS = 2 ** 21;
+
+/** Options of {@link Btf.parse} and {@link Btf.empty}. */
+export interface BtfOptions {
+  /** The base BTF this one is split from (vmlinux for a module). */
+  base?: Btf;
+  /** Where the bytes came from; used in error messages. */
+  source?: string;
+}
+
+/**
+ * A BTF type graph. See the module comment for the invariants. Type objects returned by
+ * {@link Btf.type} are cached and shared: treat them as read-only and use {@link Btf.replace} to
+ * change a type.
+ */
+export class Btf {
+  /** The base BTF of split BTF, `undefined` for base BTF. */
+  readonly base: Btf | undefined;
+  /** The origin of the bytes, for error messages. */
+  readonly source: string;
+  /** The id of the first type owned by this object: 1 for base BTF, `base.typeCount` for split BTF. */
+  readonly firstTypeId: number;
+
+  /** Original header bytes past the 24 known ones (kept for faithful re-encoding). */
+  private headerTail: Uint8Array;
+  /** The original type section (own types only). */
+  private typeBytes: Uint8Array;
+  private typeView: DataView;
+  /** Number of records parsed from `typeBytes`. */
+  private parsedCount: number;
+  /** Start of each parsed record in `typeBytes` (length parsedCount + 1). */
+  private recordOffsets: Uint32Array;
+  /** Number of own types (parsed + added). */
+  private ownCount: number;
+  /** Kind number of each own type. */
+  private kinds: Uint8Array;
+  /** Name offset of each own type (absolute string offset). */
+  private nameOffs: Uint32Array;
+  /** Decoded, added or replaced type objects by local index. */
+  private cache: (BtfType | undefined)[];
+  /** Set for local indices whose object differs from (or has no) original record bytes. */
+  private dirty: Uint8Array;
+
+  /** String offset where this object's own strings start (base's string length, or 0). */
+  private readonly strStart: number;
+  /** Original own string section. */
+  private strBytes: Uint8Array;
+  /** Strings appended since parse, NUL-terminated, concatenated. */
+  private strExtra: Uint8Array;
+  private strExtraLen: number;
+  /** Interned strings (string → own or base offset), filled as strings are looked up or added. */
+  private internMap: Map<string, number> = new Map();
+  private internMisses = 0;
+  private internFull = false;
+
+  /** Sorted (hash(name) * 2^21 + local) keys; built on first `idsByName`. */
+  private nameIndex: Float64Array | undefined;
+  /** Local indices named or renamed after the index was built. */
+  private nameIndexExtra: number[] = [];
+  /** Memoized alignment of composites, to keep deeply nested structs linear. */
+  private alignCache: Map<number, number> = new Map();
+
+  private constructor(
+    base: Btf | undefined,
+    source: string,
+    headerTail: Uint8Array,
+    typeBytes: Uint8Array,
+    strBytes: Uint8Array,
+  ) {
+    this.base = base;
+    this.source = source;
+    this.firstTypeId = base ? base.typeCount : 1;
+    this.strStart = base ? base.stringsLength : 0;
+    this.headerTail = headerTail;
+    this.typeBytes = typeBytes;
+    this.typeView = new DataView(typeBytes.buffer, typeBytes.byteOffset, typeBytes.byteLength);
+    this.strBytes = strBytes;
+    this.strExtra = new Uint8Array(0);
+    this.strExtraLen = 0;
+    this.parsedCount = 0;
+    this.ownCount = 0;
+    this.recordOffsets = new Uint32Array(1);
+    this.kinds = new Uint8Array(0);
+    this.nameOffs = new Uint32Array(0);
+    this.cache = [];
+    this.dirty = new Uint8Array(0);
+  }
+
+  /**
+   * Parse a BTF blob (the `.BTF` section of an object, `/sys/kernel/btf/*`, or a raw BTF file).
+   * Validates the header and the framing of every type record; decodes nothing else.
+   * The returned object keeps views into `bytes`: do not modify them afterwards.
+   * @throws BtfError BTF_TRUNCATED, BTF_BAD_MAGIC, BTF_BAD_HEADER, BTF_BAD_STRING, BTF_BAD_KIND
+   */
+  static parse(bytes: Uint8Array, options?: BtfOptions): Btf {
+    const source = options?.source ?? '<btf>';
+    const base = options?.base;
+    if (bytes.length < 4) throw new BtfError('BTF_TRUNCATED', `${bytes.length} bytes is shorter than a BTF header`, { source, offset: 0 });
+    const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    const magic = dv.getUint16(0, true);
+    if (magic !== BTF_MAGIC) {
+      const why = magic === 0x9feb ? 'big-endian BTF is not supported' : `magic 0x${magic.toString(16)} is not 0xeb9f`;
+      throw new BtfError('BTF_BAD_MAGIC', why, { source, offset: 0 });
+    }
+    if (bytes.length < BTF_HEADER_LEN) throw new BtfError('BTF_TRUNCATED', `${bytes.length} bytes is shorter than a BTF header`, { source, offset: 0 });
+    const version = dv.getUint8(2);
+    if (version !== 1) throw new BtfError('BTF_BAD_HEADER', `unsupported BTF version ${version}`, { source, offset: 2 });
+    const hdrLen = dv.getUint32(4, true);
+    if (hdrLen < BTF_HEADER_LEN) throw new BtfError('BTF_BAD_HEADER', `header length ${hdrLen} is below ${BTF_HEADER_LEN}`, { source, offset: 4 });
+    if (hdrLen > bytes.length) throw new BtfError('BTF_TRUNCATED', `header length ${hdrLen} exceeds the ${bytes.length}-byte blob`, { source, offset: 4 });
+    const typeOff = dv.getUint32(8, true);
+    const typeLen = dv.getUint32(12, true);
+    const strOff = dv.getUint32(16, true);
+    const strLen = dv.getUint32(20, true);
+    const avail = bytes.length - hdrLen;
+    if (typeOff + typeLen > avail) {
+      throw new BtfError('BTF_TRUNCATED', `type section [${typeOff}, +${typeLen}) runs past the ${avail} bytes after the header`, { source, offset: 8 });
+    }
+    if (strOff + strLen > avail) {
+      throw new BtfError('BTF_TRUNCATED', `string section [${strOff}, +${strLen}) runs past the ${avail} bytes after the header`, { source, offset: 16 });
+    }
+    if (typeOff % 4 !== 0 || typeLen % 4 !== 0) {
+      throw new BtfError('BTF_BAD_HEADER', `type section offset ${typeOff} / length ${typeLen} is not 4-byte aligned`, { source, offset: 8 });
+    }
+    if (typeLen > 0 && strLen > 0 && typeOff < strOff + strLen && strOff < typeOff + typeLen) {
+      throw new BtfError('BTF_BAD_HEADER', 'type and string sections overlap', { source, offset: 8 });
+    }
+    const headerTail = bytes.subarray(BTF_HEADER_LEN, hdrLen);
+    const typeBytes = bytes.subarray(hdrLen + typeOff, hdrLen + typeOff + typeLen);
+    const strBytes = bytes.subarray(hdrLen + strOff, hdrLen + strOff + strLen);
+    if (strLen > 0 && strBytes[strLen - 1] !== 0) {
+      throw new BtfError('BTF_BAD_STRING', 'string section does not end with NUL', { source, offset: hdrLen + strOff + strLen - 1 });
+    }
+    if (!base && (strLen === 0 || strBytes[0] !== 0)) {
+      throw new BtfError('BTF_BAD_STRING', 'string section of base BTF must start with the empty string', { source, offset: hdrLen + strOff });
+    }
+    const btf = new Btf(base, source, headerTail, typeBytes, strBytes);
+    btf.scan(hdrLen + typeOff);
+    return btf;
+  }
+
+  /** An empty BTF (optionally split over `base`) to build types into with {@link Btf.add}. */
+  static empty(options?: BtfOptions): Btf {
+    const base = options?.base;
+    // Base BTF needs the empty string at offset 0; split BTF inherits its base's offset 0.
+    const strBytes = base ? new Uint8Array(0) : new Uint8Array(1);
+    return new Btf(base, options?.source ?? '<new btf>', new Uint8Array(0), new Uint8Array(0), strBytes);
+  }
+
+  /** Walk the type section once: record offsets, kinds and name offsets. */
+  private scan(fileOffset: number): void {
+    const view = this.typeView;
+    const end = this.typeBytes.length;
+    const max = Math.floor(end / TYPE_LEN) + 1;
+    const offsets = new Uint32Array(max + 1);
+    const kinds = new Uint8Array(max);
+    const names = new Uint32Array(max);
+    let off = 0;
+    let n = 0;
+    while (off < end) {
+      if (off + TYPE_LEN > end) {
+        throw new BtfError('BTF_TRUNCATED', `type record header cut short by the end of the type section`, {
+          source: this.source,
+          typeId: this.firstTypeId + n,
+          offset: fileOffset + off,
+        });
+      }
+      const info = view.getUint32(off + 4, true);
+      const kind = (info >>> 24) & 0x1f;
+      const size = kind === 0 ? -1 : trailingSize(kind, info & 0xffff);
+      if (size < 0) {
+        throw new BtfError('BTF_BAD_KIND', `unknown kind ${kind}`, { source: this.source, typeId: this.firstTypeId + n, offset: fileOffset + off });
+      }
+      const next = off + TYPE_LEN + size;
+      if (next > end) {
+        throw new BtfError('BTF_TRUNCATED', `${KIND_NAMES[kind]} record needs ${TYPE_LEN + size} bytes, ${end - off} remain`, {
+          source: this.source,
+          typeId: this.firstTypeId + n,
+          offset: fileOffset + off,
+        });
+      }
+      offsets[n] = off;
+      kinds[n] = kind;
+      names[n] = view.getUint32(off, true);
+      n++;
+      off = next;
+    }
+    offsets[n] = off;
+    this.recordOffsets = offsets;
+    this.kinds = kinds;
+    this.nameOffs = names;
+    this.parsedCount = n;
+    this.ownCount = n;
+    this.dirty = new Uint8Array(n);
+    this.cache = new Array<BtfType | undefined>(n);
+  }
+
+  /** One past the highest type id (base ids included). */
+  get typeCount(): number {
+    return this.firstTypeId + this.ownCount;
+  }
+
+  /** Total length of the string space (base strings included): the next string offset. */
+  get stringsLength(): number {
+    return this.strStart + this.strBytes.length + this.strExtraLen;
+  }
+
+  private badId(id: number): BtfError {
+    return new BtfError('BTF_BAD_TYPE_ID', `type id ${id} is out of range [0, ${this.typeCount})`, { source: this.source, typeId: id });
+  }
+
+  /** Local index of an own type id, or -1 when the id belongs to the base. Throws for a bad id. */
+  private local(id: number): number {
+    if (!Number.isInteger(id) || id < 0 || id >= this.typeCount) throw this.badId(id);
+    return id < this.firstTypeId ? -1 : id - this.firstTypeId;
+  }
+
+  /**
+   * The type with id `id` (0 is `void`). Base ids are delegated to the base. Cached.
+   * @throws BtfError BTF_BAD_TYPE_ID, BTF_BAD_STRING
+   */
+  type(id: number): BtfType {
+    if (id === 0) return VOID;
+    const local = this.local(id);
+    if (local < 0) {
+      if (!this.base) return VOID; // only id 0 is below firstTypeId for base BTF
+      return this.base.type(id);
+    }
+    const cached = this.cache[local];
+    if (cached !== undefined) return cached;
+    const t = this.decode(local);
+    this.cache[local] = t;
+    return t;
+  }
+
+  /** The kind of type `id`, read without decoding the record. */
+  kind(id: number): BtfKindName {
+    if (id === 0) return 'void';
+    const local = this.local(id);
+    if (local < 0) return this.base ? this.base.kind(id) : 'void';
+    return KIND_NAMES[this.kinds[local]];
+  }
+
+  /** The name of type `id` ('' for anonymous types). */
+  name(id: number): string {
+    if (id === 0) return '';
+    const local = this.local(id);
+    if (local < 0) return this.base ? this.base.name(id) : '';
+    return this.stringFor(this.nameOffs[local], id);
+  }
+
+  /**
+   * The string at `offset` in the (base + own) string space.
+   * @throws BtfError BTF_BAD_STRING
+   */
+  string(offset: number): string {
+    return this.stringFor(offset, undefined);
+  }
+
+  private stringFor(offset: number, typeId: number | undefined): string {
+    if (offset < this.strStart) {
+      if (this.base) return this.base.stringFor(offset, typeId);
+    }
+    let rel = offset - this.strStart;
+    if (Number.isInteger(rel) && rel >= 0) {
+      const raw = this.strBytes;
+      if (rel < raw.length) {
+        const end = raw.indexOf(0, rel);
+        // parse() guarantees a terminating NUL; empty() strings too.
+        return decodeName(raw, rel, end < 0 ? raw.length : end);
+      }
+      rel -= raw.length;
+      if (rel < this.strExtraLen) {
+        const end = this.strExtra.indexOf(0, rel);
+        return decodeName(this.strExtra, rel, end);
+      }
+    }
+    throw new BtfError('BTF_BAD_STRING', `string offset ${offset} is outside the ${this.stringsLength}-byte string table`, {
+      source: this.source,
+      typeId,
+    });
+  }
+
+  /** The bytes and start of the string at `offset`, or undefined when out of range. */
+  private stringBytes(offset: number): { bytes: Uint8Array; start: number } | undefined {
+    if (offset < this.strStart) return this.base ? this.base.stringBytes(offset) : undefined;
+    let rel = offset - this.strStart;
+    if (rel < this.strBytes.length) return { bytes: this.strBytes, start: rel };
+    rel -= this.strBytes.length;
+    if (rel < this.strExtraLen) return { bytes: this.strExtra, start: rel };
+    return undefined;
+  }
+
+  /** Decode own record `local` from its original bytes. */
+  private decode(local: number): BtfType {
+    const id = this.firstTypeId + local;
+    const v = this.typeView;
+    const off = this.recordOffsets[local];
+    const info = v.getUint32(off + 4, true);
+    const kind = (info >>> 24) & 0x1f;
+    const vlen = info & 0xffff;
+    const kflag = (info & 0x80000000) !== 0;
+    const sizeOrType = v.getUint32(off + 8, true);
+    const name = this.stringFor(v.getUint32(off, true), id);
+    const p = off + TYPE_LEN;
+    switch (kind) {
+      case BTF_KIND.INT: {
+        const e = v.getUint32(p, true);
+        const enc = (e >>> 24) & 0x0f;
+        return {
+          kind: 'int',
+          name,
+          size: sizeOrType,
+          encoding: { signed: (enc & 1) !== 0, char: (enc & 2) !== 0, bool: (enc & 4) !== 0 },
+          offset: (e >>> 16) & 0xff,
+          bits: e & 0xff,
+        };
+      }
+      case BTF_KIND.PTR:
+        return { kind: 'ptr', name, type: sizeOrType };
+      case BTF_KIND.TYPEDEF:
+        return { kind: 'typedef', name, type: sizeOrType };
+      case BTF_KIND.VOLATILE:
+        return { kind: 'volatile', name, type: sizeOrType };
+      case BTF_KIND.CONST:
+        return { kind: 'const', name, type: sizeOrType };
+      case BTF_KIND.RESTRICT:
+        return { kind: 'restrict', name, type: sizeOrType };
+      case BTF_KIND.TYPE_TAG:
+        return { kind: 'type_tag', name, type: sizeOrType };
+      case BTF_KIND.ARRAY:
+        return { kind: 'array', name: '', elemType: v.getUint32(p, true), indexType: v.getUint32(p + 4, true), nelems: v.getUint32(p + 8, true) };
+      case BTF_KIND.STRUCT:
+      case BTF_KIND.UNION: {
+        const members: BtfMember[] = new Array<BtfMember>(vlen);
+        for (let i = 0; i < vlen; i++) {
+          const q = p + i * 12;
+          const raw = v.getUint32(q + 8, true);
+          members[i] = {
+            name: this.stringFor(v.getUint32(q, true), id),
+            type: v.getUint32(q + 4, true),
+            bitOffset: kflag ? raw & 0xffffff : raw,
+            bitfieldSize: kflag ? raw >>> 24 : 0,
+          };
+        }
+        return kind === BTF_KIND.STRUCT
+          ? { kind: 'struct', name, size: sizeOrType, kindFlag: kflag, members }
+          : { kind: 'union', name, size: sizeOrType, kindFlag: kflag, members };
+      }
+      case BTF_KIND.ENUM: {
+        const values = new Array<{ name: string; value: number }>(vlen);
+        for (let i = 0; i < vlen; i++) {
+          const q = p + i * 8;
+          values[i] = { name: this.stringFor(v.getUint32(q, true), id), value: kflag ? v.getInt32(q + 4, true) : v.getUint32(q + 4, true) };
+        }
+        return { kind: 'enum', name, size: sizeOrType, signed: kflag, values };
+      }
+      case BTF_KIND.ENUM64: {
+        const values = new Array<{ name: string; value: bigint }>(vlen);
+        for (let i = 0; i < vlen; i++) {
+          const q = p + i * 12;
+          const u = (BigInt(v.getUint32(q + 8, true)) << 32n) | BigInt(v.getUint32(q + 4, true));
+          values[i] = { name: this.stringFor(v.getUint32(q, true), id), value: kflag ? BigInt.asIntN(64, u) : u };
+        }
+        return { kind: 'enum64', name, size: sizeOrType, signed: kflag, values };
+      }
+      case BTF_KIND.FWD:
+        return { kind: 'fwd', name, union: kflag };
+      case BTF_KIND.FUNC:
+        return { kind: 'func', name, type: sizeOrType, linkage: vlen };
+      case BTF_KIND.FUNC_PROTO: {
+        const params = new Array<{ name: string; type: number }>(vlen);
+        for (let i = 0; i < vlen; i++) {
+          const q = p + i * 8;
+          params[i] = { name: this.stringFor(v.getUint32(q, true), id), type: v.getUint32(q + 4, true) };
+        }
+        return { kind: 'func_proto', name: '', returnType: sizeOrType, params };
+      }
+      case BTF_KIND.VAR:
+        return { kind: 'var', name, type: sizeOrType, linkage: v.getUint32(p, true) };
+      case BTF_KIND.DATASEC: {
+        const vars = new Array<{ type: number; offset: number; size: number }>(vlen);
+        for (let i = 0; i < vlen; i++) {
+          const q = p + i * 12;
+          vars[i] = { type: v.getUint32(q, true), offset: v.getUint32(q + 4, true), size: v.getUint32(q + 8, true) };
+        }
+        return { kind: 'datasec', name, size: sizeOrType, vars };
+      }
+      case BTF_KIND.FLOAT:
+        return { kind: 'float', name, size: sizeOrType };
+      case BTF_KIND.DECL_TAG:
+        return { kind: 'decl_tag', name, type: sizeOrType, componentIdx: v.getInt32(p, true) };
+      default:
+        // scan() rejected every other kind.
+        throw new BtfError('BTF_BAD_KIND', `unknown kind ${kind}`, { source: this.source, typeId: id });
+    }
+  }
+
+  // ---------------------------------------------------------------- name lookup
+
+  /**
+   * Every type id (base first, then own, ascending) whose name is `name`. The first call builds a
+   * hash index over the raw name bytes; names are not decoded to strings except to confirm a hit.
+   */
+  idsByName(name: string): readonly number[] {
+    const own = this.ownIdsByName(name);
+    if (!this.base) return own;
+    const baseIds = this.base.idsByName(name);
+    if (baseIds.length === 0) return own;
+    if (own.length === 0) return baseIds;
+    return [...baseIds, ...own];
+  }
+
+  private ownIdsByName(name: string): number[] {
+    const index = this.nameIndex ?? this.buildNameIndex();
+    const q = utf8Encoder.encode(name);
+    const h = fnv1a(q, 0, q.length);
+    const key = h * INDEX_LOCAL_BITS;
+    // Binary search for the first key >= hash * 2^21.
+    let lo = 0;
+    let hi = index.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (index[mid] < key) lo = mid + 1;
+      else hi = mid;
+    }
+    const out: number[] = [];
+    const limit = key + INDEX_LOCAL_BITS;
+    for (let i = lo; i < index.length && index[i] < limit; i++) {
+      const local = index[i] - key;
+      if (this.nameEquals(local, q)) out.push(this.firstTypeId + local);
+    }
+    for (const local of this.nameIndexExtra) {
+      if (this.nameEquals(local, q)) out.push(this.firstTypeId + local);
+    }
+    if (this.nameIndexExtra.length > 0) {
+      out.sort((a, b) => a - b);
+      return out.filter((x, i) => i === 0 || out[i - 1] !== x);
+    }
+    return out;
+  }
+
+  private buildNameIndex(): Float64Array {
+    const n = this.ownCount;
+    if (n >= INDEX_LOCAL_BITS) throw new BtfError('BTF_NOT_SUPPORTED', `${n} types exceed the name index capacity`, { source: this.source });
+    const keys = new Float64Array(n);
+    for (let local = 0; local < n; local++) {
+      const loc = this.stringBytes(this.nameOffs[local]);
+      let h = 0x811c9dc5;
+      if (loc) {
+        const b = loc.bytes;
+        for (let i = loc.start; i < b.length && b[i] !== 0; i++) {
+          h ^= b[i];
+          h = Math.imul(h, 0x01000193);
+        }
+      }
+      keys[local] = (h >>> 0) * INDEX_LOCAL_BITS + local;
+    }
+    keys.sort();
+    this.nameIndex = keys;
+    this.nameIndexExtra = [];
+    return keys;
+  }
+
+  /** Whether own type `local`'s name equals the UTF-8 bytes `q`, compared in place. */
+  private nameEquals(local: number, q: Uint8Array): boolean {
+    const loc = this.stringBytes(this.nameOffs[local]);
+    if (!loc) return false;
+    const b = loc.bytes;
+    const s = loc.start;
+    if (s + q.length >= b.length) return false;
+    for (let i = 0; i < q.length; i++) if (b[s + i] !== q[i]) return false;
+    return b[s + q.length] === 0;
+  }
+
+  /**
+   * The lowest type id with this name and kind, or undefined. Scans only records of that kind,
+   * comparing name bytes in place, so a one-off lookup costs no index build.
+   */
+  find(name: string, kind: BtfKindName): number | undefined {
+    if (this.base) {
+      const b = this.base.find(name, kind);
+      if (b !== undefined) return b;
+    }
+    const k = KIND_NUMBERS.get(kind);
+    if (k === undefined || k === 0) return undefined;
+    if (this.nameIndex) {
+      for (const id of this.ownIdsByName(name)) if (this.kinds[id - this.firstTypeId] === k) return id;
+      return undefined;
+    }
+    const q = utf8Encoder.encode(name);
+    const kinds = this.kinds;
+    for (let local = 0; local < this.ownCount; local++) {
+      if (kinds[local] === k && this.nameEquals(local, q)) return this.firstTypeId + local;
+    }
+    return undefined;
+  }
+
+  // ---------------------------------------------------------------- resolution
+
+  /** Follow volatile/const/restrict/type_tag to the first other type. */
+  skipQualifiers(id: number): number {
+    let cur = id;
+    for (let steps = 0; ; steps++) {
+      const k = this.kind(cur);
+      if (!QUALIFIER_KINDS.has(k)) return cur;
+      if (steps > this.typeCount) throw this.cycle(id, 'qualifier chain');
+      cur = (this.type(cur) as { type: number }).type;
+    }
+  }
+
+  /** Follow qualifiers and typedefs to the first other type. */
+  underlying(id: number): number {
+    let cur = id;
+    for (let steps = 0; ; steps++) {
+      const k = this.kind(cur);
+      if (k !== 'typedef' && !QUALIFIER_KINDS.has(k)) return cur;
+      if (steps > this.typeCount) throw this.cycle(id, 'typedef/qualifier chain');
+      cur = (this.type(cur) as { type: number }).type;
+    }
+  }
+
+  private cycle(id: number, what: string): BtfError {
+    return new BtfError('BTF_CYCLE', `${what} starting at type ${id} loops`, { source: this.source, typeId: id });
+  }
+
+  /**
+   * Size in bytes of type `id`: ints, pointers (8), arrays, composites, enums, floats, datasecs,
+   * variables and typedef/qualifier chains.
+   * @throws BtfError BTF_NO_SIZE for void, functions, prototypes and forward declarations; BTF_CYCLE
+   */
+  sizeof(id: number): number {
+    let cur = id;
+    let mult = 1;
+    for (let steps = 0; ; steps++) {
+      if (steps > this.typeCount) throw this.cycle(id, 'size resolution');
+      const t = this.type(cur);
+      switch (t.kind) {
+        case 'int':
+        case 'struct':
+        case 'union':
+        case 'enum':
+        case 'enum64':
+        case 'float':
+        case 'datasec':
+          return mult * t.size;
+        case 'ptr':
+          return mult * PTR_SIZE;
+        case 'array':
+          mult *= t.nelems;
+          cur = t.elemType;
+          break;
+        case 'typedef':
+        case 'volatile':
+        case 'const':
+        case 'restrict':
+        case 'type_tag':
+        case 'var':
+          cur = t.type;
+          break;
+        default:
+          throw new BtfError('BTF_NO_SIZE', `${t.kind} ${t.name || '(anon)'} has no size`, { source: this.source, typeId: cur });
+      }
+    }
+  }
+
+  /**
+   * Alignment in bytes of type `id`, following the C rules libbpf uses: scalars align to their size
+   * capped at 8, arrays to their element, composites to their strictest member, or 1 when their
+   * layout proves they are packed.
+   * @throws BtfError BTF_NO_SIZE, BTF_CYCLE
+   */
+  alignof(id: number): number {
+    return this.alignofDepth(id, 0);
+  }
+
+  private alignofDepth(id: number, depth: number): number {
+    let cur = id;
+    for (let steps = 0; ; steps++) {
+      if (steps > this.typeCount || depth > this.typeCount) throw this.cycle(id, 'alignment resolution');
+      const t = this.type(cur);
+      switch (t.kind) {
+        case 'int':
+        case 'enum':
+        case 'enum64':
+        case 'float':
+          return Math.max(1, Math.min(t.size, PTR_SIZE));
+        case 'ptr':
+          return PTR_SIZE;
+        case 'datasec':
+          return 1;
+        case 'array':
+          cur = t.elemType;
+          break;
+        case 'typedef':
+        case 'volatile':
+        case 'const':
+        case 'restrict':
+        case 'type_tag':
+        case 'var':
+          cur = t.type;
+          break;
+        case 'struct':
+        case 'union': {
+          const memo = this.alignCache.get(cur);
+          if (memo !== undefined) {
+            if (memo < 0) throw this.cycle(cur, 'composite containing itself');
+            return memo;
+          }
+          this.alignCache.set(cur, -1);
+          try {
+            let maxAlign = 1;
+            let packed = false;
+            for (const m of t.members) {
+              const a = this.alignofDepth(m.type, depth + 1);
+              if (a > maxAlign) maxAlign = a;
+              if (m.bitfieldSize === 0 && m.bitOffset % (8 * a) !== 0) packed = true;
+            }
+            if (t.size % maxAlign !== 0) packed = true;
+            const result = packed ? 1 : maxAlign;
+            this.alignCache.set(cur, result);
+            return result;
+          } catch (e) {
+            this.alignCache.delete(cur);
+            throw e;
+          }
+        }
+        default:
+          throw new BtfError('BTF_NO_SIZE', `${t.kind} ${t.name || '(anon)'} has no alignment`, { source: this.source, typeId: cur });
+      }
+    }
+  }
+
+  // ---------------------------------------------------------------- building
+
+  /** Append `type` to the own part; returns its id. Names are interned into the string table. */
+  add(type: BtfType): number {
+    if (type.kind === 'void') throw new BtfError('BTF_BAD_KIND', 'void cannot be added: it is type id 0', { source: this.source });
+    const kind = KIND_NUMBERS.get(type.kind);
+    if (kind === undefined) throw new BtfError('BTF_BAD_KIND', `unknown kind ${String(type.kind)}`, { source: this.source });
+    const local = this.ownCount;
+    const need = local + 1;
+    this.kinds = grow8(this.kinds, need);
+    this.nameOffs = grow32(this.nameOffs, need);
+    this.dirty = grow8(this.dirty, need);
+    this.kinds[local] = kind;
+    this.nameOffs[local] = this.intern(type.name);
+    this.dirty[local] = 1;
+    this.cache[local] = type;
+    this.ownCount = need;
+    if (this.nameIndex) this.nameIndexExtra.push(local);
+    this.alignCache.clear();
+    return this.firstTypeId + local;
+  }
+
+  /** Replace own type `id` in place (ids of every other type are unchanged). */
+  replace(id: number, type: BtfType): void {
+    const local = this.local(id);
+    if (local < 0 || id === 0) {
+      throw new BtfError('BTF_BAD_TYPE_ID', `type ${id} is not owned by this BTF (own ids start at ${this.firstTypeId})`, { source: this.source, typeId: id });
+    }
+    const kind = KIND_NUMBERS.get(type.kind);
+    if (kind === undefined || kind === 0) throw new BtfError('BTF_BAD_KIND', `cannot replace with kind ${type.kind}`, { source: this.source, typeId: id });
+    // Keep the original name offset when the name did not change, so re-encoding stays faithful.
+    const oldOff = this.nameOffs[local];
+    let sameName = false;
+    try {
+      sameName = this.stringFor(oldOff, id) === type.name;
+    } catch {
+      sameName = false;
+    }
+    this.nameOffs[local] = sameName ? oldOff : this.intern(type.name);
+    this.kinds[local] = kind;
+    this.cache[local] = type;
+    this.dirty[local] = 1;
+    if (this.nameIndex && !sameName) this.nameIndexExtra.push(local);
+    this.alignCache.clear();
+  }
+
+  /**
+   * Offset of `s` in the string space, appending it to the own strings when absent.
+   * Existing strings are found by whole-string match (base first), so offsets are reused.
+   */
+  intern(s: string): number {
+    if (s === '') {
+      if (this.base) return 0;
+      return 0;
+    }
+    const known = this.internMap.get(s);
+    if (known !== undefined) return known;
+    const found = this.lookupString(s);
+    if (found !== undefined) {
+      this.internMap.set(s, found);
+      return found;
+    }
+    return this.appendString(s);
+  }
+
+  /** Offset of an existing whole string equal to `s` (base first), or undefined. */
+  findString(s: string): number | undefined {
+    if (s === '') return 0;
+    const known = this.internMap.get(s);
+    if (known !== undefined) return known;
+    return this.lookupString(s);
+  }
+
+  private lookupString(s: string): number | undefined {
+    if (this.base) {
+      const b = this.base.findString(s);
+      if (b !== undefined) return b;
+    }
+    if (!this.internFull) {
+      this.internMisses++;
+      // Many lookups (re-encoding a whole BTF): index every own string once instead of scanning.
+      if (this.internMisses > 64) {
+        this.indexAllStrings();
+        return this.internMap.get(s);
+      }
+      const needle = utf8Encoder.encode(s);
+      const own = searchWhole(this.strBytes, needle);
+      if (own >= 0) return this.strStart + own;
+      const extra = searchWhole(this.strExtra.subarray(0, this.strExtraLen), needle);
+      if (extra >= 0) return this.strStart + this.strBytes.length + extra;
+      return undefined;
+    }
+    return this.internMap.get(s);
+  }
+
+  private indexAllStrings(): void {
+    const add = (bytes: Uint8Array, len: number, base: number): void => {
+      let start = 0;
+      while (start < len) {
+        let end = bytes.indexOf(0, start);
+        if (end < 0 || end > len) end = len;
+        if (end > start) {
+          const str = decodeName(bytes, start, end);
+          if (!this.internMap.has(str)) this.internMap.set(str, base + start);
+        }
+        start = end + 1;
+      }
+    };
+    add(this.strBytes, this.strBytes.length, this.strStart);
+    add(this.strExtra, this.strExtraLen, this.strStart + this.strBytes.length);
+    this.internFull = true;
+  }
+
+  private appendString(s: string): number {
+    const bytes = utf8Encoder.encode(s);
+    if (bytes.includes(0)) throw new BtfError('BTF_BAD_STRING', `string ${JSON.stringify(s)} contains NUL`, { source: this.source });
+    const need = this.strExtraLen + bytes.length + 1;
+    if (need > this.strExtra.length) {
+      const b = new Uint8Array(Math.max(need, this.strExtra.length * 2, 256));
+      b.set(this.strExtra.subarray(0, this.strExtraLen));
+      this.strExtra = b;
+    }
+    const off = this.strStart + this.strBytes.length + this.strExtraLen;
+    this.strExtra.set(bytes, this.strExtraLen);
+    this.strExtra[this.strExtraLen + bytes.length] = 0;
+    this.strExtraLen = need;
+    this.internMap.set(s, off);
+    return off;
+  }
+
+  // ---------------------------------------------------------------- encoding
+
+  /**
+   * Encode header + own types + own strings. Unchanged records are copied from the original bytes;
+   * added or replaced ones are encoded from their objects. The result is what BPF_BTF_LOAD takes.
+   */
+  encode(): Uint8Array {
+    // Encode changed records first: that may append strings.
+    const chunks: Uint8Array[] = [];
+    let typeLen = 0;
+    let runStart = -1;
+    const flushRun = (endLocal: number): void => {
+      if (runStart < 0) return;
+      const a = this.recordOffsets[runStart];
+      const b = this.recordOffsets[endLocal];
+      chunks.push(this.typeBytes.subarray(a, b));
+      typeLen += b - a;
+      runStart = -1;
+    };
+    for (let local = 0; local < this.ownCount; local++) {
+      if (local < this.parsedCount && this.dirty[local] === 0) {
+        if (runStart < 0) runStart = local;
+        continue;
+      }
+      flushRun(local);
+      const t = this.cache[local];
+      if (t === undefined) throw new BtfError('BTF_BAD_TYPE_ID', 'type object missing', { source: this.source, typeId: this.firstTypeId + local });
+      const rec = this.encodeType(t, local);
+      chunks.push(rec);
+      typeLen += rec.length;
+    }
+    flushRun(Math.min(this.ownCount, this.parsedCount));
+
+    const hdrLen = BTF_HEADER_LEN + this.headerTail.length;
+    const strLen = this.strBytes.length + this.strExtraLen;
+    const out = new Uint8Array(hdrLen + typeLen + strLen);
+    const dv = new DataView(out.buffer);
+    dv.setUint16(0, BTF_MAGIC, true);
+    dv.setUint8(2, 1);
+    dv.setUint8(3, 0);
+    dv.setUint32(4, hdrLen, true);
+    dv.setUint32(8, 0, true);
+    dv.setUint32(12, typeLen, true);
+    dv.setUint32(16, typeLen, true);
+    dv.setUint32(20, strLen, true);
+    out.set(this.headerTail, BTF_HEADER_LEN);
+    let pos = hdrLen;
+    for (const c of chunks) {
+      out.set(c, pos);
+      pos += c.length;
+    }
+    out.set(this.strBytes, pos);
+    pos += this.strBytes.length;
+    out.set(this.strExtra.subarray(0, this.strExtraLen), pos);
+    return out;
+  }
+
+  private encodeType(t: BtfType, local: number): Uint8Array {
+    const id = this.firstTypeId + local;
+    const out = new Uint8Array(recordSize(t));
+    const v = new DataView(out.buffer);
+    const kind = KIND_NUMBERS.get(t.kind) ?? 0;
+    const header = (vlen: number, kflag: boolean, sizeOrType: number): void => {
+      if (vlen > 0xffff) throw new BtfError('BTF_BAD_KIND', `${t.kind} has ${vlen} entries, more than 65535`, { source: this.source, typeId: id });
+      v.setUint32(0, this.nameOffs[local], true);
+      v.setUint32(4, ((kflag ? 0x80000000 : 0) | (kind << 24) | vlen) >>> 0, true);
+      v.setUint32(8, sizeOrType >>> 0, true);
+    };
+    const p = TYPE_LEN;
+    switch (t.kind) {
+      case 'void':
+        throw new BtfError('BTF_BAD_KIND', 'void is not encodable', { source: this.source, typeId: id });
+      case 'int': {
+        header(0, false, t.size);
+        const enc = (t.encoding.signed ? 1 : 0) | (t.encoding.char ? 2 : 0) | (t.encoding.bool ? 4 : 0);
+        v.setUint32(p, ((enc << 24) | ((t.offset & 0xff) << 16) | (t.bits & 0xff)) >>> 0, true);
+        break;
+      }
+      case 'ptr':
+      case 'typedef':
+      case 'volatile':
+      case 'const':
+      case 'restrict':
+      case 'type_tag':
+        header(0, false, t.type);
+        break;
+      case 'array':
+        header(0, false, 0);
+        v.setUint32(p, t.elemType, true);
+        v.setUint32(p + 4, t.indexType, true);
+        v.setUint32(p + 8, t.nelems >>> 0, true);
+        break;
+      case 'struct':
+      case 'union':
+        header(t.members.length, t.kindFlag, t.size);
+        t.members.forEach((m, i) => {
+          const q = p + i * 12;
+          v.setUint32(q, this.intern(m.name), true);
+          v.setUint32(q + 4, m.type, true);
+          v.setUint32(q + 8, t.kindFlag ? ((m.bitfieldSize << 24) | (m.bitOffset & 0xffffff)) >>> 0 : m.bitOffset >>> 0, true);
+        });
+        break;
+      case 'enum':
+        header(t.values.length, t.signed, t.size);
+        t.values.forEach((e, i) => {
+          const q = p + i * 8;
+          v.setUint32(q, this.intern(e.name), true);
+          v.setUint32(q + 4, e.value >>> 0, true);
+        });
+        break;
+      case 'enum64':
+        header(t.values.length, t.signed, t.size);
+        t.values.forEach((e, i) => {
+          const q = p + i * 12;
+          const u = BigInt.asUintN(64, e.value);
+          v.setUint32(q, this.intern(e.name), true);
+          v.setUint32(q + 4, Number(u & 0xffffffffn), true);
+          v.setUint32(q + 8, Number(u >> 32n), true);
+        });
+        break;
+      case 'fwd':
+        header(0, t.union, 0);
+        break;
+      case 'func':
+        header(t.linkage, false, t.type);
+        break;
+      case 'func_proto':
+        header(t.params.length, false, t.returnType);
+        t.params.forEach((prm, i) => {
+          v.setUint32(p + i * 8, this.intern(prm.name), true);
+          v.setUint32(p + i * 8 + 4, prm.type, true);
+        });
+        break;
+      case 'var':
+        header(0, false, t.type);
+        v.setUint32(p, t.linkage >>> 0, true);
+        break;
+      case 'datasec':
+        header(t.vars.length, false, t.size);
+        t.vars.forEach((s, i) => {
+          const q = p + i * 12;
+          v.setUint32(q, s.type, true);
+          v.setUint32(q + 4, s.offset >>> 0, true);
+          v.setUint32(q + 8, s.size >>> 0, true);
+        });
+        break;
+      case 'float':
+        header(0, false, t.size);
+        break;
+      case 'decl_tag':
+        header(0, false, t.type);
+        v.setInt32(p, t.componentIdx, true);
+        break;
+    }
+    return out;
+  }
+}
+
+/** Position of `needle` as a whole NUL-delimited string inside `hay`, or -1. */
+function searchWhole(hay: Uint8Array, needle: Uint8Array): number {
+  if (hay.length === 0) return -1;
+  const buf = Buffer.from(hay.buffer, hay.byteOffset, hay.byteLength);
+  // A string at the very start is not preceded by NUL.
+  if (hay.length > needle.length && hay[needle.length] === 0 && buf.compare(needle, 0, needle.length, 0, needle.length) === 0) return 0;
+  const pattern = new Uint8Array(needle.length + 2);
+  pattern.set(needle, 1);
+  const at = buf.indexOf(pattern);
+  return at < 0 ? -1 : at + 1;
+}
+
+/** Decode a name: ASCII fast path (virtually every BTF name), UTF-8 otherwise. */
+function decodeName(bytes: Uint8Array, start: number, end: number): string {
+  if (end - start < 64) {
+    let ascii = true;
+    for (let i = start; i < end; i++) {
+      if (bytes[i] >= 0x80) {
+        ascii = false;
+        break;
+      }
+    }
+    if (ascii) return String.fromCharCode.apply(null, bytes.subarray(start, end) as unknown as number[]);
+  }
+  return utf8Decoder.decode(bytes.subarray(start, end));
+}
