@@ -1,0 +1,114 @@
+/**
+ * The error thrown when a system call fails: the errno by number and name, the call, and a message
+ * that says what the errno usually means for that call.
+ */
+import { TsbpfError } from '../errors.js';
+import { ERRNO, errnoInfo } from './errno.js';
+
+/** Extra details for a {@link SyscallError}. */
+export interface SyscallErrorOptions {
+  /** What the caller was doing, appended to the message (`map "events"`, `program "handle_exec"`). */
+  readonly context?: string;
+  /** The verifier or BTF log, when the call wrote one. */
+  readonly log?: string;
+  /** Underlying cause. */
+  readonly cause?: unknown;
+}
+
+function uid(): number | undefined {
+  return typeof process.getuid === 'function' ? process.getuid() : undefined;
+}
+
+/** The capability a syscall needs, named after the call (`bpf(...)` → CAP_BPF, perf → CAP_PERFMON). */
+function capabilityFor(syscall: string): string {
+  if (syscall.startsWith('perf_event_open') || syscall.includes('PERF_EVENT_IOC')) return 'CAP_PERFMON (or CAP_SYS_ADMIN)';
+  if (syscall.startsWith('bpf(')) return 'CAP_BPF (plus CAP_PERFMON/CAP_NET_ADMIN for some program types)';
+  return 'CAP_SYS_ADMIN';
+}
+
+/** The words this library puts after the errno name, for the errnos bpf(2) and perf use for something specific. */
+function explain(errno: number, syscall: string): string | undefined {
+  switch (errno) {
+    case ERRNO.EPERM: {
+      const u = uid();
+      if (u === 0) return `denied even as root (uid 0): kernel lockdown, an LSM, or a missing ${capabilityFor(syscall)} in this namespace`;
+      return `needs ${capabilityFor(syscall)} (running as uid ${u ?? 'unknown'})`;
+    }
+    case ERRNO.EACCES:
+      return 'refused by the verifier or by permissions on the object';
+    case ERRNO.E2BIG:
+      return syscall.startsWith('bpf(')
+        ? 'kernel does not know a field of this command (too new for this kernel)'
+        : 'attribute structure too large for this kernel';
+    case ERRNO.EINVAL:
+      return 'the kernel rejected an attribute (unknown type or flag, bad size, or a field this command does not take)';
+    case ERRNO.ENOENT:
+      return 'no such element, object or attach point';
+    case ERRNO.ENOSPC:
+      return 'no space left: the map is full, or the log buffer is too small';
+    case ERRNO.ENOMEM:
+      return 'the kernel could not allocate memory (map too large, or memlock/memcg limit reached)';
+    case ERRNO.EBADF:
+      return 'the file descriptor is closed or not of the expected kind';
+    case ERRNO.EEXIST:
+      return 'the element or pin path already exists';
+    case ERRNO.EBUSY:
+      return 'the target is busy (something else is already attached)';
+    case ERRNO.ENOTSUPP:
+    case ERRNO.EOPNOTSUPP:
+      return 'not supported by this kernel or for this object type';
+    case ERRNO.EFAULT:
+      return 'the kernel could not read or write a buffer passed by address';
+    default:
+      return undefined;
+  }
+}
+
+/** Keeps messages readable when a verifier log is attached: only its last lines go into the message. */
+function logTail(log: string, lines = 6): string {
+  const all = log.replace(/\0+$/, '').trimEnd().split('\n');
+  return all.slice(-lines).join('\n');
+}
+
+/**
+ * A failed system call. `errno`/`errnoName` say how it failed, `syscall` which call (`bpf(BPF_MAP_CREATE)`,
+ * `perf_event_open`, `ioctl(PERF_EVENT_IOC_SET_BPF)`), and `log` carries the verifier/BTF log when one
+ * was requested.
+ */
+export class SyscallError extends TsbpfError {
+  /** The errno number. */
+  readonly errno: number;
+  /** The errno's symbolic name, e.g. `EPERM`. */
+  readonly errnoName: string;
+  /** Which call failed, e.g. `bpf(BPF_PROG_LOAD)`. */
+  readonly syscall: string;
+  /** What the caller was doing, if it said. */
+  readonly context: string | undefined;
+  /** The verifier or BTF log written by the failed call, if any. */
+  readonly log: string | undefined;
+
+  constructor(syscall: string, errno: number, options: SyscallErrorOptions = {}) {
+    const info = errnoInfo(errno);
+    const why = explain(errno, syscall) ?? info.description;
+    let message = `${syscall} failed: ${info.name}: ${why}`;
+    if (options.context) message += ` (${options.context})`;
+    if (options.log && options.log.trim() !== '') message += `\nverifier log (tail):\n${logTail(options.log)}`;
+    super('SYSCALL_ERROR', message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.errno = errno;
+    this.errnoName = info.name;
+    this.syscall = syscall;
+    this.context = options.context;
+    this.log = options.log;
+  }
+
+  /** The same error with `context` added to its message (callers add the object name they were working on). */
+  withContext(context: string): SyscallError {
+    const joined = this.context ? `${this.context}; ${context}` : context;
+    return new SyscallError(this.syscall, this.errno, { context: joined, log: this.log, cause: this.cause });
+  }
+}
+
+/** True when `err` is a {@link SyscallError} with errno `errno`. */
+export function isErrno(err: unknown, errno: number): err is SyscallError {
+  return err instanceof SyscallError && err.errno === errno;
+}

@@ -1,0 +1,357 @@
+/**
+ * koffi bindings to the few libc entry points tsbpf needs. This file (and the rest of `sys/`) is the only
+ * place that imports koffi. Every binding returns the raw C result; callers read {@link lastErrno}
+ * right after a -1. libc is loaded on first use so that importing the package on a machine without
+ * it (unit tests of the parsers) costs nothing.
+ *
+ * Non-variadic prototypes are declared for variadic functions (`syscall`, `ioctl`, `fcntl`): the
+ * calling conventions of x86_64 and aarch64 Linux pass such arguments identically.
+ */
+import { readFileSync } from 'node:fs';
+import koffi from 'koffi';
+import { TsbpfError } from '../errors.js';
+
+/** Syscall numbers of the running architecture. */
+interface SyscallNumbers {
+  readonly bpf: number;
+  readonly perfEventOpen: number;
+}
+
+const SYSCALL_NUMBERS: Record<string, SyscallNumbers> = {
+  x64: { bpf: 321, perfEventOpen: 298 },
+  arm64: { bpf: 280, perfEventOpen: 241 },
+};
+
+/** Syscall numbers for `process.arch`; throws NOT_SUPPORTED elsewhere. */
+export function syscallNumbers(): SyscallNumbers {
+  const n = SYSCALL_NUMBERS[process.arch];
+  if (!n || process.platform !== 'linux') {
+    throw new TsbpfError('NOT_SUPPORTED', `tsbpf syscalls need Linux on x86_64 or arm64 (this is ${process.platform}/${process.arch})`);
+  }
+  return n;
+}
+
+type Fn<A extends unknown[], R> = (...args: A) => R;
+interface AsyncFn<A extends unknown[], R> {
+  (...args: A): R;
+  async(...args: [...A, (err: unknown, result: R) => void]): void;
+}
+
+interface Native {
+  bpf: Fn<[number, Uint8Array, number], number>;
+  perfEventOpen: Fn<[Uint8Array, number, number, number, number], number>;
+  ioctlInt: Fn<[number, number, number], number>;
+  ioctlPtr: Fn<[number, number, Uint8Array], number>;
+  close: Fn<[number], number>;
+  fcntl: Fn<[number, number, number], number>;
+  mmap: Fn<[bigint, number, number, number, number, number], number | bigint>;
+  munmap: Fn<[bigint, number], number>;
+  epollCreate1: Fn<[number], number>;
+  epollCtl: Fn<[number, number, number, Uint8Array | null], number>;
+  epollWait: AsyncFn<[number, Uint8Array, number, number], number>;
+  eventfd: Fn<[number, number], number>;
+  read: Fn<[number, Uint8Array, number], number>;
+  write: Fn<[number, Uint8Array, number], number>;
+  getpid: Fn<[], number>;
+  gettid: Fn<[], number>;
+  getuid: Fn<[], number>;
+  clockGettime: Fn<[number, Uint8Array], number>;
+  getrlimit: Fn<[number, Uint8Array], number>;
+  setrlimit: Fn<[number, Uint8Array], number>;
+  sysconf: Fn<[number], number>;
+  ifNametoindex: Fn<[string], number>;
+}
+
+let native: Native | undefined;
+
+function lib(): Native {
+  if (native) return native;
+  const nr = syscallNumbers();
+  const libc = koffi.load('libc.so.6');
+  // koffi returns `any`; each binding is given its C signature's TypeScript shape here, once.
+  const f = <A extends unknown[], R>(decl: string): Fn<A, R> => libc.func(decl) as Fn<A, R>;
+  const bpf = libc.func('syscall', 'long', ['long', 'int', 'void *', 'unsigned int']) as Fn<[number, number, Uint8Array, number], number>;
+  const perf = libc.func('syscall', 'long', ['long', 'void *', 'int', 'int', 'int', 'unsigned long']) as Fn<
+    [number, Uint8Array, number, number, number, number],
+    number
+  >;
+  native = {
+    bpf: (cmd, attr, size) => bpf(nr.bpf, cmd, attr, size),
+    perfEventOpen: (attr, pid, cpu, group, flags) => perf(nr.perfEventOpen, attr, pid, cpu, group, flags),
+    ioctlInt: libc.func('ioctl', 'int', ['int', 'unsigned long', 'unsigned long']) as Fn<[number, number, number], number>,
+    ioctlPtr: libc.func('ioctl', 'int', ['int', 'unsigned long', 'void *']) as Fn<[number, number, Uint8Array], number>,
+    close: f('int close(int fd)'),
+    fcntl: libc.func('fcntl', 'int', ['int', 'int', 'int']) as Fn<[number, number, number], number>,
+    mmap: libc.func('mmap', 'uint64_t', ['uint64_t', 'size_t', 'int', 'int', 'int', 'int64_t']) as Fn<
+      [bigint, number, number, number, number, number],
+      number | bigint
+    >,
+    munmap: libc.func('munmap', 'int', ['uint64_t', 'size_t']) as Fn<[bigint, number], number>,
+    epollCreate1: f('int epoll_create1(int flags)'),
+    epollCtl: f('int epoll_ctl(int epfd, int op, int fd, void *event)'),
+    epollWait: libc.func('int epoll_wait(int epfd, void *events, int maxevents, int timeout)') as AsyncFn<[number, Uint8Array, number, number], number>,
+    eventfd: f('int eventfd(unsigned int initval, int flags)'),
+    read: libc.func('read', 'long', ['int', 'void *', 'size_t']) as Fn<[number, Uint8Array, number], number>,
+    write: libc.func('write', 'long', ['int', 'void *', 'size_t']) as Fn<[number, Uint8Array, number], number>,
+    getpid: f('int getpid()'),
+    gettid: f('int gettid()'),
+    getuid: f('unsigned int getuid()'),
+    clockGettime: f('int clock_gettime(int clk, void *ts)'),
+    getrlimit: f('int getrlimit(int resource, void *rlim)'),
+    setrlimit: f('int setrlimit(int resource, void *rlim)'),
+    sysconf: f('long sysconf(int name)'),
+    ifNametoindex: f('unsigned int if_nametoindex(const char *name)'),
+  };
+  return native;
+}
+
+/** errno left by the most recent binding call (meaningful only right after it returned -1). */
+export function lastErrno(): number {
+  return koffi.errno();
+}
+
+/**
+ * Address of the first byte of `buf` (its byteOffset included), for the u64 pointer fields of
+ * `bpf_attr` and friends. The address is stable: Node never moves typed array backing stores.
+ */
+export function addressOf(buf: Uint8Array): bigint {
+  return koffi.address(buf);
+}
+
+/** An ArrayBuffer over `length` bytes of native memory at `address` (an mmap()ed region). */
+export function viewAt(address: bigint, length: number): ArrayBuffer {
+  return koffi.view(address, length);
+}
+
+/** bpf(2): returns the result (>= 0) or `-errno`. */
+export function bpfCall(cmd: number, attr: Uint8Array, size: number): number {
+  const r = lib().bpf(cmd, attr, size);
+  return r < 0 ? -lastErrno() : r;
+}
+
+/** perf_event_open(2) with an encoded `perf_event_attr`: returns the fd or `-errno`. */
+export function perfEventOpenRaw(attr: Uint8Array, pid: number, cpu: number, groupFd: number, flags: number): number {
+  const r = lib().perfEventOpen(attr, pid, cpu, groupFd, flags);
+  return r < 0 ? -lastErrno() : r;
+}
+
+/** ioctl(2) with an integer argument: returns the result or `-errno`. */
+export function ioctlRaw(fd: number, request: number, arg: number): number {
+  const r = lib().ioctlInt(fd, request, arg);
+  return r < 0 ? -lastErrno() : r;
+}
+
+/** ioctl(2) with a pointer argument: returns the result or `-errno`. */
+export function ioctlPtrRaw(fd: number, request: number, arg: Uint8Array): number {
+  const r = lib().ioctlPtr(fd, request, arg);
+  return r < 0 ? -lastErrno() : r;
+}
+
+/** close(2) of a raw descriptor; only `Fd` should call it. Returns 0 or `-errno`. */
+export function closeRaw(fd: number): number {
+  const r = lib().close(fd);
+  return r < 0 ? -lastErrno() : r;
+}
+
+const F_DUPFD_CLOEXEC = 1030;
+
+/** fcntl(fd, F_DUPFD_CLOEXEC, 0): the new descriptor, or -1 with errno set. */
+export function dupCloexecRaw(fd: number): number {
+  return lib().fcntl(fd, F_DUPFD_CLOEXEC, 0);
+}
+
+/** `PROT_*` values of mmap(2). */
+export const PROT = { NONE: 0, READ: 1, WRITE: 2, EXEC: 4 } as const;
+/** `MAP_*` flags of mmap(2). */
+export const MAP = { SHARED: 0x01, PRIVATE: 0x02, FIXED: 0x10, ANONYMOUS: 0x20 } as const;
+
+const MAP_FAILED = 0xffffffffffffffffn;
+
+/** mmap(2): the address, or `-errno` as a negative bigint. */
+export function mmapRaw(length: number, prot: number, flags: number, fd: number, offset: number): bigint {
+  const r = BigInt(lib().mmap(0n, length, prot, flags, fd, offset));
+  return r === MAP_FAILED ? -BigInt(lastErrno()) : r;
+}
+
+/** munmap(2): 0 or `-errno`. */
+export function munmapRaw(address: bigint, length: number): number {
+  const r = lib().munmap(address, length);
+  return r < 0 ? -lastErrno() : r;
+}
+
+/** epoll_create1(EPOLL_CLOEXEC): fd or `-errno`. */
+export function epollCreateRaw(): number {
+  const r = lib().epollCreate1(0x80000);
+  return r < 0 ? -lastErrno() : r;
+}
+
+/** `EPOLL*` event bits and `EPOLL_CTL_*` ops. */
+export const EPOLL = { IN: 0x001, PRI: 0x002, OUT: 0x004, ERR: 0x008, HUP: 0x010, RDHUP: 0x2000, CTL_ADD: 1, CTL_DEL: 2, CTL_MOD: 3 } as const;
+
+/**
+ * Size and data offset of `struct epoll_event`: packed (12 bytes) on x86_64, naturally aligned
+ * (16 bytes) on arm64.
+ */
+export const EPOLL_EVENT = process.arch === 'x64' ? { size: 12, dataOffset: 4 } : { size: 16, dataOffset: 8 };
+
+/** epoll_ctl(2) with an encoded epoll_event (or null for DEL): 0 or `-errno`. */
+export function epollCtlRaw(epfd: number, op: number, fd: number, event: Uint8Array | null): number {
+  const r = lib().epollCtl(epfd, op, fd, event);
+  return r < 0 ? -lastErrno() : r;
+}
+
+/** epoll_wait(2) on the JS thread: number of events or `-errno`. */
+export function epollWaitRaw(epfd: number, events: Uint8Array, max: number, timeoutMs: number): number {
+  const r = lib().epollWait(epfd, events, max, timeoutMs);
+  return r < 0 ? -lastErrno() : r;
+}
+
+/**
+ * epoll_wait(2) on a koffi worker thread, so the event loop keeps running. Resolves to the number of
+ * events or `-errno` (the errno is the worker's, read inside koffi; EINTR shows as -4).
+ * `events` must stay untouched until the promise settles.
+ */
+export function epollWaitAsyncRaw(epfd: number, events: Uint8Array, max: number, timeoutMs: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    lib().epollWait.async(epfd, events, max, timeoutMs, (err, result) => {
+      if (err) reject(err instanceof Error ? err : new TsbpfError('FFI_ASYNC', String(err)));
+      else resolve(result < 0 ? -lastErrno() : result);
+    });
+  });
+}
+
+/** `EFD_*` flags of eventfd(2). */
+export const EFD = { CLOEXEC: 0x80000, NONBLOCK: 0x800, SEMAPHORE: 1 } as const;
+
+/** eventfd(2): fd or `-errno`. */
+export function eventfdRaw(initval: number, flags: number): number {
+  const r = lib().eventfd(initval, flags);
+  return r < 0 ? -lastErrno() : r;
+}
+
+/** read(2) into `buf` (up to `length` bytes): count or `-errno`. */
+export function readRaw(fd: number, buf: Uint8Array, length = buf.byteLength): number {
+  const r = lib().read(fd, buf, Math.min(length, buf.byteLength));
+  return r < 0 ? -lastErrno() : r;
+}
+
+/** write(2) of `buf` (up to `length` bytes): count or `-errno`. */
+export function writeRaw(fd: number, buf: Uint8Array, length = buf.byteLength): number {
+  const r = lib().write(fd, buf, Math.min(length, buf.byteLength));
+  return r < 0 ? -lastErrno() : r;
+}
+
+/** getpid(2). */
+export function getpid(): number {
+  return lib().getpid();
+}
+
+/** gettid(2): the calling thread's id (the main thread's equals the pid). */
+export function gettid(): number {
+  return lib().gettid();
+}
+
+/** getuid(2). */
+export function getuid(): number {
+  return lib().getuid();
+}
+
+/** Clock ids for {@link clockGettime}. */
+export const CLOCK = { REALTIME: 0, MONOTONIC: 1, BOOTTIME: 7 } as const;
+
+const timespec = new Uint8Array(16);
+const timespecView = new DataView(timespec.buffer);
+
+/**
+ * clock_gettime(2) in nanoseconds. CLOCK_MONOTONIC matches bpf_ktime_get_ns(), CLOCK_BOOTTIME
+ * bpf_ktime_get_boot_ns().
+ */
+export function clockGettime(clock: number): bigint {
+  if (lib().clockGettime(clock, timespec) < 0) throw new TsbpfError('CLOCK_GETTIME', `clock_gettime(${clock}) failed: errno ${lastErrno()}`);
+  return timespecView.getBigInt64(0, true) * 1_000_000_000n + timespecView.getBigInt64(8, true);
+}
+
+/** RLIMIT_MEMLOCK (the same number on x86_64 and arm64). */
+export const RLIMIT_MEMLOCK = 8;
+/** RLIM_INFINITY. */
+export const RLIM_INFINITY = 0xffffffffffffffffn;
+
+/** A resource limit pair. */
+export interface Rlimit {
+  /** Soft limit (`RLIM_INFINITY` for none). */
+  readonly cur: bigint;
+  /** Hard limit. */
+  readonly max: bigint;
+}
+
+/** getrlimit(2); returns the limit or `-errno` as a number. */
+export function getrlimit(resource: number): Rlimit | number {
+  const b = new Uint8Array(16);
+  const r = lib().getrlimit(resource, b);
+  if (r < 0) return -lastErrno();
+  const dv = new DataView(b.buffer);
+  return { cur: dv.getBigUint64(0, true), max: dv.getBigUint64(8, true) };
+}
+
+/** setrlimit(2): 0 or `-errno`. */
+export function setrlimit(resource: number, limit: Rlimit): number {
+  const b = new Uint8Array(16);
+  const dv = new DataView(b.buffer);
+  dv.setBigUint64(0, limit.cur, true);
+  dv.setBigUint64(8, limit.max, true);
+  const r = lib().setrlimit(resource, b);
+  return r < 0 ? -lastErrno() : r;
+}
+
+/** `_SC_*` names of sysconf(3) (glibc numbering). */
+export const SC = { PAGESIZE: 30, NPROCESSORS_CONF: 83, NPROCESSORS_ONLN: 84 } as const;
+
+/** sysconf(3). */
+export function sysconf(name: number): number {
+  return lib().sysconf(name);
+}
+
+let pageSizeCache: number | undefined;
+
+/** The page size (mmap granularity). */
+export function pageSize(): number {
+  pageSizeCache ??= sysconf(SC.PAGESIZE);
+  return pageSizeCache;
+}
+
+/** Parses a kernel CPU list such as `0-3,8,10-11` into the CPU numbers it names. */
+export function parseCpuList(text: string): number[] {
+  const out: number[] = [];
+  for (const part of text.trim().split(',')) {
+    if (part === '') continue;
+    const m = /^(\d+)(?:-(\d+))?$/.exec(part.trim());
+    if (!m) throw new TsbpfError('CPU_LIST', `cannot parse CPU list "${text.trim()}"`);
+    const a = Number(m[1]);
+    const b = m[2] === undefined ? a : Number(m[2]);
+    for (let c = a; c <= b; c++) out.push(c);
+  }
+  return out;
+}
+
+let possibleCache: number[] | undefined;
+
+/** CPUs in /sys/devices/system/cpu/possible (per-CPU maps hold one value per possible CPU). */
+export function possibleCpus(): readonly number[] {
+  possibleCache ??= parseCpuList(readFileSync('/sys/devices/system/cpu/possible', 'utf8'));
+  return possibleCache;
+}
+
+/** Number of possible CPUs: the value count of per-CPU map lookups. */
+export function numPossibleCpus(): number {
+  return possibleCpus().length;
+}
+
+/** CPUs currently online (/sys/devices/system/cpu/online). */
+export function onlineCpus(): number[] {
+  return parseCpuList(readFileSync('/sys/devices/system/cpu/online', 'utf8'));
+}
+
+/** if_nametoindex(3): the interface index, or 0 when there is no such interface. */
+export function ifNameToIndex(name: string): number {
+  return lib().ifNametoindex(name);
+}
