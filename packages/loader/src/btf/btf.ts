@@ -131,8 +131,13 @@ function grow8(a: Uint8Array, need: number): Uint8Array {
   return b;
 }
 
-/** Largest number of local types addressable in the packed name index key. */
-const INDEX_LOCAL_BITS = 2 ** 21;
+/** Chained hash table of own type names: `head[hash & mask]` → local → `next[local]` … -1. */
+interface NameIndex {
+  mask: number;
+  head: Int32Array;
+  next: Int32Array;
+  hashes: Uint32Array;
+}
 
 /** Options of {@link Btf.parse} and {@link Btf.empty}. */
 export interface BtfOptions {
@@ -187,8 +192,8 @@ export class Btf {
   private internMisses = 0;
   private internFull = false;
 
-  /** Sorted (hash(name) * 2^21 + local) keys; built on first `idsByName`. */
-  private nameIndex: Float64Array | undefined;
+  /** Hash chains over own type names; built on first `idsByName`. */
+  private nameIndex: NameIndex | undefined;
   /** Local indices named or renamed after the index was built. */
   private nameIndexExtra: number[] = [];
   /** Memoized alignment of composites, to keep deeply nested structs linear. */
@@ -549,51 +554,59 @@ export class Btf {
     const index = this.nameIndex ?? this.buildNameIndex();
     const q = utf8Encoder.encode(name);
     const h = fnv1a(q, 0, q.length);
-    const key = h * INDEX_LOCAL_BITS;
-    // Binary search for the first key >= hash * 2^21.
-    let lo = 0;
-    let hi = index.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (index[mid] < key) lo = mid + 1;
-      else hi = mid;
-    }
     const out: number[] = [];
-    const limit = key + INDEX_LOCAL_BITS;
-    for (let i = lo; i < index.length && index[i] < limit; i++) {
-      const local = index[i] - key;
-      if (this.nameEquals(local, q)) out.push(this.firstTypeId + local);
+    // Chains are built by prepending, so walk and collect, then sort ascending.
+    for (let e = index.head[h & index.mask]; e >= 0; e = index.next[e]) {
+      if (index.hashes[e] === h && this.nameEquals(e, q)) out.push(this.firstTypeId + e);
     }
     for (const local of this.nameIndexExtra) {
       if (this.nameEquals(local, q)) out.push(this.firstTypeId + local);
     }
-    if (this.nameIndexExtra.length > 0) {
-      out.sort((a, b) => a - b);
-      return out.filter((x, i) => i === 0 || out[i - 1] !== x);
-    }
-    return out;
+    out.sort((a, b) => a - b);
+    return out.filter((x, i) => i === 0 || out[i - 1] !== x);
   }
 
-  private buildNameIndex(): Float64Array {
+  /** Hash the raw name bytes of every own type into chained buckets (no string decoding, no sort). */
+  private buildNameIndex(): NameIndex {
     const n = this.ownCount;
-    if (n >= INDEX_LOCAL_BITS) throw new BtfError('BTF_NOT_SUPPORTED', `${n} types exceed the name index capacity`, { source: this.source });
-    const keys = new Float64Array(n);
-    for (let local = 0; local < n; local++) {
-      const loc = this.stringBytes(this.nameOffs[local]);
+    let buckets = 16;
+    while (buckets < n * 2) buckets *= 2;
+    const mask = buckets - 1;
+    const head = new Int32Array(buckets).fill(-1);
+    const next = new Int32Array(n);
+    const hashes = new Uint32Array(n);
+    const raw = this.strBytes;
+    const rawStart = this.strStart;
+    const rawEnd = rawStart + raw.length;
+    for (let local = n - 1; local >= 0; local--) {
+      const off = this.nameOffs[local];
       let h = 0x811c9dc5;
-      if (loc) {
-        const b = loc.bytes;
-        for (let i = loc.start; i < b.length && b[i] !== 0; i++) {
-          h ^= b[i];
+      if (off >= rawStart && off < rawEnd) {
+        // Fast path: the name lives in the original string section, which ends with NUL.
+        for (let i = off - rawStart; raw[i] !== 0; i++) {
+          h ^= raw[i];
           h = Math.imul(h, 0x01000193);
         }
+      } else {
+        const loc = this.stringBytes(off);
+        if (loc) {
+          const b = loc.bytes;
+          for (let i = loc.start; i < b.length && b[i] !== 0; i++) {
+            h ^= b[i];
+            h = Math.imul(h, 0x01000193);
+          }
+        }
       }
-      keys[local] = (h >>> 0) * INDEX_LOCAL_BITS + local;
+      h >>>= 0;
+      hashes[local] = h;
+      const bucket = h & mask;
+      next[local] = head[bucket];
+      head[bucket] = local;
     }
-    keys.sort();
-    this.nameIndex = keys;
+    const index: NameIndex = { mask, head, next, hashes };
+    this.nameIndex = index;
     this.nameIndexExtra = [];
-    return keys;
+    return index;
   }
 
   /** Whether own type `local`'s name equals the UTF-8 bytes `q`, compared in place. */
