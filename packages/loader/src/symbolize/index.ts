@@ -1,0 +1,3 @@
+export * from './elf_symbols.js';
+export * from './user.js';
+export * from './stack.js';
