@@ -241,14 +241,13 @@ export function resolveCoreRelocation(local: Btf, targets: readonly Btf[], relo:
   const localSpec = parseCoreSpec(local, relo.typeId, relo.accessString, kind);
   const description = describeSpec(localSpec);
   const what = (): string => `${coreRelocationKindName(kind)} relocation of ${description}`;
+  if (kind === BPF_CORE.TYPE_ID_LOCAL) {
+    // Needs no kernel: the id of the type in the object's own BTF (not validated: linking moves ids).
+    const v: Computed = { value: BigInt(relo.typeId), size: 0, sizeTypeId: 0, validate: false };
+    return resolutionFrom(kind, description, localSpec, v, v, undefined, 0);
+  }
   const localValue = compute(kind, localSpec, what);
   if (localValue === POISON) throw new CoreError('CORE_BAD_SPEC', `${what()}: cannot be computed from local BTF`);
-
-  if (kind === BPF_CORE.TYPE_ID_LOCAL) {
-    // Needs no kernel: the id of the type in the object's own BTF.
-    const v: Computed = { value: BigInt(relo.typeId), size: 0, sizeTypeId: 0, validate: false };
-    return { ...resolutionFrom(kind, description, localSpec, v, v, undefined, 0), targetBtf: undefined, targetTypeId: undefined };
-  }
 
   let chosen: { spec: CoreSpec; value: Computed | typeof POISON } | undefined;
   let matched = 0;
@@ -356,7 +355,9 @@ export function patchCoreInstruction(
     case BPF_CLASS.ALU64: {
       if ((opcode & 0x08) !== BPF_SRC.K) throw new CoreError('CORE_BAD_INSN', `${where}: ALU instruction at ${i} takes a register, not an immediate`);
       const imm = insns.imm(i);
-      if (res.validate && BigInt(imm >>> 0) !== BigInt.asUintN(32, local)) {
+      // The immediate holds 32 bits; a local value that needed more cannot be what the compiler wrote.
+      const localFits = local >= INT32_MIN && local <= UINT32_MAX;
+      if (res.validate && (!localFits || BigInt(imm >>> 0) !== BigInt.asUintN(32, local))) {
         throw new CoreError('CORE_INSN_MISMATCH', `${where}: instruction ${i} holds immediate ${imm}, expected ${local} (from local BTF)`);
       }
       // ALU64 sign-extends its immediate; a 32-bit ALU keeps only 32 bits.
