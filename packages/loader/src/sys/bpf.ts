@@ -1,0 +1,474 @@
+/**
+ * Typed bpf(2) commands. Each function encodes its attr (see `attr.ts`), makes the call and throws a
+ * {@link SyscallError} naming the command and errno on failure. Element operations reuse one
+ * preallocated attr buffer: they are the hot path.
+ */
+import {
+  type AttrWriter,
+  type BtfLoadAttr,
+  type FdLike,
+  type LinkCreateAttr,
+  type MapBatchAttr,
+  type MapCreateAttr,
+  type ProgAttachAttr,
+  type ProgLoadAttr,
+  type ProgTestRunAttr,
+  BTF_LOAD_LOG_TRUE_SIZE_OFFSET,
+  PROG_LOAD_LOG_TRUE_SIZE_OFFSET,
+  AttrWriter as Writer,
+  cString,
+  encodeBtfLoad,
+  encodeLinkCreate,
+  encodeMapBatch,
+  encodeMapCreate,
+  encodeObj,
+  encodeProgAttach,
+  encodeProgLoad,
+  encodeProgTestRun,
+  fromCString,
+  rawFd,
+} from './attr.js';
+import { BPF_CMD, bpfCmdName } from './constants.js';
+import { ERRNO } from './errno.js';
+import { SyscallError } from './errors.js';
+import { addressOf, bpfCall } from './ffi.js';
+import { Fd } from './fd.js';
+
+function cmdLabel(cmd: number): string {
+  return `bpf(${bpfCmdName(cmd) ?? `cmd ${cmd}`})`;
+}
+
+function labelOf(fd: FdLike): string | undefined {
+  return typeof fd === 'number' ? undefined : fd.label;
+}
+
+/** Runs `cmd` with the writer's attr; returns the result or throws. */
+function call(cmd: number, w: AttrWriter, context?: string): number {
+  const r = bpfCall(cmd, w.bytes, w.size);
+  if (r < 0) throw new SyscallError(cmdLabel(cmd), -r, { context });
+  return r;
+}
+
+/** Runs a command that returns a new descriptor and wraps it in an {@link Fd}. */
+function callFd(cmd: number, w: AttrWriter, label: string | undefined): Fd {
+  return new Fd(call(cmd, w, label), label);
+}
+
+// ------------------------------------------------------------------------------------------------ maps
+
+/**
+ * Creates a map (`BPF_MAP_CREATE`).
+ * @throws SyscallError e.g. EINVAL for a bad size/flag combination, EPERM without CAP_BPF.
+ */
+export function mapCreate(attrs: MapCreateAttr): Fd {
+  const label = attrs.mapName ? `map "${attrs.mapName}"` : 'map';
+  return callFd(BPF_CMD.MAP_CREATE, encodeMapCreate(attrs), label);
+}
+
+// One attr for every element command: map_fd, key, value/next_key, flags (32 bytes).
+const elemAttr = new Uint8Array(32);
+const elemView = new DataView(elemAttr.buffer);
+
+function elemCall(cmd: number, fd: FdLike, key: Uint8Array | null, value: Uint8Array | null, flags: number | bigint): number {
+  elemView.setUint32(0, rawFd(fd), true);
+  elemView.setUint32(4, 0, true);
+  elemView.setBigUint64(8, key ? addressOf(key) : 0n, true);
+  elemView.setBigUint64(16, value ? addressOf(value) : 0n, true);
+  elemView.setBigUint64(24, BigInt(flags), true);
+  return bpfCall(cmd, elemAttr, 32);
+}
+
+/**
+ * Looks `key` up (`BPF_MAP_LOOKUP_ELEM`), copying the value into `value`, which must hold the map's
+ * value size (per-CPU maps: round_up(value size, 8) × possible CPUs). `key` is null for queue/stack
+ * peeks.
+ * @returns false when the key is absent (ENOENT).
+ */
+export function mapLookupElem(fd: FdLike, key: Uint8Array | null, value: Uint8Array, flags: number = 0): boolean {
+  const r = elemCall(BPF_CMD.MAP_LOOKUP_ELEM, fd, key, value, flags);
+  if (r === -ERRNO.ENOENT) return false;
+  if (r < 0) throw new SyscallError(cmdLabel(BPF_CMD.MAP_LOOKUP_ELEM), -r, { context: labelOf(fd) });
+  return true;
+}
+
+/**
+ * Creates or updates an element (`BPF_MAP_UPDATE_ELEM`); `flags` is BPF_ANY/NOEXIST/EXIST (| F_LOCK).
+ * `key` is null for queue/stack pushes.
+ */
+export function mapUpdateElem(fd: FdLike, key: Uint8Array | null, value: Uint8Array, flags: number = 0): void {
+  const r = elemCall(BPF_CMD.MAP_UPDATE_ELEM, fd, key, value, flags);
+  if (r < 0) throw new SyscallError(cmdLabel(BPF_CMD.MAP_UPDATE_ELEM), -r, { context: labelOf(fd) });
+}
+
+/**
+ * Deletes `key` (`BPF_MAP_DELETE_ELEM`).
+ * @returns false when the key was absent (ENOENT).
+ */
+export function mapDeleteElem(fd: FdLike, key: Uint8Array | null, flags: number = 0): boolean {
+  const r = elemCall(BPF_CMD.MAP_DELETE_ELEM, fd, key, null, flags);
+  if (r === -ERRNO.ENOENT) return false;
+  if (r < 0) throw new SyscallError(cmdLabel(BPF_CMD.MAP_DELETE_ELEM), -r, { context: labelOf(fd) });
+  return true;
+}
+
+/**
+ * Writes the key after `key` (null: the first key) into `next` (`BPF_MAP_GET_NEXT_KEY`).
+ * @returns false at the end of the map (ENOENT).
+ */
+export function mapGetNextKey(fd: FdLike, key: Uint8Array | null, next: Uint8Array): boolean {
+  const r = elemCall(BPF_CMD.MAP_GET_NEXT_KEY, fd, key, next, 0);
+  if (r === -ERRNO.ENOENT) return false;
+  if (r < 0) throw new SyscallError(cmdLabel(BPF_CMD.MAP_GET_NEXT_KEY), -r, { context: labelOf(fd) });
+  return true;
+}
+
+/**
+ * Looks up and deletes in one step (`BPF_MAP_LOOKUP_AND_DELETE_ELEM`); `key` is null to pop a
+ * queue/stack.
+ * @returns false when there was no such element (ENOENT).
+ */
+export function mapLookupAndDeleteElem(fd: FdLike, key: Uint8Array | null, value: Uint8Array, flags: number = 0): boolean {
+  const r = elemCall(BPF_CMD.MAP_LOOKUP_AND_DELETE_ELEM, fd, key, value, flags);
+  if (r === -ERRNO.ENOENT) return false;
+  if (r < 0) throw new SyscallError(cmdLabel(BPF_CMD.MAP_LOOKUP_AND_DELETE_ELEM), -r, { context: labelOf(fd) });
+  return true;
+}
+
+/** Result of a lookup batch. */
+export interface MapBatchResult {
+  /** Elements copied into keys/values. */
+  count: number;
+  /** True when the map has no elements after these (ENOENT). */
+  done: boolean;
+}
+
+function batchRead(cmd: number, fd: FdLike, a: MapBatchAttr): MapBatchResult {
+  const w = encodeMapBatch(fd, a);
+  w.size = Math.max(w.size, 40);
+  const r = bpfCall(cmd, w.bytes, w.size);
+  const count = w.view.getUint32(32, true);
+  if (r === -ERRNO.ENOENT) return { count, done: true };
+  if (r < 0) throw new SyscallError(cmdLabel(cmd), -r, { context: labelOf(fd) });
+  return { count, done: false };
+}
+
+/**
+ * Copies up to `count` elements (`BPF_MAP_LOOKUP_BATCH`). Pass `outBatch` of the previous call as
+ * `inBatch` to continue; `done` says the map is exhausted.
+ */
+export function mapLookupBatch(fd: FdLike, a: MapBatchAttr): MapBatchResult {
+  return batchRead(BPF_CMD.MAP_LOOKUP_BATCH, fd, a);
+}
+
+/** Like {@link mapLookupBatch}, deleting what it copied (`BPF_MAP_LOOKUP_AND_DELETE_BATCH`). */
+export function mapLookupAndDeleteBatch(fd: FdLike, a: MapBatchAttr): MapBatchResult {
+  return batchRead(BPF_CMD.MAP_LOOKUP_AND_DELETE_BATCH, fd, a);
+}
+
+function batchWrite(cmd: number, fd: FdLike, a: MapBatchAttr): number {
+  const w = encodeMapBatch(fd, a);
+  w.size = Math.max(w.size, 40);
+  const r = bpfCall(cmd, w.bytes, w.size);
+  const count = w.view.getUint32(32, true);
+  if (r < 0) throw new SyscallError(cmdLabel(cmd), -r, { context: `${labelOf(fd) ?? 'map'}: ${count} of ${a.count} elements processed` });
+  return count;
+}
+
+/**
+ * Updates `count` elements (`BPF_MAP_UPDATE_BATCH`).
+ * @returns the number updated.
+ * @throws SyscallError whose context says how many were processed before the failure.
+ */
+export function mapUpdateBatch(fd: FdLike, a: Omit<MapBatchAttr, 'inBatch' | 'outBatch'>): number {
+  return batchWrite(BPF_CMD.MAP_UPDATE_BATCH, fd, a);
+}
+
+/** Deletes `count` keys (`BPF_MAP_DELETE_BATCH`); returns the number deleted. */
+export function mapDeleteBatch(fd: FdLike, a: Omit<MapBatchAttr, 'inBatch' | 'outBatch' | 'values'>): number {
+  return batchWrite(BPF_CMD.MAP_DELETE_BATCH, fd, a);
+}
+
+/** Freezes a map: no more writes from user space (`BPF_MAP_FREEZE`). */
+export function mapFreeze(fd: FdLike): void {
+  const w = new Writer(4).fd(0, fd);
+  call(BPF_CMD.MAP_FREEZE, w, labelOf(fd));
+}
+
+// -------------------------------------------------------------------------------------------- programs
+
+function logText(buf: Uint8Array | undefined): string | undefined {
+  if (!buf) return undefined;
+  const s = fromCString(buf);
+  return s === '' ? undefined : s;
+}
+
+/**
+ * Loads a program (`BPF_PROG_LOAD`). On failure the thrown {@link SyscallError} carries the verifier
+ * log written into `logBuf` (if any) as `.log`.
+ */
+export function progLoad(attrs: ProgLoadAttr): Fd {
+  const label = attrs.progName ? `program "${attrs.progName}"` : 'program';
+  const w = encodeProgLoad(attrs);
+  const r = bpfCall(BPF_CMD.PROG_LOAD, w.bytes, w.size);
+  if (r < 0) {
+    throw new SyscallError(cmdLabel(BPF_CMD.PROG_LOAD), -r, { context: label, log: logText(attrs.logBuf) });
+  }
+  return new Fd(r, label);
+}
+
+/** Log buffer sizes for {@link progLoadWithLog} / {@link btfLoadWithLog}. */
+export interface LogOptions {
+  /** First log buffer size in bytes (at least 128; default 64 KiB). */
+  initialLogSize?: number;
+  /** Largest log buffer tried (default 16 MiB); past it the truncated log is reported. */
+  maxLogSize?: number;
+}
+
+/** A load that succeeded, and the log when one was requested. */
+export interface LoadResult {
+  /** The loaded object. */
+  fd: Fd;
+  /** The verifier log, when the load ran with logging. */
+  log: string | undefined;
+}
+
+function withLog(
+  run: (logBuf: Uint8Array | undefined, logLevel: number | undefined) => { r: number; trueSize: number },
+  label: string,
+  cmd: number,
+  requestedLevel: number | undefined,
+  opts: LogOptions,
+): LoadResult {
+  const initial = Math.max(128, opts.initialLogSize ?? 64 * 1024);
+  const max = Math.max(initial, opts.maxLogSize ?? 16 * 1024 * 1024);
+  // First attempt without a log, unless one was asked for: logging slows the verifier down.
+  if (!requestedLevel) {
+    const { r } = run(undefined, undefined);
+    if (r >= 0) return { fd: new Fd(r, label), log: undefined };
+  }
+  const level = requestedLevel || 1;
+  let size = initial;
+  for (;;) {
+    const buf = new Uint8Array(size);
+    const { r, trueSize } = run(buf, level);
+    if (r >= 0) return { fd: new Fd(r, label), log: logText(buf) };
+    if (r === -ERRNO.ENOSPC && size < max) {
+      // Kernels 6.4+ report the size they needed; older ones leave 0 and we double.
+      size = Math.min(max, trueSize > size ? trueSize : size * 2);
+      continue;
+    }
+    throw new SyscallError(cmdLabel(cmd), -r, {
+      context: r === -ERRNO.ENOSPC ? `${label}; log truncated at ${size} bytes` : label,
+      log: logText(buf),
+    });
+  }
+}
+
+/**
+ * Loads a program, fetching the verifier log only when needed: tries without a log first, then with
+ * `logLevel` (default 1) and a log buffer that doubles on ENOSPC up to `maxLogSize`.
+ * @throws SyscallError with the complete verifier log in `.log`.
+ */
+export function progLoadWithLog(attrs: ProgLoadAttr, opts: LogOptions = {}): LoadResult {
+  const label = attrs.progName ? `program "${attrs.progName}"` : 'program';
+  return withLog(
+    (logBuf, logLevel) => {
+      const w = encodeProgLoad({ ...attrs, logBuf, logLevel });
+      const r = bpfCall(BPF_CMD.PROG_LOAD, w.bytes, w.size);
+      return { r, trueSize: w.view.getUint32(PROG_LOAD_LOG_TRUE_SIZE_OFFSET, true) };
+    },
+    label,
+    BPF_CMD.PROG_LOAD,
+    attrs.logBuf ? (attrs.logLevel ?? 1) : attrs.logLevel,
+    { initialLogSize: attrs.logBuf?.byteLength, ...opts },
+  );
+}
+
+/** Loads BTF (`BPF_BTF_LOAD`); a failure carries the BTF log (if `logBuf` was given) as `.log`. */
+export function btfLoad(attrs: BtfLoadAttr): Fd {
+  const w = encodeBtfLoad(attrs);
+  const r = bpfCall(BPF_CMD.BTF_LOAD, w.bytes, w.size);
+  if (r < 0) throw new SyscallError(cmdLabel(BPF_CMD.BTF_LOAD), -r, { context: 'BTF', log: logText(attrs.logBuf) });
+  return new Fd(r, 'BTF');
+}
+
+/** Loads BTF with the same log strategy as {@link progLoadWithLog}. */
+export function btfLoadWithLog(attrs: BtfLoadAttr, opts: LogOptions = {}): LoadResult {
+  return withLog(
+    (logBuf, logLevel) => {
+      const w = encodeBtfLoad({ ...attrs, logBuf, logLevel });
+      const r = bpfCall(BPF_CMD.BTF_LOAD, w.bytes, w.size);
+      return { r, trueSize: w.view.getUint32(BTF_LOAD_LOG_TRUE_SIZE_OFFSET, true) };
+    },
+    'BTF',
+    BPF_CMD.BTF_LOAD,
+    attrs.logBuf ? (attrs.logLevel ?? 1) : attrs.logLevel,
+    opts,
+  );
+}
+
+/** Result of {@link progTestRun}. */
+export interface ProgTestRunResult {
+  /** The program's return value (r0, low 32 bits). */
+  retval: number;
+  /** Average run time in nanoseconds. */
+  duration: number;
+  /** Bytes the program's output data has (may exceed `dataOut`'s length: then ENOSPC was thrown). */
+  dataSizeOut: number;
+  /** Bytes of output context. */
+  ctxSizeOut: number;
+}
+
+/** Runs a program on test input (`BPF_PROG_TEST_RUN`). */
+export function progTestRun(attrs: ProgTestRunAttr): ProgTestRunResult {
+  const w = encodeProgTestRun(attrs);
+  call(BPF_CMD.PROG_TEST_RUN, w, labelOf(attrs.progFd));
+  return {
+    retval: w.view.getUint32(4, true),
+    duration: w.view.getUint32(36, true),
+    dataSizeOut: w.view.getUint32(12, true),
+    ctxSizeOut: w.view.getUint32(44, true),
+  };
+}
+
+/** Binds a map to a program so it lives as long as the program (`BPF_PROG_BIND_MAP`). */
+export function progBindMap(progFd: FdLike, mapFd: FdLike, flags = 0): void {
+  const w = new Writer(8).fd(0, progFd).fd(4, mapFd).u32(8, flags);
+  call(BPF_CMD.PROG_BIND_MAP, w, labelOf(progFd));
+}
+
+// -------------------------------------------------------------------------------------- pinning (bpffs)
+
+/** Pins an object at `path` on a bpffs mount (`BPF_OBJ_PIN`). */
+export function objPin(fd: FdLike, path: string): void {
+  call(BPF_CMD.OBJ_PIN, encodeObj(path, fd), `pin ${path}`);
+}
+
+/** Opens a pinned object (`BPF_OBJ_GET`); `flags` is BPF_F_RDONLY / BPF_F_WRONLY or 0. */
+export function objGet(path: string, flags = 0): Fd {
+  return callFd(BPF_CMD.OBJ_GET, encodeObj(path, undefined, flags), `pinned ${path}`);
+}
+
+// ---------------------------------------------------------------------------------------------- links
+
+/** Creates a link (`BPF_LINK_CREATE`). */
+export function linkCreate(attrs: LinkCreateAttr): Fd {
+  return callFd(BPF_CMD.LINK_CREATE, encodeLinkCreate(attrs), labelOf(attrs.progFd) ? `link of ${labelOf(attrs.progFd)}` : 'link');
+}
+
+/** Options of {@link linkUpdate}. */
+export interface LinkUpdateOptions {
+  /** Replace only if the link currently runs this program (with BPF_F_REPLACE). */
+  oldProgFd?: FdLike;
+  /** BPF_F_REPLACE. */
+  flags?: number;
+}
+
+/** Swaps a link's program (`BPF_LINK_UPDATE`). */
+export function linkUpdate(linkFd: FdLike, newProgFd: FdLike, opts: LinkUpdateOptions = {}): void {
+  const w = new Writer(8).fd(0, linkFd).fd(4, newProgFd).u32(8, opts.flags).fd(12, opts.oldProgFd);
+  call(BPF_CMD.LINK_UPDATE, w, labelOf(linkFd));
+}
+
+/** Detaches a link from its hook while keeping the fd open (`BPF_LINK_DETACH`). */
+export function linkDetach(linkFd: FdLike): void {
+  call(BPF_CMD.LINK_DETACH, new Writer(4).fd(0, linkFd), labelOf(linkFd));
+}
+
+/**
+ * Attaches a raw tracepoint / tp_btf / fentry-style program (`BPF_RAW_TRACEPOINT_OPEN`); `name` is
+ * the tracepoint (null for BTF-typed programs whose target came with the load).
+ */
+export function rawTracepointOpen(name: string | null, progFd: FdLike, cookie?: bigint): Fd {
+  const w = new Writer(12);
+  if (name !== null) w.ptr(0, cString(name));
+  w.fd(8, progFd).u64(16, cookie);
+  return callFd(BPF_CMD.RAW_TRACEPOINT_OPEN, w, name ? `raw_tracepoint ${name}` : 'raw_tracepoint');
+}
+
+/** Creates an iterator instance from an iter link; read() it for the output (`BPF_ITER_CREATE`). */
+export function iterCreate(linkFd: FdLike, flags = 0): Fd {
+  return callFd(BPF_CMD.ITER_CREATE, new Writer(4).fd(0, linkFd).u32(4, flags), 'iterator');
+}
+
+/** Turns on run-time statistics while the returned fd stays open (`BPF_ENABLE_STATS`). */
+export function enableStats(type = 0): Fd {
+  const w = new Writer(4);
+  w.view.setUint32(0, type, true);
+  return callFd(BPF_CMD.ENABLE_STATS, w, 'stats');
+}
+
+/** Legacy attach (`BPF_PROG_ATTACH`) for cgroups, sockmaps, flow dissector, lirc. */
+export function progAttach(attrs: ProgAttachAttr): void {
+  call(BPF_CMD.PROG_ATTACH, encodeProgAttach(attrs), attrs.attachBpfFd === undefined ? undefined : labelOf(attrs.attachBpfFd));
+}
+
+/** Legacy detach (`BPF_PROG_DETACH`). */
+export function progDetach(attrs: ProgAttachAttr): void {
+  call(BPF_CMD.PROG_DETACH, encodeProgAttach(attrs), attrs.attachBpfFd === undefined ? undefined : labelOf(attrs.attachBpfFd));
+}
+
+// ---------------------------------------------------------------------------------------- ids and fds
+
+function nextId(cmd: number, start: number): number | undefined {
+  const w = new Writer(8);
+  w.view.setUint32(0, start, true);
+  const r = bpfCall(cmd, w.bytes, w.size);
+  if (r === -ERRNO.ENOENT) return undefined;
+  if (r < 0) throw new SyscallError(cmdLabel(cmd), -r);
+  return w.view.getUint32(4, true);
+}
+
+/** Next loaded program id after `start` (0: the first), or undefined at the end. */
+export function progGetNextId(start: number): number | undefined {
+  return nextId(BPF_CMD.PROG_GET_NEXT_ID, start);
+}
+/** Next map id after `start`, or undefined at the end. */
+export function mapGetNextId(start: number): number | undefined {
+  return nextId(BPF_CMD.MAP_GET_NEXT_ID, start);
+}
+/** Next link id after `start`, or undefined at the end. */
+export function linkGetNextId(start: number): number | undefined {
+  return nextId(BPF_CMD.LINK_GET_NEXT_ID, start);
+}
+/** Next BTF object id after `start`, or undefined at the end. */
+export function btfGetNextId(start: number): number | undefined {
+  return nextId(BPF_CMD.BTF_GET_NEXT_ID, start);
+}
+
+function fdById(cmd: number, id: number, what: string, openFlags: number): Fd {
+  const w = new Writer(4);
+  w.view.setUint32(0, id, true);
+  w.u32(8, openFlags);
+  return callFd(cmd, w, `${what} id ${id}`);
+}
+
+/** Opens the program with this id (`BPF_PROG_GET_FD_BY_ID`). */
+export function progGetFdById(id: number, openFlags = 0): Fd {
+  return fdById(BPF_CMD.PROG_GET_FD_BY_ID, id, 'program', openFlags);
+}
+/** Opens the map with this id (`BPF_MAP_GET_FD_BY_ID`). */
+export function mapGetFdById(id: number, openFlags = 0): Fd {
+  return fdById(BPF_CMD.MAP_GET_FD_BY_ID, id, 'map', openFlags);
+}
+/** Opens the link with this id (`BPF_LINK_GET_FD_BY_ID`). */
+export function linkGetFdById(id: number, openFlags = 0): Fd {
+  return fdById(BPF_CMD.LINK_GET_FD_BY_ID, id, 'link', openFlags);
+}
+/** Opens the BTF object with this id (`BPF_BTF_GET_FD_BY_ID`). */
+export function btfGetFdById(id: number, openFlags = 0): Fd {
+  return fdById(BPF_CMD.BTF_GET_FD_BY_ID, id, 'BTF', openFlags);
+}
+
+// ------------------------------------------------------------------------------------------------ info
+
+/**
+ * Fills `info` with the object's `bpf_*_info` (`BPF_OBJ_GET_INFO_BY_FD`). Pointer fields set in
+ * `info` beforehand (map_ids, names) receive arrays; the rest of `info` must be zero.
+ * @returns the number of bytes the kernel filled.
+ */
+export function objGetInfoByFd(fd: FdLike, info: Uint8Array): number {
+  const w = new Writer(16).fd(0, fd).u32(4, info.byteLength).ptr(8, info);
+  call(BPF_CMD.OBJ_GET_INFO_BY_FD, w, labelOf(fd));
+  return w.view.getUint32(4, true);
+}
