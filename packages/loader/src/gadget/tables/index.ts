@@ -1,0 +1,3 @@
+/** Name tables gadgets print: syscalls per architecture and capabilities. */
+export * from './syscalls.js';
+export * from './capabilities.js';
