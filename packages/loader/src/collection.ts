@@ -1,0 +1,594 @@
+/**
+ * Collection.load(spec): turn a CollectionSpec into kernel objects, in one pass —
+ * object BTF → maps (pinned ones reused) → per program: link subprograms, resolve map/data/kconfig/
+ * ksym references, apply CO-RE against the kernel's BTF, PROG_LOAD with func/line info.
+ * Everything created is owned by the returned Collection; on any failure everything created so far
+ * is closed before the error propagates.
+ */
+import { chmodSync, existsSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Btf } from './btf/btf.js';
+import { applyCoreRelocations, type CoreRelocationReport } from './btf/core/relocate.js';
+import { encodeFuncInfo, encodeLineInfo, FUNC_INFO_SIZE, LINE_INFO_SIZE } from './btf/ext.js';
+import { loadKernelBtf } from './btf/kernel.js';
+import { sanitizeBtf } from './btf/sanitize.js';
+import { BPF_PSEUDO, BPF_PSEUDO_KFUNC_CALL } from './asm/opcodes.js';
+import { NotSupportedError, TsbpfError } from './errors.js';
+import { kernelConfig, kernelVersionCode } from './kconfig/kconfig.js';
+import { kernelSymbolAddresses } from './kconfig/ksym.js';
+import { BpfMap } from './maps/map.js';
+import { Program } from './programs/program.js';
+import { VerifierError } from './programs/verifier.js';
+import type { CollectionSpec, ExternSpec } from './spec/collection.js';
+import { SpecError } from './spec/error.js';
+import { linkProgram, type LinkedProgram } from './spec/linker.js';
+import { PIN, type MapSpec } from './spec/map.js';
+import type { ProgramSpec } from './spec/program.js';
+import { btfLoadWithLog, mapCreate, mapFreeze, mapUpdateElem, objGet, objPin, progLoadWithLog } from './sys/bpf.js';
+import { BPF_F_MMAPABLE, BPF_MAP_TYPE, BPF_OBJ_NAME_LEN } from './sys/constants.js';
+import { ERRNO } from './sys/errno.js';
+import { isErrno, SyscallError } from './sys/errors.js';
+import type { Fd } from './sys/fd.js';
+import { numPossibleCpus } from './sys/ffi.js';
+import { mapInfo } from './sys/info.js';
+
+/** Options of {@link Collection.load}. */
+export interface CollectionOptions {
+  /** bpffs directory for maps declared with `pinning: LIBBPF_PIN_BY_NAME` (default /sys/fs/bpf). */
+  pinPath?: string;
+  /** Kernel BTF to relocate against: a parsed Btf or a path (default /sys/kernel/btf/vmlinux). */
+  kernelBtf?: Btf | string;
+  /** Verifier log level used when a load fails and is retried with a log (default 1). */
+  logLevel?: number;
+  /** Largest verifier log buffer (default 16 MiB). */
+  maxLogSize?: number;
+  /** Called with notices (e.g. "loading without BTF"); default: silent. */
+  onWarning?: (message: string) => void;
+}
+
+/** Per-phase timings of a load, in milliseconds. */
+export interface LoadTimings {
+  kernelBtf: number;
+  objectBtf: number;
+  maps: number;
+  relocate: number;
+  programs: number;
+}
+
+/** The loaded kernel objects of a CollectionSpec. */
+export class Collection implements Disposable {
+  /** Loaded programs by name (programs with autoload=false are absent). */
+  readonly programs: Map<string, Program>;
+  /** Created (or reused pinned) maps by name. */
+  readonly maps: Map<string, BpfMap>;
+  /** The spec this was loaded from. */
+  readonly spec: CollectionSpec;
+  /** The object's BTF as loaded into the kernel, if it was. */
+  readonly btfFd: Fd | undefined;
+  /** CO-RE reports per program. */
+  readonly coreReports: Map<string, CoreRelocationReport[]>;
+  /** Phase timings of the load. */
+  readonly timings: LoadTimings;
+  private closed = false;
+
+  /** @internal Use {@link Collection.load}. */
+  constructor(init: {
+    spec: CollectionSpec;
+    programs: Map<string, Program>;
+    maps: Map<string, BpfMap>;
+    btfFd: Fd | undefined;
+    coreReports: Map<string, CoreRelocationReport[]>;
+    timings: LoadTimings;
+  }) {
+    this.spec = init.spec;
+    this.programs = init.programs;
+    this.maps = init.maps;
+    this.btfFd = init.btfFd;
+    this.coreReports = init.coreReports;
+    this.timings = init.timings;
+  }
+
+  /** Load every map and every autoload program of `spec` into the kernel. */
+  static load(spec: CollectionSpec, options: CollectionOptions = {}): Collection {
+    const loader = new Loader(spec, options);
+    try {
+      return loader.run();
+    } catch (err) {
+      loader.cleanup();
+      throw err;
+    }
+  }
+
+  /** The program named `name`. */
+  program(name: string): Program {
+    const p = this.programs.get(name);
+    if (!p) throw new TsbpfError('NO_SUCH_PROGRAM', `no loaded program ${name} (have: ${[...this.programs.keys()].join(', ')})`);
+    return p;
+  }
+
+  /** The map named `name`. */
+  map<K = unknown, V = unknown>(name: string): BpfMap<K, V> {
+    const m = this.maps.get(name);
+    if (!m) throw new TsbpfError('NO_SUCH_MAP', `no map ${name} (have: ${[...this.maps.keys()].join(', ')})`);
+    return m as BpfMap<K, V>;
+  }
+
+  /** Read a global variable's current value from its data-section map (e.g. a `.bss` counter). */
+  readVariable(name: string): unknown {
+    const v = this.spec.variable(name);
+    const bytes = this.map(v.map.name).lookupBytes(new Uint8Array(4));
+    if (!bytes) throw new TsbpfError('VARIABLE_UNREADABLE', `variable ${name}: map ${v.map.name} has no element 0`);
+    return v.decode(bytes.subarray(v.offset, v.offset + v.size));
+  }
+
+  /** Write a global variable in a writable data section (`.data`, `.bss`) of the live map. */
+  writeVariable(name: string, value: unknown): void {
+    const v = this.spec.variable(name);
+    const map = this.map(v.map.name);
+    const key = new Uint8Array(4);
+    const bytes = map.lookupBytes(key);
+    if (!bytes) throw new TsbpfError('VARIABLE_UNWRITABLE', `variable ${name}: map ${v.map.name} has no element 0`);
+    v.encodeInto(bytes.subarray(v.offset, v.offset + v.size), value);
+    map.updateBytes(key, bytes);
+  }
+
+  /** Close every program and map (idempotent). Attached links keep their programs alive. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    for (const p of this.programs.values()) p.close();
+    for (const m of this.maps.values()) m.close();
+    this.btfFd?.close();
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+}
+
+/** Kernel program names: at most 15 characters of [A-Za-z0-9_.]. */
+export function kernelObjectName(name: string): string {
+  return name.replace(/[^A-Za-z0-9_.]/g, '_').slice(0, BPF_OBJ_NAME_LEN - 1);
+}
+
+class Loader {
+  private readonly spec: CollectionSpec;
+  private readonly options: CollectionOptions;
+  private readonly maps = new Map<string, BpfMap>();
+  private readonly programs = new Map<string, Program>();
+  private readonly coreReports = new Map<string, CoreRelocationReport[]>();
+  private btfFd: Fd | undefined;
+  private kernelBtfs: Btf[] | undefined;
+  private readonly timings: LoadTimings = { kernelBtf: 0, objectBtf: 0, maps: 0, relocate: 0, programs: 0 };
+
+  constructor(spec: CollectionSpec, options: CollectionOptions) {
+    this.spec = spec;
+    this.options = options;
+  }
+
+  run(): Collection {
+    let t = performance.now();
+    const lap = (k: keyof LoadTimings): void => {
+      const now = performance.now();
+      this.timings[k] += now - t;
+      t = now;
+    };
+    this.loadObjectBtf();
+    lap('objectBtf');
+    this.fillKconfig();
+    for (const spec of this.spec.maps.values()) this.maps.set(spec.name, this.createMap(spec));
+    lap('maps');
+    for (const prog of this.spec.programs.values()) {
+      if (!prog.autoload) continue;
+      const linked = linkProgram(this.spec, prog);
+      const reports = this.relocate(prog, linked);
+      lap('relocate');
+      this.programs.set(prog.name, this.loadProgram(prog, linked, reports));
+      lap('programs');
+    }
+    return new Collection({
+      spec: this.spec,
+      programs: this.programs,
+      maps: this.maps,
+      btfFd: this.btfFd,
+      coreReports: this.coreReports,
+      timings: this.timings,
+    });
+  }
+
+  cleanup(): void {
+    for (const p of this.programs.values()) p.close();
+    for (const m of this.maps.values()) m.close();
+    this.btfFd?.close();
+  }
+
+  private warn(message: string): void {
+    this.options.onWarning?.(message);
+  }
+
+  // ------------------------------------------------------------------------------------ kernel BTF
+
+  private kernelTargets(): Btf[] {
+    if (this.kernelBtfs) return this.kernelBtfs;
+    const t0 = performance.now();
+    const k = this.options.kernelBtf;
+    let vmlinux: Btf;
+    try {
+      vmlinux = typeof k === 'object' ? k : loadKernelBtf(k === undefined ? undefined : { path: k });
+    } catch (err) {
+      throw new NotSupportedError(
+        `kernel BTF (${typeof k === 'string' ? k : '/sys/kernel/btf/vmlinux'}: ${(err as Error).message}; build the kernel with CONFIG_DEBUG_INFO_BTF or pass kernelBtf)`,
+        { cause: err },
+      );
+    }
+    this.kernelBtfs = [vmlinux];
+    this.timings.kernelBtf += performance.now() - t0;
+    return this.kernelBtfs;
+  }
+
+  // ------------------------------------------------------------------------------------ object BTF
+
+  private loadObjectBtf(): void {
+    const btf = this.spec.btf;
+    if (!btf) return;
+    const prepared = this.prepareBtfForKernel(btf);
+    const attempts: { what: string; make: () => Btf }[] = [
+      { what: 'as is', make: () => prepared },
+      {
+        what: 'sanitized for an older kernel',
+        make: () => sanitizeBtf(prepared, { funcLinkage: false, float: false, declTag: false, typeTag: false, enum64: false, qmarkDatasec: false }),
+      },
+    ];
+    let lastErr: unknown;
+    for (const a of attempts) {
+      try {
+        this.btfFd = btfLoadWithLog({ btf: a.make().encode() }).fd;
+        if (a.what !== 'as is') this.warn(`object BTF loaded ${a.what}`);
+        return;
+      } catch (err) {
+        lastErr = err;
+      }
+    }
+    this.warn(`the kernel rejected the object's BTF (${(lastErr as Error).message.split('\n')[0]}); loading without BTF`);
+  }
+
+  /**
+   * The kernel rejects extern VARs: give `.ksyms` variables an int type and allocated linkage,
+   * as loaders do, on a copy so the spec stays untouched.
+   */
+  private prepareBtfForKernel(btf: Btf): Btf {
+    const hasExtern = this.spec.externs.size > 0;
+    if (!hasExtern) return btf;
+    const copy = sanitizeBtf(btf, {});
+    let intId: number | undefined;
+    for (let id = copy.firstTypeId; id < copy.typeCount; id++) {
+      const t = copy.type(id);
+      if (t.kind === 'var' && t.linkage === 2) {
+        const ksym = this.spec.externs.get(t.name)?.section === '.ksyms';
+        if (ksym) intId ??= copy.add({ kind: 'int', name: 'int', size: 4, encoding: { signed: true, char: false, bool: false }, offset: 0, bits: 32 });
+        copy.replace(id, { ...t, type: ksym && intId !== undefined ? intId : t.type, linkage: 1 });
+      } else if (t.kind === 'func' && t.linkage === 2) {
+        copy.replace(id, { ...t, linkage: 0 });
+      } else if (t.kind === 'datasec' && t.name === '.ksyms') {
+        copy.replace(id, { ...t, vars: t.vars.map((v) => ({ ...v, size: 4 })), size: 4 * t.vars.length });
+      }
+    }
+    return copy;
+  }
+
+  // ------------------------------------------------------------------------------------ kconfig
+
+  private fillKconfig(): void {
+    const map = this.spec.maps.get('.kconfig');
+    const btf = this.spec.btf;
+    if (!map || !btf) return;
+    const contents = (map.contents ??= new Uint8Array(map.valueSize));
+    const view = new DataView(contents.buffer, contents.byteOffset, contents.byteLength);
+    const config = kernelConfig();
+    for (const ext of this.spec.externs.values()) {
+      if (ext.section !== '.kconfig') continue;
+      const value = this.kconfigValue(ext, config);
+      if (value === undefined) {
+        if (!ext.weak) throw new SpecError('KCONFIG_MISSING', `${this.spec.source}: kconfig ${ext.name} is not set on this kernel (declare it __weak to allow that)`);
+        continue;
+      }
+      writeKconfig(btf, ext, value, view);
+    }
+  }
+
+  private kconfigValue(ext: ExternSpec, config: ReadonlyMap<string, string>): string | bigint | undefined {
+    if (ext.name === 'LINUX_KERNEL_VERSION') return BigInt(kernelVersionCode());
+    if (ext.name === 'LINUX_HAS_SYSCALL_WRAPPER') {
+      const vmlinux = this.kernelTargets()[0];
+      const prefix = process.arch === 'arm64' ? '__arm64_sys_bpf' : process.arch === 'x64' ? '__x64_sys_bpf' : '__se_sys_bpf';
+      return vmlinux.find(prefix, 'func') !== undefined ? 1n : 0n;
+    }
+    if (ext.name.startsWith('CONFIG_')) return config.get(ext.name);
+    return undefined;
+  }
+
+  // ------------------------------------------------------------------------------------ maps
+
+  private createMap(spec: MapSpec): BpfMap {
+    const desc = {
+      name: spec.name,
+      type: spec.type,
+      keySize: spec.keySize,
+      valueSize: spec.valueSize,
+      maxEntries: spec.maxEntries,
+      flags: spec.flags,
+      btf: spec.btf,
+      keyTypeId: spec.keyTypeId,
+      valueTypeId: spec.valueTypeId,
+    };
+    if (spec.replacement) return new BpfMap(spec.replacement.dup(), desc);
+    const pinPath = spec.pinning === PIN.BY_NAME ? join(this.options.pinPath ?? '/sys/fs/bpf', spec.name) : undefined;
+    if (pinPath && existsSync(pinPath)) return new BpfMap(this.reusePinned(spec, pinPath), desc);
+    const fd = this.createMapFd(spec);
+    try {
+      if (spec.contents) mapUpdateElem(fd, new Uint8Array(4), spec.contents.byteLength === spec.valueSize ? spec.contents : resize(spec.contents, spec.valueSize));
+      if (spec.freeze) mapFreeze(fd);
+      if (pinPath) {
+        mkdirSync(this.options.pinPath ?? '/sys/fs/bpf', { recursive: true });
+        objPin(fd, pinPath);
+        chmodSync(pinPath, 0o600);
+      }
+    } catch (err) {
+      fd.close();
+      throw err;
+    }
+    return new BpfMap(fd, desc);
+  }
+
+  private createMapFd(spec: MapSpec): Fd {
+    let maxEntries = spec.maxEntries;
+    if (spec.type === BPF_MAP_TYPE.PERF_EVENT_ARRAY && maxEntries === 0) maxEntries = numPossibleCpus();
+    let innerFd: Fd | undefined;
+    if (spec.innerMap) innerFd = this.createMapFd(spec.innerMap);
+    const base = {
+      mapType: spec.type,
+      keySize: spec.keySize,
+      valueSize: spec.valueSize,
+      maxEntries,
+      mapFlags: spec.flags | (spec.isGlobalData ? BPF_F_MMAPABLE : 0),
+      numaNode: spec.numaNode,
+      mapName: kernelObjectName(spec.name),
+      mapExtra: spec.mapExtra,
+      innerMapFd: innerFd,
+    };
+    const withBtf = this.btfFd && spec.btf === this.spec.btf && (spec.keyTypeId || spec.valueTypeId) && !spec.innerMap;
+    // Older kernels refuse some of these (MMAPABLE before 5.5, BTF on some map types): step down.
+    const attempts = [
+      withBtf ? { ...base, btfFd: this.btfFd, btfKeyTypeId: spec.keyTypeId, btfValueTypeId: spec.valueTypeId } : undefined,
+      base,
+      spec.isGlobalData ? { ...base, mapFlags: spec.flags } : undefined,
+    ].filter((a) => a !== undefined);
+    let lastErr: unknown;
+    try {
+      for (const a of attempts) {
+        try {
+          return mapCreate(a);
+        } catch (err) {
+          lastErr = err;
+          if (!(err instanceof SyscallError) || !(isErrno(err, ERRNO.EINVAL) || isErrno(err, ERRNO.ENOTSUPP) || isErrno(err, ERRNO.EOPNOTSUPP))) break;
+        }
+      }
+    } finally {
+      innerFd?.close();
+    }
+    if (lastErr instanceof SyscallError) {
+      throw new TsbpfError('MAP_CREATE', `${this.spec.source}: creating map ${spec.name} (${spec.typeName}, key ${spec.keySize} B, value ${spec.valueSize} B, ${maxEntries} entries) failed: ${lastErr.message}`, {
+        cause: lastErr,
+      });
+    }
+    throw lastErr;
+  }
+
+  private reusePinned(spec: MapSpec, path: string): Fd {
+    const fd = objGet(path);
+    const existing = new BpfMap(fd, { name: spec.name, type: 0, keySize: 0, valueSize: 0, maxEntries: 0, flags: 0 });
+    try {
+      const info = mapInfo(fd);
+      const mismatch: string[] = [];
+      if (info.type !== spec.type) mismatch.push(`type ${info.type} ≠ ${spec.type}`);
+      if (info.keySize !== spec.keySize) mismatch.push(`key size ${info.keySize} ≠ ${spec.keySize}`);
+      if (info.valueSize !== spec.valueSize) mismatch.push(`value size ${info.valueSize} ≠ ${spec.valueSize}`);
+      if (info.maxEntries !== spec.maxEntries) mismatch.push(`max entries ${info.maxEntries} ≠ ${spec.maxEntries}`);
+      if ((info.mapFlags & ~BPF_F_MMAPABLE) !== (spec.flags & ~BPF_F_MMAPABLE)) mismatch.push(`flags ${info.mapFlags} ≠ ${spec.flags}`);
+      if (mismatch.length) throw new TsbpfError('MAP_PIN_INCOMPATIBLE', `pinned map ${path} is incompatible with map ${spec.name}: ${mismatch.join(', ')}`);
+      return fd;
+    } catch (err) {
+      existing.close();
+      throw err;
+    }
+  }
+
+  // ------------------------------------------------------------------------------------ programs
+
+  private relocate(prog: ProgramSpec, linked: LinkedProgram): CoreRelocationReport[] {
+    const insns = linked.insns;
+    let ksymAddresses: Map<string, bigint> | undefined;
+    for (const [i, ref] of linked.references) {
+      const where = `${this.spec.source}: program ${prog.name}, instruction ${i}`;
+      switch (ref.kind) {
+        case 'map': {
+          const m = this.maps.get(ref.map);
+          if (!m) throw new SpecError('UNKNOWN_MAP', `${where}: reference to map ${ref.map}, which the object does not define`);
+          insns.setSrc(i, BPF_PSEUDO.MAP_FD);
+          insns.setImm(i, m.fd.raw);
+          break;
+        }
+        case 'data': {
+          const m = this.maps.get(ref.map);
+          if (!m) throw new SpecError('UNKNOWN_MAP', `${where}: reference to section ${ref.map}, which holds no data`);
+          insns.setSrc(i, BPF_PSEUDO.MAP_VALUE);
+          insns.setImm(i, m.fd.raw);
+          insns.setImm(i + 1, ref.offset);
+          break;
+        }
+        case 'kconfig': {
+          const m = this.maps.get('.kconfig');
+          const ext = this.spec.externs.get(ref.name);
+          if (!m || !ext) throw new SpecError('UNKNOWN_EXTERN', `${where}: kconfig ${ref.name} has no slot`);
+          insns.setSrc(i, BPF_PSEUDO.MAP_VALUE);
+          insns.setImm(i, m.fd.raw);
+          insns.setImm(i + 1, ext.offset + insns.imm(i + 1));
+          break;
+        }
+        case 'ksym': {
+          if (ref.typed) {
+            const vmlinux = this.kernelTargets()[0];
+            const id = vmlinux.find(ref.name, 'var');
+            if (id === undefined) {
+              if (ref.weak) {
+                insns.setImm64(i, 0n);
+                break;
+              }
+              throw new SpecError('KSYM_MISSING', `${where}: kernel variable ${ref.name} (typed __ksym) is not in the kernel's BTF`);
+            }
+            insns.setSrc(i, BPF_PSEUDO.BTF_ID);
+            insns.setImm(i, id);
+            insns.setImm(i + 1, 0);
+          } else {
+            ksymAddresses ??= kernelSymbolAddresses([...this.spec.externs.values()].filter((e) => e.section === '.ksyms' && e.typeId === 0).map((e) => e.name));
+            const addr = ksymAddresses.get(ref.name);
+            if (addr === undefined && !ref.weak) {
+              throw new SpecError('KSYM_MISSING', `${where}: kernel symbol ${ref.name} not found in /proc/kallsyms (missing, or hidden by kptr_restrict)`);
+            }
+            insns.setSrc(i, 0);
+            insns.setImm64(i, addr ?? 0n);
+          }
+          break;
+        }
+        case 'kfunc': {
+          const vmlinux = this.kernelTargets()[0];
+          const id = vmlinux.find(ref.name, 'func');
+          if (id === undefined) throw new NotSupportedError(`kernel function ${ref.name} (kfunc, needed by program ${prog.name})`);
+          insns.setSrc(i, BPF_PSEUDO_KFUNC_CALL);
+          insns.setImm(i, id);
+          insns.setOffset(i, 0);
+          break;
+        }
+        default:
+          break;
+      }
+    }
+    let reports: CoreRelocationReport[] = [];
+    if (linked.coreRelos.length > 0) {
+      const local = this.spec.btf;
+      if (!local) throw new SpecError('CORE_WITHOUT_BTF', `${this.spec.source}: program ${prog.name} has CO-RE relocations but the object has no BTF`);
+      reports = applyCoreRelocations(insns, linked.coreRelos, local, this.kernelTargets(), { programName: prog.name });
+    }
+    this.coreReports.set(prog.name, reports);
+    return reports;
+  }
+
+  private attachBtfId(prog: ProgramSpec): number | undefined {
+    if (!prog.needsBtfTarget) return undefined;
+    const target = prog.attachTarget;
+    if (!target) throw new SpecError('NO_ATTACH_TARGET', `${this.spec.source}: program ${prog.name} (${prog.sectionName}) names no attach target`);
+    const [name, kind] =
+      prog.attachKind === 'lsm'
+        ? [`bpf_lsm_${target}`, 'func' as const]
+        : prog.sectionName.startsWith('tp_btf')
+          ? [`btf_trace_${target}`, 'typedef' as const]
+          : prog.attachKind === 'iter'
+            ? [`bpf_iter_${target}`, 'func' as const]
+            : [target, 'func' as const];
+    for (const btf of this.kernelTargets()) {
+      const id = btf.find(name, kind);
+      if (id !== undefined) return id;
+    }
+    throw new NotSupportedError(`attach target ${target} of program ${prog.name} (${kind} ${name} is not in the kernel's BTF)`);
+  }
+
+  private loadProgram(prog: ProgramSpec, linked: LinkedProgram, reports: CoreRelocationReport[]): Program {
+    const withBtf = this.btfFd !== undefined && linked.funcInfo.length > 0;
+    const attachBtfId = this.attachBtfId(prog);
+    try {
+      const { fd } = progLoadWithLog(
+        {
+          progType: prog.type,
+          insns: linked.insns.bytes,
+          license: prog.license,
+          kernVersion: kernelVersionCode(),
+          progFlags: prog.flags | (prog.sleepable ? 1 << 4 : 0),
+          progName: kernelObjectName(prog.name),
+          expectedAttachType: prog.expectedAttachType,
+          attachBtfId,
+          ...(withBtf
+            ? {
+                progBtfFd: this.btfFd,
+                funcInfo: encodeFuncInfo(linked.funcInfo),
+                funcInfoRecSize: FUNC_INFO_SIZE,
+                lineInfo: encodeLineInfo(linked.lineInfo),
+                lineInfoRecSize: LINE_INFO_SIZE,
+              }
+            : {}),
+        },
+        { maxLogSize: this.options.maxLogSize },
+      );
+      return new Program(fd, prog, linked);
+    } catch (err) {
+      if (err instanceof SyscallError && err.log !== undefined && err.log.length > 0) {
+        throw new VerifierError({ program: prog.name, cause: err, log: err.log, lineInfo: linked.lineInfo, coreReports: reports });
+      }
+      if (err instanceof SyscallError) {
+        throw new TsbpfError('PROG_LOAD', `${this.spec.source}: loading program ${prog.name} (${prog.sectionName}) failed: ${err.message}`, { cause: err });
+      }
+      throw err;
+    }
+  }
+}
+
+function resize(bytes: Uint8Array, size: number): Uint8Array {
+  const out = new Uint8Array(size);
+  out.set(bytes.subarray(0, size));
+  return out;
+}
+
+/** Encode one kconfig value into the `.kconfig` map image according to its BTF type. */
+function writeKconfig(btf: Btf, ext: ExternSpec, value: string | bigint, view: DataView): void {
+  const id = btf.underlying(ext.typeId);
+  const t = btf.type(id);
+  const at = ext.offset;
+  const fail = (why: string): never => {
+    throw new SpecError('KCONFIG_BAD_VALUE', `kconfig ${ext.name}: ${why}`);
+  };
+  if (t.kind === 'array') {
+    if (typeof value !== 'string' || !value.startsWith('"')) fail(`expected a string value, kernel has ${String(value)}`);
+    const s = new TextEncoder().encode(JSON.parse(value as string) as string);
+    for (let i = 0; i < Math.min(s.length, t.nelems - 1); i++) view.setUint8(at + i, s[i]);
+    return;
+  }
+  if (t.kind === 'enum') {
+    // enum libbpf_tristate { TRI_NO = 0, TRI_YES = 1, TRI_MODULE = 2 }
+    const v = value === 'y' ? 1 : value === 'm' ? 2 : value === 'n' ? 0 : fail(`expected y/m/n, kernel has ${String(value)}`);
+    view.setUint32(at, v, true);
+    return;
+  }
+  if (t.kind !== 'int') return fail(`unsupported type ${t.kind}`);
+  let n: bigint;
+  if (typeof value === 'bigint') n = value;
+  else if (value === 'y') n = 1n;
+  else if (value === 'n' || value === 'm') n = t.encoding.bool ? (value === 'm' ? fail('a module (m) cannot be a bool') : 0n) : value === 'm' ? 2n : 0n;
+  else if (/^-?(0x[0-9a-f]+|\d+)$/i.test(value)) n = BigInt(value.startsWith('-') ? -BigInt(value.slice(1)) : BigInt(value));
+  else return fail(`value ${value} is not a number`);
+  switch (t.size) {
+    case 1:
+      view.setUint8(at, Number(BigInt.asUintN(8, n)));
+      break;
+    case 2:
+      view.setUint16(at, Number(BigInt.asUintN(16, n)), true);
+      break;
+    case 4:
+      view.setUint32(at, Number(BigInt.asUintN(32, n)), true);
+      break;
+    case 8:
+      view.setBigUint64(at, BigInt.asUintN(64, n), true);
+      break;
+    default:
+      fail(`unsupported integer size ${t.size}`);
+  }
+}
+

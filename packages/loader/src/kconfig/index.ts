@@ -1,0 +1,2 @@
+export * from './kconfig.js';
+export * from './ksym.js';

@@ -1,0 +1,304 @@
+/**
+ * BpfMap: a loaded map, owned by one {@link Fd}. Raw byte access is always available; when the
+ * map's key and value types are known from BTF, `lookup`/`update`/`entries` speak plain JS values
+ * (structs as objects, enums by name, char arrays as strings, 64-bit integers as bigint).
+ * Per-CPU maps read and write one value per possible CPU.
+ */
+import type { Btf } from '../btf/btf.js';
+import { compileDecoder, compileEncoder } from '../btf/codec.js';
+import { TsbpfError } from '../errors.js';
+import {
+  mapDeleteElem,
+  mapFreeze,
+  mapGetNextKey,
+  mapLookupAndDeleteElem,
+  mapLookupBatch,
+  mapLookupElem,
+  mapUpdateBatch,
+  mapUpdateElem,
+  objPin,
+} from '../sys/bpf.js';
+import { BPF_ANY, BPF_MAP_TYPE, mapTypeName } from '../sys/constants.js';
+import { ERRNO } from '../sys/errno.js';
+import { isErrno } from '../sys/errors.js';
+import type { Fd } from '../sys/fd.js';
+import { numPossibleCpus } from '../sys/ffi.js';
+
+/** Map types whose values are stored once per CPU. */
+const PER_CPU = new Set<number>([BPF_MAP_TYPE.PERCPU_HASH, BPF_MAP_TYPE.PERCPU_ARRAY, BPF_MAP_TYPE.LRU_PERCPU_HASH, BPF_MAP_TYPE.PERCPU_CGROUP_STORAGE]);
+
+/** A key or value codec: bytes ↔ JS value. */
+interface Codec<T> {
+  decode(bytes: Uint8Array): T;
+  encode(value: T): Uint8Array;
+}
+
+/** Static description of a loaded map. */
+export interface MapDescription {
+  name: string;
+  type: number;
+  keySize: number;
+  valueSize: number;
+  maxEntries: number;
+  flags: number;
+  btf?: Btf;
+  keyTypeId?: number;
+  valueTypeId?: number;
+}
+
+/**
+ * A loaded BPF map. `K` and `V` are the JS types of keys and values (from BTF when known; raw
+ * `Uint8Array` otherwise). For per-CPU maps `lookup` returns `V[]`, one entry per possible CPU.
+ */
+export class BpfMap<K = unknown, V = unknown> implements Disposable {
+  /** Name from the object (or the kernel). */
+  readonly name: string;
+  /** `BPF_MAP_TYPE_*`. */
+  readonly type: number;
+  readonly keySize: number;
+  readonly valueSize: number;
+  readonly maxEntries: number;
+  readonly flags: number;
+  /** The owning file descriptor. */
+  readonly fd: Fd;
+  /** BTF of key and value, when known. */
+  readonly btf: Btf | undefined;
+  readonly keyTypeId: number;
+  readonly valueTypeId: number;
+  /** True for per-CPU map types. */
+  readonly perCpu: boolean;
+  private readonly keyCodec: Codec<K> | undefined;
+  private readonly valueCodec: Codec<V> | undefined;
+  private readonly valueStride: number;
+
+  constructor(fd: Fd, desc: MapDescription) {
+    this.fd = fd;
+    this.name = desc.name;
+    this.type = desc.type;
+    this.keySize = desc.keySize;
+    this.valueSize = desc.valueSize;
+    this.maxEntries = desc.maxEntries;
+    this.flags = desc.flags;
+    this.btf = desc.btf;
+    this.keyTypeId = desc.keyTypeId ?? 0;
+    this.valueTypeId = desc.valueTypeId ?? 0;
+    this.perCpu = PER_CPU.has(desc.type);
+    this.valueStride = this.perCpu ? Math.ceil(desc.valueSize / 8) * 8 : desc.valueSize;
+    this.keyCodec = desc.btf && this.keyTypeId ? codecFor<K>(desc.btf, this.keyTypeId, desc.keySize) : undefined;
+    this.valueCodec = desc.btf && this.valueTypeId ? codecFor<V>(desc.btf, this.valueTypeId, desc.valueSize) : undefined;
+  }
+
+  /** Human name of the map type. */
+  get typeName(): string {
+    return mapTypeName(this.type) ?? `type ${this.type}`;
+  }
+
+  /** Bytes of one lookup result: the value size, or one 8-byte-aligned slot per possible CPU. */
+  get valueBufferSize(): number {
+    return this.perCpu ? this.valueStride * numPossibleCpus() : this.valueSize;
+  }
+
+  // ---------------------------------------------------------------------------------- raw bytes
+
+  /** Look up raw key bytes; returns the value bytes (per-CPU: all CPUs' slots) or undefined. */
+  lookupBytes(key: Uint8Array, out = new Uint8Array(this.valueBufferSize)): Uint8Array | undefined {
+    return mapLookupElem(this.fd, this.keyArg(key), out) ? out : undefined;
+  }
+
+  /** Update with raw bytes. `flags`: BPF_ANY, BPF_NOEXIST, BPF_EXIST, BPF_F_LOCK. */
+  updateBytes(key: Uint8Array, value: Uint8Array, flags = BPF_ANY): void {
+    mapUpdateElem(this.fd, this.keyArg(key), value, flags);
+  }
+
+  /** Delete by raw key; false when the key was absent. */
+  deleteBytes(key: Uint8Array): boolean {
+    return mapDeleteElem(this.fd, this.keyArg(key));
+  }
+
+  /** Iterate raw keys in kernel order (snapshot semantics of BPF_MAP_GET_NEXT_KEY). */
+  *keyBytes(): IterableIterator<Uint8Array> {
+    if (this.keySize === 0) return;
+    let prev: Uint8Array | null = null;
+    for (;;) {
+      const next = new Uint8Array(this.keySize);
+      if (!mapGetNextKey(this.fd, prev, next)) return;
+      yield next;
+      prev = next;
+    }
+  }
+
+  // ---------------------------------------------------------------------------------- typed values
+
+  /** Look up a key; undefined when absent. Per-CPU maps return one value per possible CPU. */
+  lookup(key: K): (V | V[]) | undefined {
+    const bytes = this.lookupBytes(this.encodeKey(key));
+    return bytes === undefined ? undefined : this.decodeValue(bytes);
+  }
+
+  /** Set a key's value (per-CPU maps: one value for every CPU, or an array of them). */
+  update(key: K, value: V | V[], flags = BPF_ANY): void {
+    this.updateBytes(this.encodeKey(key), this.encodeValue(value), flags);
+  }
+
+  /** Delete a key; false when it was absent. */
+  delete(key: K): boolean {
+    return this.deleteBytes(this.encodeKey(key));
+  }
+
+  /** Look up and delete in one call (queue/stack maps: pass undefined to pop). */
+  lookupAndDelete(key?: K): (V | V[]) | undefined {
+    const out = new Uint8Array(this.valueBufferSize);
+    const k = key === undefined ? null : this.keyArg(this.encodeKey(key));
+    return mapLookupAndDeleteElem(this.fd, k, out) ? this.decodeValue(out) : undefined;
+  }
+
+  /** Iterate keys. */
+  *keys(): IterableIterator<K> {
+    for (const k of this.keyBytes()) yield this.decodeKey(k);
+  }
+
+  /** Iterate `[key, value]` pairs; keys deleted meanwhile are skipped. */
+  *entries(): IterableIterator<[K, V | V[]]> {
+    const out = new Uint8Array(this.valueBufferSize);
+    for (const k of this.keyBytes()) {
+      if (mapLookupElem(this.fd, k, out)) yield [this.decodeKey(k), this.decodeValue(out)];
+    }
+  }
+
+  /**
+   * Read up to all entries with BPF_MAP_LOOKUP_BATCH (one syscall per `batchSize` entries).
+   * Throws a NotSupported-kind SyscallError (EINVAL/ENOTSUPP) on kernels or map types without it.
+   */
+  lookupBatchBytes(batchSize = 256): { keys: Uint8Array; values: Uint8Array; count: number } {
+    const keys: Uint8Array[] = [];
+    const values: Uint8Array[] = [];
+    let total = 0;
+    const token = new Uint8Array(Math.max(8, this.keySize));
+    let inBatch: Uint8Array | null = null;
+    for (;;) {
+      const k = new Uint8Array(batchSize * this.keySize);
+      const v = new Uint8Array(batchSize * this.valueBufferSize);
+      const r = mapLookupBatch(this.fd, { inBatch, outBatch: token, keys: k, values: v, count: batchSize });
+      keys.push(k.subarray(0, r.count * this.keySize));
+      values.push(v.subarray(0, r.count * this.valueBufferSize));
+      total += r.count;
+      if (r.done) break;
+      inBatch = token.slice();
+    }
+    return { keys: concat(keys), values: concat(values), count: total };
+  }
+
+  /** Write many entries with one BPF_MAP_UPDATE_BATCH call. */
+  updateBatch(entries: readonly [K, V | V[]][], flags = BPF_ANY): number {
+    const keys = concat(entries.map(([k]) => this.encodeKey(k)));
+    const values = concat(entries.map(([, v]) => this.encodeValue(v)));
+    return mapUpdateBatch(this.fd, { keys, values, count: entries.length, elemFlags: flags });
+  }
+
+  /** Make the map read-only for user space (BPF_MAP_FREEZE). */
+  freeze(): void {
+    mapFreeze(this.fd);
+  }
+
+  /** Pin to a bpffs path. */
+  pin(path: string): void {
+    objPin(this.fd, path);
+  }
+
+  /** Close the map's fd (idempotent). */
+  close(): void {
+    this.fd.close();
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  // ---------------------------------------------------------------------------------- codecs
+
+  /** Encode a key to bytes (raw bytes pass through). */
+  encodeKey(key: K): Uint8Array {
+    if (key instanceof Uint8Array) return key;
+    if (this.keyCodec) return this.keyCodec.encode(key);
+    if (this.keySize === 4 && typeof key === 'number') return u32(key);
+    if (this.keySize === 8 && (typeof key === 'bigint' || typeof key === 'number')) return u64(BigInt(key));
+    throw new TsbpfError('MAP_NO_KEY_TYPE', `map ${this.name}: key type unknown (no BTF); pass the key as a Uint8Array of ${this.keySize} bytes`);
+  }
+
+  /** Decode key bytes (raw bytes when the type is unknown). */
+  decodeKey(bytes: Uint8Array): K {
+    return this.keyCodec ? this.keyCodec.decode(bytes) : (bytes as unknown as K);
+  }
+
+  /** Decode value bytes; per-CPU maps give an array. */
+  decodeValue(bytes: Uint8Array): V | V[] {
+    const one = (b: Uint8Array): V => (this.valueCodec ? this.valueCodec.decode(b) : (b.slice() as unknown as V));
+    if (!this.perCpu) return one(bytes.subarray(0, this.valueSize));
+    const n = numPossibleCpus();
+    const out: V[] = new Array(n);
+    for (let c = 0; c < n; c++) out[c] = one(bytes.subarray(c * this.valueStride, c * this.valueStride + this.valueSize));
+    return out;
+  }
+
+  /** Encode a value (per-CPU maps: one value repeated, or one per possible CPU). */
+  encodeValue(value: V | V[]): Uint8Array {
+    const one = (v: V): Uint8Array => {
+      if (v instanceof Uint8Array) return v;
+      if (this.valueCodec) return this.valueCodec.encode(v);
+      if (this.valueSize === 4 && typeof v === 'number') return u32(v);
+      if (this.valueSize === 8 && (typeof v === 'bigint' || typeof v === 'number')) return u64(BigInt(v));
+      throw new TsbpfError('MAP_NO_VALUE_TYPE', `map ${this.name}: value type unknown (no BTF); pass the value as a Uint8Array of ${this.valueSize} bytes`);
+    };
+    if (!this.perCpu) return one(value as V);
+    const n = numPossibleCpus();
+    const out = new Uint8Array(this.valueStride * n);
+    for (let c = 0; c < n; c++) out.set(one(Array.isArray(value) ? (value[c] as V) : (value as V)), c * this.valueStride);
+    return out;
+  }
+
+  private keyArg(key: Uint8Array): Uint8Array | null {
+    if (this.keySize === 0) return null;
+    if (key.byteLength !== this.keySize) throw new TsbpfError('MAP_BAD_KEY', `map ${this.name}: key is ${key.byteLength} bytes, expected ${this.keySize}`);
+    return key;
+  }
+}
+
+function codecFor<T>(btf: Btf, typeId: number, size: number): Codec<T> {
+  const decode = compileDecoder(btf, typeId);
+  const encode = compileEncoder(btf, typeId);
+  return {
+    decode: (b) => decode(new DataView(b.buffer, b.byteOffset, b.byteLength), 0) as T,
+    encode: (v) => {
+      const out = new Uint8Array(size);
+      encode(v, new DataView(out.buffer), 0);
+      return out;
+    },
+  };
+}
+
+function u32(n: number): Uint8Array {
+  const b = new Uint8Array(4);
+  new DataView(b.buffer).setUint32(0, n >>> 0, true);
+  return b;
+}
+
+function u64(n: bigint): Uint8Array {
+  const b = new Uint8Array(8);
+  new DataView(b.buffer).setBigUint64(0, BigInt.asUintN(64, n), true);
+  return b;
+}
+
+function concat(parts: readonly Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
+  let o = 0;
+  for (const p of parts) {
+    out.set(p, o);
+    o += p.byteLength;
+  }
+  return out;
+}
+
+/** True when `err` says the kernel lacks the batch operations for this map. */
+export function isBatchUnsupported(err: unknown): boolean {
+  return isErrno(err, ERRNO.EINVAL) || isErrno(err, ERRNO.ENOTSUPP) || isErrno(err, ERRNO.EOPNOTSUPP);
+}

@@ -1,0 +1,86 @@
+/**
+ * Program: a loaded program, owned by one {@link Fd}, with what attaching needs (type, expected
+ * attach type, section, target) and a `testRun` wrapper around BPF_PROG_TEST_RUN.
+ */
+import type { LinkedProgram } from '../spec/linker.js';
+import type { ProgramSpec } from '../spec/program.js';
+import type { AttachKind } from '../spec/section.js';
+import { objPin, progTestRun, type ProgTestRunResult } from '../sys/bpf.js';
+import { progTypeName } from '../sys/constants.js';
+import type { Fd } from '../sys/fd.js';
+
+/** Options of {@link Program.testRun}. */
+export interface TestRunOptions {
+  /** Packet or input data. */
+  dataIn?: Uint8Array;
+  /** Receives output data. */
+  dataOut?: Uint8Array;
+  /** Context passed to the program (e.g. raw_tp args, syscall ctx). */
+  ctxIn?: Uint8Array;
+  /** Receives the context after the run. */
+  ctxOut?: Uint8Array;
+  /** Run this many times (duration is the average). */
+  repeat?: number;
+  /** BPF_F_TEST_* flags. */
+  flags?: number;
+  /** CPU to run on (with BPF_F_TEST_RUN_ON_CPU). */
+  cpu?: number;
+}
+
+/** A loaded program. */
+export class Program implements Disposable {
+  /** Name from the object. */
+  readonly name: string;
+  /** The owning file descriptor. */
+  readonly fd: Fd;
+  /** `BPF_PROG_TYPE_*` it was loaded as. */
+  readonly type: number;
+  /** Expected attach type it was loaded with. */
+  readonly expectedAttachType: number;
+  /** ELF section (`tracepoint/syscalls/sys_enter_openat`). */
+  readonly sectionName: string;
+  /** Attach target from the section or the spec. */
+  readonly attachTarget: string | undefined;
+  /** How auto-attach treats it. */
+  readonly attachKind: AttachKind;
+  /** The spec it was loaded from. */
+  readonly spec: ProgramSpec;
+  /** The final instructions and references it was loaded with (for inspection). */
+  readonly linked: LinkedProgram;
+
+  constructor(fd: Fd, spec: ProgramSpec, linked: LinkedProgram) {
+    this.fd = fd;
+    this.name = spec.name;
+    this.type = spec.type;
+    this.expectedAttachType = spec.expectedAttachType;
+    this.sectionName = spec.sectionName;
+    this.attachTarget = spec.attachTarget;
+    this.attachKind = spec.attachKind;
+    this.spec = spec;
+    this.linked = linked;
+  }
+
+  /** Human name of the program type. */
+  get typeName(): string {
+    return progTypeName(this.type) ?? `type ${this.type}`;
+  }
+
+  /** Run the program once (or `repeat` times) in the kernel with BPF_PROG_TEST_RUN. */
+  testRun(options: TestRunOptions = {}): ProgTestRunResult {
+    return progTestRun({ progFd: this.fd, ...options });
+  }
+
+  /** Pin to a bpffs path. */
+  pin(path: string): void {
+    objPin(this.fd, path);
+  }
+
+  /** Close the program's fd (idempotent). Links keep their own reference. */
+  close(): void {
+    this.fd.close();
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+}
