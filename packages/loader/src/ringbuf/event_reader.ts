@@ -1,0 +1,47 @@
+/**
+ * The interface shared by {@link RingBufReader} and `PerfReader`, so a consumer (a gadget) can switch
+ * between a BPF ring buffer and a perf buffer without changing how it reads.
+ */
+
+/**
+ * Receives one record. `data` is a view into the kernel-shared buffer (or, for a perf record that wraps
+ * around the end of its ring, into a scratch copy): it is valid only until the callback returns, so copy
+ * what must outlive it. `cpu` is the CPU whose perf ring held the record, or -1 for a ring buffer.
+ */
+export type RecordCallback = (data: DataView, cpu: number) => void;
+
+/** Reads records produced by BPF programs. */
+export interface EventReader extends Disposable, AsyncIterable<DataView> {
+  /** `ringbuf` or `perf`. */
+  readonly kind: 'ringbuf' | 'perf';
+  /**
+   * Drain every record available now without blocking; returns how many were delivered. A callback that
+   * throws stops the drain after its record is consumed, and the error propagates.
+   */
+  readAvailable(cb: RecordCallback): number;
+  /**
+   * Deliver records to `cb` as they arrive, waiting off the JS thread between bursts, until {@link close}.
+   * The promise resolves after close, or rejects with the first error (a throwing callback stops the loop).
+   */
+  start(cb: RecordCallback): Promise<void>;
+  /**
+   * Records as an async iterable. Each yielded view is valid until the next `next()` call (the record is
+   * released then). Ends after {@link close}.
+   */
+  [Symbol.asyncIterator](): AsyncIterator<DataView>;
+  /** Records the kernel dropped because the buffer was full and the reader could see (perf only; 0 for a ring buffer, whose producer sees the failure instead). */
+  readonly lost: number;
+  /** True once closed. */
+  readonly closed: boolean;
+  /** Stop: wakes a pending wait, unmaps, closes owned fds. Idempotent. */
+  close(): void;
+}
+
+/** Options common to both readers. */
+export interface EventReaderOptions {
+  /**
+   * How long one wait may block before re-checking, in milliseconds (-1: until data or close). Only
+   * matters for callers that want periodic wake-ups; close() always wakes a waiter at once.
+   */
+  readonly pollTimeoutMs?: number;
+}
