@@ -89,6 +89,8 @@ int core_probe(struct bpf_raw_tracepoint_args *ctx)
 		__u64 raw[4];
 		struct tcphdr___mine th;
 	} hdr;
+	/* Access through a pointer so the CO-RE root is tcphdr___mine, not the anonymous union. */
+	struct tcphdr___mine *th = &hdr.th;
 
 	/* moved fields, read through bpf_probe_read_kernel */
 	out_pid = BPF_CORE_READ(t, pid);
@@ -110,10 +112,10 @@ int core_probe(struct bpf_raw_tracepoint_args *ctx)
 	hdr.raw[1] = ctx->args[1];
 	hdr.raw[2] = ctx->args[2];
 	hdr.raw[3] = ctx->args[3];
-	out_doff_probed = BPF_CORE_READ_BITFIELD_PROBED(&hdr.th, doff);
-	out_syn_probed = BPF_CORE_READ_BITFIELD_PROBED(&hdr.th, syn);
-	out_doff_direct = BPF_CORE_READ_BITFIELD(&hdr.th, doff);
-	out_syn_direct = BPF_CORE_READ_BITFIELD(&hdr.th, syn);
+	out_doff_probed = BPF_CORE_READ_BITFIELD_PROBED(th, doff);
+	out_syn_probed = BPF_CORE_READ_BITFIELD_PROBED(th, syn);
+	out_doff_direct = BPF_CORE_READ_BITFIELD(th, doff);
+	out_syn_direct = BPF_CORE_READ_BITFIELD(th, syn);
 
 	/* type relocations */
 	out_task_exists = bpf_core_type_exists(struct task_struct___mine);
