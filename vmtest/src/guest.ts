@@ -1,1 +1,1 @@
-export {};
+console.log('VMTEST-RESULT {"name":"placeholder","status":"pass"}');
