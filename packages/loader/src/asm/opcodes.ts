@@ -60,15 +60,8 @@ export const BPF_JMP_OP = {
 /** Operand source (bit 3): immediate or source register. */
 export const BPF_SRC = { K: 0x00, X: 0x08 } as const;
 
-/** `src_reg` values of a `BPF_LD | BPF_IMM | BPF_DW` (ld_imm64) instruction. */
-export const BPF_PSEUDO = {
-  MAP_FD: 1,
-  MAP_VALUE: 2,
-  BTF_ID: 3,
-  FUNC: 4,
-  MAP_IDX: 5,
-  MAP_IDX_VALUE: 6,
-} as const;
+/** `src_reg` values of ld_imm64 and calls: one table, kept with the other uapi constants. */
+export { BPF_PSEUDO } from '../sys/constants.js';
 
 /** `src_reg` values of a call instruction. */
 export const BPF_PSEUDO_CALL = 1;
