@@ -257,7 +257,9 @@ function int64SafeReader(signed: boolean): Dec {
   if (signed) {
     return (v, o) => {
       const hi = v.getInt32(o + 4, true);
-      if (hi > -0x200000 && hi < 0x200000) return hi * TWO32 + v.getUint32(o, true);
+      const lo = v.getUint32(o, true);
+      // Safe means |x| ≤ 2^53 - 1: hi in (-2^21, 2^21), or hi = -2^21 with a nonzero low word.
+      if (hi < 0x200000 && (hi > -0x200000 || (hi === -0x200000 && lo !== 0))) return hi * TWO32 + lo;
       return v.getBigInt64(o, true);
     };
   }
