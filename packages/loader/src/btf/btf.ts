@@ -234,7 +234,7 @@ export class Btf {
   static parse(bytes: Uint8Array, options?: BtfOptions): Btf {
     const source = options?.source ?? '<btf>';
     const base = options?.base;
-    if (bytes.length < 4) throw new BtfError('BTF_TRUNCATED', `${bytes.length} bytes is shorter than a BTF header`, { source, offset: 0 });
+    if (bytes.length < 2) throw new BtfError('BTF_TRUNCATED', `${bytes.length} bytes is shorter than a BTF header`, { source, offset: 0 });
     const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     const magic = dv.getUint16(0, true);
     if (magic !== BTF_MAGIC) {
