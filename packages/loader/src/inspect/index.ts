@@ -8,3 +8,4 @@ export * from './mermaid.js';
 export * from './json.js';
 export * from './summary.js';
 export * from './notes.js';
+export * from './spec.js';
