@@ -637,3 +637,38 @@ describe('type relocations', () => {
     expect(resolveCoreRelocation(l.btf, [t.btf], rel(BPF_CORE.TYPE_MATCHES, a, '0')).targetValue).toBe(0n);
   });
 });
+
+describe('robustness', () => {
+  it('random relocations against random-ish BTF fail only with CoreError/BtfError', () => {
+    const { local, target, l } = fixture();
+    const extra = l.enum('e', [['A', 1]]);
+    let seed = 12345;
+    const rnd = (n: number): number => {
+      seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+      return seed % n;
+    };
+    let ok = 0;
+    for (let i = 0; i < 3000; i++) {
+      const parts = Array.from({ length: 1 + rnd(4) }, () => String(rnd(9)));
+      const relo = rel(rnd(14), rnd(local.typeCount + 2), rnd(20) === 0 ? 'x:1' : parts.join(':'));
+      try {
+        resolveCoreRelocation(local, [target], relo);
+        ok++;
+      } catch (e) {
+        expect((e as Error).constructor.name, String(e)).toMatch(/^(CoreError|BtfError)$/);
+      }
+    }
+    expect(ok).toBeGreaterThan(10);
+    void extra;
+  });
+
+  it('keeps the compiler convention for unsigned 32-bit values in ALU64 immediates', () => {
+    const l = new BtfBuilder();
+    const lu = l.enum('uns', [['HIGH', 0xfffffff0]]);
+    const t = new BtfBuilder();
+    t.enum('uns', [['HIGH', 0xfffffff1]]);
+    const insns = assemble([asm.movImm(1, 0xfffffff0 | 0), asm.exit()]);
+    applyCoreRelocations(insns, [rel(BPF_CORE.ENUMVAL_VALUE, lu, '0')], l.btf, [t.btf]);
+    expect(insns.imm(0) >>> 0).toBe(0xfffffff1);
+  });
+});

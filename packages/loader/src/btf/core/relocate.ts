@@ -324,6 +324,7 @@ export function poisonInstruction(insns: Insns, i: number): void {
 }
 
 const INT32_MIN = -(2n ** 31n);
+const INT32_MAX = 2n ** 31n - 1n;
 const UINT32_MAX = 2n ** 32n - 1n;
 const INT16_MAX = 32767n;
 
@@ -360,8 +361,11 @@ export function patchCoreInstruction(
       if (res.validate && (!localFits || BigInt(imm >>> 0) !== BigInt.asUintN(32, local))) {
         throw new CoreError('CORE_INSN_MISMATCH', `${where}: instruction ${i} holds immediate ${imm}, expected ${local} (from local BTF)`);
       }
-      // ALU64 sign-extends its immediate; a 32-bit ALU keeps only 32 bits.
-      const fits = cls === BPF_CLASS.ALU64 ? target >= INT32_MIN && target <= -INT32_MIN - 1n : target >= INT32_MIN && target <= UINT32_MAX;
+      // ALU64 sign-extends its immediate, so it holds [-2^31, 2^31) exactly; a 32-bit ALU keeps
+      // 32 bits of either sign. When the compiler already put an unsigned 32-bit value above
+      // 2^31 into an ALU64 immediate, keep its (truncating) convention for the new value.
+      const in32 = target >= INT32_MIN && target <= UINT32_MAX;
+      const fits = cls === BPF_CLASS.ALU64 ? (target >= INT32_MIN && target <= INT32_MAX) || (in32 && local > INT32_MAX) : in32;
       if (!fits) throw new CoreError('CORE_BAD_INSN', `${where}: value ${target} does not fit the 32-bit immediate of instruction ${i}`);
       insns.setImm(i, Number(BigInt.asIntN(32, target)));
       return { poisoned: false };
