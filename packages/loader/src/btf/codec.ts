@@ -512,6 +512,22 @@ class DecoderCompiler {
   }
 
   private enumDec(t: BtfEnum | BtfEnum64, path: string): Dec {
+    if (this.opts.enums === 'name' && t.name.endsWith('_set') && t.size <= 8) {
+      // Sets read their two 32-bit halves straight from the view: no bigint on the hot path.
+      const test = setTester(enumInfo(t));
+      switch (t.size) {
+        case 1:
+          return (v, o) => test(v.getUint8(o), 0);
+        case 2:
+          return (v, o) => test(v.getUint16(o, true), 0);
+        case 4:
+          return (v, o) => test(v.getUint32(o, true), 0);
+        case 8:
+          return (v, o) => test(v.getUint32(o, true), v.getUint32(o + 4, true));
+        default:
+          break;
+      }
+    }
     const r = rawReader(t.size, t.signed, this.rootId, path) as (v: DataView, o: number) => number | bigint;
     const map = this.enumMapper(t);
     return (v, o) => map(r(v, o));
@@ -576,30 +592,107 @@ class DecoderCompiler {
         decs.push(this.compile(m.type, mpath));
       }
     }
+    const generated = generateObjectDecoder(
+      names,
+      offs,
+      decs,
+      members.map((m) => (m.bitfieldSize > 0 || m.bitOffset % 8 !== 0 ? undefined : this.scalarExpression(m.type))),
+    );
+    if (generated) return generated;
+    // Fallback when code generation is disabled (node --disallow-code-generation-from-strings).
     return (v, o) => {
       const r: Record<string, unknown> = {};
-      for (let i = 0; i < n; i++) r[names[i]] = decs[i](v, o + offs[i]);
+      for (let i = 0; i < n; i++) {
+        if (names[i] === '__proto__') Object.defineProperty(r, '__proto__', { value: decs[i](v, o + offs[i]), enumerable: true, writable: true, configurable: true });
+        else r[names[i]] = decs[i](v, o + offs[i]);
+      }
       return r;
     };
   }
+
+  /**
+   * A JS expression reading type `id` at the byte offset expression `oe` from DataView `v`, for the
+   * scalar kinds whose read is a single DataView call under the current options; else undefined.
+   */
+  private scalarExpression(id: number): ((oe: string) => string) | undefined {
+    let t: BtfType;
+    try {
+      t = resolve(this.btf, id, this.rootId, 'value').type;
+    } catch {
+      return undefined;
+    }
+    const le = (fn: string) => (oe: string) => `v.${fn}(${oe}, true)`;
+    switch (t.kind) {
+      case 'int':
+        if (t.bits !== t.size * 8 || t.offset !== 0) return undefined;
+        if (t.encoding.bool) return t.size === 1 ? (oe) => `(v.getUint8(${oe}) !== 0)` : undefined;
+        if (t.size === 1) return t.encoding.signed ? (oe) => `v.getInt8(${oe})` : (oe) => `v.getUint8(${oe})`;
+        if (t.size === 2) return le(t.encoding.signed ? 'getInt16' : 'getUint16');
+        if (t.size === 4) return le(t.encoding.signed ? 'getInt32' : 'getUint32');
+        if (t.size === 8 && this.opts.int64 === 'bigint') return le(t.encoding.signed ? 'getBigInt64' : 'getBigUint64');
+        return undefined;
+      case 'ptr':
+        return le('getBigUint64');
+      case 'float':
+        return t.size === 4 ? le('getFloat32') : t.size === 8 ? le('getFloat64') : undefined;
+      case 'enum':
+      case 'enum64':
+        if (this.opts.enums !== 'value') return undefined;
+        if (t.size === 1) return t.signed ? (oe) => `v.getInt8(${oe})` : (oe) => `v.getUint8(${oe})`;
+        if (t.size === 2) return le(t.signed ? 'getInt16' : 'getUint16');
+        if (t.size === 4) return le(t.signed ? 'getInt32' : 'getUint32');
+        if (t.size === 8 && this.opts.int64 === 'bigint') return le(t.signed ? 'getBigInt64' : 'getBigUint64');
+        return undefined;
+      default:
+        return undefined;
+    }
+  }
 }
 
-/** Names of set members (all bits of the enumerator present), then `0x…` for bits no name covers. */
-function setMapper(info: EnumInfo, size: number): (raw: number | bigint) => unknown {
-  const n = info.names.length;
+/**
+ * Generates `(v, o) => ({ a: v.getUint32(o + 0, true), b: d1(v, o + 4), … })` for a composite.
+ *
+ * An object literal with a fixed key list gets its hidden class from a boilerplate instead of
+ * growing key by key, and scalar members read inline instead of through a closure call: several
+ * times faster than a generic loop. Nothing from the BTF reaches the source unquoted: member names
+ * go through JSON.stringify (and `__proto__` becomes a computed key, so it stays an own property),
+ * offsets are integers, sub-decoders are passed in as arguments. Returns undefined when the runtime
+ * forbids code generation.
+ */
+function generateObjectDecoder(
+  names: readonly string[],
+  offs: readonly number[],
+  decs: readonly Dec[],
+  exprs: readonly (((oe: string) => string) | undefined)[],
+): Dec | undefined {
+  const params: string[] = [];
+  const args: Dec[] = [];
+  const parts = names.map((name, i) => {
+    if (!Number.isSafeInteger(offs[i])) throw new Error(`bad member offset ${offs[i]}`);
+    const key = name === '__proto__' ? `[${JSON.stringify(name)}]` : JSON.stringify(name);
+    const oe = offs[i] === 0 ? 'o' : `o + ${offs[i]}`;
+    const expr = exprs[i];
+    if (expr) return `${key}: ${expr(oe)}`;
+    params.push(`d${i}`);
+    args.push(decs[i]);
+    return `${key}: d${i}(v, ${oe})`;
+  });
+  try {
+    const factory = new Function(...params, `'use strict';\nreturn function decodeComposite(v, o) {\n  return { ${parts.join(',\n    ')} };\n};`) as (...d: Dec[]) => Dec;
+    return factory(...args);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Names of set members (all bits of the enumerator present), then `0x…` for bits no name covers,
+ * from the low and high 32-bit words of the value.
+ */
+function setTester(info: EnumInfo): (rl: number, rh: number) => string[] {
   const { lo, hi, names } = info;
-  const bits = size * 8;
-  return (raw) => {
-    let rl: number;
-    let rh: number;
-    if (typeof raw === 'bigint') {
-      const u = BigInt.asUintN(64, raw);
-      rl = Number(u & 0xffffffffn);
-      rh = Number(u >> 32n);
-    } else {
-      rl = raw >>> 0;
-      rh = raw < 0 && bits > 32 ? 0xffffffff : 0;
-    }
+  const n = names.length;
+  return (rl, rh) => {
     const out: string[] = [];
     let coveredLo = 0;
     let coveredHi = 0;
@@ -619,6 +712,18 @@ function setMapper(info: EnumInfo, size: number): (raw: number | bigint) => unkn
       out.push(`0x${((BigInt(leftHi) << 32n) | BigInt(leftLo)).toString(16)}`);
     }
     return out;
+  };
+}
+
+/** {@link setTester} over a raw number/bigint value of an enum of `size` bytes (bitfield path). */
+function setMapper(info: EnumInfo, size: number): (raw: number | bigint) => unknown {
+  const test = setTester(info);
+  return (raw) => {
+    if (typeof raw === 'bigint') {
+      const u = BigInt.asUintN(64, raw);
+      return test(Number(u & 0xffffffffn), Number(u >> 32n));
+    }
+    return test(raw >>> 0, raw < 0 && size > 4 ? 0xffffffff : 0);
   };
 }
 
@@ -949,7 +1054,8 @@ class EncoderCompiler {
         }
       }
       for (const m of entries) {
-        const x = rec[m.name];
+        // Own properties only: a member named like an Object.prototype key must not read the prototype.
+        const x = Object.hasOwn(rec, m.name) ? rec[m.name] : undefined;
         if (x !== undefined) m.enc(x, v, o + m.off);
       }
     };

@@ -409,6 +409,32 @@ describe('composites', () => {
   });
 });
 
+describe('hostile member names', () => {
+  it('keeps names that look like code or __proto__ as plain own keys', () => {
+    const t = baseBtf();
+    const { b } = t;
+    const evil = 'x"]: 1 }; globalThis.pwned = 1; ({ "';
+    const s = addComposite(b, 'struct', 'weird', [
+      ['__proto__', t.u32],
+      [evil, t.u8],
+      ['constructor', t.u16],
+      ['toString', addArray(b, t.char, 4, t.u32)],
+    ]);
+    const value = { ['__proto__']: 7, [evil]: 3, constructor: 9, toString: 'ab' };
+    Object.defineProperty(value, '__proto__', { value: 7, enumerable: true });
+    const enc = encodeValue(b, s, value);
+    const dec = decodeValue(b, s, enc) as Record<string, unknown>;
+    expect(Object.getPrototypeOf(dec)).toBe(Object.prototype);
+    expect(Object.getOwnPropertyDescriptor(dec, '__proto__')?.value).toBe(7);
+    expect(dec[evil]).toBe(3);
+    expect(dec.constructor).toBe(9);
+    expect(dec.toString).toBe('ab');
+    expect((globalThis as Record<string, unknown>).pwned).toBeUndefined();
+    // A plain object without the key encodes a zero, never the prototype.
+    expect(decodeValue(b, s, encodeValue(b, s, {}))).toMatchObject({ constructor: 0, toString: '' });
+  });
+});
+
 describe('bitfields', () => {
   function flags() {
     const t = baseBtf();
