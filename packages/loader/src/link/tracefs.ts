@@ -111,6 +111,11 @@ function sanitize(symbol: string): string {
   return symbol.replace(/[^A-Za-z0-9_]/g, '_');
 }
 
+const sleeper = new Int32Array(new SharedArrayBuffer(4));
+function sleepSync(ms: number): void {
+  Atomics.wait(sleeper, 0, 0, ms);
+}
+
 function pidAlive(pid: number): boolean {
   return existsSync(`/proc/${pid}`);
 }
@@ -221,10 +226,18 @@ export function createProbeEvent(spec: ProbeEventSpec): ProbeEvent {
       if (removed) return;
       removed = true;
       live.delete(event);
-      try {
-        writeEvents(spec.kind, `-:${group}/${name}`);
-      } catch (cause) {
-        throw new TracefsError(`removing ${spec.kind} event ${group}/${name} failed: ${(cause as Error).message}`, { cause });
+      // The perf event using it is released asynchronously after close(); EBUSY means "not yet".
+      for (let attempt = 0; ; attempt++) {
+        try {
+          writeEvents(spec.kind, `-:${group}/${name}`);
+          return;
+        } catch (cause) {
+          if ((cause as NodeJS.ErrnoException).code === 'EBUSY' && attempt < 50) {
+            sleepSync(2);
+            continue;
+          }
+          throw new TracefsError(`removing ${spec.kind} event ${group}/${name} failed: ${(cause as Error).message}`, { cause });
+        }
       }
     },
   };
