@@ -75,20 +75,22 @@ function requireTool(tool) {
   }
 }
 
-/** Lists sources relative to ROOT, sorted so the build order (and output) is stable. */
-function findSources(dir) {
+/** Lists files ending in `suffix` relative to ROOT, sorted so the build order is stable. */
+function findFiles(dir, suffix) {
   const out = [];
   const walk = (rel) => {
     for (const e of readdirSync(join(ROOT, rel), { withFileTypes: true })) {
       const p = `${rel}/${e.name}`;
       if (e.isDirectory()) {
         if (e.name !== 'node_modules' && !e.name.startsWith('.')) walk(p);
-      } else if (e.isFile() && e.name.endsWith('.bpf.c')) out.push(p);
+      } else if (e.isFile() && e.name.endsWith(suffix)) out.push(p);
     }
   };
   walk(dir);
   return out.sort();
 }
+
+const findSources = (dir) => findFiles(dir, '.bpf.c');
 
 /** One job per output object: the plain build plus each declared variant. */
 function jobsFor(src) {
@@ -202,6 +204,13 @@ async function main() {
 
     if (opts.check) {
       const differing = [];
+      // Objects without a source (a deleted .bpf.c or variant line) are stale too.
+      if (opts.filters.length === 0) {
+        const built = new Set(jobs.map((j) => j.out));
+        for (const obj of findFiles(BPF_DIR, '.bpf.o')) {
+          if (!built.has(obj)) differing.push(`${obj} (no source or variant builds it)`);
+        }
+      }
       for (const job of jobs) {
         const committed = join(ROOT, job.out);
         if (!existsSync(committed)) differing.push(`${job.out} (missing)`);
