@@ -47,6 +47,9 @@ const PAD_TYPES: readonly { name: string; bits: number }[] = [
   { name: 'char', bits: 8 },
 ];
 
+/** Largest gap filled with unnamed bitfields; bigger ones become a named byte array. */
+const MAX_BITFIELD_PAD_BYTES = 64 * 1024;
+
 const C_KEYWORDS = new Set(
   (
     'auto break case char const continue default do double else enum extern float for goto if inline int long register ' +
@@ -77,6 +80,8 @@ class CWriter {
   /** Emission state of tags (by resolved name) and typedefs (by id). */
   private readonly tagState = new Map<string, 'declared' | 'defining' | 'defined'>();
   private readonly typedefState = new Map<number, 'defining' | 'defined'>();
+  /** Counter for the rare named padding arrays. */
+  private padCount = 0;
   /** Tags for which a forward declaration is in the output. */
   private readonly fwdEmitted = new Set<string>();
   /** Anonymous composites currently being walked (guards malformed self-containing input). */
@@ -398,6 +403,17 @@ class CWriter {
   private padding(cur: number, next: number, indent: string): string {
     let s = '';
     let pos = cur;
+    // A huge gap (only malformed or exotic BTF has one) as one byte array, not thousands of lines.
+    if (next - pos > 8 * MAX_BITFIELD_PAD_BYTES) {
+      if (pos % 8 !== 0) {
+        s += `${indent}char: ${8 - (pos % 8)};\n`;
+        pos += 8 - (pos % 8);
+      }
+      const bytes = Math.floor((next - pos) / 8);
+      this.padCount++;
+      s += `${indent}unsigned char __pad${this.padCount}[${bytes}];\n`;
+      pos += 8 * bytes;
+    }
     while (pos < next) {
       const left = next - pos;
       const whole = PAD_TYPES.find((p) => pos % p.bits === 0 && left >= p.bits);
