@@ -1,8 +1,8 @@
 /**
  * Candidate search: which target types could a local type be? A candidate has the same essential
- * name (flavour suffix `___x` ignored on both sides) and a CO-RE-compatible kind. The kernel BTF
- * holds ~150k types, so each target BTF is indexed by essential name once (kept in a WeakMap for
- * the life of the `Btf`) and every (name, kind) lookup is cached on top of that.
+ * name (flavour suffix `___x` ignored on both sides: the kernel itself has e.g. `nf_conn___init`)
+ * and a CO-RE-compatible kind. The kernel BTF holds ~130k types, so each target BTF is indexed
+ * once per kind class (kept in a WeakMap for the life of the `Btf`) and lookups are map hits.
  */
 import type { Btf } from '../btf.js';
 import type { BtfKindName } from '../types.js';
@@ -17,12 +17,15 @@ export interface CoreCandidate {
   typeId: number;
 }
 
-/** Per target BTF: essential name → ids, and (kind class, name) → compatible ids. */
+/**
+ * Per target BTF and kind class: essential name → ids. Built on the first lookup of that class by
+ * scanning the (cheap, typed-array backed) kind of every own type and decoding only the names of
+ * types of that class: a struct lookup decodes ~10k of the kernel's ~130k names, not all.
+ */
 interface TargetIndex {
   /** `typeCount` when built: a BTF that grew since (tests add types) is indexed again. */
   typeCount: number;
-  byName: Map<string, number[]>;
-  byKindAndName: Map<string, readonly number[]>;
+  byClass: Map<string, Map<string, number[]>>;
 }
 
 const indexes = new WeakMap<Btf, TargetIndex>();
@@ -32,16 +35,22 @@ function kindClass(kind: BtfKindName): string {
   return kind === 'enum64' ? 'enum' : kind;
 }
 
-/** The type ids a BTF defines itself (a module's split BTF starts after its base). */
-function ownTypeIds(btf: Btf): { start: number; end: number } {
-  // `typeCount` counts every id including void and the base's types, like libbpf's btf__type_cnt.
-  return { start: Math.max(1, btf.firstTypeId), end: btf.typeCount };
+function indexOf(btf: Btf): TargetIndex {
+  let idx = indexes.get(btf);
+  if (idx === undefined || idx.typeCount !== btf.typeCount) {
+    idx = { typeCount: btf.typeCount, byClass: new Map() };
+    indexes.set(btf, idx);
+  }
+  return idx;
 }
 
-function buildIndex(btf: Btf): TargetIndex {
+function buildClassIndex(btf: Btf, cls: string): Map<string, number[]> {
   const byName = new Map<string, number[]>();
-  const { start, end } = ownTypeIds(btf);
-  for (let id = start; id < end; id++) {
+  // `typeCount` counts every id including void and the base's types, like libbpf's btf__type_cnt;
+  // a module's split BTF is searched for its own types only.
+  const end = btf.typeCount;
+  for (let id = Math.max(1, btf.firstTypeId); id < end; id++) {
+    if (kindClass(btf.kind(id)) !== cls) continue;
     const name = btf.name(id);
     if (name === '') continue;
     const key = essentialName(name);
@@ -49,34 +58,25 @@ function buildIndex(btf: Btf): TargetIndex {
     if (list === undefined) byName.set(key, [id]);
     else list.push(id);
   }
-  return { typeCount: btf.typeCount, byName, byKindAndName: new Map() };
-}
-
-function indexOf(btf: Btf): TargetIndex {
-  let idx = indexes.get(btf);
-  if (idx === undefined || idx.typeCount !== btf.typeCount) {
-    idx = buildIndex(btf);
-    indexes.set(btf, idx);
-  }
-  return idx;
+  return byName;
 }
 
 /**
- * Ids in `target` whose essential name is `name` and whose kind is CO-RE compatible with `kind`
- * (identical, or ENUM/ENUM64 either way). Results are cached per target BTF.
+ * Ids in `target` whose essential name is that of `name` and whose kind is CO-RE compatible with
+ * `kind` (identical, or ENUM/ENUM64 either way). Results are cached per target BTF.
  */
 export function candidatesIn(target: Btf, name: string, kind: BtfKindName): readonly number[] {
   const idx = indexOf(target);
-  const essential = essentialName(name);
-  const key = `${kindClass(kind)}\0${essential}`;
-  let ids = idx.byKindAndName.get(key);
-  if (ids === undefined) {
-    const cls = kindClass(kind);
-    ids = (idx.byName.get(essential) ?? []).filter((id) => kindClass(target.kind(id)) === cls);
-    idx.byKindAndName.set(key, ids);
+  const cls = kindClass(kind);
+  let byName = idx.byClass.get(cls);
+  if (byName === undefined) {
+    byName = buildClassIndex(target, cls);
+    idx.byClass.set(cls, byName);
   }
-  return ids;
+  return byName.get(essentialName(name)) ?? NONE;
 }
+
+const NONE: readonly number[] = Object.freeze([]);
 
 /**
  * All candidates for local type `localTypeId`, searched as libbpf does: in the first target
