@@ -72,7 +72,7 @@ export function renderSummary(model: InteractionModel, options: SummaryOptions =
     out.push(...formatTable(['PROGRAM', 'MAP', 'KINDS'], model.edges.map((e) => [e.program, e.map, e.label])).map((l) => `  ${l}`));
   }
   const untouched = model.mapNames.filter((m) => !model.edges.some((e) => e.map === m));
-  if (untouched.length > 0) out.push(`  not used by any recognised helper call: ${untouched.join(', ')}`);
+  if (untouched.length > 0) out.push(`  maps with no interaction found${model.detailed ? '' : ' (detailed analysis may find more)'}: ${untouched.join(', ')}`);
 
   if (options.parameters !== undefined) {
     out.push('', `Parameters (${options.parameters.length}):`);

@@ -8,6 +8,7 @@ import { renderDeveloperNotes } from '../../src/inspect/notes.js';
 import { renderSummary } from '../../src/inspect/summary.js';
 import type { BPF_FUNC } from '../../src/sys/constants.js';
 import { call, ldMap, ldValue, program, type Part } from './asm.js';
+import { SEED_FLOWCHART, SEED_SEQUENCE } from './seed.js';
 
 type Access = [map: string, helper: keyof typeof BPF_FUNC];
 
@@ -50,68 +51,6 @@ function traceCapabilitiesLike(): { programs: AnalyzedProgram[]; maps: AnalyzedM
   const maps = ['start', 'seen', 'current_syscall', 'gadget_heap', 'gadget_mntns_filter_map', 'events', 'ig_kstack', 'ig_ustack', '.rodata', '.bss'].map(hash);
   return { programs, maps };
 }
-
-const SEED_FLOWCHART = `flowchart LR
-current_syscall[("current_syscall")]
-events[("events")]
-gadget_heap[("gadget_heap")]
-gadget_mntns_filter_map[("gadget_mntns_filter_map")]
-ig_kstack[("ig_kstack")]
-ig_ustack[("ig_ustack")]
-seen[("seen")]
-start[("start")]
-ig_cap_sched_exec -- "Delete" --> current_syscall
-ig_cap_sched_exec["ig_cap_sched_exec"]
-ig_cap_sched_exit -- "Delete" --> current_syscall
-ig_cap_sched_exit["ig_cap_sched_exit"]
-ig_cap_sys_enter -- "Lookup" --> gadget_mntns_filter_map
-ig_cap_sys_enter -- "Update" --> current_syscall
-ig_cap_sys_enter["ig_cap_sys_enter"]
-ig_cap_sys_exit -- "Delete" --> current_syscall
-ig_cap_sys_exit["ig_cap_sys_exit"]
-ig_trace_cap_e -- "Lookup" --> gadget_mntns_filter_map
-ig_trace_cap_e -- "Lookup+Update" --> seen
-ig_trace_cap_e -- "Update" --> start
-ig_trace_cap_e["ig_trace_cap_e"]
-ig_trace_cap_x -- "Lookup+Delete" --> start
-ig_trace_cap_x -- "Lookup" --> gadget_heap
-ig_trace_cap_x -- "Lookup" --> current_syscall
-ig_trace_cap_x -- "EventOutput" --> events
-ig_trace_cap_x["ig_trace_cap_x"]
-`;
-
-const SEED_SEQUENCE = `sequenceDiagram
-box eBPF Programs
-participant ig_cap_sched_exec
-participant ig_cap_sched_exit
-participant ig_cap_sys_enter
-participant ig_cap_sys_exit
-participant ig_trace_cap_e
-participant ig_trace_cap_x
-end
-box eBPF Maps
-participant current_syscall
-participant gadget_mntns_filter_map
-participant seen
-participant start
-participant gadget_heap
-participant events
-end
-ig_cap_sched_exec->>current_syscall: Delete
-ig_cap_sched_exit->>current_syscall: Delete
-ig_cap_sys_enter->>gadget_mntns_filter_map: Lookup
-ig_cap_sys_enter->>current_syscall: Update
-ig_cap_sys_exit->>current_syscall: Delete
-ig_trace_cap_e->>gadget_mntns_filter_map: Lookup
-ig_trace_cap_e->>seen: Lookup
-ig_trace_cap_e->>seen: Update
-ig_trace_cap_e->>start: Update
-ig_trace_cap_x->>start: Lookup
-ig_trace_cap_x->>gadget_heap: Lookup
-ig_trace_cap_x->>current_syscall: Lookup
-ig_trace_cap_x->>events: EventOutput
-ig_trace_cap_x->>start: Delete
-`;
 
 describe('model', () => {
   it('orders kinds Lookup, Update, Delete, then the rest as first seen', () => {
@@ -262,7 +201,7 @@ describe('json, summary, notes', () => {
     expect(text).toMatch(/\n {2}ig_trace_cap_x +test\/ig_trace_cap_x +- +- +\d+\n/);
     expect(text).toMatch(/\n {2}start +hash +8 +8 +1024\n/);
     expect(text).toMatch(/\n {2}ig_trace_cap_x +start +Lookup\+Delete\n/);
-    expect(text).toContain('not used by any recognised helper call: ig_kstack, ig_ustack');
+    expect(text).toContain('maps with no interaction found (detailed analysis may find more): ig_kstack, ig_ustack');
     expect(text).toMatch(/Parameters \(1\):\n {2}NAME +TYPE +DEFAULT +DESCRIPTION\n {2}unique +bool +false +dedupe\n/);
     expect(text).toMatch(/Tracers \(1\):\n {2}NAME +MAP +EVENT STRUCT\n {2}capabilities +events +cap_event\n$/);
     expect(renderSummary(model)).not.toContain('Parameters');
