@@ -69,11 +69,24 @@ export function mapCreate(attrs: MapCreateAttr): Fd {
 const elemAttr = new Uint8Array(32);
 const elemView = new DataView(elemAttr.buffer);
 
+// Addresses of key/value buffers seen before: a WeakMap hit costs a fraction of koffi.address(), and a
+// typed array's address never changes (backing stores do not move, byteOffset is fixed).
+const addressCache = new WeakMap<Uint8Array, bigint>();
+
+function cachedAddress(buf: Uint8Array): bigint {
+  let a = addressCache.get(buf);
+  if (a === undefined) {
+    a = addressOf(buf);
+    addressCache.set(buf, a);
+  }
+  return a;
+}
+
 function elemCall(cmd: number, fd: FdLike, key: Uint8Array | null, value: Uint8Array | null, flags: number | bigint): number {
   elemView.setUint32(0, rawFd(fd), true);
   elemView.setUint32(4, 0, true);
-  elemView.setBigUint64(8, key ? addressOf(key) : 0n, true);
-  elemView.setBigUint64(16, value ? addressOf(value) : 0n, true);
+  elemView.setBigUint64(8, key ? cachedAddress(key) : 0n, true);
+  elemView.setBigUint64(16, value ? cachedAddress(value) : 0n, true);
   elemView.setBigUint64(24, BigInt(flags), true);
   return bpfCall(cmd, elemAttr, 32);
 }
