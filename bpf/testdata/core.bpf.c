@@ -139,3 +139,15 @@ int core_probe(struct bpf_raw_tracepoint_args *ctx)
 	out_ran = 1;
 	return 0;
 }
+
+/* Reads the missing field unguarded: its poisoned instruction is reachable, so the verifier
+ * rejects the program and the loader must explain which relocation failed. Not autoloaded by
+ * the tests that run core_probe. */
+SEC("raw_tp/sys_exit")
+int core_poison_reached(struct bpf_raw_tracepoint_args *ctx)
+{
+	struct task_struct___mine *t = (void *)bpf_get_current_task();
+
+	out_missing = BPF_CORE_READ(t, tsbpf_no_such_field);
+	return 0;
+}

@@ -10,6 +10,7 @@ import { explainPoison } from '../../src/btf/core/index.js';
 import { loadKernelBtf, VMLINUX_BTF_PATH } from '../../src/btf/kernel.js';
 import type { BtfMember } from '../../src/btf/types.js';
 import { Collection } from '../../src/collection.js';
+import { VerifierError } from '../../src/programs/verifier.js';
 import { CollectionSpec } from '../../src/spec/collection.js';
 import { testdataPath } from '../testdata.js';
 
@@ -45,7 +46,9 @@ function bitfield(bytes: Uint8Array, bitOffset: number, bits: number): bigint {
 describe.skipIf(!haveKernelBtf)('CO-RE in the kernel (core.bpf.o)', () => {
   it('loads, runs, and every relocated value agrees with the kernel BTF', () => {
     const k = loadKernelBtf();
-    using coll = Collection.load(CollectionSpec.fromFile(CORE), { kernelBtf: k });
+    const spec = CollectionSpec.fromFile(CORE);
+    spec.program('core_poison_reached').autoload = false;
+    using coll = Collection.load(spec, { kernelBtf: k });
     const prog = coll.program('core_probe');
 
     // ctx: 4 u64 args carrying the bytes of a struct tcphdr.
@@ -111,5 +114,22 @@ describe.skipIf(!haveKernelBtf)('CO-RE in the kernel (core.bpf.o)', () => {
     expect(v('out_rb_value')).toBe(BigInt(need(rb, 'BPF_FUNC_ringbuf_reserve').value));
     expect(v('out_rb_value_mine')).toBe(BigInt(need(rb, 'BPF_FUNC_ringbuf_reserve').value));
     expect(v('out_fake_helper_exists')).toBe(0n);
+  });
+
+  it('a reachable poisoned relocation fails verification with an explanation naming the field', () => {
+    const spec = CollectionSpec.fromFile(CORE);
+    spec.program('core_probe').autoload = false;
+    let err: unknown;
+    try {
+      Collection.load(spec, { kernelBtf: loadKernelBtf() }).close();
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(VerifierError);
+    const v = err as VerifierError;
+    expect(v.log).toMatch(/invalid func unknown#195896080/);
+    expect(v.coreFailures).toHaveLength(1);
+    expect(v.coreFailures[0]).toMatch(/^CO-RE relocation \d+ \(struct task_struct___mine\.tsbpf_no_such_field\) could not be resolved on this kernel$/);
+    expect(v.message).toContain('tsbpf_no_such_field) could not be resolved on this kernel');
   });
 });
