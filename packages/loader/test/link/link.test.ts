@@ -1,0 +1,257 @@
+/**
+ * Attach tests against the running kernel: each attaches a hand-assembled counter, drives the hook from
+ * a child process, and checks the exact count; after close the link is gone and no fd leaked.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { existsSync, readFileSync } from 'node:fs';
+import { BPF_ATTACH_TYPE, BPF_PROG_TYPE, Fd, linkInfo } from '../../src/sys/index.js';
+import { loadKernelBtf } from '../../src/btf/kernel.js';
+import {
+  AttachError,
+  AttachNotSupportedError,
+  attachKprobe,
+  attachPerfEvent,
+  attachProgram,
+  attachRawTracepoint,
+  attachTracepoint,
+  attachTracing,
+  attachUprobe,
+  kprobesDisabledError,
+  liveProbeEvents,
+  tracefsRoot,
+  type Link,
+} from '../../src/link/index.js';
+import { hasTrampolines, kprobes, checkTrampolines, checkLsm } from '../../src/features/index.js';
+import { openFdCount } from '../testdata.js';
+import { Child, Counter, allLinkIds, counterInsns, load, until } from './progs.js';
+
+const N = 25;
+const SYS_getppid = 110; // x86_64
+const LIBC = '/usr/lib/x86_64-linux-gnu/libc.so.6';
+const isX64 = process.arch === 'x64';
+
+/** Python that calls getppid() N times (os.getppid → libc getppid → syscall). */
+const GETPPID_LOOP = `for _ in range(${N}): os.getppid()`;
+
+let fdsBefore = 0;
+let ownedBefore = 0;
+beforeAll(async () => {
+  // libuv opens its SIGCHLD plumbing with the first child: start one before counting fds.
+  const warm = new Child('pass');
+  await warm.pid;
+  await warm.run();
+  fdsBefore = openFdCount();
+  ownedBefore = Fd.openCount;
+});
+afterAll(() => {
+  expect(Fd.openCount).toBe(ownedBefore);
+  expect(openFdCount()).toBe(fdsBefore);
+});
+
+/** Closes the link and checks that its kernel id disappeared. */
+async function closeAndCheckGone(link: Link): Promise<void> {
+  const id = link.fd ? linkInfo(link.fd).id : undefined;
+  link.close();
+  link.close(); // idempotent
+  if (id !== undefined) await until(() => !allLinkIds().includes(id), `link ${id} to disappear`);
+}
+
+/** Starts a child, sets the counter's pid filter to it, runs it, returns the count. */
+async function driveChild(counter: Counter, code = GETPPID_LOOP): Promise<bigint> {
+  const child = new Child(code);
+  try {
+    counter.setPid(await child.pid);
+    expect(await child.run()).toBe(0);
+  } finally {
+    child.kill();
+  }
+  return counter.count;
+}
+
+describe('tracepoint', () => {
+  it('counts syscalls/sys_enter_getppid of one process exactly', async () => {
+    using counter = new Counter();
+    using prog = load({ progType: BPF_PROG_TYPE.TRACEPOINT, insns: counterInsns(counter, { filterPid: true }) });
+    const link = attachTracepoint(prog, 'syscalls', 'sys_enter_getppid');
+    expect(link.kind).toBe('tracepoint');
+    expect(link.fd).toBeInstanceOf(Fd);
+    const info = link.fd ? linkInfo(link.fd) : undefined;
+    expect(info?.typeName).toMatch(/PERF_EVENT/);
+    expect(await driveChild(counter)).toBe(BigInt(N));
+    await closeAndCheckGone(link);
+    // Detached: a second run (driveChild resets the count with the new pid) does not count.
+    expect(await driveChild(counter)).toBe(0n);
+  });
+
+  it('explains a tracepoint that does not exist', () => {
+    using counter = new Counter();
+    using prog = load({ progType: BPF_PROG_TYPE.TRACEPOINT, insns: counterInsns(counter) });
+    expect(() => attachTracepoint(prog, 'syscalls', 'sys_enter_no_such_call')).toThrow(/tracepoint syscalls\/sys_enter_no_such_call does not exist/);
+    expect(() => attachTracepoint(prog, '..', 'x')).toThrow(/invalid tracepoint category/);
+  });
+
+  it('auto-attaches from the section name', async () => {
+    using counter = new Counter();
+    using prog = load({ progType: BPF_PROG_TYPE.TRACEPOINT, insns: counterInsns(counter, { filterPid: true }) });
+    using link = attachProgram({ fd: prog, type: BPF_PROG_TYPE.TRACEPOINT, expectedAttachType: 0, sectionName: 'tracepoint/syscalls/sys_enter_getppid' });
+    expect(await driveChild(counter)).toBe(BigInt(N));
+  });
+});
+
+describe.skipIf(!isX64)('raw_tracepoint', () => {
+  it('counts sys_enter for getppid of one process exactly', async () => {
+    using counter = new Counter();
+    using prog = load({ progType: BPF_PROG_TYPE.RAW_TRACEPOINT, insns: counterInsns(counter, { filterPid: true, ctxArg1Equals: SYS_getppid }) });
+    const link = attachRawTracepoint(prog, 'sys_enter');
+    expect(link.kind).toBe('raw_tracepoint');
+    expect(link.info().name).toBe('sys_enter');
+    expect(await driveChild(counter)).toBe(BigInt(N));
+    await closeAndCheckGone(link);
+  });
+
+  it('names a raw tracepoint that does not exist', () => {
+    using counter = new Counter();
+    using prog = load({ progType: BPF_PROG_TYPE.RAW_TRACEPOINT, insns: counterInsns(counter) });
+    expect(() => attachRawTracepoint(prog, 'no_such_tracepoint_xyz')).toThrow(/raw tracepoint no_such_tracepoint_xyz does not exist/);
+  });
+});
+
+describe.skipIf(!isX64)('tp_btf', () => {
+  const btf = loadKernelBtf();
+  it('counts tp_btf/sys_enter for getppid exactly', async () => {
+    const id = btf.find('btf_trace_sys_enter', 'typedef');
+    expect(id).toBeDefined();
+    using counter = new Counter();
+    using prog = load({
+      progType: BPF_PROG_TYPE.TRACING,
+      expectedAttachType: BPF_ATTACH_TYPE.TRACE_RAW_TP,
+      attachBtfId: id,
+      insns: counterInsns(counter, { filterPid: true, ctxArg1Equals: SYS_getppid }),
+    });
+    const link = attachProgram({ fd: prog, type: BPF_PROG_TYPE.TRACING, expectedAttachType: BPF_ATTACH_TYPE.TRACE_RAW_TP, sectionName: 'tp_btf/sys_enter' });
+    expect(link.kind).toBe('tp_btf');
+    expect(await driveChild(counter)).toBe(BigInt(N));
+    await closeAndCheckGone(link);
+  });
+
+  it('has tp_btf/cap_capable on this kernel', () => {
+    expect(btf.find('btf_trace_cap_capable', 'typedef')).toBeDefined();
+  });
+});
+
+describe('fentry / lsm', () => {
+  const tramp = checkTrampolines();
+  it.skipIf(!tramp.supported)('attaches fentry (runs in vmtest guests)', () => {
+    const fn = loadKernelBtf().find('bpf_fentry_test1', 'func');
+    using counter = new Counter();
+    using prog = load({ progType: BPF_PROG_TYPE.TRACING, expectedAttachType: BPF_ATTACH_TYPE.TRACE_FENTRY, attachBtfId: fn, insns: counterInsns(counter) });
+    using link = attachTracing(prog, BPF_ATTACH_TYPE.TRACE_FENTRY);
+    expect(link.kind).toBe('fentry');
+  });
+  if (!tramp.supported) console.warn(`skipping fentry attach: ${tramp.detail}`);
+  const lsm = checkLsm();
+  if (!lsm.supported) console.warn(`skipping lsm attach: ${lsm.detail}`);
+  it('reports why trampolines are unavailable when they are', () => {
+    expect(hasTrampolines()).toBe(tramp.supported);
+    if (!tramp.supported) expect(tramp.detail).toMatch(/EPERM|lockdown|not in kernel BTF|EOPNOTSUPP|ENOTSUPP/);
+  });
+});
+
+describe('kprobe', () => {
+  const k = kprobes();
+  const available = k.pmu || k.tracefs;
+  if (!available) console.warn(`skipping kprobe attach: ${k.detail}`);
+  it.runIf(!available)('says CONFIG_KPROBES is off when there is no way to create kprobes', () => {
+    using counter = new Counter();
+    using prog = load({ progType: BPF_PROG_TYPE.KPROBE, insns: counterInsns(counter) });
+    expect(() => attachKprobe(prog, 'vfs_read')).toThrow(AttachNotSupportedError);
+    expect(() => attachKprobe(prog, 'vfs_read')).toThrow(/kprobes are not enabled in this kernel \(CONFIG_KPROBES\)/);
+    expect(kprobesDisabledError().code).toBe('NOT_SUPPORTED');
+  });
+  it.runIf(available)('counts a kprobe on a syscall handler (vmtest guests)', async () => {
+    using counter = new Counter();
+    using prog = load({ progType: BPF_PROG_TYPE.KPROBE, insns: counterInsns(counter, { filterPid: true }) });
+    const link = attachKprobe(prog, '__x64_sys_getppid');
+    expect(await driveChild(counter)).toBe(BigInt(N));
+    await closeAndCheckGone(link);
+    expect(() => attachKprobe(prog, 'no_such_function_xyz')).toThrow(/function no_such_function_xyz is not traceable/);
+  });
+});
+
+describe.skipIf(!existsSync(LIBC))('uprobe', () => {
+  it('counts libc getppid calls of one process (pid option)', async () => {
+    using counter = new Counter();
+    using prog = load({ progType: BPF_PROG_TYPE.KPROBE, insns: counterInsns(counter) });
+    const child = new Child(GETPPID_LOOP);
+    try {
+      const pid = await child.pid;
+      const link = attachUprobe(prog, LIBC, { symbol: 'getppid', pid });
+      expect(link.kind).toBe('uprobe');
+      expect(await child.run()).toBe(0);
+      expect(counter.count).toBe(BigInt(N));
+      await closeAndCheckGone(link);
+    } finally {
+      child.kill();
+    }
+  });
+
+  it('counts with a program-side pid filter and auto-attach from uprobe/<path>:<symbol>', async () => {
+    using counter = new Counter();
+    using prog = load({ progType: BPF_PROG_TYPE.KPROBE, insns: counterInsns(counter, { filterPid: true }) });
+    using link = attachProgram({ fd: prog, type: BPF_PROG_TYPE.KPROBE, expectedAttachType: 0, sectionName: `uprobe/${LIBC}:getppid` });
+    expect(await driveChild(counter)).toBe(BigInt(N));
+  });
+
+  it('counts uretprobes through a tracefs uprobe_events probe and removes the probe on close', async () => {
+    using counter = new Counter();
+    using prog = load({ progType: BPF_PROG_TYPE.KPROBE, insns: counterInsns(counter, { filterPid: true }) });
+    const link = attachUprobe(prog, LIBC, { symbol: 'getppid', retprobe: true, forceTracefs: true });
+    expect(link.kind).toBe('uretprobe');
+    const names = liveProbeEvents();
+    expect(names.length).toBe(1);
+    const name = names[0];
+    expect(name).toMatch(new RegExp(`^uprobes/tsbpf_${process.pid}_\\d+_getppid$`));
+    expect(readFileSync(`${tracefsRoot()}/uprobe_events`, 'latin1')).toContain(name.split('/')[1]);
+    expect(await driveChild(counter)).toBe(BigInt(N));
+    await closeAndCheckGone(link);
+    expect(liveProbeEvents()).toEqual([]);
+    expect(readFileSync(`${tracefsRoot()}/uprobe_events`, 'latin1')).not.toContain(name.split('/')[1]);
+  });
+
+  it('rejects unknown symbols and missing files with their names', () => {
+    using counter = new Counter();
+    using prog = load({ progType: BPF_PROG_TYPE.KPROBE, insns: counterInsns(counter) });
+    expect(() => attachUprobe(prog, LIBC, { symbol: 'no_such_symbol_xyz' })).toThrow(/symbol no_such_symbol_xyz not found in .*libc\.so\.6/);
+    expect(() => attachUprobe(prog, '/no/such/binary', { symbol: 'main' })).toThrow(/\/no\/such\/binary does not exist/);
+  });
+});
+
+describe('perf_event', () => {
+  it('runs a program on software cpu-clock samples on every CPU', async () => {
+    using counter = new Counter();
+    using prog = load({ progType: BPF_PROG_TYPE.PERF_EVENT, insns: counterInsns(counter) });
+    const link = attachPerfEvent(prog, { frequency: 1000 });
+    expect(link.links.length).toBeGreaterThan(0);
+    // Keep a CPU busy until samples arrive (bounded).
+    await until(() => {
+      const end = Date.now() + 5;
+      while (Date.now() < end);
+      return counter.count > 0n;
+    }, 'cpu-clock samples');
+    const ids = link.links.map((l) => (l.fd ? linkInfo(l.fd).id : -1));
+    link.close();
+    await until(() => ids.every((id) => !allLinkIds().includes(id)), 'perf links to disappear');
+    const after = counter.count;
+    const end = Date.now() + 50;
+    while (Date.now() < end);
+    expect(counter.count).toBe(after);
+  });
+});
+
+describe('errors', () => {
+  it('AttachError and NotSupportedError derive from TsbpfError', async () => {
+    const { TsbpfError, NotSupportedError } = await import('../../src/errors.js');
+    expect(new AttachError('x')).toBeInstanceOf(TsbpfError);
+    expect(kprobesDisabledError()).toBeInstanceOf(NotSupportedError);
+  });
+});
