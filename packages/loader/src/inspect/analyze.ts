@@ -432,7 +432,8 @@ class Analyzer {
   }
 
   private reg(s: State, depth: number, r: number): AbsVal {
-    return r === 10 ? [stackAtom(depth, 0)] : s.regs[r];
+    if (r === 10) return [stackAtom(depth, 0)];
+    return r < 10 ? s.regs[r] : UNKNOWN; // r11-r15 do not exist; the kernel rejects them, we read nothing
   }
 
   private recordValueAccess(v: AbsVal, kind: string, pc: number): void {
