@@ -6,12 +6,12 @@ import { existsSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { BPF_CLASS, BPF_MODE, BPF_SIZE } from '../../src/asm/opcodes.js';
 import { analyzeProgram } from '../../src/inspect/analyze.js';
-import { renderFlowchart, renderSequence } from '../../src/inspect/mermaid.js';
+import { mermaidIds, renderFlowchart, renderSequence } from '../../src/inspect/mermaid.js';
 import { buildModel } from '../../src/inspect/model.js';
 import { analysisInput, analyzedProgram, inspectCollection } from '../../src/inspect/spec.js';
 import { CollectionSpec } from '../../src/spec/collection.js';
 import { BPF_FUNC } from '../../src/sys/constants.js';
-import { gadgetObjectPath, testdataPath } from '../testdata.js';
+import { allObjects, gadgetObjectPath, testdataPath } from '../testdata.js';
 import { SEED_FLOWCHART, SEED_SEQUENCE } from './seed.js';
 
 const spec = CollectionSpec.fromFile(testdataPath('inspect.bpf.o'));
@@ -104,4 +104,30 @@ describe.skipIf(!existsSync(gadget))('trace_capabilities gadget', () => {
     expect(stackEdges.length).toBeGreaterThan(0);
     expect(stackEdges.every((e) => e.kinds.includes('GetStackid'))).toBe(true);
   });
+});
+
+describe('every committed object', () => {
+  for (const path of allObjects()) {
+    it(`analyses ${path.split('/bpf/')[1]} in both modes with readable diagrams`, () => {
+      let parsed: CollectionSpec;
+      try {
+        parsed = CollectionSpec.fromFile(path);
+      } catch (e) {
+        console.warn(`skipping ${path}: the object does not parse (${String(e)})`);
+        return;
+      }
+      for (const detailed of [false, true]) {
+        const model = buildModel(analysisInput(parsed), { detailed });
+        const pairs = model.edges.map((e) => `${e.program}\0${e.map}`);
+        expect(new Set(pairs).size).toBe(pairs.length);
+        expect(model.mapNames).toEqual([...model.mapNames].sort());
+        const ids = mermaidIds(model.programs.map((p) => p.name), model.mapNames);
+        const all = [...ids.programs.values(), ...ids.maps.values()];
+        expect(new Set(all).size).toBe(all.length);
+        const flow = renderFlowchart(model);
+        for (const p of model.programs) expect(flow).toContain(`${ids.programs.get(p.name)}["${p.name}"]\n`);
+        expect(renderSequence(model).split('\n').filter((l) => l.includes('->>'))).toHaveLength(model.messages.length);
+      }
+    });
+  }
 });
