@@ -576,6 +576,11 @@ export const BPF_F_PRESERVE_ELEMS = BPF_F_MAP.PRESERVE_ELEMS;
 /** Inner-map template with dynamic `max_entries`. */
 export const BPF_F_INNER_MAP = BPF_F_MAP.INNER_MAP;
 
+/** Stack map: store build id + offset instead of addresses. */
+export const BPF_F_STACK_BUILD_ID = BPF_F_MAP.STACK_BUILD_ID;
+/** Hash maps: zero hash seed (tests only). */
+export const BPF_F_ZERO_SEED = BPF_F_MAP.ZERO_SEED;
+
 /** `prog_flags` of `BPF_PROG_LOAD`. */
 export const BPF_F_PROG = {
   STRICT_ALIGNMENT: 1 << 0,
@@ -598,6 +603,38 @@ export const BPF_F_ATTACH = {
   AFTER: 1 << 4,
   ID: 1 << 5,
   LINK: 1 << 13,
+} as const;
+
+/** `BPF_F_SLEEPABLE` program flag. */
+export const BPF_F_SLEEPABLE = BPF_F_PROG.SLEEPABLE;
+/** `BPF_F_XDP_HAS_FRAGS` program flag. */
+export const BPF_F_XDP_HAS_FRAGS = BPF_F_PROG.XDP_HAS_FRAGS;
+/** `BPF_F_ALLOW_OVERRIDE` attach flag. */
+export const BPF_F_ALLOW_OVERRIDE = BPF_F_ATTACH.ALLOW_OVERRIDE;
+/** `BPF_F_ALLOW_MULTI` attach flag. */
+export const BPF_F_ALLOW_MULTI = BPF_F_ATTACH.ALLOW_MULTI;
+/** `BPF_F_REPLACE` attach / link-update flag. */
+export const BPF_F_REPLACE = BPF_F_ATTACH.REPLACE;
+/** `BPF_F_BEFORE` (tcx, netkit, cgroup multi-attach). */
+export const BPF_F_BEFORE = BPF_F_ATTACH.BEFORE;
+/** `BPF_F_AFTER`. */
+export const BPF_F_AFTER = BPF_F_ATTACH.AFTER;
+/** `BPF_F_ID`: the relative anchor is an id, not an fd. */
+export const BPF_F_ID = BPF_F_ATTACH.ID;
+
+/** `BPF_F_CURRENT_CPU`: the index flag of bpf_perf_event_output() meaning "this CPU's ring". */
+export const BPF_F_CURRENT_CPU = 0xffffffff;
+/** `BPF_F_INDEX_MASK` of bpf_perf_event_output() / bpf_skb_output() flags. */
+export const BPF_F_INDEX_MASK = 0xffffffff;
+
+/** BPF ring buffer record header bits and size (`BPF_RINGBUF_*`). */
+export const BPF_RINGBUF = {
+  /** Set in a record's length while the producer still writes it. */
+  BUSY_BIT: 0x80000000,
+  /** Set in a record's length when the producer discarded it. */
+  DISCARD_BIT: 0x40000000,
+  /** Size of the record header (u32 len, u32 pg_off). */
+  HDR_SZ: 8,
 } as const;
 
 /** `flags` of `BPF_PROG_QUERY`. */

@@ -104,6 +104,18 @@ export interface PerfEventAttr {
   size?: number;
 }
 
+/** Offsets in `struct perf_event_mmap_page` (the first page of a perf ring) that readers use. */
+export const PERF_MMAP_PAGE = {
+  /** u64 producer position (read with acquire semantics). */
+  DATA_HEAD: 1024,
+  /** u64 consumer position (written by the reader). */
+  DATA_TAIL: 1032,
+  /** u64 offset of the data area from the start of the mapping. */
+  DATA_OFFSET: 1040,
+  /** u64 size of the data area. */
+  DATA_SIZE: 1048,
+} as const;
+
 /** Size of the encoded attr buffer (PERF_ATTR_SIZE_VER8). */
 export const PERF_EVENT_ATTR_BUFFER = 136;
 

@@ -10,6 +10,7 @@ import {
   Fd,
   MAP,
   PERF_COUNT_SW,
+  PERF_MMAP_PAGE,
   PERF_RECORD,
   PERF_SAMPLE,
   PERF_TYPE,
@@ -105,9 +106,9 @@ describe('perf_event_open', () => {
     const pages = 8;
     using ring = mmap(fd, (1 + pages) * pageSize(), PROT.READ | PROT.WRITE, MAP.SHARED, 0);
     const meta = new DataView(ring.buffer);
-    expect(Number(meta.getBigUint64(1040, true))).toBe(pageSize()); // data_offset
-    expect(Number(meta.getBigUint64(1048, true))).toBe(pages * pageSize()); // data_size
-    expect(meta.getBigUint64(1024, true)).toBe(0n); // data_head: disabled, nothing yet
+    expect(Number(meta.getBigUint64(PERF_MMAP_PAGE.DATA_OFFSET, true))).toBe(pageSize()); // data_offset
+    expect(Number(meta.getBigUint64(PERF_MMAP_PAGE.DATA_SIZE, true))).toBe(pages * pageSize()); // data_size
+    expect(meta.getBigUint64(PERF_MMAP_PAGE.DATA_HEAD, true)).toBe(0n); // data_head: disabled, nothing yet
 
     using ep = new Epoll();
     ep.add(fd, 77);
@@ -117,7 +118,7 @@ describe('perf_event_open', () => {
     fault(16);
     perfEventDisable(fd);
 
-    const head = meta.getBigUint64(1024, true);
+    const head = meta.getBigUint64(PERF_MMAP_PAGE.DATA_HEAD, true);
     expect(head).toBeGreaterThan(0n);
     // First record: perf_event_header then (pid, tid).
     const rec = new DataView(ring.buffer, pageSize());
