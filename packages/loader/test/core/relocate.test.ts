@@ -445,6 +445,8 @@ describe('field relocations', () => {
     const anon = l.struct('', 4, [['x', l.int('int', 4), 0]]);
     const err = thrown(() => resolveCoreRelocation(l.btf, [l.btf], rel(0, anon, '0:0')));
     expect(err.code).toBe('CORE_UNSUPPORTED');
+    // ... except TYPE_ID_LOCAL, which needs no candidate
+    expect(resolveCoreRelocation(l.btf, [l.btf], rel(BPF_CORE.TYPE_ID_LOCAL, anon, '0')).targetValue).toBe(BigInt(anon));
   });
 });
 
