@@ -1,0 +1,2 @@
+export * from './event_reader.js';
+export * from './reader.js';
