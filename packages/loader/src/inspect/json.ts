@@ -8,9 +8,13 @@ export const INSPECT_JSON_VERSION = 1;
 
 /** The JSON document {@link renderJson} writes. */
 export interface InspectDocument {
+  /** {@link INSPECT_JSON_VERSION}. */
   version: number;
+  /** Whether detailed analysis produced it. */
   detailed: boolean;
+  /** Programs sorted by name; `instructions` counts slots after linking. */
   programs: Array<{ name: string; section: string; type?: string; attachTarget?: string; instructions: number }>;
+  /** Maps shown, sorted by name. */
   maps: Array<{ name: string; type: string; keySize: number; valueSize: number; maxEntries: number; keyType?: string; valueType?: string }>;
   /** Every interaction found, with the instruction index of each occurrence. */
   interactions: Array<{ program: string; map: string; kind: string; insnIndex: number; helper?: string }>;

@@ -68,7 +68,9 @@ export interface InteractionModel {
 
 /** Input of {@link buildModel}. */
 export interface ModelInput {
+  /** Every program of the object, linked. */
   programs: readonly AnalyzedProgram[];
+  /** Every map of the object (global-data maps included; the model decides what to show). */
   maps: readonly AnalyzedMap[];
 }
 

@@ -6,16 +6,23 @@ import type { InteractionModel } from './model.js';
 
 /** A gadget parameter, for the summary. */
 export interface SummaryParameter {
+  /** Name shown to users. */
   name: string;
+  /** C type, when known. */
   type?: string;
+  /** Default value, already formatted. */
   defaultValue?: string;
+  /** One line of explanation. */
   description?: string;
 }
 
 /** A gadget tracer (a ring/perf buffer and the event struct it carries), for the summary. */
 export interface SummaryTracer {
+  /** Tracer name. */
   name: string;
+  /** The ring or perf buffer map its events travel through. */
   map: string;
+  /** C type of one event, e.g. `struct cap_event`. */
   structName?: string;
 }
 
