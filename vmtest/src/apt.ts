@@ -61,7 +61,7 @@ export function parseOneLineSources(text: string): AptSource[] {
 /** Parses deb822 `.sources` stanzas; stanzas with `Enabled: no` or without type `deb` are skipped. */
 export function parseDeb822Sources(text: string): AptSource[] {
   const out: AptSource[] = [];
-  for (const stanza of parseStanzas(text.replace(/^#.*$/gm, ''))) {
+  for (const stanza of parseStanzas(text.replace(/^#.*(\n|$)/gm, ''))) {
     const types = (stanza.get('Types') ?? '').split(/\s+/);
     if (!types.includes('deb') || stanza.get('Enabled')?.toLowerCase() === 'no') continue;
     const suites = (stanza.get('Suites') ?? '').split(/\s+/).filter(Boolean);

@@ -168,10 +168,10 @@ mount -t cgroup2 cgroup2 "$R/sys/fs/cgroup" 2>/dev/null || say "WARN cgroup2 not
 for d in /tmp /run /var/tmp; do
   [ -d "$R$d" ] && { mount -t tmpfs -o mode=1777 tmpfs "$R$d" || fail "mount tmpfs on $d"; }
 done
-${results}cp /bin/busybox "$R/run/vmtest-busybox" || fail "copy busybox"
+${results}mkdir -p "$R/run/vmtest" && cp /bin/busybox "$R/run/vmtest/busybox" || fail "copy busybox"
 say "START $(cut -d' ' -f1 /proc/uptime)"
-chroot "$R" /run/vmtest-busybox env -i ${env} \\
-  /run/vmtest-busybox sh -c 'cd "$1" || exit 126; shift; exec "$@"' vmtest ${q(o.cwd)} ${o.command.map(q).join(' ')}
+chroot "$R" /run/vmtest/busybox env -i ${env} \\
+  /run/vmtest/busybox sh -c 'cd "$1" || exit 126; shift; exec "$@"' vmtest ${q(o.cwd)} ${o.command.map(q).join(' ')}
 rc=$?
 say "END $(cut -d' ' -f1 /proc/uptime)"
 say "DONE $rc"

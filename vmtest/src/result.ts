@@ -53,7 +53,7 @@ const CONTROLS = /[\x00-\x08\x0b-\x1f\x7f]/g;
 
 /** Removes terminal escape sequences, carriage returns and other control characters from serial text. */
 export function stripSerialNoise(text: string): string {
-  return text.replace(/\r\n?/g, '\n').replace(ESCAPES, '').replace(CONTROLS, '');
+  return text.replace(ESCAPES, '').replace(CONTROLS, '');
 }
 
 /** Splits a byte/character stream into cleaned lines; feed chunks, then `flush()`. */
