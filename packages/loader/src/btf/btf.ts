@@ -466,7 +466,7 @@ export class Btf {
       case BTF_KIND.RESTRICT:
         return { kind: 'restrict', name, type: sizeOrType };
       case BTF_KIND.TYPE_TAG:
-        return { kind: 'type_tag', name, type: sizeOrType };
+        return kflag ? { kind: 'type_tag', name, type: sizeOrType, attribute: true } : { kind: 'type_tag', name, type: sizeOrType };
       case BTF_KIND.ARRAY:
         return { kind: 'array', name: '', elemType: v.getUint32(p, true), indexType: v.getUint32(p + 4, true), nelems: v.getUint32(p + 8, true) };
       case BTF_KIND.STRUCT:
@@ -528,7 +528,9 @@ export class Btf {
       case BTF_KIND.FLOAT:
         return { kind: 'float', name, size: sizeOrType };
       case BTF_KIND.DECL_TAG:
-        return { kind: 'decl_tag', name, type: sizeOrType, componentIdx: v.getInt32(p, true) };
+        return kflag
+          ? { kind: 'decl_tag', name, type: sizeOrType, componentIdx: v.getInt32(p, true), attribute: true }
+          : { kind: 'decl_tag', name, type: sizeOrType, componentIdx: v.getInt32(p, true) };
       default:
         // scan() rejected every other kind.
         throw new BtfError('BTF_BAD_KIND', `unknown kind ${kind}`, { source: this.source, typeId: id });
@@ -991,8 +993,10 @@ export class Btf {
       case 'volatile':
       case 'const':
       case 'restrict':
-      case 'type_tag':
         header(0, false, t.type);
+        break;
+      case 'type_tag':
+        header(0, t.attribute === true, t.type);
         break;
       case 'array':
         header(0, false, 0);
@@ -1058,7 +1062,7 @@ export class Btf {
         header(0, false, t.size);
         break;
       case 'decl_tag':
-        header(0, false, t.type);
+        header(0, t.attribute === true, t.type);
         v.setInt32(p, t.componentIdx, true);
         break;
     }

@@ -28,6 +28,11 @@ export interface BtfSupport {
   typeTag?: boolean;
   /** BTF_KIND_ENUM64 and signed enums (6.0). Without: ENUM64 → UNION, enums lose the signed flag. */
   enum64?: boolean;
+  /**
+   * kind_flag on DECL_TAG/TYPE_TAG marking a C attribute (6.14). Without: such decl tags become
+   * 1-byte INTs and such type tags CONST, as when tags are unsupported altogether.
+   */
+  tagAttributes?: boolean;
 }
 
 /** Whether `supported` asks for any rewriting at all. */
@@ -59,7 +64,7 @@ export function sanitizeBtf(btf: Btf, supported: BtfSupport): Btf {
         if (!has('datasec')) r = byteInt(t.name);
         break;
       case 'decl_tag':
-        if (!has('declTag')) r = byteInt(t.name);
+        if (!has('declTag') || (t.attribute === true && !has('tagAttributes'))) r = byteInt(t.name);
         break;
       case 'datasec':
         if (!has('datasec')) {
@@ -79,7 +84,7 @@ export function sanitizeBtf(btf: Btf, supported: BtfSupport): Btf {
         if (!has('float')) r = { kind: 'struct', name: '', size: t.size, kindFlag: false, members: [] };
         break;
       case 'type_tag':
-        if (!has('typeTag')) r = { kind: 'const', name: '', type: t.type };
+        if (!has('typeTag') || (t.attribute === true && !has('tagAttributes'))) r = { kind: 'const', name: '', type: t.type };
         break;
       case 'func':
         if (!has('func')) r = { kind: 'typedef', name: t.name, type: t.type };

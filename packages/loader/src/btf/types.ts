@@ -202,6 +202,14 @@ export interface BtfDeclTag {
   name: string;
   type: number;
   componentIdx: number;
+  /** kind_flag set: the tag is a C `__attribute__` (kernel 6.14+); absent when clear. */
+  attribute?: boolean;
+}
+
+/** BTF_KIND_TYPE_TAG, a {@link BtfRef} whose kind_flag may mark a C `__attribute__` (6.14+). */
+export interface BtfTypeTag extends BtfRef<'type_tag'> {
+  /** kind_flag set: the tag is a C `__attribute__`; absent when clear. */
+  attribute?: boolean;
 }
 
 /** Every BTF type. Discriminate on `kind`. */
@@ -213,7 +221,7 @@ export type BtfType =
   | BtfRef<'volatile'>
   | BtfRef<'const'>
   | BtfRef<'restrict'>
-  | BtfRef<'type_tag'>
+  | BtfTypeTag
   | BtfArray
   | BtfComposite<'struct'>
   | BtfComposite<'union'>
