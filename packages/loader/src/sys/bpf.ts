@@ -485,3 +485,58 @@ export function objGetInfoByFd(fd: FdLike, info: Uint8Array): number {
   call(BPF_CMD.OBJ_GET_INFO_BY_FD, w, labelOf(fd));
   return w.view.getUint32(4, true);
 }
+
+/** Arguments of {@link progQuery}. */
+export interface ProgQueryAttr {
+  /** Cgroup, netns or sockmap fd. */
+  targetFd?: FdLike;
+  /** Interface (tcx, netkit) instead of `targetFd`. */
+  targetIfindex?: number;
+  /** A {@link BPF_ATTACH_TYPE} value. */
+  attachType: number;
+  /** BPF_F_QUERY_EFFECTIVE. */
+  queryFlags?: number;
+  /** How many ids to fetch at most (default 64). */
+  capacity?: number;
+  /** Also fetch link ids (kernels 6.6+; older kernels reject the field with EINVAL). */
+  withLinkIds?: boolean;
+}
+
+/** Result of {@link progQuery}. */
+export interface ProgQueryResult {
+  /** Attach flags of the hook (0 with BPF_F_QUERY_EFFECTIVE). */
+  attachFlags: number;
+  /** Ids of the attached programs, in run order. */
+  progIds: number[];
+  /** Ids of the links with `withLinkIds` (zeros for plain attachments), else empty. */
+  linkIds: number[];
+  /** Total attached (may exceed `progIds.length` when capacity was too small). */
+  count: number;
+  /** Attachment revision (kernels 6.6+, else 0n). */
+  revision: bigint;
+}
+
+/** Lists the programs attached to a hook (`BPF_PROG_QUERY`). */
+export function progQuery(attrs: ProgQueryAttr): ProgQueryResult {
+  const cap = attrs.capacity ?? 64;
+  const ids = new Uint32Array(cap);
+  const linkIds = new Uint32Array(cap);
+  const w = new Writer(28);
+  if (attrs.targetIfindex !== undefined) w.u32(0, attrs.targetIfindex);
+  else w.fd(0, attrs.targetFd);
+  w.u32(4, attrs.attachType).u32(8, attrs.queryFlags).ptr(16, new Uint8Array(ids.buffer)).u32(24, cap);
+  if (attrs.withLinkIds) w.ptr(40, new Uint8Array(linkIds.buffer));
+  // revision is written back by kernels that know it; older ones only see zero bytes there.
+  w.size = Math.max(w.size, 64);
+  const r = bpfCall(BPF_CMD.PROG_QUERY, w.bytes, w.size);
+  if (r < 0 && r !== -ERRNO.ENOSPC) throw new SyscallError(cmdLabel(BPF_CMD.PROG_QUERY), -r, { context: attrs.targetFd === undefined ? undefined : labelOf(attrs.targetFd) });
+  const count = w.view.getUint32(24, true);
+  const n = Math.min(count, cap);
+  return {
+    attachFlags: w.view.getUint32(12, true),
+    progIds: Array.from(ids.subarray(0, n)),
+    linkIds: attrs.withLinkIds ? Array.from(linkIds.subarray(0, n)) : [],
+    count,
+    revision: w.view.getBigUint64(56, true),
+  };
+}
