@@ -87,6 +87,11 @@ export interface CodecOptions {
   charArrays?: 'string' | 'bytes';
   /** Enums as enumerator names (default; bit sets as name lists) or as their raw numeric value. */
   enums?: 'name' | 'value';
+  /**
+   * Generate specialized struct decoders with `new Function` (default true, several times faster).
+   * With false, or when the runtime forbids code generation, generic closures are used instead.
+   */
+  codegen?: boolean;
 }
 
 /** A compiled decoder: reads the value at `offset` (default 0) of `view`. */
@@ -103,6 +108,7 @@ interface ResolvedOptions {
   charEncoding: 'utf8' | 'latin1';
   charArrays: 'string' | 'bytes';
   enums: 'name' | 'value';
+  codegen: boolean;
 }
 
 function resolveOptions(o: CodecOptions | undefined): ResolvedOptions {
@@ -111,11 +117,12 @@ function resolveOptions(o: CodecOptions | undefined): ResolvedOptions {
     charEncoding: o?.charEncoding ?? 'utf8',
     charArrays: o?.charArrays ?? 'string',
     enums: o?.enums ?? 'name',
+    codegen: o?.codegen ?? true,
   };
 }
 
 function optionsKey(o: ResolvedOptions): string {
-  return `${o.int64}|${o.charEncoding}|${o.charArrays}|${o.enums}`;
+  return `${o.int64}|${o.charEncoding}|${o.charArrays}|${o.enums}|${o.codegen}`;
 }
 
 // ---------------------------------------------------------------- type helpers
@@ -592,7 +599,9 @@ class DecoderCompiler {
         decs.push(this.compile(m.type, mpath));
       }
     }
-    const generated = generateObjectDecoder(
+    const generated =
+      this.opts.codegen &&
+      generateObjectDecoder(
       names,
       offs,
       decs,
@@ -665,10 +674,11 @@ function generateObjectDecoder(
   decs: readonly Dec[],
   exprs: readonly (((oe: string) => string) | undefined)[],
 ): Dec | undefined {
+  // Offsets are whole bytes by construction; anything else stays out of generated source.
+  if (!offs.every((off) => Number.isSafeInteger(off) && off >= 0)) return undefined;
   const params: string[] = [];
   const args: Dec[] = [];
   const parts = names.map((name, i) => {
-    if (!Number.isSafeInteger(offs[i])) throw new Error(`bad member offset ${offs[i]}`);
     const key = name === '__proto__' ? `[${JSON.stringify(name)}]` : JSON.stringify(name);
     const oe = offs[i] === 0 ? 'o' : `o + ${offs[i]}`;
     const expr = exprs[i];

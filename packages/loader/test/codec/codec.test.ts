@@ -320,6 +320,17 @@ describe('composites', () => {
     expect(encodeValue(t.b, t.ev, dec)).toEqual(enc);
   });
 
+  it('decodes the same values without code generation', () => {
+    const t = event();
+    const enc = encodeValue(t.b, t.ev, sample);
+    const plain = compileDecoder(t.b, t.ev, { codegen: false });
+    expect(plain).not.toBe(compileDecoder(t.b, t.ev));
+    expect(plain(new DataView(enc.buffer))).toEqual(sample);
+    for (const options of [{ int64: 'number-if-safe' }, { enums: 'value' }, { charArrays: 'bytes' }] as const) {
+      expect(decodeValue(t.b, t.ev, enc, { ...options, codegen: false })).toEqual(decodeValue(t.b, t.ev, enc, options));
+    }
+  });
+
   it('zero-fills members left out and rejects unknown ones, naming the path', () => {
     const t = event();
     const dec = decodeValue(t.b, t.ev, encodeValue(t.b, t.ev, { pid: 5 })) as Record<string, unknown>;
@@ -424,6 +435,8 @@ describe('hostile member names', () => {
     Object.defineProperty(value, '__proto__', { value: 7, enumerable: true });
     const enc = encodeValue(b, s, value);
     const dec = decodeValue(b, s, enc) as Record<string, unknown>;
+    expect(decodeValue(b, s, enc, { codegen: false })).toEqual(dec);
+    expect(Object.getOwnPropertyDescriptor(decodeValue(b, s, enc, { codegen: false }), '__proto__')?.value).toBe(7);
     expect(Object.getPrototypeOf(dec)).toBe(Object.prototype);
     expect(Object.getOwnPropertyDescriptor(dec, '__proto__')?.value).toBe(7);
     expect(dec[evil]).toBe(3);
@@ -459,6 +472,7 @@ describe('bitfields', () => {
     const value = { a: 5, b: -9, c: 0xabc, on: true, mode: 'M_AUTO', neg: -8, big: 0xab_cdef_0123n, sbig: -123456n, after: 0xbeef };
     const enc = encodeValue(t.b, t.s, value);
     expect(decodeValue(t.b, t.s, enc)).toEqual(value);
+    expect(decodeValue(t.b, t.s, enc, { codegen: false })).toEqual(value);
     // a=5 in bits 0..2, b=-9 (0b10111) in bits 3..7 → first byte 0b10111_101.
     expect(enc[0]).toBe(0b10111101);
     // Setting one field leaves its neighbours alone.
@@ -588,7 +602,7 @@ describe('decoder speed (informational)', () => {
       syscall_raw: 141n,
     });
     const view = new DataView(buf.buffer);
-    for (const options of [{}, { int64: 'number-if-safe', enums: 'value' }] as const) {
+    for (const options of [{}, { int64: 'number-if-safe', enums: 'value' }, { codegen: false }] as const) {
       const decode = compileDecoder(b, ev, options);
       let sink: unknown;
       for (let i = 0; i < 20000; i++) sink = decode(view, 0);
