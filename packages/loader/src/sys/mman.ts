@@ -12,12 +12,18 @@ export { MAP, PROT, pageSize };
 let liveRegions = 0;
 
 const registry = new FinalizationRegistry<{ address: bigint; length: number }>((held) => {
-  // Safety net only: an unreachable region is unmapped so the address space does not leak.
+  // Safety net only: the mapping is released once its ArrayBuffer is unreachable. The buffer, not the
+  // region, is the registered target: typed-array views keep it alive, and unmapping under a live view
+  // would turn the next read into a segfault.
   liveRegions--;
   munmapRaw(held.address, held.length);
 });
 
-/** One mapping. Its {@link MappedRegion.buffer} must not be used after {@link MappedRegion.unmap}. */
+/**
+ * One mapping. Views over {@link MappedRegion.buffer} must not be used after
+ * {@link MappedRegion.unmap}: the memory is gone and the process would crash (an ArrayBuffer over
+ * foreign memory cannot be detached). A region nobody unmaps is released when its buffer is collected.
+ */
 export class MappedRegion implements Disposable {
   /** Start address of the mapping. */
   readonly address: bigint;
@@ -29,10 +35,11 @@ export class MappedRegion implements Disposable {
   constructor(address: bigint, length: number) {
     this.address = address;
     this.length = length;
-    this.#buffer = viewAt(address, length);
+    const buffer = viewAt(address, length);
+    this.#buffer = buffer;
     this.#held = { address, length };
     liveRegions++;
-    registry.register(this, this.#held, this.#held);
+    registry.register(buffer, this.#held, this.#held);
   }
 
   /**

@@ -98,4 +98,26 @@ describe('Fd', () => {
     expect(openFdCount()).toBe(fdsBefore);
   });
 
+
+  it.skipIf(typeof gc !== 'function')('keeps a forgotten mapping while a view needs it, and unmaps it after', async () => {
+    if (typeof gc !== 'function') return;
+    const before = MappedRegion.liveCount;
+    let view: Uint8Array | undefined = (() => {
+      const r = mmap(null, pageSize(), PROT.READ | PROT.WRITE, MAP.PRIVATE);
+      return new Uint8Array(r.buffer); // the region itself becomes unreachable here
+    })();
+    view[0] = 42;
+    for (let i = 0; i < 5; i++) {
+      gc();
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    expect(MappedRegion.liveCount).toBe(before + 1);
+    expect(view[0]).toBe(42); // still mapped: reading does not crash
+    view = undefined;
+    for (let i = 0; i < 100 && MappedRegion.liveCount !== before; i++) {
+      gc();
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    expect(MappedRegion.liveCount).toBe(before);
+  });
 });
