@@ -2,7 +2,28 @@
  * A complete DEVELOPER_NOTES.md for a gadget: short prose around the two interaction diagrams.
  */
 import { renderFlowchart, renderSequence } from './mermaid.js';
-import type { InteractionModel } from './model.js';
+import { orderKinds, type InteractionModel } from './model.js';
+
+/** What each interaction kind means, in one phrase. */
+const KIND_MEANINGS: Readonly<Record<string, string>> = {
+  Lookup: 'reads an element (`bpf_map_lookup_elem`)',
+  Update: 'creates or replaces an element (`bpf_map_update_elem`)',
+  Delete: 'removes an element (`bpf_map_delete_elem`)',
+  Push: 'pushes onto a queue or stack map (`bpf_map_push_elem`)',
+  Pop: 'takes from a queue or stack map (`bpf_map_pop_elem`)',
+  Peek: 'looks at the head of a queue or stack map (`bpf_map_peek_elem`)',
+  LookupPercpu: "reads another CPU's element (`bpf_map_lookup_percpu_elem`)",
+  EventOutput: 'sends a record to user space through a perf event array (`bpf_perf_event_output`)',
+  RingbufOutput: 'copies a record into a ring buffer (`bpf_ringbuf_output`)',
+  RingbufReserve: 'reserves room for a record in a ring buffer (`bpf_ringbuf_reserve`)',
+  RingbufReserveDynptr: 'reserves a ring buffer record as a dynptr (`bpf_ringbuf_reserve_dynptr`)',
+  RingbufQuery: 'asks a ring buffer for its state (`bpf_ringbuf_query`)',
+  GetStackid: 'records the current stack trace in a stack map (`bpf_get_stackid`)',
+  TailCall: 'jumps to a program stored in a program array (`bpf_tail_call`)',
+  ForEachElem: 'walks every element with a callback (`bpf_for_each_map_elem`)',
+  Read: 'reads a global variable directly',
+  Write: 'writes a global variable directly',
+};
 
 /** Options of {@link renderDeveloperNotes}. */
 export interface NotesOptions {
@@ -44,5 +65,14 @@ export function renderDeveloperNotes(model: InteractionModel, options: NotesOpti
     renderSequence(model) + '```',
     '',
   ];
+  const kinds = orderKinds(model.messages.map((m) => m.kind));
+  if (kinds.length > 0) {
+    lines.push('### Labels', '', 'What the words on the arrows stand for:', '');
+    for (const k of kinds) {
+      const helper = model.interactions.find((i) => i.kind === k && i.helper !== undefined)?.helper;
+      lines.push(`- **${k}**: ${KIND_MEANINGS[k] ?? (helper ? `passes the map to \`bpf_${helper}\`` : 'uses the map')}`);
+    }
+    lines.push('');
+  }
   return lines.join('\n');
 }

@@ -214,6 +214,10 @@ describe('json, summary, notes', () => {
     expect(notes).toContain(`### Flowchart\n\nOne arrow per program and map; its label lists everything the program does to that map.\n\n\`\`\`mermaid\n${SEED_FLOWCHART}\`\`\`\n`);
     expect(notes).toContain(`\`\`\`mermaid\n${SEED_SEQUENCE}\`\`\`\n`);
     expect(notes).toContain('`trace_capabilities`');
-    expect(notes.endsWith('```\n')).toBe(true);
+    expect(notes).toMatch(/\n### Labels\n\nWhat the words on the arrows stand for:\n\n- \*\*Delete\*\*: removes an element \(`bpf_map_delete_elem`\)\n/);
+    expect(notes).toContain('- **EventOutput**: sends a record to user space');
+    expect(notes.endsWith('\n')).toBe(true);
+    expect(notes).not.toContain('GetStackid');
+    expect(renderDeveloperNotes(buildModel(traceCapabilitiesLike(), { detailed: true }))).toContain('- **GetStackid**: records the current stack trace');
   });
 });
