@@ -214,7 +214,7 @@ describe('json, summary, notes', () => {
     expect(notes).toContain(`### Flowchart\n\nOne arrow per program and map; its label lists everything the program does to that map.\n\n\`\`\`mermaid\n${SEED_FLOWCHART}\`\`\`\n`);
     expect(notes).toContain(`\`\`\`mermaid\n${SEED_SEQUENCE}\`\`\`\n`);
     expect(notes).toContain('`trace_capabilities`');
-    expect(notes).toMatch(/\n### Labels\n\nWhat the words on the arrows stand for:\n\n- \*\*Delete\*\*: removes an element \(`bpf_map_delete_elem`\)\n/);
+    expect(notes).toMatch(/\n### Labels\n\nWhat the words on the arrows stand for:\n\n- \*\*Lookup\*\*: reads an element \(`bpf_map_lookup_elem`\)\n- \*\*Update\*\*: .*\n- \*\*Delete\*\*: removes an element \(`bpf_map_delete_elem`\)\n/);
     expect(notes).toContain('- **EventOutput**: sends a record to user space');
     expect(notes.endsWith('\n')).toBe(true);
     expect(notes).not.toContain('GetStackid');
