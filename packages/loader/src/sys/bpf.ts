@@ -4,7 +4,6 @@
  * preallocated attr buffer: they are the hot path.
  */
 import {
-  type AttrWriter,
   type BtfLoadAttr,
   type FdLike,
   type LinkCreateAttr,
@@ -15,7 +14,7 @@ import {
   type ProgTestRunAttr,
   BTF_LOAD_LOG_TRUE_SIZE_OFFSET,
   PROG_LOAD_LOG_TRUE_SIZE_OFFSET,
-  AttrWriter as Writer,
+  AttrWriter,
   cString,
   encodeBtfLoad,
   encodeLinkCreate,
@@ -203,7 +202,7 @@ export function mapDeleteBatch(fd: FdLike, a: Omit<MapBatchAttr, 'inBatch' | 'ou
 
 /** Freezes a map: no more writes from user space (`BPF_MAP_FREEZE`). */
 export function mapFreeze(fd: FdLike): void {
-  const w = new Writer(4).fd(0, fd);
+  const w = new AttrWriter(4).fd(0, fd);
   call(BPF_CMD.MAP_FREEZE, w, labelOf(fd));
 }
 
@@ -346,7 +345,7 @@ export function progTestRun(attrs: ProgTestRunAttr): ProgTestRunResult {
 
 /** Binds a map to a program so it lives as long as the program (`BPF_PROG_BIND_MAP`). */
 export function progBindMap(progFd: FdLike, mapFd: FdLike, flags = 0): void {
-  const w = new Writer(8).fd(0, progFd).fd(4, mapFd).u32(8, flags);
+  const w = new AttrWriter(8).fd(0, progFd).fd(4, mapFd).u32(8, flags);
   call(BPF_CMD.PROG_BIND_MAP, w, labelOf(progFd));
 }
 
@@ -379,13 +378,13 @@ export interface LinkUpdateOptions {
 
 /** Swaps a link's program (`BPF_LINK_UPDATE`). */
 export function linkUpdate(linkFd: FdLike, newProgFd: FdLike, opts: LinkUpdateOptions = {}): void {
-  const w = new Writer(8).fd(0, linkFd).fd(4, newProgFd).u32(8, opts.flags).fd(12, opts.oldProgFd);
+  const w = new AttrWriter(8).fd(0, linkFd).fd(4, newProgFd).u32(8, opts.flags).fd(12, opts.oldProgFd);
   call(BPF_CMD.LINK_UPDATE, w, labelOf(linkFd));
 }
 
 /** Detaches a link from its hook while keeping the fd open (`BPF_LINK_DETACH`). */
 export function linkDetach(linkFd: FdLike): void {
-  call(BPF_CMD.LINK_DETACH, new Writer(4).fd(0, linkFd), labelOf(linkFd));
+  call(BPF_CMD.LINK_DETACH, new AttrWriter(4).fd(0, linkFd), labelOf(linkFd));
 }
 
 /**
@@ -393,7 +392,7 @@ export function linkDetach(linkFd: FdLike): void {
  * the tracepoint (null for BTF-typed programs whose target came with the load).
  */
 export function rawTracepointOpen(name: string | null, progFd: FdLike, cookie?: bigint): Fd {
-  const w = new Writer(12);
+  const w = new AttrWriter(12);
   if (name !== null) w.ptr(0, cString(name));
   w.fd(8, progFd).u64(16, cookie);
   return callFd(BPF_CMD.RAW_TRACEPOINT_OPEN, w, name ? `raw_tracepoint ${name}` : 'raw_tracepoint');
@@ -401,12 +400,12 @@ export function rawTracepointOpen(name: string | null, progFd: FdLike, cookie?: 
 
 /** Creates an iterator instance from an iter link; read() it for the output (`BPF_ITER_CREATE`). */
 export function iterCreate(linkFd: FdLike, flags = 0): Fd {
-  return callFd(BPF_CMD.ITER_CREATE, new Writer(4).fd(0, linkFd).u32(4, flags), 'iterator');
+  return callFd(BPF_CMD.ITER_CREATE, new AttrWriter(4).fd(0, linkFd).u32(4, flags), 'iterator');
 }
 
 /** Turns on run-time statistics while the returned fd stays open (`BPF_ENABLE_STATS`). */
 export function enableStats(type = 0): Fd {
-  const w = new Writer(4);
+  const w = new AttrWriter(4);
   w.view.setUint32(0, type, true);
   return callFd(BPF_CMD.ENABLE_STATS, w, 'stats');
 }
@@ -424,7 +423,7 @@ export function progDetach(attrs: ProgAttachAttr): void {
 // ---------------------------------------------------------------------------------------- ids and fds
 
 function nextId(cmd: number, start: number): number | undefined {
-  const w = new Writer(8);
+  const w = new AttrWriter(8);
   w.view.setUint32(0, start, true);
   const r = bpfCall(cmd, w.bytes, w.size);
   if (r === -ERRNO.ENOENT) return undefined;
@@ -450,7 +449,7 @@ export function btfGetNextId(start: number): number | undefined {
 }
 
 function fdById(cmd: number, id: number, what: string, openFlags: number): Fd {
-  const w = new Writer(4);
+  const w = new AttrWriter(4);
   w.view.setUint32(0, id, true);
   w.u32(8, openFlags);
   return callFd(cmd, w, `${what} id ${id}`);
@@ -481,7 +480,7 @@ export function btfGetFdById(id: number, openFlags = 0): Fd {
  * @returns the number of bytes the kernel filled.
  */
 export function objGetInfoByFd(fd: FdLike, info: Uint8Array): number {
-  const w = new Writer(16).fd(0, fd).u32(4, info.byteLength).ptr(8, info);
+  const w = new AttrWriter(16).fd(0, fd).u32(4, info.byteLength).ptr(8, info);
   call(BPF_CMD.OBJ_GET_INFO_BY_FD, w, labelOf(fd));
   return w.view.getUint32(4, true);
 }
@@ -521,7 +520,7 @@ export function progQuery(attrs: ProgQueryAttr): ProgQueryResult {
   const cap = attrs.capacity ?? 64;
   const ids = new Uint32Array(cap);
   const linkIds = new Uint32Array(cap);
-  const w = new Writer(28);
+  const w = new AttrWriter(28);
   if (attrs.targetIfindex !== undefined) w.u32(0, attrs.targetIfindex);
   else w.fd(0, attrs.targetFd);
   w.u32(4, attrs.attachType).u32(8, attrs.queryFlags).ptr(16, new Uint8Array(ids.buffer)).u32(24, cap);

@@ -3,7 +3,6 @@ import { runInNewContext } from 'node:vm';
 import { describe, expect, it } from 'vitest';
 import { asm } from '../../src/asm/index.js';
 import { assemble } from '../../src/asm/instruction.js';
-import { TsbpfError } from '../../src/errors.js';
 import {
   BPF_PROG_TYPE,
   Epoll,
