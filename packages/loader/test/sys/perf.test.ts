@@ -136,9 +136,15 @@ describe('perf_event_open', () => {
     const link = track(linkCreate({ progFd: prog, targetFd: ev, attachType: BPF_ATTACH_TYPE.PERF_EVENT, perfEventCookie: 0x1234n }));
     const info = linkInfo(link);
     expect(info.type).toBe(BPF_LINK_TYPE.PERF_EVENT);
-    expect(info.perfEventType).toBe(6); // BPF_PERF_EVENT_EVENT
-    expect(info.perfEvent).toEqual({ type: PERF_TYPE.SOFTWARE, config: BigInt(PERF_COUNT_SW.PAGE_FAULTS) });
-    expect(info.cookie).toBe(0x1234n);
+    expect(info.progId).toBeGreaterThan(0);
+    if (info.perfEventType === 0) {
+      // Kernels before 6.6 leave the perf_event part of bpf_link_info empty.
+      console.warn('sys/perf.test: this kernel does not fill perf_event link info; its checks are skipped');
+    } else {
+      expect(info.perfEventType).toBe(6); // BPF_PERF_EVENT_EVENT
+      expect(info.perfEvent).toEqual({ type: PERF_TYPE.SOFTWARE, config: BigInt(PERF_COUNT_SW.PAGE_FAULTS) });
+      expect(info.cookie).toBe(0x1234n);
+    }
 
     perfEventEnable(ev);
     fault(16);
