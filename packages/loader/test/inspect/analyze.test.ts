@@ -221,6 +221,51 @@ describe('analyzeProgram: subprograms', () => {
     expect(run(parts)).toEqual(['A:Lookup@9']);
   });
 
+  it('follows nested subprogram calls', () => {
+    const parts = [
+      ldMap(1, 'A'), // 0
+      callRel(2), // 2 -> 5
+      movImm(0, 0), // 3
+      exit(), // 4
+      callRel(1), // 5 (sub1) -> 7
+      exit(), // 6
+      call('map_peek_elem'), // 7 (sub2)
+      exit(), // 8
+    ];
+    expect(run(parts)).toEqual(['A:Peek@7']);
+  });
+
+  it('sees a map pointer a callee stored into the stack of its caller', () => {
+    const parts = [
+      movReg(1, 10), // 0
+      addImm(1, -8), // 1: r1 = &caller slot
+      callRel(4), // 2 -> 7
+      ldxMem(8, 1, 10, -8), // 3
+      call('map_pop_elem'), // 4
+      ...ret0, // 5, 6
+      ldMap(2, 'Q'), // 7 (subprogram)
+      stxMem(8, 1, 2, 0), // 9: *(u64 *)(r1 + 0) = &Q
+      ...ret0, // 10, 11
+    ];
+    expect(run(parts)).toEqual(['Q:Pop@4']);
+  });
+
+  it('drops what the callee kept on its own stack once it returns', () => {
+    const parts = [
+      callRel(4), // 0 -> 5
+      movReg(1, 0), // 1: r0 = pointer into the dead callee frame
+      ldxMem(8, 1, 1, 0), // 2
+      call('map_lookup_elem'), // 3
+      exit(), // 4
+      ldMap(2, 'A'), // 5 (subprogram)
+      stxMem(8, 10, 2, -8), // 7
+      movReg(0, 10), // 8
+      addImm(0, -8), // 9
+      exit(), // 10
+    ];
+    expect(run(parts)).toEqual([]);
+  });
+
   it('analyses a for_each_map_elem callback with the map in its r1', () => {
     const parts = [
       ldMap(1, 'A'), // 0
