@@ -86,6 +86,8 @@ class CWriter {
   private readonly fwdEmitted = new Set<string>();
   /** Anonymous composites currently being walked (guards malformed self-containing input). */
   private readonly walkingAnon = new Set<number>();
+  /** Types on the current walk path. */
+  private readonly walkActive = new Set<number>();
   private readonly layouts = new Map<number, RecordLayout | 'busy'>();
   /** Types referenced by other emitted types (anonymous enums not in this set are top-level). */
   private readonly referenced = new Set<number>();
@@ -202,6 +204,18 @@ class CWriter {
 
   /** Make sure everything the type `id` needs at this point is emitted. */
   private walk(id: number, needComplete: boolean): void {
+    // Pointers, arrays, qualifiers and prototypes that lead back to themselves (only malformed BTF
+    // does that) would recurse forever; named records and typedefs carry their own state.
+    if (this.walkActive.has(id)) throw this.cycle(id, 'type refers to itself without a named record in between');
+    this.walkActive.add(id);
+    try {
+      this.walkStep(id, needComplete);
+    } finally {
+      this.walkActive.delete(id);
+    }
+  }
+
+  private walkStep(id: number, needComplete: boolean): void {
     const t = this.btf.type(id);
     switch (t.kind) {
       case 'ptr':
