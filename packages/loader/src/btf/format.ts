@@ -206,6 +206,12 @@ class CWriter {
   private walk(id: number, needComplete: boolean): void {
     // Pointers, arrays, qualifiers and prototypes that lead back to themselves (only malformed BTF
     // does that) would recurse forever; named records and typedefs carry their own state.
+    const kind = this.btf.kind(id);
+    const stateful = kind === 'struct' || kind === 'union' || kind === 'typedef' || kind === 'enum' || kind === 'enum64' || kind === 'fwd';
+    if (stateful) {
+      this.walkStep(id, needComplete);
+      return;
+    }
     if (this.walkActive.has(id)) throw this.cycle(id, 'type refers to itself without a named record in between');
     this.walkActive.add(id);
     try {
