@@ -5,6 +5,7 @@ export default defineConfig({
     include: ['test/**/*.test.ts'],
     // Tests share one kernel: run files one at a time so fd counts and event streams stay deterministic.
     fileParallelism: false,
+    passWithNoTests: false,
     testTimeout: 30_000,
     hookTimeout: 30_000,
     reporters: process.env.TSBPF_REPORT ? ['default', ['json', { outputFile: process.env.TSBPF_REPORT + '/loader.json' }]] : ['default'],

@@ -177,6 +177,7 @@ class Loader {
     lap('objectBtf');
     this.fillKconfig();
     for (const spec of this.spec.maps.values()) this.maps.set(spec.name, this.createMap(spec));
+    this.fillSlots(false);
     lap('maps');
     for (const prog of this.spec.programs.values()) {
       if (!prog.autoload) continue;
@@ -186,6 +187,7 @@ class Loader {
       this.programs.set(prog.name, this.loadProgram(prog, linked, reports));
       lap('programs');
     }
+    this.fillSlots(true);
     return new Collection({
       spec: this.spec,
       programs: this.programs,
@@ -400,6 +402,29 @@ class Loader {
     } catch (err) {
       existing.close();
       throw err;
+    }
+  }
+
+  /** Store statically initialised slots: inner maps after map creation, programs after load. */
+  private fillSlots(programs: boolean): void {
+    for (const spec of this.spec.maps.values()) {
+      if (spec.slots.size === 0 || spec.replacement) continue;
+      const isProgArray = spec.type === BPF_MAP_TYPE.PROG_ARRAY;
+      if (isProgArray !== programs) continue;
+      const map = this.maps.get(spec.name);
+      if (!map) continue;
+      for (const [slot, name] of spec.slots) {
+        const target = isProgArray ? this.programs.get(name)?.fd : this.maps.get(name)?.fd;
+        if (!target) {
+          if (isProgArray) continue; // a program excluded with autoload=false leaves its slot empty
+          throw new SpecError('UNKNOWN_MAP', `${this.spec.source}: map ${spec.name} slot ${slot} names ${name}, which was not created`);
+        }
+        const key = new Uint8Array(4);
+        new DataView(key.buffer).setUint32(0, slot, true);
+        const value = new Uint8Array(4);
+        new DataView(value.buffer).setUint32(0, target.raw, true);
+        map.updateBytes(key, value);
+      }
     }
   }
 

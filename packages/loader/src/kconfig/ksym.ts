@@ -14,16 +14,16 @@ export function kernelSymbolAddresses(names: Iterable<string>): Map<string, bigi
   while (pos < text.length && out.size < wanted.size) {
     let nl = text.indexOf('\n', pos);
     if (nl < 0) nl = text.length;
-    // "ffffffff81000000 T _text [module]"
-    const sp2 = text.indexOf(' ', pos + 17);
-    let nameEnd = text.indexOf('\t', sp2 + 1);
-    if (nameEnd < 0 || nameEnd > nl) nameEnd = nl;
-    const name = text.slice(sp2 + 1, nameEnd);
+    // "ffffffff81000000 T _text" or "ffffffffc0000000 t sym\t[module]"
+    const line = text.slice(pos, nl);
+    pos = nl + 1;
+    const nameStart = line.indexOf(' ', 17) + 1;
+    const tab = line.indexOf('\t', nameStart);
+    const name = line.slice(nameStart, tab < 0 ? line.length : tab);
     if (wanted.has(name) && !out.has(name)) {
-      const addr = BigInt('0x' + text.slice(pos, pos + 16));
+      const addr = BigInt('0x' + line.slice(0, 16));
       if (addr !== 0n) out.set(name, addr);
     }
-    pos = nl + 1;
   }
   return out;
 }

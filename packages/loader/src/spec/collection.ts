@@ -151,6 +151,7 @@ class ObjectParser {
     const maps = new Map<string, MapSpec>();
     const variables = new Map<string, VariableSpec>();
     this.readBtfMaps(maps);
+    this.readMapSlotInits(maps);
     this.readLegacyMaps(maps);
     this.readDataSections(maps, variables);
     const externs = this.readExterns(maps);
@@ -245,6 +246,33 @@ class ObjectParser {
       const vt = btf.type(v.type);
       if (vt.kind !== 'var') throw new SpecError('MAP_BAD_DEFINITION', `${this.source}: .maps DATASEC entry ${v.type} is a ${vt.kind}`);
       maps.set(vt.name, parseBtfMapDefinition(btf, vt.name, vt.type, this.source));
+    }
+  }
+
+  /**
+   * `.values = { [i] = &other }` in a BTF map definition leaves 64-bit relocations in `.rel.maps`
+   * at the slot's position inside the definition: record which map (or program) goes in each slot.
+   */
+  private readMapSlotInits(maps: Map<string, MapSpec>): void {
+    const section = this.elf.section('.maps');
+    const btf = this.btf;
+    if (!section || !btf) return;
+    const rel = this.elf.relocationSections().find((r) => r.target === section.index);
+    if (!rel) return;
+    const defs = this.symbols.filter((s) => s.sectionIndex === section.index && s.type !== STT.SECTION && s.name !== '');
+    for (const r of this.elf.relocations(rel.section)) {
+      const def = defs.find((d) => r.offset >= d.value && r.offset < d.value + d.size);
+      const map = def && maps.get(def.name);
+      if (!def || !map) throw new SpecError('BAD_RELOCATION', `${this.source}: relocation at byte ${r.offset} of .maps is outside every map definition`);
+      const varId = btf.find(def.name, 'var');
+      const v = varId === undefined ? undefined : btf.type(varId);
+      const defType = v?.kind === 'var' ? btf.type(btf.underlying(v.type)) : undefined;
+      const values = defType?.kind === 'struct' ? defType.members.find((m) => m.name === 'values') : undefined;
+      if (!values) throw new SpecError('BAD_RELOCATION', `${this.source}: map ${def.name} has a relocation but no values member`);
+      const slot = (r.offset - def.value - values.bitOffset / 8) / 8;
+      const target = this.symbols[r.symbolIndex];
+      if (!Number.isInteger(slot) || slot < 0) throw new SpecError('BAD_RELOCATION', `${this.source}: map ${def.name}: relocation at byte ${r.offset} is not on a values slot`);
+      map.slots.set(slot, target.name);
     }
   }
 

@@ -46,6 +46,11 @@ export class MapSpec {
   /** ELF section that defined it. */
   readonly sectionName: string;
   /**
+   * Static initialisation of map-in-map and prog-array slots (`.values = { [1] = &inner }`):
+   * slot index → name of the map (or program, for prog arrays) stored there after load.
+   */
+  slots: Map<number, string>;
+  /**
    * Use this already-created map instead of creating one (e.g. a filter map shared between gadget
    * instances). The collection borrows the fd: it dups it and never closes the caller's.
    */
@@ -88,6 +93,7 @@ export class MapSpec {
     this.origin = init.origin;
     this.sectionName = init.sectionName;
     this.replacement = undefined;
+    this.slots = new Map();
   }
 
   /** Human name of the map type (`hash`, `ringbuf`, …). */
@@ -103,6 +109,7 @@ export class MapSpec {
   /** Deep copy (contents copied, replacement dropped). */
   copy(): MapSpec {
     const m = new MapSpec({ ...this, innerMap: this.innerMap?.copy(), contents: this.contents?.slice(), origin: this.origin, sectionName: this.sectionName });
+    m.slots = new Map(this.slots);
     return m;
   }
 }

@@ -1,0 +1,38 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { Collection } from '../../src/collection.js';
+import { VerifierError } from '../../src/programs/verifier.js';
+import { CollectionSpec } from '../../src/spec/collection.js';
+import { openFdCount, repoRoot, testdataPath } from '../testdata.js';
+
+describe('verifier failures', () => {
+  it('throw VerifierError with the full log and the C source line, and release what was created', () => {
+    const source = readFileSync(`${repoRoot}/bpf/testdata/verifier_fail.bpf.c`, 'utf8').split('\n');
+    const marker = 'VERIFIER_FAIL' + '_HERE';
+    const line = source.findIndex((l) => l.includes(marker) && !l.trimStart().startsWith('//')) + 1;
+    expect(line).toBeGreaterThan(0);
+    const before = openFdCount();
+    let caught: unknown;
+    try {
+      Collection.load(CollectionSpec.fromFile(testdataPath('verifier_fail.bpf.o')));
+    } catch (err) {
+      caught = err;
+    }
+    expect(caught).toBeInstanceOf(VerifierError);
+    const err = caught as VerifierError;
+    expect(err.program).toBe('bad_prog');
+    expect(err.errnoName).toBe('EACCES');
+    expect(err.log).toMatch(/invalid access to map value/);
+    expect(err.source?.fileName).toMatch(/verifier_fail\.bpf\.c$/);
+    expect(err.source?.lineNumber).toBe(line);
+    expect(err.message).toContain(`verifier_fail.bpf.c:${line}`);
+    expect(openFdCount()).toBe(before);
+  });
+
+  it('the good program of the same object loads when the bad one is excluded', () => {
+    const spec = CollectionSpec.fromFile(testdataPath('verifier_fail.bpf.o'));
+    spec.program('bad_prog').autoload = false;
+    using coll = Collection.load(spec);
+    expect(coll.program('good_prog').testRun().retval).toBe(0);
+  });
+});
