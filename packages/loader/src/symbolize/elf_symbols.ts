@@ -66,44 +66,71 @@ function loadSegments(bytes: Uint8Array, source: string): LoadSegment[] {
   return out;
 }
 
-/** Function symbols of one native ELF file, sorted by address. */
+const SYMBOL_SIZE = 24;
+const utf8 = new TextDecoder('utf-8');
+
+/**
+ * Function symbols of one native ELF file, sorted by address. Large binaries (node: ~200k symbols)
+ * are indexed without decoding names: entries live in typed arrays and a name is decoded only when
+ * a lookup returns it, so parsing costs one pass over the symbol tables.
+ */
 export class NativeSymbolTable {
   /** The file this table was read from. */
   readonly path: string;
   readonly segments: readonly LoadSegment[];
-  private readonly sorted: NativeSymbol[];
-  private readonly byName: Map<string, NativeSymbol>;
+  readonly #bytes: Uint8Array;
+  /** Entry data, in address order. */
+  readonly #addr: Float64Array;
+  readonly #size: Float64Array;
+  /** Absolute file offset of each name (NUL-terminated). */
+  readonly #name: Uint32Array;
+  readonly #ifunc: Uint8Array;
+  readonly #found = new Map<string, NativeSymbol | null>();
 
-  private constructor(path: string, segments: LoadSegment[], symbols: NativeSymbol[]) {
+  private constructor(path: string, bytes: Uint8Array, segments: LoadSegment[], addr: number[], size: number[], name: number[], ifunc: number[]) {
     this.path = path;
+    this.#bytes = bytes;
     this.segments = segments;
-    this.sorted = symbols.sort((a, b) => a.address - b.address);
-    this.byName = new Map();
-    // Prefer global definitions over local ones of the same name; .symtab and .dynsym overlap.
-    for (const s of this.sorted) if (!this.byName.has(s.name)) this.byName.set(s.name, s);
+    const order = Array.from(addr.keys()).sort((x, y) => addr[x] - addr[y] || x - y);
+    this.#addr = Float64Array.from(order, (i) => addr[i]);
+    this.#size = Float64Array.from(order, (i) => size[i]);
+    this.#name = Uint32Array.from(order, (i) => name[i]);
+    this.#ifunc = Uint8Array.from(order, (i) => ifunc[i]);
   }
 
-  /** Parse an ELF image already in memory. */
+  /** Parse an ELF image already in memory (kept referenced for name lookups). */
   static fromBytes(bytes: Uint8Array, path = '<buffer>'): NativeSymbolTable {
     const elf = ElfFile.parseAnyMachine(bytes, path);
     const segments = loadSegments(bytes, path);
-    const symbols: NativeSymbol[] = [];
-    const seen = new Set<string>();
+    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    const addr: number[] = [];
+    const size: number[] = [];
+    const name: number[] = [];
+    const ifunc: number[] = [];
     for (const section of elf.sections) {
       if (section.type !== SHT.SYMTAB && section.type !== SHT_DYNSYM) continue;
-      for (const sym of elf.readSymbols(section)) {
-        if ((sym.type !== STT.FUNC && sym.type !== STT_GNU_IFUNC) || sym.value === 0 || !elf.isDefined(sym)) continue;
-        // glibc versions names in .dynsym only through .gnu.version; plain names are what users pass.
-        const key = `${sym.name}@${sym.value}`;
-        if (seen.has(key)) continue;
-        seen.add(key);
-        const seg = segments.find((s) => sym.value >= s.vaddr && sym.value < s.vaddr + s.filesz);
-        // Without program headers (a relocatable object) the address already is a file-relative value.
-        const fileOffset = seg ? sym.value - seg.vaddr + seg.offset : sym.value;
-        symbols.push({ name: sym.name, address: sym.value, size: sym.size, fileOffset, ifunc: sym.type === STT_GNU_IFUNC });
+      const strtab = elf.sections[section.link];
+      if (!strtab || strtab.type !== SHT.STRTAB || section.entsize !== SYMBOL_SIZE) {
+        throw new SymbolLookupError(`${path}: symbol table ${section.name} is malformed (entsize ${section.entsize}, string table ${section.link})`);
+      }
+      const count = Math.floor(section.size / SYMBOL_SIZE);
+      for (let i = 1; i < count; i++) {
+        const o = section.offset + i * SYMBOL_SIZE;
+        const type = view.getUint8(o + 4) & 0xf;
+        if (type !== STT.FUNC && type !== STT_GNU_IFUNC) continue;
+        const shndx = view.getUint16(o + 6, true);
+        if (shndx === 0) continue;
+        const value = Number(view.getBigUint64(o + 8, true));
+        if (value === 0) continue;
+        const nameOff = view.getUint32(o, true);
+        if (nameOff === 0 || nameOff >= strtab.size) continue;
+        addr.push(value);
+        size.push(Number(view.getBigUint64(o + 16, true)));
+        name.push(strtab.offset + nameOff);
+        ifunc.push(type === STT_GNU_IFUNC ? 1 : 0);
       }
     }
-    return new NativeSymbolTable(path, segments, symbols);
+    return new NativeSymbolTable(path, bytes, segments, addr, size, name, ifunc);
   }
 
   /** Read and parse `path`, cached per device, inode and modification time. */
@@ -124,20 +151,55 @@ export class NativeSymbolTable {
       throw new SymbolLookupError(`cannot read ${path}: ${(cause as Error).message}`, { cause });
     }
     const table = NativeSymbolTable.fromBytes(bytes, path);
-    if (tableCache.size >= 64) tableCache.delete(tableCache.keys().next().value as string);
+    if (tableCache.size >= 16) tableCache.delete(tableCache.keys().next().value as string);
     tableCache.set(key, table);
     return table;
   }
 
-  /** Number of function symbols. */
+  /** Number of function symbols (a function in both .symtab and .dynsym counts twice). */
   get size(): number {
-    return this.sorted.length;
+    return this.#addr.length;
+  }
+
+  #nameAt(i: number): string {
+    const start = this.#name[i];
+    const end = this.#bytes.indexOf(0, start);
+    return utf8.decode(this.#bytes.subarray(start, end < 0 ? this.#bytes.byteLength : end));
+  }
+
+  #entry(i: number): NativeSymbol {
+    const address = this.#addr[i];
+    const seg = this.segments.find((s) => address >= s.vaddr && address < s.vaddr + s.filesz);
+    // Without program headers (a relocatable object) the address already is a file-relative value.
+    const fileOffset = seg ? address - seg.vaddr + seg.offset : address;
+    return { name: this.#nameAt(i), address, size: this.#size[i], fileOffset, ifunc: this.#ifunc[i] === 1 };
+  }
+
+  /** True when the NUL-terminated name at entry `i` equals `q`. */
+  #nameIs(i: number, q: Uint8Array): boolean {
+    const start = this.#name[i];
+    const b = this.#bytes;
+    if (start + q.length >= b.byteLength || b[start + q.length] !== 0) return false;
+    for (let k = 0; k < q.length; k++) if (b[start + k] !== q[k]) return false;
+    return true;
   }
 
   /** The function named `name` (a trailing `@VERSION` or `@@VERSION` is ignored), or undefined. */
   find(name: string): NativeSymbol | undefined {
     const at = name.indexOf('@');
-    return this.byName.get(at > 0 ? name.slice(0, at) : name);
+    const plain = at > 0 ? name.slice(0, at) : name;
+    const hit = this.#found.get(plain);
+    if (hit !== undefined) return hit ?? undefined;
+    const q = new TextEncoder().encode(plain);
+    let result: NativeSymbol | null = null;
+    for (let i = 0; i < this.#addr.length; i++) {
+      if (this.#nameIs(i, q)) {
+        result = this.#entry(i);
+        break;
+      }
+    }
+    this.#found.set(plain, result);
+    return result ?? undefined;
   }
 
   /** Like {@link find}, throwing a {@link SymbolLookupError} that names the file. */
@@ -154,21 +216,22 @@ export class NativeSymbolTable {
     return offset - seg.offset + seg.vaddr;
   }
 
-  /** The function containing `address` (or the closest one below it when sizes are zero). */
+  /** The function containing `address` (the closest one at or below it), or undefined below the first. */
   symbolize(address: number): { symbol: NativeSymbol; offset: number } | undefined {
     let lo = 0;
-    let hi = this.sorted.length - 1;
+    let hi = this.#addr.length - 1;
     let found = -1;
     while (lo <= hi) {
       const mid = (lo + hi) >>> 1;
-      if (this.sorted[mid].address <= address) {
+      if (this.#addr[mid] <= address) {
         found = mid;
         lo = mid + 1;
       } else hi = mid - 1;
     }
     if (found < 0) return undefined;
-    const s = this.sorted[found];
-    return { symbol: s, offset: address - s.address };
+    // Among symbols at the same address, the first in table order wins (stable sort above).
+    while (found > 0 && this.#addr[found - 1] === this.#addr[found]) found--;
+    return { symbol: this.#entry(found), offset: address - this.#addr[found] };
   }
 }
 

@@ -15,7 +15,7 @@ const haveReadelf = (() => {
 
 /** readelf's view of one symbol and the PT_LOAD segments, as an independent oracle. */
 function readelfSymbol(path: string, name: string): { value: number; segments: { off: number; vaddr: number; filesz: number }[] } | undefined {
-  const syms = execFileSync('readelf', ['-Ws', '--dyn-syms', path], { maxBuffer: 1 << 28 }).toString();
+  const syms = execFileSync('readelf', ['-W', '--dyn-syms', path], { maxBuffer: 1 << 28 }).toString();
   const m = new RegExp(`^\\s*\\d+:\\s+([0-9a-f]+)\\s+\\d+\\s+FUNC\\s+\\S+\\s+\\S+\\s+\\d+\\s+${name}(@\\S*)?$`, 'm').exec(syms);
   if (!m) return undefined;
   const segs = execFileSync('readelf', ['-lW', path]).toString();

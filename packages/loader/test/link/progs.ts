@@ -111,6 +111,12 @@ export class Child {
     this.#done = new Promise((resolve) => this.proc.on('exit', (code) => resolve(code)));
   }
 
+  /** Let the child run its code without waiting for it. */
+  start(): void {
+    this.proc.stdin.write('go\n');
+    this.proc.stdin.end();
+  }
+
   /** Let the child run its code and wait for it to exit; resolves to the exit code. */
   async run(): Promise<number | null> {
     this.proc.stdin.write('go\n');
