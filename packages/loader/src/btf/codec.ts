@@ -88,6 +88,13 @@ export interface CodecOptions {
   /** Enums as enumerator names (default; bit sets as name lists) or as their raw numeric value. */
   enums?: 'name' | 'value';
   /**
+   * Show `_set` enumerators without their prefix: everything up to and including the first `__`
+   * (when not at position 0) is dropped, `CAP_SET__CAP_SYS_ADMIN` → `CAP_SYS_ADMIN` — the
+   * convention of tsbpf's gadget headers, since C forbids two enums sharing enumerator names.
+   * Encoders accept both spellings either way. Default false.
+   */
+  stripSetPrefix?: boolean;
+  /**
    * Generate specialized struct decoders with `new Function` (default true, several times faster).
    * With false, or when the runtime forbids code generation, generic closures are used instead.
    */
@@ -108,6 +115,7 @@ interface ResolvedOptions {
   charEncoding: 'utf8' | 'latin1';
   charArrays: 'string' | 'bytes';
   enums: 'name' | 'value';
+  stripSetPrefix: boolean;
   codegen: boolean;
 }
 
@@ -117,12 +125,13 @@ function resolveOptions(o: CodecOptions | undefined): ResolvedOptions {
     charEncoding: o?.charEncoding ?? 'utf8',
     charArrays: o?.charArrays ?? 'string',
     enums: o?.enums ?? 'name',
+    stripSetPrefix: o?.stripSetPrefix ?? false,
     codegen: o?.codegen ?? true,
   };
 }
 
 function optionsKey(o: ResolvedOptions): string {
-  return `${o.int64}|${o.charEncoding}|${o.charArrays}|${o.enums}|${o.codegen}`;
+  return `${o.int64}|${o.charEncoding}|${o.charArrays}|${o.enums}|${o.stripSetPrefix}|${o.codegen}`;
 }
 
 // ---------------------------------------------------------------- type helpers
@@ -186,6 +195,50 @@ function flattenMembers(btf: Btf, members: readonly BtfMember[], baseBits: numbe
   return out;
 }
 
+/**
+ * The members of a struct, union or DATASEC, flattened, after checking that every one lies inside
+ * the type's size: then the single bounds check of a compiled codec covers every read and write,
+ * and inconsistent BTF is reported at compile time instead of failing on some event.
+ */
+function layoutMembers(btf: Btf, t: BtfType & { kind: 'struct' | 'union' | 'datasec' }, rootId: number, path: string): FlatMember[] {
+  let members: FlatMember[];
+  if (t.kind === 'datasec') {
+    members = t.vars.map((vs) => {
+      const vt = btf.type(vs.type);
+      return { name: vt.kind === 'var' ? vt.name : `var_${vs.type}`, type: vs.type, bitOffset: vs.offset * 8, bitfieldSize: 0 };
+    });
+  } else {
+    members = flattenMembers(btf, t.members, 0, rootId, path);
+  }
+  for (const m of members) {
+    let endBits: number;
+    const leaf = m.bitfieldSize > 0 ? undefined : resolve(btf, m.type, rootId, `${path}.${m.name}`).type;
+    if (m.bitfieldSize > 0) endBits = m.bitOffset + m.bitfieldSize;
+    else if (leaf?.kind === 'int' && (leaf.bits !== leaf.size * 8 || leaf.offset !== 0)) {
+      // Legacy bitfield (no kind_flag): the int type carries the bit width and offset.
+      endBits = m.bitOffset + leaf.offset + leaf.bits;
+    } else {
+      let size: number;
+      try {
+        size = btf.sizeof(m.type);
+      } catch (e) {
+        throw new CodecError('CODEC_UNSUPPORTED_TYPE', `${path}.${m.name}`, rootId, `member has no size (${e instanceof Error ? e.message : String(e)})`);
+      }
+      endBits = m.bitOffset + size * 8;
+    }
+    if (Math.ceil(endBits / 8) > t.size) {
+      const hint = t.kind === 'datasec' ? ' (DATASEC sizes and offsets are filled in from the ELF symbols at load; this one was not)' : '';
+      throw new CodecError(
+        'CODEC_UNSUPPORTED_TYPE',
+        `${path}.${m.name}`,
+        rootId,
+        `member at bit ${m.bitOffset} ends at byte ${Math.ceil(endBits / 8)}, past the ${t.size} bytes of ${t.kind} ${t.name || '(anon)'}${hint}`,
+      );
+    }
+  }
+  return members;
+}
+
 /** The width in bits and signedness of an integer-like leaf used as a bitfield. */
 function bitfieldLeaf(t: BtfType): { signed: boolean; bytes: number } | undefined {
   if (t.kind === 'int') return { signed: t.encoding.signed, bytes: t.size };
@@ -207,7 +260,13 @@ interface EnumInfo {
   isSet: boolean;
 }
 
-function enumInfo(t: BtfEnum | BtfEnum64): EnumInfo {
+/** `CAP_SET__CAP_KILL` → `CAP_KILL`: drops up to and including the first `__` not at position 0. */
+export function stripEnumeratorPrefix(name: string): string {
+  const at = name.indexOf('__');
+  return at > 0 && at + 2 < name.length ? name.slice(at + 2) : name;
+}
+
+function enumInfo(t: BtfEnum | BtfEnum64, stripSetPrefix = false): EnumInfo {
   const names: string[] = [];
   const values: bigint[] = [];
   const lo: number[] = [];
@@ -219,14 +278,17 @@ function enumInfo(t: BtfEnum | BtfEnum64): EnumInfo {
     // 32-bit ENUM values are stored as u32 on the wire; interpret per `signed`.
     if (t.kind === 'enum') v = t.signed ? BigInt.asIntN(32, v) : BigInt.asUintN(32, v);
     else v = t.signed ? BigInt.asIntN(64, v) : BigInt.asUintN(64, v);
-    names.push(e.name);
+    const isSet = t.name.endsWith('_set');
+    const shown = isSet && stripSetPrefix ? stripEnumeratorPrefix(e.name) : e.name;
+    names.push(shown);
     values.push(v);
     const u = BigInt.asUintN(64, v);
     lo.push(Number(u & 0xffffffffn));
     hi.push(Number(u >> 32n));
     const key = normalizeKey(v);
-    if (!byValue.has(key)) byValue.set(key, e.name);
+    if (!byValue.has(key)) byValue.set(key, shown);
     if (!byName.has(e.name)) byName.set(e.name, v);
+    if (isSet && !byName.has(stripEnumeratorPrefix(e.name))) byName.set(stripEnumeratorPrefix(e.name), v);
   }
   return { names, values, lo, hi, byValue, byName, isSet: t.name.endsWith('_set') };
 }
@@ -470,16 +532,8 @@ class DecoderCompiler {
         return this.array(t.elemType, t.nelems, path);
       case 'struct':
       case 'union':
-        return this.composite(flattenMembers(this.btf, t.members, 0, this.rootId, path), path);
-      case 'datasec': {
-        const members: FlatMember[] = [];
-        for (const vs of t.vars) {
-          const vt = this.btf.type(vs.type);
-          const name = vt.kind === 'var' ? vt.name : `var_${vs.type}`;
-          members.push({ name, type: vs.type, bitOffset: vs.offset * 8, bitfieldSize: 0 });
-        }
-        return this.composite(members, path);
-      }
+      case 'datasec':
+        return this.composite(layoutMembers(this.btf, t, this.rootId, path), path);
       default:
         throw this.unsupported(path, t.kind === 'void' ? 'void' : `${t.kind} ${t.name || '(anon)'}`);
     }
@@ -501,7 +555,7 @@ class DecoderCompiler {
   /** Maps a raw numeric enum value to its output form. */
   private enumMapper(t: BtfEnum | BtfEnum64): (raw: number | bigint) => unknown {
     if (this.opts.enums === 'value') return this.int64Mapper(t.size);
-    const info = enumInfo(t);
+    const info = enumInfo(t, this.opts.stripSetPrefix);
     if (info.isSet) return setMapper(info, t.size);
     const byValue = info.byValue;
     const asNumber = this.int64Mapper(t.size);
@@ -521,7 +575,7 @@ class DecoderCompiler {
   private enumDec(t: BtfEnum | BtfEnum64, path: string): Dec {
     if (this.opts.enums === 'name' && t.name.endsWith('_set') && t.size <= 8) {
       // Sets read their two 32-bit halves straight from the view: no bigint on the hot path.
-      const test = setTester(enumInfo(t));
+      const test = setTester(enumInfo(t, this.opts.stripSetPrefix));
       switch (t.size) {
         case 1:
           return (v, o) => test(v.getUint8(o), 0);
@@ -838,16 +892,8 @@ class EncoderCompiler {
         return this.array(t.elemType, t.nelems, path);
       case 'struct':
       case 'union':
-        return this.composite(flattenMembers(this.btf, t.members, 0, this.rootId, path), path);
-      case 'datasec': {
-        const members: FlatMember[] = [];
-        for (const vs of t.vars) {
-          const vt = this.btf.type(vs.type);
-          const name = vt.kind === 'var' ? vt.name : `var_${vs.type}`;
-          members.push({ name, type: vs.type, bitOffset: vs.offset * 8, bitfieldSize: 0 });
-        }
-        return this.composite(members, path);
-      }
+      case 'datasec':
+        return this.composite(layoutMembers(this.btf, t, this.rootId, path), path);
       default:
         throw new CodecError('CODEC_UNSUPPORTED_TYPE', path, this.rootId, `${t.kind === 'void' ? 'void' : `${t.kind} ${t.name || '(anon)'}`} has no value representation`);
     }
@@ -1130,7 +1176,13 @@ export function compileDecoder(btf: Btf, typeId: number, options?: CodecOptions)
   const size = btf.sizeof(typeId);
   const decoder: Decoder = (view, offset = 0) => {
     if (!(offset >= 0) || offset + size > view.byteLength) throw shortBuffer(path, typeId, size, offset, view.byteLength);
-    return inner(view, offset);
+    try {
+      return inner(view, offset);
+    } catch (e) {
+      // Unreachable for consistent BTF (layouts are checked at compile time); never leak a RangeError.
+      if (e instanceof RangeError) throw shortBuffer(path, typeId, size, offset, view.byteLength);
+      throw e;
+    }
   };
   if (!perBtf) {
     perBtf = new Map();
@@ -1159,7 +1211,12 @@ export function compileEncoder(btf: Btf, typeId: number, options?: CodecOptions)
   const encoder: Encoder = (value, out, offset = 0) => {
     if (!(offset >= 0) || offset + size > out.byteLength) throw shortBuffer(path, typeId, size, offset, out.byteLength);
     new Uint8Array(out.buffer, out.byteOffset + offset, size).fill(0);
-    inner(value, out, offset);
+    try {
+      inner(value, out, offset);
+    } catch (e) {
+      if (e instanceof RangeError) throw shortBuffer(path, typeId, size, offset, out.byteLength);
+      throw e;
+    }
   };
   if (!perBtf) {
     perBtf = new Map();
@@ -1234,8 +1291,9 @@ export function typeToTs(btf: Btf, id: number, options?: TypeToTsOptions): strin
   const enumTs = (t: BtfEnum | BtfEnum64): string => {
     const num = t.size === 8 ? int64 : 'number';
     if (opts.enums === 'value') return num;
-    const names = [...new Set(t.values.map((v) => tsString(v.name)))];
-    if (t.name.endsWith('_set')) return `Array<${[...names, '`0x${string}`'].join(' | ')}>`;
+    const isSet = t.name.endsWith('_set');
+    const names = [...new Set(t.values.map((v) => tsString(isSet && opts.stripSetPrefix ? stripEnumeratorPrefix(v.name) : v.name)))];
+    if (isSet) return `Array<${[...names, '`0x${string}`'].join(' | ')}>`;
     return [...names, num].join(' | ');
   };
 

@@ -14,10 +14,16 @@
  * - syscall numbers print as `SYS_` + upper-cased name (`SYS_SETPRIORITY`);
  * - nested structs stay nested (JSON objects; column headers join the path with dots);
  * - `gadget_l3endpoint_t`/`gadget_l4endpoint_t` members print as one address string.
+ *
+ * tsbpf's own gadget headers (bpf/include/gadget/types.h, bpf/README.md) add `gadget_capability`
+ * (a capability number shown by name) and prefixed set enumerators (`CAP_SET__CAP_KILL` shown as
+ * `CAP_KILL`, see {@link stripEnumeratorPrefix}).
  */
 import type { Btf } from '../btf/btf.js';
 import { BtfError } from '../btf/error.js';
 import type { BtfType } from '../btf/types.js';
+
+export { stripEnumeratorPrefix } from '../btf/codec.js';
 
 /** The enrichment kinds selected by `gadget_*` type names. */
 export const EnrichmentKind = {
@@ -47,6 +53,7 @@ export const EnrichmentKind = {
   Counter: 'counter',
   Gauge: 'gauge',
   HistogramSlot: 'histogram_slot',
+  Capability: 'capability',
 } as const;
 
 /** One of {@link EnrichmentKind}'s values. */
@@ -83,6 +90,8 @@ export const GADGET_TYPE_NAMES: ReadonlyMap<string, EnrichmentKind> = new Map<st
   ['gadget_gauge__u64', 'gauge'],
   ['gadget_histogram_slot__u32', 'histogram_slot'],
   ['gadget_histogram_slot__u64', 'histogram_slot'],
+  // tsbpf's gadget/types.h: a capability number shown with its name.
+  ['gadget_capability', 'capability'],
 ]);
 
 /**
@@ -97,13 +106,25 @@ export type FormatterKind =
   | 'bytes'
   | 'duration'
   | 'kernel_stack'
+  | 'user_stack'
+  | 'capability'
   | 'enum'
   | 'enum_set'
   | 'l3endpoint'
   | 'l4endpoint';
 
 /** Enrichment kinds whose formatter needs the `_raw` naming to know where to put its output. */
-const RAW_FORMATTERS: ReadonlySet<EnrichmentKind> = new Set<EnrichmentKind>(['timestamp', 'syscall', 'signal', 'errno', 'bytes', 'duration', 'kernel_stack']);
+const RAW_FORMATTERS: ReadonlySet<EnrichmentKind> = new Set<EnrichmentKind>([
+  'timestamp',
+  'syscall',
+  'signal',
+  'errno',
+  'bytes',
+  'duration',
+  'kernel_stack',
+  'user_stack',
+  'capability',
+]);
 
 /** The suffix marking a member whose formatted form is shown under the shorter name. */
 export const RAW_SUFFIX = '_raw';

@@ -410,6 +410,17 @@ describe('composites', () => {
     expect(() => compileDecoder(b, s)).not.toThrow();
   });
 
+  it('refuses members that overrun their struct at compile time', () => {
+    const t = baseBtf();
+    const { b } = t;
+    const s = b.add({ kind: 'struct', name: 'short', size: 4, kindFlag: false, members: [{ name: 'x', type: t.u64, bitOffset: 0, bitfieldSize: 0 }] });
+    const e = expectCodecError(() => compileDecoder(b, s), 'CODEC_UNSUPPORTED_TYPE', 'short.x');
+    expect(e.message).toContain('past the 4 bytes of struct short');
+    expectCodecError(() => compileEncoder(b, s), 'CODEC_UNSUPPORTED_TYPE', 'short.x');
+    const bf = b.add({ kind: 'struct', name: 'bits', size: 1, kindFlag: true, members: [{ name: 'y', type: t.u32, bitOffset: 6, bitfieldSize: 3 }] });
+    expectCodecError(() => compileDecoder(b, bf), 'CODEC_UNSUPPORTED_TYPE', 'bits.y');
+  });
+
   it('refuses a malformed self-containing struct instead of recursing forever', () => {
     const t = baseBtf();
     const { b } = t;

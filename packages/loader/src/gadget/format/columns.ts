@@ -14,6 +14,7 @@
 import { TsbpfError } from '../../errors.js';
 import { decodeCString } from '../../btf/codec.js';
 import { type FieldDescriptor, fieldHeader, formatEnumSet, leafFields } from '../fields.js';
+import { capabilityName } from '../tables/capabilities.js';
 import { syscallName } from '../tables/syscalls.js';
 import { getPath } from './paths.js';
 import { displayWidth, padToWidth, sanitizeForTerminal, truncateToWidth } from './sanitize.js';
@@ -240,6 +241,7 @@ const ENRICHMENT_DEFAULTS: Readonly<Record<string, Pick<ColumnDef, 'width' | 'al
   user_stack: { width: 40 },
   signal: { width: 10 },
   errno: { width: 10 },
+  capability: { width: 16 },
 };
 
 function intWidth(size: number): number {
@@ -254,6 +256,12 @@ function hexAddress(value: unknown): string {
 function syscallCell(value: unknown): string {
   // The raw number when the runtime did not enrich it yet.
   if (typeof value === 'bigint' || typeof value === 'number') return syscallName(value);
+  return formatCell(value);
+}
+
+function capabilityCell(value: unknown): string {
+  if (typeof value === 'number') return capabilityName(value);
+  if (typeof value === 'bigint') return capabilityName(Number(BigInt.asIntN(32, value)));
   return formatCell(value);
 }
 
@@ -290,6 +298,7 @@ function defaultsFor(f: FieldDescriptor): Pick<ColumnDef, 'width' | 'align' | 't
       base = { width: 24 };
   }
   if (f.formatter === 'syscall') base = { ...base, width: 20, align: 'left', truncate: true, format: syscallCell };
+  else if (f.formatter === 'capability') base = { ...base, width: 16, align: 'left', truncate: true, format: capabilityCell };
   else if (f.formatter !== undefined && f.formatter !== 'enum' && f.formatter !== 'enum_set') {
     base = { ...base, align: 'left', truncate: true };
   }
