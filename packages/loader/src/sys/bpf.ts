@@ -539,3 +539,47 @@ export function progQuery(attrs: ProgQueryAttr): ProgQueryResult {
     revision: w.view.getBigUint64(56, true),
   };
 }
+
+/** `bpf_task_fd_type`: what kind of attachment an fd of another task is. */
+export const BPF_FD_TYPE = {
+  RAW_TRACEPOINT: 0,
+  TRACEPOINT: 1,
+  KPROBE: 2,
+  KRETPROBE: 3,
+  UPROBE: 4,
+  URETPROBE: 5,
+} as const;
+
+/** Result of {@link taskFdQuery}. */
+export interface TaskFdQueryResult {
+  /** Id of the program attached through the fd. */
+  progId: number;
+  /** A {@link BPF_FD_TYPE} value. */
+  fdType: number;
+  /** Tracepoint name, kprobe function or uprobe path. */
+  name: string;
+  /** kprobe/uprobe offset. */
+  probeOffset: bigint;
+  /** kprobe address (when attached by address) . */
+  probeAddr: bigint;
+}
+
+/**
+ * Describes the BPF attachment behind descriptor `fd` of process `pid` (a perf event or raw tracepoint
+ * fd) (`BPF_TASK_FD_QUERY`).
+ */
+export function taskFdQuery(pid: number, fd: number): TaskFdQueryResult {
+  const buf = new Uint8Array(4096);
+  const w = new AttrWriter(48);
+  w.view.setUint32(0, pid, true);
+  w.view.setUint32(4, fd, true);
+  w.u32(12, buf.byteLength).ptr(16, buf);
+  call(BPF_CMD.TASK_FD_QUERY, w, `pid ${pid} fd ${fd}`);
+  return {
+    progId: w.view.getUint32(24, true),
+    fdType: w.view.getUint32(28, true),
+    name: fromCString(buf),
+    probeOffset: w.view.getBigUint64(32, true),
+    probeAddr: w.view.getBigUint64(40, true),
+  };
+}

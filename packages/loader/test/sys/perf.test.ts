@@ -1,8 +1,10 @@
+import { existsSync, readFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { asm } from '../../src/asm/index.js';
 import { assemble } from '../../src/asm/instruction.js';
 import {
   BPF_ATTACH_TYPE,
+  BPF_FD_TYPE,
   BPF_FUNC,
   BPF_LINK_TYPE,
   BPF_PROG_TYPE,
@@ -17,6 +19,7 @@ import {
   PROT,
   type PerfEventAttr,
   encodePerfEventAttr,
+  getpid,
   gettid,
   linkCreate,
   linkInfo,
@@ -27,7 +30,9 @@ import {
   perfEventEnable,
   perfEventOpen,
   perfEventSetBpf,
+  progInfo,
   progLoad,
+  taskFdQuery,
 } from '../../src/sys/index.js';
 import { arrayMap, readU64, u32 } from './helpers.js';
 
@@ -39,6 +44,10 @@ const track = (fd: Fd): Fd => {
 afterEach(() => {
   for (const fd of open.splice(0)) fd.close();
 });
+
+const tracepointIdPath = '/sys/kernel/tracing/events/syscalls/sys_enter_getpid/id';
+const getpidTracepointId = existsSync(tracepointIdPath) ? Number(readFileSync(tracepointIdPath, 'utf8')) : 0;
+if (!getpidTracepointId) console.warn(`sys/perf.test: ${tracepointIdPath} is missing (tracefs not mounted or no syscall tracepoints); the tracepoint test is skipped`);
 
 const pageFaults: PerfEventAttr = {
   type: PERF_TYPE.SOFTWARE,
@@ -56,8 +65,8 @@ function fault(pages: number): void {
   for (let i = 0; i < b.length; i += pageSize()) b[i] = 1;
 }
 
-/** `map[0]++` then `return 0`, as a perf_event program (counts its runs). */
-function counterProgram(map: Fd): Fd {
+/** `map[0]++` then `return 0` (counts its runs); a perf_event program unless told otherwise. */
+function counterProgram(map: Fd, progType: number = BPF_PROG_TYPE.PERF_EVENT): Fd {
   const insns = assemble([
     asm.stMem(4, 10, -4, 0),
     asm.movReg(2, 10),
@@ -71,7 +80,7 @@ function counterProgram(map: Fd): Fd {
     asm.movImm(0, 0),
     asm.exit(),
   ]);
-  return progLoad({ progType: BPF_PROG_TYPE.PERF_EVENT, insns: insns.bytes, license: 'GPL', progName: 'counter' });
+  return progLoad({ progType, insns: insns.bytes, license: 'GPL', progName: 'counter' });
 }
 
 describe('perf_event_attr encoding', () => {
@@ -162,6 +171,21 @@ describe('perf_event_open', () => {
     perfEventDisable(ev2);
     expect(mapLookupElem(counts, u32(0), v)).toBe(true);
     expect(readU64(v)).toBeGreaterThanOrEqual(afterLink + 16n);
+  });
+
+  it.skipIf(!getpidTracepointId)('counts sys_enter_getpid with a tracepoint program and describes the fd with TASK_FD_QUERY', () => {
+    const counts = track(arrayMap(1, 'tp_counts'));
+    const prog = track(counterProgram(counts, BPF_PROG_TYPE.TRACEPOINT));
+    const ev = track(perfEventOpen({ type: PERF_TYPE.TRACEPOINT, config: getpidTracepointId, samplePeriod: 1, wakeupEvents: 1 }, 0, -1));
+    perfEventSetBpf(ev, prog);
+    perfEventEnable(ev);
+    for (let i = 0; i < 10; i++) getpid();
+    perfEventDisable(ev);
+    const v = new Uint8Array(8);
+    expect(mapLookupElem(counts, u32(0), v)).toBe(true);
+    expect(readU64(v)).toBeGreaterThanOrEqual(10n);
+    const q = taskFdQuery(process.pid, ev.raw);
+    expect(q).toMatchObject({ fdType: BPF_FD_TYPE.TRACEPOINT, name: 'sys_enter_getpid', progId: progInfo(prog).id });
   });
 
   it('names the errno of a refused event', () => {

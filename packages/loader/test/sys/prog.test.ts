@@ -3,6 +3,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { asm } from '../../src/asm/index.js';
 import { assemble } from '../../src/asm/instruction.js';
 import {
+  BPF_FD_TYPE,
   BPF_FUNC,
   BPF_LINK_TYPE,
   BPF_PROG_TYPE,
@@ -28,6 +29,7 @@ import {
   progLoadWithLog,
   progTestRun,
   rawTracepointOpen,
+  taskFdQuery,
 } from '../../src/sys/index.js';
 import { arrayMap, packet, readU64, returnProgram, u32, u64 } from './helpers.js';
 
@@ -259,6 +261,7 @@ describe('links', () => {
     expect(seen).toBe(true);
     const again = track(linkGetFdById(info.id));
     expect(linkInfo(again).id).toBe(info.id);
+    expect(taskFdQuery(process.pid, link.raw)).toMatchObject({ fdType: BPF_FD_TYPE.RAW_TRACEPOINT, name: 'sys_enter', progId: info.progId });
     expect(() => rawTracepointOpen('no_such_tracepoint_tsbpf', p)).toThrow(expect.objectContaining({ errnoName: 'ENOENT' }));
   });
 });
