@@ -70,7 +70,8 @@ export function sanitizeBtf(btf: Btf, supported: BtfSupport): Btf {
         if (!has('datasec')) {
           // A struct whose members are the section's variables, named after them.
           const members: BtfMember[] = t.vars.map((v) => ({
-            name: out.kind(v.type) === 'var' ? out.name(v.type) : '',
+            // Read the original: the VAR itself may already have been rewritten to an INT.
+            name: btf.kind(v.type) === 'var' ? btf.name(v.type) : '',
             type: v.type,
             bitOffset: v.offset * 8,
             bitfieldSize: 0,
