@@ -23,6 +23,16 @@
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 
+// Kernels before 5.14 have no BPF_PROG_TYPE_SYSCALL; the "_rawtp" variant
+// builds the same programs as raw tracepoint programs, which BPF_PROG_TEST_RUN
+// can also run (kernel >= 5.10), for the older kernels of the vmtest matrix.
+// tsbpf-variant: rawtp -DTESTDATA_RAW_TP
+#ifdef TESTDATA_RAW_TP
+#define TEST_SEC "raw_tp/sys_enter"
+#else
+#define TEST_SEC "syscall"
+#endif
+
 const volatile __u32 param_mul = 3;
 const volatile __u64 param_add = 100;
 
@@ -62,7 +72,7 @@ __noinline int add_custom(int x)
 	return x + (int)custom_value;
 }
 
-SEC("syscall")
+SEC(TEST_SEC)
 int globals_main(void *ctx)
 {
 	data_counter += 1;
@@ -72,7 +82,7 @@ int globals_main(void *ctx)
 	return (int)bss_result;
 }
 
-SEC("syscall")
+SEC(TEST_SEC)
 int globals_second(void *ctx)
 {
 	bss_calls += 1;

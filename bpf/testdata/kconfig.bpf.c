@@ -41,6 +41,16 @@
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 
+// Kernels before 5.14 have no BPF_PROG_TYPE_SYSCALL; the "_rawtp" variant
+// builds the same programs as raw tracepoint programs, which BPF_PROG_TEST_RUN
+// can also run (kernel >= 5.10), for the older kernels of the vmtest matrix.
+// tsbpf-variant: rawtp -DTESTDATA_RAW_TP
+#ifdef TESTDATA_RAW_TP
+#define TEST_SEC "raw_tp/sys_enter"
+#else
+#define TEST_SEC "syscall"
+#endif
+
 extern unsigned int LINUX_KERNEL_VERSION __kconfig;
 extern bool LINUX_HAS_SYSCALL_WRAPPER __kconfig;
 extern bool CONFIG_BPF_SYSCALL __kconfig;
@@ -67,7 +77,7 @@ __u64 out_missing_ksym;
 __u32 out_prog_active_ok;
 __s32 out_prog_active;
 
-SEC("syscall")
+SEC(TEST_SEC)
 int kconfig_read(void *ctx)
 {
 	int i;

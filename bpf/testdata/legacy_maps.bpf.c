@@ -18,6 +18,16 @@
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 
+// Kernels before 5.14 have no BPF_PROG_TYPE_SYSCALL; the "_rawtp" variant
+// builds the same programs as raw tracepoint programs, which BPF_PROG_TEST_RUN
+// can also run (kernel >= 5.10), for the older kernels of the vmtest matrix.
+// tsbpf-variant: rawtp -DTESTDATA_RAW_TP
+#ifdef TESTDATA_RAW_TP
+#define TEST_SEC "raw_tp/sys_enter"
+#else
+#define TEST_SEC "syscall"
+#endif
+
 struct bpf_map_def_legacy {
 	unsigned int type;
 	unsigned int key_size;
@@ -48,7 +58,7 @@ struct bpf_map_def_legacy legacy_nopre SEC("maps") = {
 	.map_flags = BPF_F_NO_PREALLOC,
 };
 
-SEC("syscall")
+SEC(TEST_SEC)
 int legacy_update(void *ctx)
 {
 	__u32 k32 = 1, v32 = 50;

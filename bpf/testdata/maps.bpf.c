@@ -36,6 +36,16 @@
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 
+// Kernels before 5.14 have no BPF_PROG_TYPE_SYSCALL; the "_rawtp" variant
+// builds the same programs as raw tracepoint programs, which BPF_PROG_TEST_RUN
+// can also run (kernel >= 5.10), for the older kernels of the vmtest matrix.
+// tsbpf-variant: rawtp -DTESTDATA_RAW_TP
+#ifdef TESTDATA_RAW_TP
+#define TEST_SEC "raw_tp/sys_enter"
+#else
+#define TEST_SEC "syscall"
+#endif
+
 enum map_color {
 	COLOR_RED = 0,
 	COLOR_GREEN = 5,
@@ -178,7 +188,7 @@ struct rb_record {
 	__u64 value;
 };
 
-SEC("syscall")
+SEC(TEST_SEC)
 int maps_update(void *ctx)
 {
 	struct map_key key = {
