@@ -321,7 +321,8 @@ class Analyzer {
   /** 1 where the slot is the second half of an ld_imm64. */
   private readonly secondSlot: Uint8Array;
   private readonly nodes = new Map<string, Node>();
-  private readonly work: string[] = [];
+  /** Pending nodes, lowest instruction index first: forward flow then settles in few passes. */
+  private readonly work = new MinHeap();
   private readonly queued = new Set<string>();
   private readonly found = new Map<string, Interaction>();
   private readonly maxSteps: number;
@@ -348,7 +349,7 @@ class Analyzer {
       let steps = 0;
       while (this.work.length > 0) {
         if (++steps > this.maxSteps) this.fail('INSPECT_BUDGET', undefined, `analysis did not settle within ${this.maxSteps} steps`);
-        const key = this.work.pop() as string;
+        const key = this.work.pop();
         this.queued.delete(key);
         const node = this.nodes.get(key);
         if (node) this.step(node);
@@ -414,7 +415,7 @@ class Analyzer {
     }
     if (!this.queued.has(key)) {
       this.queued.add(key);
-      this.work.push(key);
+      this.work.push(pc, key);
     }
   }
 
@@ -649,6 +650,55 @@ class Analyzer {
         this.enterFrame(node, s, Number(a.slice(1)), args, true);
       }
     }
+  }
+}
+
+/** A binary min-heap of node keys ordered by instruction index (ties: insertion order is irrelevant). */
+class MinHeap {
+  private readonly pcs: number[] = [];
+  private readonly keys: string[] = [];
+
+  get length(): number {
+    return this.keys.length;
+  }
+
+  push(pc: number, key: string): void {
+    let i = this.keys.length;
+    this.pcs.push(pc);
+    this.keys.push(key);
+    while (i > 0) {
+      const parent = (i - 1) >> 1;
+      if (this.pcs[parent] <= pc) break;
+      this.swap(i, parent);
+      i = parent;
+    }
+  }
+
+  pop(): string {
+    const top = this.keys[0];
+    const lastPc = this.pcs.pop() as number;
+    const lastKey = this.keys.pop() as string;
+    if (this.keys.length > 0) {
+      this.pcs[0] = lastPc;
+      this.keys[0] = lastKey;
+      let i = 0;
+      for (;;) {
+        const l = 2 * i + 1;
+        const r = l + 1;
+        let m = i;
+        if (l < this.pcs.length && this.pcs[l] < this.pcs[m]) m = l;
+        if (r < this.pcs.length && this.pcs[r] < this.pcs[m]) m = r;
+        if (m === i) break;
+        this.swap(i, m);
+        i = m;
+      }
+    }
+    return top;
+  }
+
+  private swap(a: number, b: number): void {
+    [this.pcs[a], this.pcs[b]] = [this.pcs[b], this.pcs[a]];
+    [this.keys[a], this.keys[b]] = [this.keys[b], this.keys[a]];
   }
 }
 

@@ -422,3 +422,19 @@ describe('analyzeProgram: arbitrary input', () => {
     expect(rejected).toBeGreaterThan(10);
   });
 });
+
+describe('analyzeProgram: cost', () => {
+  it('settles a long chain of branches in a few visits per instruction', () => {
+    // 1500 diamonds, each joining two maps and shuffling them through the stack. Visiting nodes in
+    // instruction order keeps this linear; depth-first order would revisit the tail at every join.
+    const parts: Part[] = [];
+    for (let i = 0; i < 1500; i++) {
+      parts.push(jeqImm(0, i, 3), ldMap(1, `m${i % 40}`), ja(2), ldMap(1, `m${(i + 1) % 40}`));
+      parts.push(stxMem(8, 10, 1, -8 * (1 + (i % 60))), ldxMem(8, 1, 10, -8 * (1 + ((i + 7) % 60))), call('map_lookup_elem'));
+    }
+    parts.push(...ret0);
+    const p = program('long', parts);
+    const found = analyzeProgram(p, { detailed: false, maxSteps: 2 * p.insns.length });
+    expect(found.length).toBeGreaterThan(1500);
+  });
+});
