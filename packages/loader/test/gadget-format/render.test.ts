@@ -20,6 +20,7 @@ import {
   UnknownFieldError,
   type ColumnDef,
 } from '../../src/gadget/format/index.js';
+import { addComposite, addTypedef, baseBtf } from '../codec/helpers.js';
 import { capEventBtf } from './helpers.js';
 
 const HOSTILE = '\x1b[2J\x1b]0;pwn\x07evil\n';
@@ -263,5 +264,27 @@ describe('columns from BTF field descriptors', () => {
     expect(raw.syscall_raw).toBe(0xffffffffffffffffn);
     const defs = columnsFromDescriptors(describeEventType(b, ev));
     expect(new ColumnsRenderer(defs, { fields: 'syscall' }).row(raw)).toBe('SYS_UNKNOWN');
+  });
+
+  it('formats raw signal, errno, duration, bytes and capability members until the runtime does', () => {
+    const t = baseBtf();
+    const { b } = t;
+    const s = addComposite(b, 'struct', 'ev', [
+      ['sig_raw', addTypedef(b, 'gadget_signal', t.u32)],
+      ['err_raw', addTypedef(b, 'gadget_errno', t.u32)],
+      ['lat_raw', addTypedef(b, 'gadget_duration', t.u64)],
+      ['len_raw', addTypedef(b, 'gadget_bytes', t.u64)],
+      ['cap_raw', addTypedef(b, 'gadget_capability', t.s32)],
+      ['sig_plain', addTypedef(b, 'gadget_signal', t.u32)],
+    ]);
+    const fields = describeEventType(b, s);
+    const defs = columnsFromDescriptors(fields);
+    const rec = decodeValue(b, s, encodeValue(b, s, { sig_raw: 9, err_raw: 13, lat_raw: 12_500n, len_raw: 82854982n, cap_raw: 21, sig_plain: 9 }));
+    const r = new ColumnsRenderer(defs, { fields: 'sig,err,lat,len,cap,sig_plain', separator: '|' });
+    expect(r.header().split('|').map((h) => h.trim())).toEqual(['SIG', 'ERR', 'LAT', 'LEN', 'CAP', 'SIG_PLAIN']);
+    // Without the _raw suffix IG does not format: the number stays.
+    expect(r.row(rec).split('|').map((c) => c.trim())).toEqual(['SIGKILL', 'EACCES', '12.50µs', '83 MB', 'CAP_SYS_ADMIN', '9']);
+    // Already formatted values (strings from the runtime) are shown as they are.
+    expect(r.row({ ...(rec as object), sig: 'SIGTERM' }).startsWith('SIGTERM')).toBe(true);
   });
 });

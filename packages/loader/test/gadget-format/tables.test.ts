@@ -65,6 +65,7 @@ describe('syscall tables', () => {
   it.skipIf(!existsSync('/usr/include/asm-generic/unistd.h'))('committed tables match the installed headers', () => {
     execFileSync(process.execPath, [resolve(root, 'scripts/gen-tables-syscalls.mjs'), '--check'], { stdio: 'pipe' });
     execFileSync(process.execPath, [resolve(root, 'scripts/gen-tables-capabilities.mjs'), '--check'], { stdio: 'pipe' });
+    execFileSync(process.execPath, [resolve(root, 'scripts/gen-tables-signals.mjs'), '--check'], { stdio: 'pipe' });
   });
 });
 

@@ -15,9 +15,11 @@ import { TsbpfError } from '../../errors.js';
 import { decodeCString } from '../../btf/codec.js';
 import { type FieldDescriptor, fieldHeader, formatEnumSet, leafFields } from '../fields.js';
 import { capabilityName } from '../tables/capabilities.js';
+import { errnoDisplayName, signalName } from '../tables/signals.js';
 import { syscallName } from '../tables/syscalls.js';
 import { getPath } from './paths.js';
 import { displayWidth, padToWidth, sanitizeForTerminal, truncateToWidth } from './sanitize.js';
+import { formatBytes, formatDuration } from './values.js';
 
 /** One column. */
 export interface ColumnDef {
@@ -265,6 +267,18 @@ function capabilityCell(value: unknown): string {
   return formatCell(value);
 }
 
+/** A cell formatter applying `f` to raw numbers (the value before the runtime formatted it). */
+function numeric(f: (n: number | bigint) => string): (value: unknown) => string {
+  return (value) => (typeof value === 'number' || typeof value === 'bigint' ? f(value) : formatCell(value));
+}
+
+const FORMATTER_CELLS: Readonly<Partial<Record<string, (value: unknown) => string>>> = {
+  signal: numeric(signalName),
+  errno: numeric(errnoDisplayName),
+  duration: numeric(formatDuration),
+  bytes: numeric(formatBytes),
+};
+
 function setCell(value: unknown): string {
   return Array.isArray(value) ? formatEnumSet(value) : formatCell(value);
 }
@@ -300,7 +314,7 @@ function defaultsFor(f: FieldDescriptor): Pick<ColumnDef, 'width' | 'align' | 't
   if (f.formatter === 'syscall') base = { ...base, width: 20, align: 'left', truncate: true, format: syscallCell };
   else if (f.formatter === 'capability') base = { ...base, width: 16, align: 'left', truncate: true, format: capabilityCell };
   else if (f.formatter !== undefined && f.formatter !== 'enum' && f.formatter !== 'enum_set') {
-    base = { ...base, align: 'left', truncate: true };
+    base = { ...base, align: 'left', truncate: true, format: FORMATTER_CELLS[f.formatter] ?? base.format };
   }
   return { ...base, ...byEnrichment };
 }

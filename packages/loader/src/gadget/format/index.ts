@@ -3,3 +3,4 @@ export * from './sanitize.js';
 export * from './paths.js';
 export * from './json.js';
 export * from './columns.js';
+export * from './values.js';
