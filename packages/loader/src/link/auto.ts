@@ -14,7 +14,7 @@ import { attachRawTracepoint } from './raw_tracepoint.js';
 import { attachTcx } from './tc.js';
 import { attachTracepoint } from './tracepoint.js';
 import { attachTracing } from './tracing.js';
-import { attachUprobe } from './uprobe.js';
+import { attachUprobe, attachUprobeMulti } from './uprobe.js';
 import { attachXdp } from './xdp.js';
 
 /** What {@link attachProgram} needs to know about a loaded program. */
@@ -73,6 +73,19 @@ export function attachProgram(program: AttachableProgram, options: AttachProgram
       if (!rest) need('no function named after the prefix');
       const { name, offset } = parseFunctionOffset(rest);
       return attachKprobe(program.fd, name, { retprobe: base === 'kretprobe', offset, cookie: options.cookie });
+    }
+    case 'ksyscall':
+    case 'kretsyscall': {
+      if (!rest) need('no system call named after the prefix');
+      // Syscall entry points carry an architecture prefix since 4.17.
+      const prefix = process.arch === 'arm64' ? '__arm64_sys_' : process.arch === 'x64' ? '__x64_sys_' : 'sys_';
+      return attachKprobe(program.fd, prefix + rest, { retprobe: base === 'kretsyscall', cookie: options.cookie });
+    }
+    case 'uprobe.multi':
+    case 'uretprobe.multi': {
+      const colon = rest.lastIndexOf(':');
+      if (colon <= 0) need('expected uprobe.multi/<path>:<symbol>');
+      return attachUprobeMulti(program.fd, rest.slice(0, colon), { symbols: rest.slice(colon + 1).split(','), retprobe: base === 'uretprobe.multi', pid: options.pid });
     }
     case 'kprobe.multi':
     case 'kretprobe.multi':

@@ -217,38 +217,33 @@ export function createProbeEvent(spec: ProbeEventSpec): ProbeEvent {
     throw new TracefsError(`creating ${spec.kind} event for ${spec.label} in ${file} failed: ${(cause as Error).message}`, { cause });
   }
   let removed = false;
-  const event: ProbeEvent = {
-    kind: spec.kind,
-    group,
-    name,
-    id: -1,
-    remove() {
-      if (removed) return;
-      removed = true;
-      live.delete(event);
-      // The perf event using it is released asynchronously after close(); EBUSY means "not yet".
-      for (let attempt = 0; ; attempt++) {
-        try {
-          writeEvents(spec.kind, `-:${group}/${name}`);
-          return;
-        } catch (cause) {
-          if ((cause as NodeJS.ErrnoException).code === 'EBUSY' && attempt < 50) {
-            sleepSync(2);
-            continue;
-          }
-          throw new TracefsError(`removing ${spec.kind} event ${group}/${name} failed: ${(cause as Error).message}`, { cause });
+  let event: ProbeEvent | undefined;
+  const remove = (): void => {
+    if (removed) return;
+    removed = true;
+    if (event) live.delete(event);
+    // The perf event using it is released asynchronously after close(); EBUSY means "not yet".
+    for (let attempt = 0; ; attempt++) {
+      try {
+        writeEvents(spec.kind, `-:${group}/${name}`);
+        return;
+      } catch (cause) {
+        if ((cause as NodeJS.ErrnoException).code === 'EBUSY' && attempt < 50) {
+          sleepSync(2);
+          continue;
         }
+        throw new TracefsError(`removing ${spec.kind} event ${group}/${name} failed: ${(cause as Error).message}`, { cause });
       }
-    },
+    }
   };
   let id: number;
   try {
     id = tracepointId(group, name);
   } catch (err) {
-    event.remove();
+    remove();
     throw err;
   }
-  (event as { id: number }).id = id;
+  event = { kind: spec.kind, group, name, id, remove };
   live.add(event);
   installExitHook();
   return event;

@@ -3,9 +3,9 @@
  * target ELF's `.symtab`/`.dynsym` and converted to a file offset through its PT_LOAD segment.
  */
 import { existsSync } from 'node:fs';
-import type { Fd } from '../sys/index.js';
+import { BPF_ATTACH_TYPE, BPF_F_UPROBE_MULTI_RETURN, linkCreate, type Fd } from '../sys/index.js';
 import { NativeSymbolTable } from '../symbolize/elf_symbols.js';
-import { AttachError, AttachNotSupportedError, errnoIs, explainAttachError, type Link } from './link.js';
+import { AttachError, AttachNotSupportedError, BpfLink, errnoIs, explainAttachError, type Link } from './link.js';
 import { attachPerfEventFd, type PerfAttachOptions } from './perf_event.js';
 import { openProbe, probesAvailable } from './probe.js';
 import { TracefsError } from './tracefs.js';
@@ -55,3 +55,50 @@ export function attachUprobe(prog: Fd, path: string, options: UprobeOptions = {}
   }
   return attachPerfEventFd(kind, prog, opened.fd, options, opened.event ? [() => opened.event?.remove()] : []);
 }
+
+/** Options of {@link attachUprobeMulti}. */
+export interface UprobeMultiOptions {
+  /** Functions to probe (looked up like {@link UprobeOptions.symbol}). */
+  readonly symbols?: readonly string[];
+  /** File offsets to probe, instead of symbols. */
+  readonly offsets?: readonly number[];
+  /** One bpf_cookie per probe. */
+  readonly cookies?: readonly bigint[];
+  /** Probe returns. */
+  readonly retprobe?: boolean;
+  /** Only this process (default: all). */
+  readonly pid?: number;
+}
+
+/**
+ * Attach a program loaded with expected attach type BPF_TRACE_UPROBE_MULTI to several places of one
+ * binary with a single bpf_link (kernel 6.6+).
+ */
+export function attachUprobeMulti(prog: Fd, path: string, options: UprobeMultiOptions): BpfLink {
+  if (!existsSync(path)) throw new AttachError(`uprobe target ${path} does not exist`);
+  if ((options.symbols === undefined) === (options.offsets === undefined)) throw new AttachError('uprobe_multi: give symbols or offsets, not both');
+  const offsets = options.symbols ? options.symbols.map((s) => resolveUprobeOffset(path, { symbol: s })) : [...(options.offsets ?? [])];
+  if (offsets.length === 0) throw new AttachError(`uprobe_multi on ${path}: no probe locations`);
+  const kind = options.retprobe ? 'uretprobe_multi' : 'uprobe_multi';
+  try {
+    const fd = linkCreate({
+      progFd: prog,
+      attachType: BPF_ATTACH_TYPE.TRACE_UPROBE_MULTI,
+      uprobeMulti: {
+        path,
+        offsets: offsets.map(BigInt),
+        cookies: options.cookies ? [...options.cookies] : undefined,
+        flags: options.retprobe ? BPF_F_UPROBE_MULTI_RETURN : 0,
+        pid: options.pid,
+      },
+    });
+    return new BpfLink(kind, fd);
+  } catch (err) {
+    if (errnoIs(err, 'EOPNOTSUPP', 'ENOTSUPP')) {
+      throw new AttachNotSupportedError('uprobe_multi links are not supported by this kernel (needs 6.6+)', { cause: err });
+    }
+    if (errnoIs(err, 'ESRCH')) throw new AttachError(`${kind} on ${path}: process ${options.pid} does not exist`, { cause: err });
+    throw explainAttachError(err, `${kind} on ${path}`);
+  }
+}
+

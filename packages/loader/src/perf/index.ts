@@ -1,1 +1,2 @@
 export * from './reader.js';
+export * from './open.js';

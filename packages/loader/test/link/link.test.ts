@@ -3,7 +3,8 @@
  * a child process, and checks the exact count; after close the link is gone and no fd leaked.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { NativeSymbolTable } from '../../src/symbolize/index.js';
 import { BPF_ATTACH_TYPE, BPF_PROG_TYPE, Fd, linkInfo } from '../../src/sys/index.js';
 import { loadKernelBtf } from '../../src/btf/kernel.js';
 import {
@@ -15,8 +16,11 @@ import {
   attachRawTracepoint,
   attachTracepoint,
   attachTracing,
+  attachTpBtf,
   attachUprobe,
+  attachUprobeMulti,
   kprobesDisabledError,
+  removeStaleProbeEvents,
   liveProbeEvents,
   tracefsRoot,
   type Link,
@@ -134,8 +138,14 @@ describe.skipIf(!isX64)('tp_btf', () => {
     await closeAndCheckGone(link);
   });
 
-  it('has tp_btf/cap_capable on this kernel', () => {
-    expect(btf.find('btf_trace_cap_capable', 'typedef')).toBeDefined();
+  it('counts tp_btf/cap_capable for a process that checks a capability', async () => {
+    const id = btf.find('btf_trace_cap_capable', 'typedef');
+    expect(id).toBeDefined();
+    using counter = new Counter();
+    using prog = load({ progType: BPF_PROG_TYPE.TRACING, expectedAttachType: BPF_ATTACH_TYPE.TRACE_RAW_TP, attachBtfId: id, insns: counterInsns(counter, { filterPid: true }) });
+    using link = attachTpBtf(prog);
+    // setuid(0) as root checks CAP_SETUID.
+    expect(await driveChild(counter, 'os.setuid(0)')).toBeGreaterThanOrEqual(1n);
   });
 });
 
@@ -216,6 +226,35 @@ describe.skipIf(!existsSync(LIBC))('uprobe', () => {
     await closeAndCheckGone(link);
     expect(liveProbeEvents()).toEqual([]);
     expect(readFileSync(`${tracefsRoot()}/uprobe_events`, 'latin1')).not.toContain(name.split('/')[1]);
+  });
+
+  it('counts with one uprobe_multi link on two libc functions', async () => {
+    using counter = new Counter();
+    using prog = load({ progType: BPF_PROG_TYPE.KPROBE, expectedAttachType: BPF_ATTACH_TYPE.TRACE_UPROBE_MULTI, insns: counterInsns(counter) });
+    const child = new Child(`${GETPPID_LOOP}\nfor _ in range(${N}): os.getpgid(0)`);
+    try {
+      const pid = await child.pid;
+      const link = attachUprobeMulti(prog, LIBC, { symbols: ['getppid', 'getpgid'], pid });
+      expect(link.kind).toBe('uprobe_multi');
+      expect(link.info().count).toBe(2);
+      expect(await child.run()).toBe(0);
+      expect(counter.count).toBe(BigInt(2 * N));
+      await closeAndCheckGone(link);
+    } finally {
+      child.kill();
+    }
+  });
+
+  it('removes stale tsbpf probe events left by dead processes, and only those', () => {
+    const root = tracefsRoot();
+    let dead = 4_000_000;
+    while (existsSync(`/proc/${dead}`)) dead++;
+    const stale = `tsbpf_${dead}_0_getppid`;
+    const offset = NativeSymbolTable.forPath(LIBC).get('getppid').fileOffset;
+    writeFileSync(`${root}/uprobe_events`, `p:uprobes/${stale} ${LIBC}:0x${offset.toString(16)}\n`, { flag: 'a' });
+    expect(readFileSync(`${root}/uprobe_events`, 'latin1')).toContain(stale);
+    expect(removeStaleProbeEvents('uprobe')).toBeGreaterThanOrEqual(1);
+    expect(readFileSync(`${root}/uprobe_events`, 'latin1')).not.toContain(stale);
   });
 
   it('rejects unknown symbols and missing files with their names', () => {

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BPF_MAP_TYPE, Fd, MappedRegion, mapCreate, numPossibleCpus, onlineCpus } from '../../src/sys/index.js';
-import { PerfReader } from '../../src/perf/index.js';
+import { PerfReader, openEventReader } from '../../src/perf/index.js';
 import type { EventReader } from '../../src/ringbuf/index.js';
 import { attachTracepoint } from '../../src/link/index.js';
 import { openFdCount } from '../testdata.js';
@@ -143,6 +143,17 @@ describe('PerfReader', () => {
     await consume;
     expect(seen.sort()).toEqual([0n, 1n, 2n, 3n, 4n]);
     reader.close();
+  });
+
+  it('openEventReader picks the reader from the map type', () => {
+    using perfMap = perfArray();
+    using rbMap = mapCreate({ mapType: BPF_MAP_TYPE.RINGBUF, keySize: 0, valueSize: 0, maxEntries: 4096, mapName: 'rb' });
+    using hash = mapCreate({ mapType: BPF_MAP_TYPE.HASH, keySize: 4, valueSize: 4, maxEntries: 1, mapName: 'h' });
+    using a = openEventReader({ fd: perfMap, type: BPF_MAP_TYPE.PERF_EVENT_ARRAY, maxEntries: numPossibleCpus() });
+    using b = openEventReader({ fd: rbMap, type: BPF_MAP_TYPE.RINGBUF, maxEntries: 4096 });
+    expect(a.kind).toBe('perf');
+    expect(b.kind).toBe('ringbuf');
+    expect(() => openEventReader({ fd: hash, type: BPF_MAP_TYPE.HASH, maxEntries: 1, name: 'h' })).toThrow(/map h is a .*HASH.*not a RINGBUF or PERF_EVENT_ARRAY/);
   });
 
   it('rejects bad options', () => {
