@@ -362,7 +362,7 @@ int newtask_undo(void *ctx)
 	return 0;
 }
 
-// 15. stack id stack_traces, ringbuf reserve/submit rb_events
+// 15. ringbuf reserve rb_events, stack id stack_traces (then submit)
 SEC("raw_tp/softirq_entry")
 int softirq_stack(void *ctx)
 {
@@ -414,7 +414,7 @@ int dispatcher(void *ctx)
 	return 0;
 }
 
-// 19. Lookup counters (tail call target slot 0)
+// 19. Lookup counters (meant for jump_table slot 0, filled by user space)
 SEC("raw_tp/sys_enter")
 int tail_count(void *ctx)
 {
@@ -422,7 +422,7 @@ int tail_count(void *ctx)
 	return 0;
 }
 
-// 20. Lookup+Update cpu_cache (tail call target slot 1)
+// 20. Lookup+Update cpu_cache (meant for jump_table slot 1)
 SEC("raw_tp/sys_enter")
 int tail_cache(void *ctx)
 {
