@@ -395,9 +395,10 @@ export function describeEventType(btf: Btf, structId: number, options: DescribeO
 }
 
 /**
- * The fields that become columns: every non-container field, plus endpoint structs (shown as one
- * string); struct/union containers themselves are not columns.
+ * The fields that become columns: every non-container field, plus containers a formatter turns
+ * into one string (endpoints, IG's `struct gadget_user_stack`); other struct/union containers are
+ * not columns, their members are.
  */
 export function leafFields(fields: readonly FieldDescriptor[]): FieldDescriptor[] {
-  return fields.filter((f) => (f.kind !== 'struct' && f.kind !== 'union') || f.formatter === 'l3endpoint' || f.formatter === 'l4endpoint');
+  return fields.filter((f) => (f.kind !== 'struct' && f.kind !== 'union') || f.formatter !== undefined);
 }
