@@ -27,4 +27,7 @@ export * from './features/index.js';
 export * from './kallsyms/index.js';
 export * from './symbolize/index.js';
 export * from './inspect/index.js';
-export * from './gadget/tables/index.js';
+export * from './gadget/index.js';
+export * from './link/index.js';
+export * from './ringbuf/index.js';
+export * from './perf/index.js';

@@ -1,0 +1,175 @@
+/**
+ * The generic gadget runtime: from a gadget object to a stream of records.
+ * spec → parameters and filters applied → output map chosen (ring buffer, or perf buffer on kernels
+ * without one) → Collection.load → every program attached → a reader on the tracer's map.
+ * Gadgets add only what is theirs (which object variant, how to show events).
+ */
+import { statSync } from 'node:fs';
+import { Collection, type CollectionOptions } from '../collection.js';
+import { TsbpfError } from '../errors.js';
+import { hasRingbuf } from '../features/probes.js';
+import { attachProgram, type Link } from '../link/index.js';
+import { PerfReader } from '../perf/index.js';
+import type { Program } from '../programs/program.js';
+import { RingBufReader } from '../ringbuf/reader.js';
+import type { EventReader } from '../ringbuf/event_reader.js';
+import type { CollectionSpec } from '../spec/collection.js';
+import { BPF_MAP_TYPE } from '../sys/constants.js';
+import { numPossibleCpus } from '../sys/ffi.js';
+import { readGadgetMetadata, type GadgetMetadata, type TracerMetadata } from './metadata.js';
+import { EventDecoder, type EventDecoderOptions, type GadgetEvent } from './decode.js';
+import { findParam } from './params.js';
+
+/** How records leave the kernel. */
+export type OutputKind = 'ringbuf' | 'perf';
+
+/** Options of {@link GadgetRun.start}. */
+export interface GadgetRunOptions {
+  /** Parameter values by variable name (`targ_pid`) or display name (`pid`). */
+  params?: Record<string, unknown>;
+  /** Only trace tasks in these mount namespaces (ids, see {@link mountNamespaceOf}). */
+  mntns?: readonly bigint[];
+  /** Output path: `auto` (default) picks the ring buffer when the kernel has one. */
+  output?: 'auto' | OutputKind;
+  /** Which tracer to read (default: the first). */
+  tracer?: string;
+  /** Which loaded programs to attach (default: all). */
+  attach?: (program: Program) => boolean;
+  /** Perf buffer pages per CPU (a power of two; default 64). */
+  perfPagesPerCpu?: number;
+  /** Options passed to Collection.load. */
+  load?: CollectionOptions;
+  /** Notices for the user (fallbacks chosen, …). */
+  onWarning?: (message: string) => void;
+}
+
+/** A running gadget: loaded, attached, with a reader on its tracer's output. */
+export class GadgetRun implements Disposable {
+  readonly metadata: GadgetMetadata;
+  readonly tracer: TracerMetadata;
+  readonly collection: Collection;
+  readonly links: readonly Link[];
+  readonly reader: EventReader;
+  readonly output: OutputKind;
+  private closed = false;
+
+  private constructor(init: { metadata: GadgetMetadata; tracer: TracerMetadata; collection: Collection; links: Link[]; reader: EventReader; output: OutputKind }) {
+    this.metadata = init.metadata;
+    this.tracer = init.tracer;
+    this.collection = init.collection;
+    this.links = init.links;
+    this.reader = init.reader;
+    this.output = init.output;
+  }
+
+  /**
+   * Apply `options` to `spec` (which is modified: pass a fresh one per run), load it, attach its
+   * programs and open the tracer's reader. Everything is released if any step fails.
+   */
+  static start(spec: CollectionSpec, options: GadgetRunOptions = {}): GadgetRun {
+    const metadata = readGadgetMetadata(spec);
+    const tracer = options.tracer ? metadata.tracers.find((t) => t.name === options.tracer) : metadata.tracers[0];
+    if (!tracer) {
+      throw new TsbpfError('GADGET_NO_TRACER', `${spec.source}: ${options.tracer ? `no tracer ${options.tracer}` : 'the object declares no tracer (GADGET_TRACER)'}`);
+    }
+    for (const [name, value] of Object.entries(options.params ?? {})) {
+      if (value === undefined) continue;
+      const p = findParam(metadata.params, name);
+      if (!p) throw new TsbpfError('GADGET_PARAM', `${spec.source}: no parameter ${name} (have: ${metadata.params.map((x) => x.name).join(', ')})`);
+      p.spec.set(value);
+    }
+    if (options.mntns && options.mntns.length > 0) {
+      if (!metadata.mntnsFilterMap) throw new TsbpfError('GADGET_FILTER', `${spec.source}: this gadget cannot filter by mount namespace`);
+      spec.variable('gadget_filter_by_mntns').set(true);
+    }
+    const output = chooseOutput(options.output ?? 'auto');
+    if (output === 'perf') {
+      const map = spec.map(tracer.mapName);
+      map.type = BPF_MAP_TYPE.PERF_EVENT_ARRAY;
+      map.keySize = 4;
+      map.valueSize = 4;
+      map.maxEntries = numPossibleCpus();
+      if ((options.output ?? 'auto') === 'auto') options.onWarning?.('this kernel has no BPF ring buffer: using a perf buffer');
+    }
+    const collection = Collection.load(spec, { onWarning: options.onWarning, ...options.load });
+    const links: Link[] = [];
+    let reader: EventReader | undefined;
+    try {
+      if (options.mntns && metadata.mntnsFilterMap) {
+        const filter = collection.map(metadata.mntnsFilterMap);
+        for (const id of options.mntns) filter.update(id as never, 0 as never);
+      }
+      const events = collection.map(tracer.mapName);
+      reader =
+        output === 'ringbuf'
+          ? new RingBufReader({ fd: events.fd, maxEntries: events.maxEntries })
+          : new PerfReader({ fd: events.fd }, { pageCount: options.perfPagesPerCpu ?? 64 });
+      for (const program of collection.programs.values()) {
+        if (options.attach && !options.attach(program)) continue;
+        links.push(attachProgram(program));
+      }
+      return new GadgetRun({ metadata, tracer, collection, links, reader, output });
+    } catch (err) {
+      for (const l of links.reverse()) l.close();
+      reader?.close();
+      collection.close();
+      throw err;
+    }
+  }
+
+  /**
+   * A decoder for the tracer's event struct, wired to the gadget's stack maps
+   * (`ig_kstack`/`ig_ustack`) when it has them.
+   */
+  decoder(options: EventDecoderOptions = {}): EventDecoder {
+    const btf = this.collection.spec.btf;
+    if (!btf) throw new TsbpfError('GADGET_NO_BTF', `${this.collection.spec.source}: no BTF to decode events with`);
+    return new EventDecoder(btf, this.tracer.structTypeId, {
+      kernelStackMap: this.collection.maps.get('ig_kstack'),
+      userStackMap: this.collection.maps.get('ig_ustack'),
+      ...options,
+    });
+  }
+
+  /** Decoded events as they arrive, until {@link close}. */
+  async *events(decoder: EventDecoder = this.decoder()): AsyncIterableIterator<GadgetEvent> {
+    for await (const view of this.reader) yield decoder.decode(view);
+  }
+
+  /**
+   * Records the BPF side failed to emit (the `.bss` drop counter, summed over every output path)
+   * plus perf-buffer records the kernel overwrote before we read them.
+   */
+  lost(): bigint {
+    let n = BigInt(this.reader.lost);
+    if (this.tracer.dropsVariable) n += this.collection.readVariable(this.tracer.dropsVariable) as bigint;
+    return n;
+  }
+
+  /** Detach every program, stop the reader, close maps and programs. Idempotent. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    for (const l of [...this.links].reverse()) l.close();
+    this.reader.close();
+    this.collection.close();
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+}
+
+function chooseOutput(wanted: 'auto' | OutputKind): OutputKind {
+  if (wanted !== 'auto') return wanted;
+  return hasRingbuf() ? 'ringbuf' : 'perf';
+}
+
+/** The mount-namespace id (inode of /proc/<pid>/ns/mnt) of a process, for the mntns filter. */
+export function mountNamespaceOf(pid: number | 'self'): bigint {
+  try {
+    return BigInt(statSync(`/proc/${pid}/ns/mnt`, { bigint: true }).ino);
+  } catch (err) {
+    throw new TsbpfError('GADGET_FILTER', `cannot read the mount namespace of pid ${pid}: ${(err as Error).message}`, { cause: err });
+  }
+}

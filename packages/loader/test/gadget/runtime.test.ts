@@ -1,0 +1,81 @@
+import { spawn } from 'node:child_process';
+import { describe, expect, it } from 'vitest';
+import { hasTpBtf } from '../../src/features/probes.js';
+import { readGadgetMetadata } from '../../src/gadget/metadata.js';
+import { GadgetRun, mountNamespaceOf } from '../../src/gadget/runtime.js';
+import type { GadgetEvent } from '../../src/gadget/decode.js';
+import { CollectionSpec } from '../../src/spec/collection.js';
+import { gadgetObjectPath } from '../testdata.js';
+
+const TP_OBJECT = gadgetObjectPath('trace_capabilities_tp.bpf.o');
+const tpAvailable = hasTpBtf('cap_capable');
+if (!tpAvailable) console.warn('skipped: this kernel has no tp_btf/cap_capable (needs 6.14+); the runtime is covered in vmtest with the kprobe variant');
+
+/** Run `python3 -c code` and resolve with its pid once it exited. */
+function runChild(code: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('python3', ['-c', code], { stdio: 'ignore' });
+    child.on('error', reject);
+    child.on('exit', () => resolve(child.pid ?? -1));
+  });
+}
+
+/**
+ * Decode events while `trigger` runs; resolve with the first event `match` accepts once the trigger
+ * has finished (its result is passed to `match`), or fail after `limitMs`.
+ */
+async function waitFor<T>(run: GadgetRun, trigger: () => Promise<T>, match: (e: GadgetEvent, t: T) => boolean, limitMs = 10_000): Promise<GadgetEvent> {
+  const decoder = run.decoder();
+  const seen: GadgetEvent[] = [];
+  const reading = run.reader.start((view) => {
+    seen.push(decoder.decode(view));
+  });
+  try {
+    const t = await trigger();
+    const deadline = Date.now() + limitMs;
+    for (;;) {
+      const found = seen.find((e) => match(e, t));
+      if (found) return found;
+      if (Date.now() > deadline) throw new Error(`no matching event within ${limitMs} ms (${seen.length} others seen)`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  } finally {
+    run.reader.close();
+    await reading;
+  }
+}
+
+describe.skipIf(!tpAvailable)('gadget runtime on the trace-capabilities object (tp_btf variant)', () => {
+  it('reads tracer and parameter metadata from symbols and BTF', () => {
+    const md = readGadgetMetadata(CollectionSpec.fromFile(TP_OBJECT));
+    expect(md.tracers).toEqual([expect.objectContaining({ name: 'capabilities', mapName: 'events', structName: 'cap_event', dropsVariable: 'gadget_drops_events' })]);
+    const names = md.params.map((p) => p.name);
+    for (const n of ['audit-only', 'unique', 'collect-kstack', 'collect-ustack', 'pid', 'comm']) expect(names).toContain(n);
+    expect(md.mntnsFilterMap).toBe('gadget_mntns_filter_map');
+  });
+
+  for (const output of ['ringbuf'] as const) {
+    it(`decodes a real capability check of a child process (${output})`, async () => {
+      using run = GadgetRun.start(CollectionSpec.fromFile(TP_OBJECT), { output, params: { comm: 'python3' } });
+      expect(run.output).toBe(output);
+      const pidOf = (e: GadgetEvent): number => (e.proc as { pid: number }).pid;
+      const trigger = () => runChild('import os; os.setpriority(os.PRIO_PROCESS, 0, -5)');
+      const event = await waitFor(run, trigger, (e, pid) => pidOf(e) === pid && e.cap === 'CAP_SYS_NICE');
+      const pid = pidOf(event);
+      expect(event).toMatchObject({
+        proc: { comm: 'python3', pid, tid: pid, creds: { uid: 0, gid: 0 }, mntns_id: mountNamespaceOf('self') },
+        cap: 'CAP_SYS_NICE',
+        capable: true,
+        syscall: 'SYS_SETPRIORITY',
+        audit: -1,
+      });
+      expect(event.timestamp).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z$/);
+      expect(Math.abs(Date.parse(event.timestamp as string) - Date.now())).toBeLessThan(60_000);
+      expect(event.cap_effective).toMatch(/(^|\|)CAP_SYS_NICE(\||$)/);
+      expect(Object.keys(event).slice(0, 3)).toEqual(['timestamp', 'proc', 'current_userns']);
+      expect(Array.isArray(event.kstack) && (event.kstack as string[]).length > 0).toBe(true);
+      expect(event).not.toHaveProperty('cap_raw');
+      expect(run.lost()).toBe(0n);
+    });
+  }
+});
