@@ -9,7 +9,7 @@ import { SyscallError } from '../sys/errors.js';
 import { objPin } from '../sys/bpf.js';
 import { linkInfo, type LinkInfo } from '../sys/info.js';
 
-export type { LinkInfo };
+
 
 /** One attachment of a program. Dispose (or `close()`) to detach. */
 export interface Link extends Disposable {
