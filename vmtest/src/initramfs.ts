@@ -164,6 +164,7 @@ mount -t tmpfs -o mode=1777 tmpfs "$R/dev/shm"
 mount -t debugfs debugfs "$R/sys/kernel/debug" || say "WARN debugfs not mounted"
 mount -t tracefs tracefs "$R/sys/kernel/tracing" 2>/dev/null || say "WARN tracefs not mounted"
 mount -t bpf bpf "$R/sys/fs/bpf" || fail "mount bpffs"
+mount -t securityfs securityfs "$R/sys/kernel/security" 2>/dev/null || say "WARN securityfs not mounted"
 mount -t cgroup2 cgroup2 "$R/sys/fs/cgroup" 2>/dev/null || say "WARN cgroup2 not mounted"
 for d in /tmp /run /var/tmp; do
   [ -d "$R$d" ] && { mount -t tmpfs -o mode=1777 tmpfs "$R$d" || fail "mount tmpfs on $d"; }

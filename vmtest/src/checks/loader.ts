@@ -1,0 +1,100 @@
+/**
+ * Checks through `@tsbpf/loader`: the package imports, and (when it exposes `CollectionSpec` and
+ * `Collection`) every committed `bpf/**\/*.bpf.o` loads, with programs of a type or attach type the
+ * kernel lacks left out and named. Loads run in a worker thread (`dist/load-worker.js`) that is
+ * terminated and replaced when one load outlives its time limit.
+ *
+ * @packageDocumentation
+ */
+import { existsSync, readdirSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import type { LoadReply, LoadRequest } from '../load-worker.js';
+import { pass, type Check, type CheckContext, type CheckOutcome } from './types.js';
+
+/** Objects under `bpf/` built to be rejected: loading them must fail. */
+export const EXPECTED_TO_FAIL = /(^|\/)verifier_fail\.bpf\.o$/;
+/** Programs built to be rejected (CO-RE poison tests); left out of the other objects' loads. */
+export const REJECT_PROGRAMS = 'poison';
+/** Longest one object may take to load under TCG. */
+const LOAD_TIMEOUT_MS = 90_000;
+
+function findObjects(dir: string): string[] {
+  const out: string[] = [];
+  let entries;
+  try {
+    entries = readdirSync(dir, { withFileTypes: true });
+  } catch {
+    return out;
+  }
+  for (const e of entries) {
+    const p = join(dir, e.name);
+    if (e.isDirectory()) out.push(...findObjects(p));
+    else if (e.name.endsWith('.bpf.o')) out.push(p);
+  }
+  return out.sort();
+}
+
+/** One worker at a time; replaced after a timeout. */
+class LoadPool {
+  private worker: Worker | undefined;
+  private nextId = 1;
+  constructor(private readonly script: string) {}
+
+  async load(path: string, expectFailure: boolean): Promise<CheckOutcome> {
+    const worker = (this.worker ??= new Worker(this.script));
+    worker.unref();
+    const id = this.nextId++;
+    const req: LoadRequest = { id, path, expectFailure, rejectPrograms: REJECT_PROGRAMS };
+    return new Promise<CheckOutcome>((resolve) => {
+      const done = (out: CheckOutcome): void => {
+        clearTimeout(timer);
+        worker.off('message', onMessage);
+        worker.off('error', onError);
+        resolve(out);
+      };
+      const onMessage = (r: LoadReply): void => {
+        if (r.id === id) done({ status: r.status, detail: r.detail });
+      };
+      const onError = (e: Error): void => {
+        this.worker = undefined;
+        done({ status: 'fail', detail: `load worker died: ${e.message}` });
+      };
+      const timer = setTimeout(() => {
+        this.worker = undefined;
+        void worker.terminate();
+        done({ status: 'fail', detail: `load did not finish within ${LOAD_TIMEOUT_MS / 1000} s (worker terminated)` });
+      }, LOAD_TIMEOUT_MS);
+      worker.on('message', onMessage);
+      worker.on('error', onError);
+      worker.postMessage(req);
+    });
+  }
+}
+
+/** The import check, then one load check per object. */
+export async function checks(ctx: CheckContext): Promise<readonly Check[]> {
+  const name = '@tsbpf/loader';
+  const list: Check[] = [
+    {
+      name: 'loader/import',
+      run: async () => pass(`${Object.keys((await import(name)) as object).length} exports`),
+    },
+  ];
+  let mod: Record<string, unknown>;
+  try {
+    mod = (await import(name)) as Record<string, unknown>;
+  } catch {
+    return list; // loader/import reports the error
+  }
+  if (mod.CollectionSpec === undefined || mod.Collection === undefined) return list;
+  const script = fileURLToPath(new URL('./load-worker.js', import.meta.url));
+  if (!existsSync(script)) return list;
+  const pool = new LoadPool(script);
+  for (const path of findObjects(join(ctx.repoRoot, 'bpf'))) {
+    const rel = relative(ctx.repoRoot, path);
+    list.push({ name: `load/${rel}`, timeoutMs: LOAD_TIMEOUT_MS + 10_000, run: () => pool.load(path, EXPECTED_TO_FAIL.test(rel)) });
+  }
+  return list;
+}
