@@ -4,7 +4,7 @@
  * record), for the running kernel's BTF, a clang-built object and hand-built clashes.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -12,6 +12,8 @@ import { Btf } from '../../src/btf/btf.js';
 import { formatC, formatJson } from '../../src/btf/format.js';
 import { VMLINUX_BTF_PATH, loadKernelBtf } from '../../src/btf/kernel.js';
 import type { BtfType } from '../../src/btf/types.js';
+import { ElfFile } from '../../src/elf/index.js';
+import { repoRoot } from '../testdata.js';
 import { CLANG, allKindsBtf, elfSection, haveClang } from './fixtures.js';
 
 const clangOk = haveClang();
@@ -120,7 +122,46 @@ describe.skipIf(!clangOk)('formatC compiles', () => {
     );
     const diags = compile('vmlinux', header, body);
     expect(diags).toBe('');
-  });
+  }, 120_000);
+
+  it.skipIf(!kernelOk)("compiles the project's BPF sources to the same instructions as the committed vmlinux.h", () => {
+    const inc = join(dir, 'inc');
+    mkdirSync(inc, { recursive: true });
+    writeFileSync(join(inc, 'vmlinux.h'), formatC(loadKernelBtf()));
+    const bpfDir = join(repoRoot, 'bpf');
+    const sources: string[] = [];
+    for (const sub of ['gadgets', 'testdata']) {
+      if (!existsSync(join(bpfDir, sub))) continue;
+      for (const f of readdirSync(join(bpfDir, sub))) if (f.endsWith('.bpf.c')) sources.push(join(bpfDir, sub, f));
+    }
+    if (sources.length === 0) console.warn('no bpf/**/*.bpf.c sources found; only the header itself was checked');
+    const committedHeader = existsSync(join(bpfDir, 'include', 'vmlinux.h'));
+    const build = (src: string, includeFirst: string[], out: string): Uint8Array => {
+      const args = ['-O2', '-g', '-target', 'bpf', '-D__TARGET_ARCH_x86', ...includeFirst.flatMap((d) => ['-I', d]), '-I', join(bpfDir, 'include'), '-Wall', '-Werror', '-c', src, '-o', out];
+      try {
+        execFileSync(CLANG, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+      } catch (e) {
+        throw new Error(`clang failed on ${src} with the generated vmlinux.h:\n${String((e as { stderr?: unknown }).stderr ?? '').slice(0, 3000)}`);
+      }
+      return readFileSync(out);
+    };
+    const code = (bytes: Uint8Array, label: string): Map<string, string> => {
+      const elf = ElfFile.parse(bytes, label);
+      const out = new Map<string, string>();
+      for (const sec of elf.sections) if ((sec.flags & 4n) !== 0n) out.set(sec.name, Buffer.from(elf.data(sec)).toString('hex'));
+      return out;
+    };
+    let compared = 0;
+    for (const src of sources) {
+      const ours = build(src, [inc], join(dir, 'ours.o'));
+      if (!committedHeader) continue;
+      const theirs = build(src, [], join(dir, 'theirs.o'));
+      // Same layouts ⇒ same field offsets baked into the instructions.
+      expect(code(ours, src)).toEqual(code(theirs, src));
+      compared++;
+    }
+    if (committedHeader) expect(compared).toBe(sources.length);
+  }, 180_000);
 
   it('a clang-built object with bitfields, packing, enums, function pointers and anonymous members', () => {
     const src = join(dir, 'tricky.bpf.c');
