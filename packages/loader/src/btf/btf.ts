@@ -831,10 +831,8 @@ export class Btf {
    * Existing strings are found by whole-string match (base first), so offsets are reused.
    */
   intern(s: string): number {
-    if (s === '') {
-      if (this.base) return 0;
-      return 0;
-    }
+    // Offset 0 is the empty string in base BTF, and split BTF inherits it.
+    if (s === '') return 0;
     const known = this.internMap.get(s);
     if (known !== undefined) return known;
     const found = this.lookupString(s);

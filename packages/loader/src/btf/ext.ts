@@ -60,10 +60,13 @@ export interface BtfCoreRelo {
   kind: number;
 }
 
-/** Parsed `.BTF.ext`, keyed by ELF section name. */
+/** Parsed `.BTF.ext`, keyed by ELF section name (e.g. `tracepoint/syscalls/sys_enter_open`, `.text`). */
 export interface BtfExt {
+  /** Function boundaries and their BTF FUNC types, per section. */
   funcInfo: Map<string, BtfFuncInfo[]>;
+  /** Source lines of instructions, per section, in instruction order. */
   lineInfo: Map<string, BtfLineInfo[]>;
+  /** CO-RE relocations, per section (empty for objects built without CO-RE). */
   coreRelos: Map<string, BtfCoreRelo[]>;
 }
 

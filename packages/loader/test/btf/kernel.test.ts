@@ -121,7 +121,7 @@ describe.skipIf(!haveKernelBtf)('kernel BTF', () => {
     const again = copy.encode();
     expect(again.length).toBe(original.length);
     expect(Buffer.compare(Buffer.from(again), Buffer.from(original))).toBe(0);
-  });
+  }, 120_000);
 
   it('loads an explicit BTF file path and caches it under that path', () => {
     const dir = mkdtempSync(join(tmpdir(), 'tsbpf-btf-'));
