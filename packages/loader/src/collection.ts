@@ -25,7 +25,7 @@ import { linkProgram, type LinkedProgram } from './spec/linker.js';
 import { PIN, type MapSpec } from './spec/map.js';
 import type { ProgramSpec } from './spec/program.js';
 import { btfLoadWithLog, mapCreate, mapFreeze, mapUpdateElem, objGet, objPin, progLoadWithLog } from './sys/bpf.js';
-import { BPF_F_MMAPABLE, BPF_MAP_TYPE, BPF_OBJ_NAME_LEN } from './sys/constants.js';
+import { BPF_F_MMAPABLE, BPF_F_RDONLY_PROG, BPF_MAP_TYPE, BPF_OBJ_NAME_LEN } from './sys/constants.js';
 import { ERRNO } from './sys/errno.js';
 import { isErrno, SyscallError } from './sys/errors.js';
 import type { Fd } from './sys/fd.js';
@@ -352,7 +352,9 @@ class Loader {
       keySize: spec.keySize,
       valueSize: spec.valueSize,
       maxEntries,
-      mapFlags: spec.flags | (spec.isGlobalData ? BPF_F_MMAPABLE : 0),
+      // Read-only data is frozen and RDONLY_PROG, so the verifier treats its values as constants and
+      // prunes branches on parameters (`if (collect_kstack)`), as gadgets rely on.
+      mapFlags: spec.flags | (spec.isGlobalData ? BPF_F_MMAPABLE : 0) | (spec.isGlobalData && spec.freeze ? BPF_F_RDONLY_PROG : 0),
       numaNode: spec.numaNode,
       mapName: kernelObjectName(spec.name),
       mapExtra: spec.mapExtra,
@@ -363,7 +365,7 @@ class Loader {
     const attempts = [
       withBtf ? { ...base, btfFd: this.btfFd, btfKeyTypeId: spec.keyTypeId, btfValueTypeId: spec.valueTypeId } : undefined,
       base,
-      spec.isGlobalData ? { ...base, mapFlags: spec.flags } : undefined,
+      spec.isGlobalData ? { ...base, mapFlags: spec.flags | (spec.freeze ? BPF_F_RDONLY_PROG : 0) } : undefined,
     ].filter((a) => a !== undefined);
     let lastErr: unknown;
     try {
@@ -396,7 +398,8 @@ class Loader {
       if (info.keySize !== spec.keySize) mismatch.push(`key size ${info.keySize} ≠ ${spec.keySize}`);
       if (info.valueSize !== spec.valueSize) mismatch.push(`value size ${info.valueSize} ≠ ${spec.valueSize}`);
       if (info.maxEntries !== spec.maxEntries) mismatch.push(`max entries ${info.maxEntries} ≠ ${spec.maxEntries}`);
-      if ((info.mapFlags & ~BPF_F_MMAPABLE) !== (spec.flags & ~BPF_F_MMAPABLE)) mismatch.push(`flags ${info.mapFlags} ≠ ${spec.flags}`);
+      const ours = BPF_F_MMAPABLE | BPF_F_RDONLY_PROG;
+      if ((info.mapFlags & ~ours) !== (spec.flags & ~ours)) mismatch.push(`flags ${info.mapFlags} ≠ ${spec.flags}`);
       if (mismatch.length) throw new TsbpfError('MAP_PIN_INCOMPATIBLE', `pinned map ${path} is incompatible with map ${spec.name}: ${mismatch.join(', ')}`);
       return fd;
     } catch (err) {
