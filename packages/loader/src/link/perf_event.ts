@@ -28,12 +28,12 @@ export function attachPerfEventFd(kind: string, prog: Fd, perf: Fd, options: Per
     try {
       link = linkCreate({ progFd: prog, targetFd: perf, attachType: BPF_ATTACH_TYPE.PERF_EVENT, perfEventCookie: options.cookie });
     } catch (err) {
-      // EINVAL: no perf links (< 5.15). Anything else is a real failure of this attach.
-      if (!errnoIs(err, 'EINVAL')) {
+      // EINVAL: no perf links (< 5.15), or a program this event cannot take; the ioctl path below
+      // tells the two apart. Anything else is a real failure of this attach.
+      if (!errnoIs(err, 'EINVAL') || options.cookie !== undefined) {
         release();
         throw explainAttachError(err, `attaching ${kind} program`);
       }
-      perfLinkUnsupported = true;
     }
     if (link) {
       try {
@@ -57,6 +57,8 @@ export function attachPerfEventFd(kind: string, prog: Fd, perf: Fd, options: Per
     release();
     throw explainAttachError(err, `attaching ${kind} program with PERF_EVENT_IOC_SET_BPF`);
   }
+  // LINK_CREATE refused what the ioctl accepts: this kernel has no perf links; stop trying them.
+  perfLinkUnsupported = true;
   return new FdHolderLink(kind, perf, cleanup);
 }
 

@@ -8,7 +8,7 @@ import { asm, assemble } from '../../src/asm/index.js';
 import { BPF_FUNC, BPF_MAP_TYPE, BPF_PROG_TYPE, mapCreate } from '../../src/sys/index.js';
 import { attachTracepoint } from '../../src/link/index.js';
 import { readStack, symbolizeKernelStack, symbolizeUserStack } from '../../src/symbolize/index.js';
-import { Child, Counter, jneReg, load, rshImm, until } from '../link/progs.js';
+import { Child, Counter, havePython, jneReg, load, rshImm, until } from '../link/progs.js';
 
 const BPF_F_USER_STACK = 1 << 8;
 const LIBC = '/usr/lib/x86_64-linux-gnu/libc.so.6';
@@ -37,7 +37,7 @@ function stackProgram(counter: Counter, stackMapFd: number, flags: number): Uint
   ]).bytes;
 }
 
-describe.skipIf(process.arch !== 'x64' || !existsSync(LIBC))('stack traces', () => {
+describe.skipIf(process.arch !== 'x64' || !existsSync(LIBC) || !havePython)('stack traces', () => {
   it('reads and names the kernel and user stacks of a getppid() call', async () => {
     using stacks = mapCreate({ mapType: BPF_MAP_TYPE.STACK_TRACE, keySize: 4, valueSize: 32 * 8, maxEntries: 64, mapName: 'stacks' });
     using kernelCounter = new Counter();

@@ -2,7 +2,7 @@
  * Hand-assembled test programs (no ELF, no Collection): counters filtered by process and syscall, and
  * ring/perf buffer producers run with BPF_PROG_TEST_RUN.
  */
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { asm, assemble, type RawInstruction } from '../../src/asm/index.js';
 import { BPF_FUNC, BPF_MAP_TYPE, linkGetNextId, mapCreate, mapLookupElem, mapUpdateElem, progLoadWithLog, type Fd, type ProgLoadAttr } from '../../src/sys/index.js';
@@ -86,6 +86,10 @@ export function allLinkIds(): number[] {
 
 /** The Python interpreter used to drive syscalls/libc calls from a child process. */
 export const PYTHON = existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
+
+/** True when {@link PYTHON} runs; tests that drive a child skip (with a warning) otherwise. */
+export const havePython = spawnSync(PYTHON, ['-c', 'pass']).status === 0;
+if (!havePython) console.warn(`tests driven by a child process are skipped: ${PYTHON} is not runnable`);
 
 /**
  * A child that prints its pid, waits for a line on stdin, runs `code` (Python), prints "done" and exits.

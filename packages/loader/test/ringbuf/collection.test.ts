@@ -12,7 +12,7 @@ import { attachProgram } from '../../src/link/index.js';
 import { hasBpfLoop, probeProgType } from '../../src/features/index.js';
 import { BPF_PROG_TYPE } from '../../src/sys/index.js';
 import { testdataPath } from '../testdata.js';
-import { Child } from '../link/progs.js';
+import { Child, havePython } from '../link/progs.js';
 
 const OBJ = testdataPath('ringbuf.bpf.o');
 const MAGIC = 0x7473627066n;
@@ -54,7 +54,7 @@ describe.skipIf(!runnable)('ringbuf.bpf.o', () => {
     expect(coll.readVariable('failed')).toBe(BigInt(1200 - got));
   });
 
-  it('perf producer through attachProgram: an EventReader over either buffer sees every record', async () => {
+  it.runIf(havePython)('perf producer through attachProgram: an EventReader over either buffer sees every record', async () => {
     const spec = CollectionSpec.fromFile(OBJ);
     using coll = Collection.load(spec);
     const perfMap = coll.maps.get('events') ?? expect.fail('no events map');
