@@ -41,8 +41,15 @@ struct {
 	__uint(value_size, GADGET_MAX_EVENT_SIZE);
 } gadget_heap SEC(".maps");
 
+/*
+ * Set by the loader (before load) to send records through the perf buffer even on
+ * kernels that have the ring buffer, e.g. to test the fallback. .rodata is frozen and
+ * read-only for programs, so the verifier prunes the path not taken.
+ */
+const volatile bool gadget_output_perf = false;
+
 #define gadget_has_ringbuf() \
-	bpf_core_enum_value_exists(enum bpf_func_id, BPF_FUNC_ringbuf_reserve)
+	(bpf_core_enum_value_exists(enum bpf_func_id, BPF_FUNC_ringbuf_reserve) && !gadget_output_perf)
 
 static __always_inline void gadget_count_drop(__u64 *drops)
 {

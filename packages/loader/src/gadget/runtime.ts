@@ -89,6 +89,8 @@ export class GadgetRun implements Disposable {
       map.keySize = 4;
       map.valueSize = 4;
       map.maxEntries = numPossibleCpus();
+      // Tell the BPF side (gadget/buffer.h) to take the perf path even where ring buffers exist.
+      spec.variables.get('gadget_output_perf')?.set(true);
       if ((options.output ?? 'auto') === 'auto') options.onWarning?.('this kernel has no BPF ring buffer: using a perf buffer');
     }
     const collection = Collection.load(spec, { onWarning: options.onWarning, ...options.load });

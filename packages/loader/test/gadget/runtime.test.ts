@@ -54,7 +54,7 @@ describe.skipIf(!tpAvailable)('gadget runtime on the trace-capabilities object (
     expect(md.mntnsFilterMap).toBe('gadget_mntns_filter_map');
   });
 
-  for (const output of ['ringbuf'] as const) {
+  for (const output of ['ringbuf', 'perf'] as const) {
     it(`decodes a real capability check of a child process (${output})`, async () => {
       using run = GadgetRun.start(CollectionSpec.fromFile(TP_OBJECT), { output, params: { comm: 'python3' } });
       expect(run.output).toBe(output);
