@@ -112,6 +112,8 @@ export class PerfReader implements EventReader {
   #lost = 0;
   #scratch = new Uint8Array(256);
   #closed = false;
+  /** True while an async iterator has yielded a record it has not released yet. */
+  #holding = false;
   #consuming = false;
   /** Round-robin start, so one busy CPU does not starve the others. */
   #next = 0;
@@ -263,6 +265,7 @@ export class PerfReader implements EventReader {
 
   readAvailable(cb: RecordCallback): number {
     if (this.#closed) return 0;
+    if (this.#holding) throw new PerfReaderError('an async iterator holds a record of this reader: finish or break the for-await loop before calling readAvailable()');
     let n = 0;
     const count = this.#rings.length;
     const start = this.#next;
@@ -300,9 +303,11 @@ export class PerfReader implements EventReader {
           const rec = this.#peek(ring);
           if (!rec) continue;
           found = true;
+          this.#holding = true;
           try {
             yield rec.view;
           } finally {
+            this.#holding = false;
             if (!this.#closed) ring.release(rec.next);
           }
           break;

@@ -54,6 +54,8 @@ export class RingBufReader implements EventReader {
   /** Mirror of consumer_pos (we are its only writer). Positions fit a double for 2^53 bytes of traffic. */
   #cons: number;
   #closed = false;
+  /** True while an async iterator has yielded a record it has not released yet. */
+  #holding = false;
   #busyLoop = false;
 
   /**
@@ -157,6 +159,7 @@ export class RingBufReader implements EventReader {
 
   readAvailable(cb: RecordCallback): number {
     if (this.#closed) return 0;
+    if (this.#holding) throw new RingBufError('an async iterator holds a record of this reader: finish or break the for-await loop before calling readAvailable()');
     let n = 0;
     // A callback may call close(): re-check before touching the mapping again.
     while (!this.#closed) {
@@ -203,9 +206,11 @@ export class RingBufReader implements EventReader {
           if (!(await this.#waitForData())) break;
           continue;
         }
+        this.#holding = true;
         try {
           yield rec.view;
         } finally {
+          this.#holding = false;
           // Released on the next next() call, or when the consumer breaks out of the loop.
           this.#release(rec.next);
         }

@@ -163,6 +163,22 @@ describe.skipIf(!supported)('RingBufReader', () => {
     expect(idle.readAvailable(() => {})).toBe(0);
   });
 
+  it('refuses readAvailable while an iterator holds a record, and releases it on break', async () => {
+    const size = pageSize();
+    using map = ringbuf(size);
+    using reader = new RingBufReader({ fd: map, maxEntries: size });
+    using p = new Producer('ringbuf', map);
+    p.produce(3);
+    for await (const view of reader) {
+      expect(decode(view).seq).toBe(0n);
+      expect(() => reader.readAvailable(() => {})).toThrow(/async iterator holds a record/);
+      break;
+    }
+    const rest: bigint[] = [];
+    expect(reader.readAvailable((v) => void rest.push(decode(v).seq))).toBe(2);
+    expect(rest).toEqual([1n, 2n]);
+  });
+
   it('a throwing callback stops the drain after its record and propagates', () => {
     const size = pageSize();
     using map = ringbuf(size);
