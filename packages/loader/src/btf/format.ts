@@ -151,6 +151,8 @@ class CWriter {
           t.values.forEach((v, i) => this.valueNames.set(`${id}:${i}`, unique(identCount, cIdent(v.name))));
         }
       } else if (kind === 'typedef') {
+        // `__builtin_va_list` is renamed like any reserved name: clang's own is `void *` on BPF,
+        // while the kernel's (x86) is `struct __va_list_tag[1]`, and layouts must stay exact.
         this.typeNames.set(id, unique(identCount, cIdent(this.btf.name(id))));
       } else if (kind === 'fwd') {
         fwds.push(id);
@@ -419,8 +421,13 @@ class CWriter {
     return result;
   }
 
-  /** Unnamed bitfields that move the layout cursor from `cur` to `next` (bits), each placed exactly. */
-  private padding(cur: number, next: number, indent: string): string {
+  /**
+   * Unnamed bitfields that move the layout cursor from `cur` to `next` (bits). Two placement
+   * rules of clang make this short: `T: w` sits exactly at the cursor when it fits in the current
+   * T-sized unit (always, in a packed record), and a full-width `T: bits(T)` that does not fit
+   * starts at the next T boundary — so one `long: 64;` can absorb a misaligned hole.
+   */
+  private padding(cur: number, next: number, indent: string, packed: boolean): string {
     let s = '';
     let pos = cur;
     // A huge gap (only malformed or exotic BTF has one) as one byte array, not thousands of lines.
@@ -435,15 +442,27 @@ class CWriter {
       pos += 8 * bytes;
     }
     while (pos < next) {
-      const left = next - pos;
-      const whole = PAD_TYPES.find((p) => pos % p.bits === 0 && left >= p.bits);
+      const gap = next - pos;
+      // The rest of the hole in one bitfield placed right at the cursor.
+      const whole = PAD_TYPES.find((p) => gap <= p.bits && (packed || (pos % p.bits) + gap <= p.bits));
       if (whole) {
-        s += `${indent}${whole.name}: ${whole.bits};\n`;
-        pos += whole.bits;
+        s += `${indent}${whole.name}: ${gap};\n`;
+        break;
+      }
+      if (packed) {
+        s += `${indent}long: 64;\n`;
+        pos += 64;
         continue;
       }
-      // Inside a byte (after a bitfield) or a tail shorter than a byte: stay within one char unit.
-      const bits = Math.min(8 - (pos % 8), left);
+      // A full unit, landing at the end of the next T-aligned unit.
+      const unit = PAD_TYPES.find((p) => roundUp(pos, p.bits) + p.bits <= next);
+      if (unit) {
+        s += `${indent}${unit.name}: ${unit.bits};\n`;
+        pos = roundUp(pos, unit.bits) + unit.bits;
+        continue;
+      }
+      // Only a sub-byte remainder straddling a boundary is left: finish the current byte.
+      const bits = 8 - (pos % 8);
       s += `${indent}char: ${bits};\n`;
       pos += bits;
     }
@@ -469,13 +488,13 @@ class CWriter {
       if (t.kind === 'struct') {
         const target = m.bitOffset;
         const natural = this.naturalOffset(cur, m, lay.packed);
-        if (natural !== target && target > cur) body += this.padding(cur, target, indent);
+        if (natural !== target && target > cur) body += this.padding(cur, target, indent, lay.packed);
         cur = target + (m.bitfieldSize > 0 ? m.bitfieldSize : 8 * this.cSize(m.type));
       }
       body += `${indent}${this.member(m, lvl + 1)};\n`;
     }
     if (t.kind === 'struct' && roundUp(cur, 8 * lay.align) !== 8 * t.size && cur < 8 * t.size) {
-      body += this.padding(cur, 8 * t.size, indent);
+      body += this.padding(cur, 8 * t.size, indent, lay.packed);
     }
     let attrs = '';
     if (lay.packed) attrs += ' __attribute__((packed))';
