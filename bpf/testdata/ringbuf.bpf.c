@@ -7,6 +7,9 @@
 //                  seq = 0, 1, 2, … (continuing across runs), magic = RECORD_MAGIC and
 //                  payload[i] = (u8)(seq + i). Failed reservations (ring full) are
 //                  counted in `failed` (.bss); `next_seq` is the number attempted.
+//                  With `discard_every` = k > 0, records whose loop index is a multiple
+//                  of k are reserved and then discarded (BPF_RINGBUF_DISCARD_BIT): the
+//                  reader must skip them.
 //   produce_perf   SEC("tracepoint/syscalls/sys_enter_getppid"): for the process whose
 //                  tgid is `target_pid`, one record per getppid() to the perf event
 //                  array `events` (BPF_F_CURRENT_CPU); `perf_sent` counts attempts and
@@ -41,6 +44,7 @@ struct {
 
 const volatile __u32 records = 100;
 const volatile __u32 target_pid = 0;
+const volatile __u32 discard_every = 0;
 
 __u32 live_target_pid = 0;
 __u64 next_seq = 0;
@@ -67,6 +71,10 @@ static long emit(__u64 index, void *ctx)
 		return 0;
 	}
 	fill(r, seq, (__u32)index);
+	if (discard_every && index % discard_every == 0) {
+		bpf_ringbuf_discard(r, 0);
+		return 0;
+	}
 	bpf_ringbuf_submit(r, 0);
 	return 0;
 }

@@ -6,7 +6,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { asm, assemble } from '../asm/index.js';
 import type { RawInstruction } from '../asm/index.js';
-import { Btf } from '../btf/btf.js';
+import { Btf, KIND_NAMES } from '../btf/btf.js';
 import { loadKernelBtf } from '../btf/kernel.js';
 import type { BtfType } from '../btf/types.js';
 import { btfLoad, linkCreate, mapCreate, progLoad, progLoadWithLog, rawTracepointOpen } from '../sys/bpf.js';
@@ -360,8 +360,12 @@ function btfKindSample(kind: string): BtfType[] | undefined {
   }
 }
 
-/** Does the kernel's BTF loader accept a type of `kind` (`'float'`, `'decl_tag'`, `'enum64'`, …)? */
-export function checkBtfKind(kind: string): FeatureResult {
+/**
+ * Does the kernel's BTF loader accept a type of `kind`: a kind name (`'float'`, `'decl_tag'`,
+ * `'enum64'`, …) or a `BTF_KIND_*` number?
+ */
+export function checkBtfKind(kindOrNumber: string | number): FeatureResult {
+  const kind = typeof kindOrNumber === 'number' ? (KIND_NAMES[kindOrNumber] ?? `#${kindOrNumber}`) : kindOrNumber;
   return cached(`btf:${kind}`, () => {
     const sample = btfKindSample(kind);
     if (!sample) return { supported: false, detail: `unknown BTF kind ${kind}` };
@@ -375,7 +379,7 @@ export function checkBtfKind(kind: string): FeatureResult {
 }
 
 /** {@link checkBtfKind} as a boolean. */
-export function probeBtfKind(kind: string): boolean {
+export function probeBtfKind(kind: string | number): boolean {
   return checkBtfKind(kind).supported;
 }
 

@@ -13,6 +13,11 @@ import { AttachError, BpfLink, FdHolderLink, errnoIs, explainAttachError, runAll
 export interface PerfAttachOptions {
   /** bpf_cookie readable with bpf_get_attach_cookie() (needs bpf_link support). */
   readonly cookie?: bigint;
+  /**
+   * `link` (BPF_LINK_CREATE only), `ioctl` (PERF_EVENT_IOC_SET_BPF only: no bpf_link, no pinning, as on
+   * kernels before 5.15), or `auto` (default: a link when the kernel has perf links).
+   */
+  readonly mode?: 'auto' | 'link' | 'ioctl';
 }
 
 let perfLinkUnsupported = false;
@@ -23,14 +28,15 @@ let perfLinkUnsupported = false;
  */
 export function attachPerfEventFd(kind: string, prog: Fd, perf: Fd, options: PerfAttachOptions = {}, cleanup: (() => void)[] = []): Link {
   const release = (): void => runAll([() => perf.close(), ...cleanup]);
-  if (!perfLinkUnsupported) {
+  const mode = options.mode ?? 'auto';
+  if (mode === 'link' || (mode === 'auto' && !perfLinkUnsupported)) {
     let link: Fd | undefined;
     try {
       link = linkCreate({ progFd: prog, targetFd: perf, attachType: BPF_ATTACH_TYPE.PERF_EVENT, perfEventCookie: options.cookie });
     } catch (err) {
       // EINVAL: no perf links (< 5.15), or a program this event cannot take; the ioctl path below
       // tells the two apart. Anything else is a real failure of this attach.
-      if (!errnoIs(err, 'EINVAL') || options.cookie !== undefined) {
+      if (!errnoIs(err, 'EINVAL') || options.cookie !== undefined || mode === 'link') {
         release();
         throw explainAttachError(err, `attaching ${kind} program`);
       }
@@ -58,7 +64,7 @@ export function attachPerfEventFd(kind: string, prog: Fd, perf: Fd, options: Per
     throw explainAttachError(err, `attaching ${kind} program with PERF_EVENT_IOC_SET_BPF`);
   }
   // LINK_CREATE refused what the ioctl accepts: this kernel has no perf links; stop trying them.
-  perfLinkUnsupported = true;
+  if (mode === 'auto') perfLinkUnsupported = true;
   return new FdHolderLink(kind, perf, cleanup);
 }
 

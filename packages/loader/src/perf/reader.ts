@@ -48,7 +48,10 @@ export interface PerfReaderOptions extends EventReaderOptions {
   readonly pageCount?: number;
   /** Wake the reader every N samples (default 1). Exclusive with `watermarkBytes`. */
   readonly wakeupEvents?: number;
-  /** Wake the reader once this many bytes are pending. Exclusive with `wakeupEvents`. */
+  /**
+   * Wake the reader once this many bytes are pending. Exclusive with `wakeupEvents`. Fewer pending
+   * bytes wake nobody: combine with `pollTimeoutMs` when a trickle must not wait for the next burst.
+   */
   readonly watermarkBytes?: number;
   /** Called when the kernel reports dropped samples on a CPU. */
   readonly onLost?: (count: number, cpu: number) => void;

@@ -57,6 +57,7 @@ describe('feature probes on this kernel', () => {
     expect(checkHelper(BPF_PROG_TYPE.SOCKET_FILTER, 100_000).supported).toBe(false);
     expect(checkTpBtf('no_such_tracepoint_xyz')).toMatchObject({ supported: false, detail: expect.stringMatching(/btf_trace_no_such_tracepoint_xyz/) });
     expect(checkBtfKind('nonsense')).toMatchObject({ supported: false });
+    expect(probeBtfKind(16 /* BTF_KIND_FLOAT */)).toBe(true);
   });
 
   it('reports kprobe support consistently with sysfs', () => {

@@ -7,6 +7,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { NativeSymbolTable } from '../../src/symbolize/index.js';
 import { BPF_ATTACH_TYPE, BPF_PROG_TYPE, Fd, linkInfo } from '../../src/sys/index.js';
 import { loadKernelBtf } from '../../src/btf/kernel.js';
+import { NotSupportedError } from '../../src/errors.js';
 import {
   AttachError,
   AttachNotSupportedError,
@@ -88,6 +89,17 @@ describe('tracepoint', () => {
     expect(await driveChild(counter)).toBe(BigInt(N));
     await closeAndCheckGone(link);
     // Detached: a second run (driveChild resets the count with the new pid) does not count.
+    expect(await driveChild(counter)).toBe(0n);
+  });
+
+  itChild('attaches with PERF_EVENT_IOC_SET_BPF when asked (no bpf_link: fd undefined, pin refused)', async () => {
+    using counter = new Counter();
+    using prog = load({ progType: BPF_PROG_TYPE.TRACEPOINT, insns: counterInsns(counter, { filterPid: true }) });
+    const link = attachTracepoint(prog, 'syscalls', 'sys_enter_getppid', { mode: 'ioctl' });
+    expect(link.fd).toBeUndefined();
+    expect(() => link.pin('/sys/fs/bpf/never')).toThrow(NotSupportedError);
+    expect(await driveChild(counter)).toBe(BigInt(N));
+    link.close();
     expect(await driveChild(counter)).toBe(0n);
   });
 

@@ -147,6 +147,19 @@ describe('PerfReader', () => {
     reader.close();
   });
 
+  it('with a watermark, wakes once enough bytes are pending and still delivers everything', async () => {
+    using map = perfArray();
+    using p = new Producer('perf', map);
+    const reader = new PerfReader({ fd: map }, { watermarkBytes: 32 * 50 });
+    let received = 0;
+    const loop = reader.start(() => void received++);
+    p.produce(200);
+    while (received < 200) await new Promise((r) => setTimeout(r, 5));
+    expect(received).toBe(200);
+    reader.close();
+    await loop;
+  });
+
   it('openEventReader picks the reader from the map type', () => {
     using perfMap = perfArray();
     using rbMap = mapCreate({ mapType: BPF_MAP_TYPE.RINGBUF, keySize: 0, valueSize: 0, maxEntries: 4096, mapName: 'rb' });
