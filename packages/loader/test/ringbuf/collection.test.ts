@@ -54,6 +54,22 @@ describe.skipIf(!runnable)('ringbuf.bpf.o', () => {
     expect(coll.readVariable('failed')).toBe(BigInt(1200 - got));
   });
 
+  it('skips discarded records', () => {
+    const spec = CollectionSpec.fromFile(OBJ);
+    spec.variable('records').set(300);
+    spec.variable('discard_every').set(3);
+    using coll = Collection.load(spec);
+    using reader = new RingBufReader(coll.maps.get('rb') ?? expect.fail('no rb map'));
+    coll.program('produce').testRun();
+    const indexes: number[] = [];
+    reader.readAvailable((v) => {
+      check(v);
+      indexes.push(v.getUint32(16, true));
+    });
+    expect(indexes).toEqual(Array.from({ length: 300 }, (_, i) => i).filter((i) => i % 3 !== 0));
+    expect(reader.pending).toBe(0);
+  });
+
   it.runIf(havePython)('perf producer through attachProgram: an EventReader over either buffer sees every record', async () => {
     const spec = CollectionSpec.fromFile(OBJ);
     using coll = Collection.load(spec);
