@@ -1,6 +1,12 @@
+import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
+  resolve: {
+    // Library tests run against the loader's source, so they never race a concurrent rebuild of its
+    // dist/. The CLI tests spawn the built CLI (dist/cli.js) as users run it.
+    alias: { '@tsbpf/loader': fileURLToPath(new URL('../loader/src/index.ts', import.meta.url)) },
+  },
   test: {
     include: ['test/**/*.test.ts'],
     // Tests share one kernel: run files one at a time so fd counts and event streams stay deterministic.

@@ -1,1 +1,289 @@
 #!/usr/bin/env node
+/**
+ * `trace-capabilities`: every capability check the kernel makes, as a table, JSON lines, or a
+ * least-privilege profile. Events go to stdout; everything else (strategy, warnings, lost events,
+ * the readiness line) goes to stderr, so stdout stays machine-readable.
+ */
+import { realpathSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { ColumnsRenderer, TsbpfError, formatJson, formatJsonLine, sanitizeForTerminal } from '@tsbpf/loader';
+import { CAPABILITY_COLUMNS, columnPath, normalizeFields } from './columns.js';
+import type { CapabilityEvent } from './event.js';
+import { CapabilityProfile, renderProfileText } from './profile.js';
+import { parseAttachStrategy } from './strategy.js';
+import { traceCapabilities, type CapabilityTrace, type TraceCapabilitiesOptions } from './trace.js';
+
+const HELP = `Usage: trace-capabilities [options]
+
+Trace every capability check the kernel makes (cap_capable): which capability, whether the
+task had it, whether it is audited, and the syscall that caused it. Needs root (or CAP_BPF and
+CAP_PERFMON) and a kernel with BTF.
+
+Filters:
+  --pid <pid>              only this process (thread group id)
+  --tid <tid>              only this thread
+  --uid <uid>              only tasks with this uid
+  --gid <gid>              only tasks with this gid
+  --comm <name>            only tasks with this exact name
+  --mntns <id|pid:N>       only these mount namespaces (repeatable, or comma-separated);
+                           pid:N means the mount namespace of process N
+  --audit-only             only checks the kernel audits (kprobe/fentry strategies)
+  --unique                 report each capability once per mount namespace
+
+Collection:
+  --collect-kstack         collect kernel stacks (default)
+  --no-collect-kstack      do not collect kernel stacks
+  --collect-ustack         collect user stacks
+  --attach <strategy>      fentry, kprobe or tracepoint (default: best available)
+  --output <kind>          ringbuf or perf (default: ring buffer when available)
+
+Output:
+  -o, --output-format <f>  columns (default), json (one object per line) or json-pretty
+  --fields <a,b,c>         columns to show (default: comm,pid,tid,capable,audit,cap,syscall);
+                           +x,-y adds to / removes from the default. Also: timestamp, uid, gid,
+                           pcomm, ppid, mntns_id, current_userns, target_userns, insetid,
+                           cap_effective, kstack, ustack
+  --profile                print no events; at exit, print per process and per mount namespace
+                           which capabilities were checked, granted and denied, and the
+                           least-privilege set (--cap-drop/--cap-add, Kubernetes securityContext)
+
+Stopping:
+  --timeout <seconds>      stop after this long
+  --max-events <n>         stop after n events
+  Ctrl-C / SIGTERM         stop; every program and map is released
+
+  -h, --help               this help
+`;
+
+/** A command-line mistake: exit code 2 with the message and a pointer to --help. */
+class UsageError extends TsbpfError {
+  constructor(message: string) {
+    super('USAGE', message);
+  }
+}
+
+function intArg(name: string, text: string | undefined, min: number, max: number): number | undefined {
+  if (text === undefined) return undefined;
+  if (!/^\d+$/.test(text.trim())) throw new UsageError(`--${name}: '${text}' is not a non-negative integer`);
+  const n = Number(text.trim());
+  if (n < min || n > max) throw new UsageError(`--${name}: ${n} is out of range (${min}..${max})`);
+  return n;
+}
+
+interface CliConfig {
+  trace: TraceCapabilitiesOptions;
+  format: 'columns' | 'json' | 'json-pretty';
+  fields: string[] | undefined;
+  profile: boolean;
+}
+
+function parse(argv: readonly string[]): CliConfig | 'help' {
+  const { values } = parseArgs({
+    args: [...argv],
+    strict: true,
+    allowPositionals: false,
+    options: {
+      help: { type: 'boolean', short: 'h' },
+      'audit-only': { type: 'boolean' },
+      unique: { type: 'boolean' },
+      'collect-kstack': { type: 'boolean' },
+      'no-collect-kstack': { type: 'boolean' },
+      'collect-ustack': { type: 'boolean' },
+      'no-collect-ustack': { type: 'boolean' },
+      pid: { type: 'string' },
+      tid: { type: 'string' },
+      uid: { type: 'string' },
+      gid: { type: 'string' },
+      comm: { type: 'string' },
+      mntns: { type: 'string', multiple: true },
+      timeout: { type: 'string' },
+      'max-events': { type: 'string' },
+      attach: { type: 'string' },
+      output: { type: 'string' },
+      'output-format': { type: 'string', short: 'o' },
+      fields: { type: 'string' },
+      profile: { type: 'boolean' },
+    },
+  });
+  if (values.help) return 'help';
+  if (values['collect-kstack'] && values['no-collect-kstack']) throw new UsageError('--collect-kstack and --no-collect-kstack contradict each other');
+  const format = values['output-format'] ?? 'columns';
+  if (format !== 'columns' && format !== 'json' && format !== 'json-pretty') throw new UsageError(`-o: '${format}' is not one of columns, json, json-pretty`);
+  const output = values.output;
+  if (output !== undefined && output !== 'ringbuf' && output !== 'perf' && output !== 'auto') throw new UsageError(`--output: '${output}' is not one of ringbuf, perf (for the output format, use -o)`);
+  let attach: TraceCapabilitiesOptions['attach'];
+  try {
+    attach = values.attach === undefined ? 'auto' : parseAttachStrategy(values.attach);
+  } catch (err) {
+    throw new UsageError(`--attach: ${(err as Error).message}`);
+  }
+  const mntns: bigint[] = [];
+  const mntnsOfPid: number[] = [];
+  for (const entry of (values.mntns ?? []).flatMap((m) => m.split(','))) {
+    const e = entry.trim();
+    if (e === '') continue;
+    const m = /^pid:(\d+)$/.exec(e);
+    if (m) mntnsOfPid.push(Number(m[1]));
+    else if (/^\d+$/.test(e)) mntns.push(BigInt(e));
+    else throw new UsageError(`--mntns: '${e}' is neither a mount namespace id nor pid:<pid>`);
+  }
+  let timeoutMs: number | undefined;
+  if (values.timeout !== undefined) {
+    const s = Number(values.timeout);
+    if (!Number.isFinite(s) || s < 0) throw new UsageError(`--timeout: '${values.timeout}' is not a number of seconds`);
+    timeoutMs = Math.round(s * 1000);
+  }
+  return {
+    trace: {
+      auditOnly: values['audit-only'] ?? false,
+      unique: values.unique ?? false,
+      collectKstack: !values['no-collect-kstack'],
+      collectUstack: (values['collect-ustack'] ?? false) && !values['no-collect-ustack'],
+      pid: intArg('pid', values.pid, 1, 0x7fffffff),
+      tid: intArg('tid', values.tid, 1, 0x7fffffff),
+      uid: intArg('uid', values.uid, 0, 0xfffffffe),
+      gid: intArg('gid', values.gid, 0, 0xfffffffe),
+      comm: values.comm,
+      mntns,
+      mntnsOfPid,
+      attach,
+      output: (output ?? 'auto') as TraceCapabilitiesOptions['output'],
+      maxEvents: intArg('max-events', values['max-events'], 1, Number.MAX_SAFE_INTEGER),
+      timeoutMs,
+    },
+    format,
+    fields: values.fields === undefined ? undefined : normalizeFields(values.fields),
+    profile: values.profile ?? false,
+  };
+}
+
+function warn(message: string): void {
+  process.stderr.write(`trace-capabilities: warning: ${sanitizeForTerminal(message)}\n`);
+}
+
+function info(message: string): void {
+  process.stderr.write(`trace-capabilities: ${message}\n`);
+}
+
+/** Writes to stdout; returns false once stdout is gone (EPIPE: the reader went away). */
+let stdoutGone = false;
+function out(text: string): void {
+  if (!stdoutGone) process.stdout.write(text);
+}
+
+function makeEventPrinter(cfg: CliConfig): (e: CapabilityEvent) => void {
+  if (cfg.profile) return () => {};
+  if (cfg.format === 'columns') {
+    const r = new ColumnsRenderer(CAPABILITY_COLUMNS, { fields: cfg.fields });
+    out(`${r.header()}\n`);
+    return (e) => out(`${r.row(e)}\n`);
+  }
+  const paths = cfg.fields?.filter((f) => !f.startsWith('+') && !f.startsWith('-')).map(columnPath);
+  const fields = paths && paths.length > 0 ? paths : undefined;
+  if (cfg.format === 'json') return (e) => out(formatJsonLine(e, { fields }));
+  return (e) => out(`${formatJson(e, { pretty: true, fields })}\n`);
+}
+
+/** Runs the CLI; resolves to the exit code. */
+export async function main(argv: readonly string[] = process.argv.slice(2)): Promise<number> {
+  let cfg: CliConfig | 'help';
+  try {
+    cfg = parse(argv);
+  } catch (err) {
+    process.stderr.write(`trace-capabilities: ${(err as Error).message}\nTry 'trace-capabilities --help'.\n`);
+    return 2;
+  }
+  if (cfg === 'help') {
+    process.stdout.write(HELP);
+    return 0;
+  }
+  let trace: CapabilityTrace | undefined;
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') {
+      stdoutGone = true;
+      trace?.close();
+    }
+  });
+
+  let printEvent: (e: CapabilityEvent) => void;
+  try {
+    // Before loading: an unknown --fields name fails here, not after attaching.
+    printEvent = makeEventPrinter(cfg);
+  } catch (err) {
+    process.stderr.write(`trace-capabilities: ${(err as Error).message}\n`);
+    return 2;
+  }
+
+  try {
+    trace = traceCapabilities({ ...cfg.trace, onWarning: warn });
+  } catch (err) {
+    process.stderr.write(`trace-capabilities: error: ${err instanceof Error ? err.message : String(err)}\n`);
+    return 1;
+  }
+  const t = trace;
+  const stop = (): void => t.close();
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+  process.on('SIGHUP', stop);
+  info(`attached with the ${t.strategy} strategy (${t.objectPath.split('/').pop() ?? t.objectPath}), output through the ${t.output === 'ringbuf' ? 'ring buffer' : 'perf buffer'}`);
+  info(`tracing capability checks (${t.strategy}, ${t.output})… press Ctrl-C to stop`);
+
+  let lastLost = 0n;
+  const lostTimer = setInterval(() => {
+    if (t.closed) return;
+    const lost = t.lost;
+    if (lost > lastLost) warn(`${lost - lastLost} event(s) lost in the last second (${lost} in total)`);
+    lastLost = lost;
+  }, 1000);
+
+  const profile = cfg.profile ? new CapabilityProfile() : undefined;
+  let code = 0;
+  try {
+    for await (const e of t) {
+      profile?.add(e);
+      printEvent(e);
+    }
+  } catch (err) {
+    process.stderr.write(`trace-capabilities: error while reading events: ${err instanceof Error ? err.message : String(err)}\n`);
+    code = 1;
+  } finally {
+    clearInterval(lostTimer);
+    t.close();
+    process.off('SIGINT', stop);
+    process.off('SIGTERM', stop);
+    process.off('SIGHUP', stop);
+  }
+  const lost = t.lost;
+  if (lost > 0n) warn(`${lost} event(s) lost in total`);
+  if (profile) {
+    const report = profile.report(lost);
+    if (cfg.format === 'columns') out(renderProfileText(report, sanitizeForTerminal));
+    else out(`${formatJson(report, { pretty: cfg.format === 'json-pretty' })}\n`);
+  }
+  info(`detached after ${t.count} event(s)`);
+  return code;
+}
+
+/** True when this module is the program node was started with (the bin), not an import. */
+function isMain(): boolean {
+  const invoked = process.argv[1];
+  if (!invoked) return false;
+  try {
+    return realpathSync(invoked) === realpathSync(fileURLToPath(import.meta.url));
+  } catch {
+    return false;
+  }
+}
+
+if (isMain()) {
+  main().then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (err: unknown) => {
+      process.stderr.write(`trace-capabilities: internal error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+      process.exitCode = 1;
+    },
+  );
+}

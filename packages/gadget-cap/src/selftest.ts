@@ -1,0 +1,187 @@
+/**
+ * A self-contained end-to-end check of one attach strategy, for environments without a test
+ * runner (the vmtest guest): load the forced variant, make real child processes trigger known
+ * capability checks, and verify what came back. Children are `node` processes (the guest has no
+ * python), so nothing beyond Node.js is needed.
+ */
+import { spawn } from 'node:child_process';
+import { linkGetNextId, progGetNextId } from '@tsbpf/loader';
+import type { CapabilityEvent } from './event.js';
+import type { AttachStrategy } from './strategy.js';
+import { traceCapabilities, type CapabilityTrace } from './trace.js';
+
+/** One verified property. */
+export interface SelfTestCheck {
+  name: string;
+  ok: boolean;
+  detail?: string;
+}
+
+/** Outcome of {@link runGadgetSelfTest}. */
+export interface SelfTestResult {
+  variant: AttachStrategy;
+  /** True when every check passed. */
+  ok: boolean;
+  /** Set when the variant could not even start (e.g. not supported here): `ok` is false. */
+  error?: string;
+  checks: SelfTestCheck[];
+  /** Events received from the test children. */
+  events: number;
+  /** Events lost (decimal). */
+  lost: string;
+}
+
+/** Options of {@link runGadgetSelfTest}. */
+export interface SelfTestOptions {
+  /** Bound on waiting for each child's events (default 15000 ms). Not a timing assertion: only a give-up. */
+  waitMs?: number;
+  /** Progress lines. */
+  log?: (line: string) => void;
+}
+
+function countIds(next: (start: number) => number | undefined): number {
+  let n = 0;
+  let id = 0;
+  for (let i = 0; i < 1_000_000; i++) {
+    const nid = next(id);
+    if (nid === undefined) break;
+    n++;
+    id = nid;
+  }
+  return n;
+}
+
+/** Runs `script` in a child node, resolves with its pid once it has exited. */
+function runChild(script: string): Promise<{ pid: number; code: number | null; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('error', reject);
+    child.on('exit', (code) => resolve({ pid: child.pid ?? -1, code, stderr }));
+  });
+}
+
+/** Collects events per pid from a running trace. */
+class Collector {
+  readonly byPid = new Map<number, CapabilityEvent[]>();
+  private waiters: (() => void)[] = [];
+  readonly done: Promise<void>;
+  total = 0;
+
+  constructor(trace: CapabilityTrace) {
+    this.done = (async () => {
+      for await (const e of trace) {
+        this.total++;
+        const list = this.byPid.get(e.proc.pid) ?? [];
+        list.push(e);
+        this.byPid.set(e.proc.pid, list);
+        const w = this.waiters;
+        this.waiters = [];
+        for (const f of w) f();
+      }
+    })();
+  }
+
+  /** Resolves when `pred` holds for the events of `pid`, or after `ms` (then with false). */
+  async waitFor(pid: number, pred: (events: CapabilityEvent[]) => boolean, ms: number): Promise<boolean> {
+    const deadline = Date.now() + ms;
+    for (;;) {
+      if (pred(this.byPid.get(pid) ?? [])) return true;
+      const left = deadline - Date.now();
+      if (left <= 0) return false;
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, Math.min(left, 250));
+        this.waiters.push(() => {
+          clearTimeout(t);
+          resolve();
+        });
+      });
+    }
+  }
+}
+
+const NICE = "require('os').setPriority(-5)";
+const NICE_UNPRIVILEGED = "process.setgroups([]); process.setgid(65534); process.setuid(65534); try { require('os').setPriority(-5) } catch {}";
+
+/**
+ * Run the gadget with `variant` forced and verify it end to end on the running kernel: a root child
+ * lowering its nice value is reported as CAP_SYS_NICE / SYS_SETPRIORITY / capable, an unprivileged
+ * one (uid 65534) as not capable; `audit` is known (kprobe, fentry) or null (tracepoint);
+ * `auditOnly` drops no-audit checks (kprobe, fentry); every link and program is released at close.
+ * Never throws: failures are in the result. Needs root.
+ */
+export async function runGadgetSelfTest(variant: AttachStrategy, options: SelfTestOptions = {}): Promise<SelfTestResult> {
+  const log = options.log ?? (() => {});
+  const waitMs = options.waitMs ?? 15_000;
+  const checks: SelfTestCheck[] = [];
+  const check = (name: string, ok: boolean, detail?: string): void => {
+    checks.push({ name, ok, ...(detail !== undefined ? { detail } : {}) });
+    log(`${ok ? 'ok  ' : 'FAIL'} ${variant}: ${name}${detail ? ` (${detail})` : ''}`);
+  };
+  const linksBefore = countIds(linkGetNextId);
+  const progsBefore = countIds(progGetNextId);
+  let trace: CapabilityTrace;
+  try {
+    trace = traceCapabilities({ attach: variant, collectKstack: true });
+  } catch (err) {
+    const message = err instanceof Error ? err.message : String(err);
+    log(`FAIL ${variant}: cannot start: ${message}`);
+    return { variant, ok: false, error: message, checks, events: 0, lost: '0' };
+  }
+  check('the forced strategy is used', trace.strategy === variant, trace.strategy);
+  const collector = new Collector(trace);
+  let lost = 0n;
+  try {
+    const root = await runChild(NICE);
+    check('root child ran', root.code === 0, root.stderr.trim() || undefined);
+    const isNice = (e: CapabilityEvent): boolean => e.cap === 'CAP_SYS_NICE' && e.syscall === 'SYS_SETPRIORITY';
+    const seen = await collector.waitFor(root.pid, (es) => es.some(isNice), waitMs);
+    const ev = collector.byPid.get(root.pid)?.find(isNice);
+    check('CAP_SYS_NICE/SYS_SETPRIORITY reported for the root child', seen, seen ? undefined : `events of pid ${root.pid}: ${(collector.byPid.get(root.pid) ?? []).map((e) => `${e.cap}/${e.syscall}`).join(' ') || 'none'}`);
+    if (ev) {
+      check('the root child was capable', ev.capable);
+      check('pid, comm and parent are the child’s', ev.proc.pid === root.pid && ev.proc.tid === root.pid && ev.proc.parent.pid === process.pid, `${ev.proc.comm} ${ev.proc.pid}/${ev.proc.tid} parent ${ev.proc.parent.pid}`);
+      if (variant === 'tracepoint') check('audit is unknown with the tracepoint', ev.audit === null && ev.insetid === null, String(ev.audit));
+      else check('setpriority’s check is audited', ev.audit === true && ev.insetid === false, `audit=${String(ev.audit)} insetid=${String(ev.insetid)}`);
+      check('a kernel stack was collected', (ev.kstack?.length ?? 0) > 0 && (ev.kstack ?? []).some((f) => f.includes('cap_capable') || f.includes('setpriority')), ev.kstack?.slice(0, 4).join(' '));
+    }
+    if (variant !== 'tracepoint') {
+      const noaudit = await collector.waitFor(root.pid, (es) => es.some((e) => e.audit === false), Math.min(waitMs, 3000));
+      check('no-audit checks are seen without auditOnly', noaudit);
+    }
+
+    const user = await runChild(NICE_UNPRIVILEGED);
+    check('unprivileged child ran', user.code === 0, user.stderr.trim() || undefined);
+    const denied = await collector.waitFor(user.pid, (es) => es.some((e) => isNice(e) && !e.capable && e.proc.creds.uid === 65534), waitMs);
+    check('the unprivileged child is reported not capable', denied, denied ? undefined : (collector.byPid.get(user.pid) ?? []).map((e) => `${e.cap}/${e.capable}/${e.proc.creds.uid}`).join(' '));
+  } catch (err) {
+    check('no unexpected error', false, err instanceof Error ? err.message : String(err));
+  } finally {
+    trace.close();
+    await collector.done.catch((err: unknown) => check('the reader ended cleanly', false, String(err)));
+    lost = trace.lost;
+  }
+
+  if (variant !== 'tracepoint') {
+    try {
+      const audited = traceCapabilities({ attach: variant, auditOnly: true, collectKstack: false });
+      const c = new Collector(audited);
+      const root = await runChild(NICE);
+      await c.waitFor(root.pid, (es) => es.some((e) => e.cap === 'CAP_SYS_NICE'), waitMs);
+      audited.close();
+      await c.done;
+      const es = c.byPid.get(root.pid) ?? [];
+      check('auditOnly keeps audited checks', es.some((e) => e.cap === 'CAP_SYS_NICE' && e.audit === true));
+      check('auditOnly drops no-audit checks', es.every((e) => e.audit !== false), `${es.filter((e) => e.audit === false).length} no-audit event(s)`);
+    } catch (err) {
+      check('auditOnly run', false, err instanceof Error ? err.message : String(err));
+    }
+  }
+
+  const linksAfter = countIds(linkGetNextId);
+  const progsAfter = countIds(progGetNextId);
+  check('every link is released', linksAfter <= linksBefore, `${linksBefore} before, ${linksAfter} after`);
+  check('every program is released', progsAfter <= progsBefore, `${progsBefore} before, ${progsAfter} after`);
+  return { variant, ok: checks.every((c) => c.ok), checks, events: collector.total, lost: lost.toString() };
+}

@@ -1,0 +1,314 @@
+/**
+ * The library API: `traceCapabilities(options)` loads the best trace_capabilities object for this
+ * kernel through the generic gadget runtime and hands out typed events as an async iterable.
+ */
+import { CollectionSpec, EventDecoder, GadgetRun, TsbpfError, mountNamespaceOf } from '@tsbpf/loader';
+import { toCapabilityEvent, type CapabilityEvent } from './event.js';
+import { checkPrivileges, explainLoadError } from './preflight.js';
+import { chooseStrategy, type AttachStrategy, type StrategyProbe } from './strategy.js';
+
+/** Options of {@link traceCapabilities}. */
+export interface TraceCapabilitiesOptions {
+  /** Only checks the kernel audits (not CAP_OPT_NOAUDIT). No effect with the tracepoint strategy, which cannot see the option. */
+  auditOnly?: boolean;
+  /** Report each capability once per mount namespace. */
+  unique?: boolean;
+  /** Collect and symbolize kernel stacks (default true). */
+  collectKstack?: boolean;
+  /** Collect and symbolize user stacks (default false). */
+  collectUstack?: boolean;
+  /** Name stack frames (default true); false leaves hexadecimal addresses. */
+  symbolize?: boolean;
+  /** Only this process (thread group id). */
+  pid?: number;
+  /** Only this thread. */
+  tid?: number;
+  /** Only tasks with this real uid. */
+  uid?: number;
+  /** Only tasks with this real gid. */
+  gid?: number;
+  /** Only tasks with this exact name (the kernel keeps 15 bytes; longer names are cut to match). */
+  comm?: string;
+  /** Only tasks in these mount namespaces (inode numbers, as `proc.mntns_id` reports them). */
+  mntns?: readonly (bigint | number | string)[];
+  /** Only tasks in the mount namespace(s) of these processes (added to `mntns`). */
+  mntnsOfPid?: number | readonly number[];
+  /** Force an attach strategy; default `auto`: fentry, then kprobe, then tracepoint, whichever the kernel supports. */
+  attach?: AttachStrategy | 'auto';
+  /** Output path: `auto` (ring buffer when the kernel has one), or force `ringbuf` / `perf`. */
+  output?: 'auto' | 'ringbuf' | 'perf';
+  /** Stop after this many events. */
+  maxEvents?: number;
+  /** Stop after this many milliseconds. */
+  timeoutMs?: number;
+  /** Stop when this signal aborts. */
+  signal?: AbortSignal;
+  /** Events decoded but not yet consumed are capped at this count; more are dropped and counted in `lost` (default 100000). */
+  maxQueued?: number;
+  /** Notices: fallbacks chosen, options without effect. Default: ignored. */
+  onWarning?: (message: string) => void;
+}
+
+/** A running trace: an async iterable of {@link CapabilityEvent} that must be closed (or iterated to its end). */
+export class CapabilityTrace implements AsyncIterable<CapabilityEvent>, AsyncDisposable, Disposable {
+  /** The attach strategy in use. */
+  readonly strategy: AttachStrategy;
+  /** How records leave the kernel. */
+  readonly output: 'ringbuf' | 'perf';
+  /** The object loaded. */
+  readonly objectPath: string;
+  /** Better strategies skipped, with the reason (empty when forced or when the best works). */
+  readonly skipped: readonly StrategyProbe[];
+  /** Resolves once the trace is closed (by {@link close}, `maxEvents`, `timeoutMs`, the signal, or a reader error). */
+  readonly done: Promise<void>;
+
+  private readonly run: GadgetRun;
+  private readonly decoder: EventDecoder;
+  private readonly queue: CapabilityEvent[] = [];
+  private readonly maxQueued: number;
+  private readonly maxEvents: number;
+  private waiter: (() => void) | undefined;
+  private accepted = 0;
+  private dropped = 0n;
+  private lostAtClose: bigint | undefined;
+  private error: unknown;
+  private isClosed = false;
+  private iterating = false;
+  private timer: NodeJS.Timeout | undefined;
+  private readonly signal: AbortSignal | undefined;
+  private readonly onAbort = (): void => this.close();
+  private resolveDone: () => void = () => {};
+
+  /** @internal use {@link traceCapabilities} */
+  constructor(init: { run: GadgetRun; decoder: EventDecoder; strategy: AttachStrategy; objectPath: string; skipped: readonly StrategyProbe[]; options: TraceCapabilitiesOptions }) {
+    this.run = init.run;
+    this.decoder = init.decoder;
+    this.strategy = init.strategy;
+    this.output = init.run.output;
+    this.objectPath = init.objectPath;
+    this.skipped = init.skipped;
+    this.maxQueued = init.options.maxQueued ?? 100_000;
+    this.maxEvents = init.options.maxEvents ?? Infinity;
+    this.done = new Promise((resolve) => {
+      this.resolveDone = resolve;
+    });
+    this.signal = init.options.signal;
+    this.signal?.addEventListener('abort', this.onAbort, { once: true });
+    if (init.options.timeoutMs !== undefined) this.timer = setTimeout(() => this.close(), init.options.timeoutMs);
+    this.run.reader.start((view) => this.onRecord(view)).catch((err: unknown) => {
+      if (this.isClosed) return;
+      this.error = err;
+      this.close();
+    });
+  }
+
+  private onRecord(view: DataView): void {
+    if (this.isClosed || this.accepted >= this.maxEvents) return;
+    if (this.queue.length >= this.maxQueued) {
+      this.dropped++;
+      return;
+    }
+    // Decode now: the view is only valid during the callback, and user stacks must be read while
+    // the process still exists.
+    this.queue.push(toCapabilityEvent(this.decoder.decode(view)));
+    this.accepted++;
+    this.wake();
+    if (this.accepted >= this.maxEvents) setImmediate(() => this.close());
+  }
+
+  private wake(): void {
+    const w = this.waiter;
+    this.waiter = undefined;
+    w?.();
+  }
+
+  /** Events decoded so far (consumed or queued). */
+  get count(): number {
+    return this.accepted;
+  }
+
+  /** True once closed. */
+  get closed(): boolean {
+    return this.isClosed;
+  }
+
+  /**
+   * Events lost so far: records the BPF side could not emit, perf records overwritten before they
+   * were read, and events dropped because the consumer fell more than `maxQueued` behind.
+   */
+  get lost(): bigint {
+    if (this.lostAtClose !== undefined) return this.lostAtClose + this.dropped;
+    return this.run.lost() + this.dropped;
+  }
+
+  /**
+   * Detach everything and free every kernel object. Events already received stay readable from the
+   * iterator, which then ends. Idempotent.
+   */
+  close(): void {
+    if (this.isClosed) return;
+    // Take what is already in the buffer before the maps go away.
+    if (this.error === undefined) {
+      try {
+        this.run.reader.readAvailable((view) => this.onRecord(view));
+      } catch (err) {
+        this.error = err;
+      }
+    }
+    this.isClosed = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.signal?.removeEventListener('abort', this.onAbort);
+    try {
+      this.lostAtClose = this.run.lost();
+    } catch {
+      this.lostAtClose = 0n;
+    }
+    this.run.close();
+    this.wake();
+    this.resolveDone();
+  }
+
+  /** Same as {@link close}. */
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  /** Same as {@link close}, for `await using`. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    this.close();
+  }
+
+  /**
+   * The events, in arrival order. One consumer only. Breaking out of a `for await` loop closes the
+   * trace. Rejects with the reader's error if reading failed.
+   */
+  [Symbol.asyncIterator](): AsyncIterator<CapabilityEvent> {
+    if (this.iterating) throw new TsbpfError('GADGET_READER', 'a capability trace can be iterated only once');
+    this.iterating = true;
+    const next = async (): Promise<IteratorResult<CapabilityEvent>> => {
+      for (;;) {
+        const e = this.queue.shift();
+        if (e) return { value: e, done: false };
+        if (this.isClosed) {
+          if (this.error !== undefined) {
+            const err = this.error;
+            this.error = undefined;
+            throw err;
+          }
+          return { value: undefined, done: true };
+        }
+        await new Promise<void>((resolve) => {
+          this.waiter = resolve;
+        });
+      }
+    };
+    return {
+      next,
+      return: async (): Promise<IteratorResult<CapabilityEvent>> => {
+        this.close();
+        this.queue.length = 0;
+        return { value: undefined, done: true };
+      },
+    };
+  }
+
+  /** Collect every event until the trace ends (give it `maxEvents`, `timeoutMs` or a signal). */
+  async toArray(): Promise<CapabilityEvent[]> {
+    const out: CapabilityEvent[] = [];
+    for await (const e of this) out.push(e);
+    return out;
+  }
+}
+
+/** The kernel keeps 15 bytes of a task name (TASK_COMM_LEN 16 with the NUL). */
+const COMM_BYTES = 15;
+
+function commFilter(comm: string, warn: (m: string) => void): string {
+  const bytes = Buffer.from(comm, 'utf8');
+  if (bytes.length <= COMM_BYTES) return comm;
+  let cut = COMM_BYTES;
+  // Do not split a UTF-8 sequence.
+  while (cut > 0 && (bytes[cut] & 0xc0) === 0x80) cut--;
+  const short = bytes.subarray(0, cut).toString('utf8');
+  warn(`comm filter '${comm}' is longer than the kernel's ${COMM_BYTES}-byte task names: matching '${short}'`);
+  return short;
+}
+
+function mntnsIds(options: TraceCapabilitiesOptions): bigint[] {
+  const ids: bigint[] = [];
+  for (const v of options.mntns ?? []) {
+    if (typeof v === 'bigint') ids.push(v);
+    else if (typeof v === 'number' && Number.isSafeInteger(v) && v > 0) ids.push(BigInt(v));
+    else if (typeof v === 'string' && /^\d+$/.test(v.trim())) ids.push(BigInt(v.trim()));
+    else throw new TsbpfError('GADGET_PARAM', `mount namespace id ${String(v)} is not a positive integer`);
+  }
+  const pids = options.mntnsOfPid === undefined ? [] : typeof options.mntnsOfPid === 'number' ? [options.mntnsOfPid] : options.mntnsOfPid;
+  for (const pid of pids) ids.push(mountNamespaceOf(pid));
+  return [...new Set(ids)];
+}
+
+function checkId(name: string, v: number | undefined, max: number): number | undefined {
+  if (v === undefined) return undefined;
+  if (!Number.isInteger(v) || v < 0 || v > max) throw new TsbpfError('GADGET_PARAM', `${name} ${v} is not an integer between 0 and ${max}`);
+  return v;
+}
+
+/**
+ * Start tracing capability checks. Loads and attaches at once (synchronously); read the events by
+ * iterating the result, and close it when done.
+ *
+ * @example
+ * ```ts
+ * await using trace = traceCapabilities({ comm: 'nginx', timeoutMs: 10_000 });
+ * for await (const e of trace) console.log(e.proc.comm, e.cap, e.capable);
+ * ```
+ * @throws InsufficientPrivilegesError without root / CAP_BPF+CAP_PERFMON
+ * @throws KernelBtfMissingError without kernel BTF
+ * @throws AttachStrategyError when the forced strategy (or every strategy) is unavailable
+ * @throws DOMException `AbortError` when `signal` is already aborted
+ */
+export function traceCapabilities(options: TraceCapabilitiesOptions = {}): CapabilityTrace {
+  if (options.signal?.aborted) throw new DOMException('the capability trace was aborted before it started', 'AbortError');
+  const warn = options.onWarning ?? (() => {});
+  checkPrivileges();
+  const choice = chooseStrategy(options.attach ?? 'auto');
+  for (const s of choice.skipped) warn(`attach strategy ${s.strategy} unavailable (${s.detail ?? 'not supported'}): trying the next one`);
+  if (options.auditOnly && choice.strategy === 'tracepoint') {
+    warn('--audit-only has no effect with the tracepoint strategy: the cap_capable tracepoint does not expose the audit option, so every check is reported (audit shows as unknown)');
+  }
+  const mntns = mntnsIds(options);
+  const params: Record<string, unknown> = {
+    audit_only: options.auditOnly ?? false,
+    unique: options.unique ?? false,
+    collect_kstack: options.collectKstack ?? true,
+    collect_ustack: options.collectUstack ?? false,
+    targ_pid: checkId('pid', options.pid, 0x7fffffff),
+    targ_tid: checkId('tid', options.tid, 0x7fffffff),
+    targ_uid: checkId('uid', options.uid, 0xfffffffe),
+    targ_gid: checkId('gid', options.gid, 0xfffffffe),
+    targ_comm: options.comm === undefined ? undefined : commFilter(options.comm, warn),
+  };
+  const spec = CollectionSpec.fromFile(choice.objectPath);
+  let run: GadgetRun;
+  try {
+    // The entry half must attach before the exit half (tracepoint strategy: programs on one
+    // tracepoint run in attach order); the runtime attaches in object order, which is e, then x.
+    run = GadgetRun.start(spec, { params, mntns, output: options.output ?? 'auto', onWarning: warn });
+  } catch (err) {
+    throw explainLoadError(err);
+  }
+  try {
+    const btf = spec.btf;
+    if (!btf) throw new TsbpfError('GADGET_METADATA', `${choice.objectPath}: the object has no BTF`);
+    const decoder = new EventDecoder(btf, run.tracer.structTypeId, {
+      kernelStackMap: run.collection.maps.get('ig_kstack'),
+      userStackMap: run.collection.maps.get('ig_ustack'),
+      symbolize: options.symbolize ?? true,
+      keepRaw: true,
+    });
+    return new CapabilityTrace({ run, decoder, strategy: choice.strategy, objectPath: choice.objectPath, skipped: choice.skipped, options });
+  } catch (err) {
+    run.close();
+    throw err;
+  }
+}
