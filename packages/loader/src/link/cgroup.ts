@@ -67,6 +67,11 @@ class ProgAttachLink implements Link {
 export interface CgroupOptions {
   /** Extra link flags (BPF_F_BEFORE/AFTER with an anchor are not exposed here). */
   readonly flags?: number;
+  /**
+   * `link` (BPF_LINK_CREATE only), `attach` (BPF_PROG_ATTACH with BPF_F_ALLOW_MULTI, as kernels before
+   * 5.7 need), or `auto` (default: a link, falling back to attach when the kernel has no cgroup links).
+   */
+  readonly mode?: 'auto' | 'link' | 'attach';
 }
 
 /**
@@ -76,15 +81,18 @@ export interface CgroupOptions {
 export function attachCgroup(prog: Fd, cgroupPath: string, attachType: number, options: CgroupOptions = {}): Link {
   const kind = `cgroup/${(attachTypeName(attachType) ?? String(attachType)).replace(/^BPF_CGROUP_/, '').toLowerCase()}`;
   const cg = openCgroup(cgroupPath);
-  try {
-    // The link holds its own reference to the cgroup.
-    const link = new BpfLink(kind, linkCreate({ progFd: prog, targetFd: cg, attachType, flags: options.flags }));
-    cg.close();
-    return link;
-  } catch (err) {
-    if (!errnoIs(err, 'EINVAL')) {
+  const mode = options.mode ?? 'auto';
+  if (mode !== 'attach') {
+    try {
+      // The link holds its own reference to the cgroup.
+      const link = new BpfLink(kind, linkCreate({ progFd: prog, targetFd: cg, attachType, flags: options.flags }));
       cg.close();
-      throw explainAttachError(err, `attaching ${kind} to ${cgroupPath}`);
+      return link;
+    } catch (err) {
+      if (!errnoIs(err, 'EINVAL') || mode === 'link') {
+        cg.close();
+        throw explainAttachError(err, `attaching ${kind} to ${cgroupPath}`);
+      }
     }
   }
   try {

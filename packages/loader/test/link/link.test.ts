@@ -3,7 +3,7 @@
  * a child process, and checks the exact count; after close the link is gone and no fd leaked.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { NativeSymbolTable } from '../../src/symbolize/index.js';
 import { BPF_ATTACH_TYPE, BPF_PROG_TYPE, Fd, linkInfo } from '../../src/sys/index.js';
 import { loadKernelBtf } from '../../src/btf/kernel.js';
@@ -127,6 +127,23 @@ describe.skipIf(!isX64)('raw_tracepoint', () => {
     expect(link.info().name).toBe('sys_enter');
     expect(await driveChild(counter)).toBe(BigInt(N));
     await closeAndCheckGone(link);
+  });
+
+  it('pins a link to bpffs so it outlives close(), and unpinning removes it', async () => {
+    using counter = new Counter();
+    using prog = load({ progType: BPF_PROG_TYPE.RAW_TRACEPOINT, insns: counterInsns(counter) });
+    const link = attachRawTracepoint(prog, 'sys_enter');
+    const id = link.info().id;
+    const path = `/sys/fs/bpf/tsbpf-link-test-${process.pid}`;
+    link.pin(path);
+    try {
+      link.close();
+      expect(allLinkIds()).toContain(id);
+    } finally {
+      unlinkSync(path);
+    }
+    await until(() => !allLinkIds().includes(id), `pinned link ${id} to disappear after unpinning`);
+    expect(() => link.pin(path)).toThrow(/closed/);
   });
 
   it('names a raw tracepoint that does not exist', () => {

@@ -119,21 +119,28 @@ describe('cgroup', () => {
     root = undefined;
   }
   if (!root) console.warn('skipping cgroup tests: no cgroup2 mount');
-  it.runIf(root !== undefined && havePython)('counts egress packets of a process moved into a test cgroup', async () => {
-    const dir = `${root}/tsbpf-test-${process.pid}`;
+  it.runIf(root !== undefined && havePython).each(['link', 'attach'] as const)('counts egress packets of a process moved into a test cgroup (%s)', async (mode) => {
+    const dir = `${root}/tsbpf-test-${process.pid}-${mode}`;
     mkdirSync(dir, { recursive: true });
     const N = 10;
     const child = new Child(`import socket\ns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\nfor i in range(${N}): s.sendto(b'x', ('127.0.0.1', 9))`);
     try {
       using counter = new Counter();
       using prog = load({ progType: BPF_PROG_TYPE.CGROUP_SKB, expectedAttachType: BPF_ATTACH_TYPE.CGROUP_INET_EGRESS, insns: counterInsns(counter, { ret: 1 }) });
-      const link = attachCgroup(prog, dir, BPF_ATTACH_TYPE.CGROUP_INET_EGRESS);
+      const link = attachCgroup(prog, dir, BPF_ATTACH_TYPE.CGROUP_INET_EGRESS, { mode });
       expect(link.kind).toBe('cgroup/inet_egress');
-      expect(link.fd ? linkInfo(link.fd).typeName : '').toMatch(/CGROUP/);
+      if (mode === 'link') expect(link.fd ? linkInfo(link.fd).typeName : '').toMatch(/CGROUP/);
+      else expect(link.fd).toBeUndefined();
       writeFileSync(`${dir}/cgroup.procs`, String(await child.pid));
       expect(await child.run()).toBe(0);
       expect(counter.count).toBeGreaterThanOrEqual(BigInt(N));
       await closeAndCheckGone(link);
+      // Detached: the same traffic is no longer counted.
+      const after = counter.count;
+      const again = new Child(`import socket\ns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\nfor i in range(${N}): s.sendto(b'x', ('127.0.0.1', 9))`);
+      writeFileSync(`${dir}/cgroup.procs`, String(await again.pid));
+      expect(await again.run()).toBe(0);
+      expect(counter.count).toBe(after);
     } finally {
       child.kill();
       await until(() => !existsSync(dir) || readFileSync(`${dir}/cgroup.procs`, 'latin1').trim() === '', 'the test cgroup to empty');
