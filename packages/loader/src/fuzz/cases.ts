@@ -1,0 +1,274 @@
+/**
+ * One fuzz case: derive a mutated input from the corpus with a case seed, push it through every
+ * consumer of that kind of input, and classify how it ended. A typed error (`instanceof
+ * TsbpfError`) or a result is fine; anything else escaping is a bug, reported with its stack.
+ */
+import { Insns } from '../asm/instruction.js';
+import { Btf } from '../btf/btf.js';
+import { applyCoreRelocations } from '../btf/core/relocate.js';
+import { compileDecoder } from '../btf/codec.js';
+import { parseBtfExt } from '../btf/ext.js';
+import { formatC, formatJson } from '../btf/format.js';
+import { loadKernelBtf } from '../btf/kernel.js';
+import { sanitizeBtf } from '../btf/sanitize.js';
+import { TsbpfError } from '../errors.js';
+import { describeEventType } from '../gadget/fields.js';
+import { readGadgetMetadata } from '../gadget/metadata.js';
+import { analyzeProgram } from '../inspect/analyze.js';
+import { analyzedProgram } from '../inspect/spec.js';
+import { CollectionSpec } from '../spec/collection.js';
+import { linkProgram } from '../spec/linker.js';
+import type { BtfInfo, Corpus, ObjectInput } from './corpus.js';
+import { damageBytes, mutateBtf, mutateBtfExt, mutateElf, mutateInsns, randomInsns, truncate } from './mutate.js';
+import { Rng } from './rng.js';
+
+/** What a fuzz case feeds. */
+export type FuzzTarget = 'elf' | 'btf' | 'btfext' | 'insns';
+/** Every target, in the order `all` cycles through them. */
+export const FUZZ_TARGETS: readonly FuzzTarget[] = ['elf', 'btf', 'btfext', 'insns'];
+
+/** How one case ended. `untyped`, `hang` and `memory` are failures. */
+export type Outcome = 'ok' | 'typed' | 'untyped' | 'hang' | 'memory';
+
+/** Result of one case. */
+export interface CaseResult {
+  target: FuzzTarget;
+  seed: number;
+  outcome: Outcome;
+  /** The first typed error's code, or the untyped error's class name. */
+  code?: string;
+  /** Input name and mutation labels: what was done to which input. */
+  input: string;
+  message?: string;
+  stack?: string;
+  ms: number;
+}
+
+/** Stop a case's pipeline: the error decides the outcome. */
+class Stop extends Error {
+  constructor(readonly error: unknown) {
+    super('stop');
+  }
+}
+
+/** Collects the first typed error and aborts on anything untyped. */
+class Guard {
+  firstTyped: TsbpfError | undefined;
+
+  /** Run `fn`; typed errors are remembered and swallowed (the pipeline goes on), others abort. */
+  run<T>(fn: () => T): T | undefined {
+    try {
+      return fn();
+    } catch (e) {
+      if (e instanceof TsbpfError) {
+        this.firstTyped ??= e;
+        return undefined;
+      }
+      throw new Stop(e);
+    }
+  }
+}
+
+let kernelTargets: Btf[] | undefined;
+
+/** The CO-RE targets: the running kernel's BTF when readable, else nothing (relocations poison). */
+export function coreTargets(): Btf[] {
+  if (kernelTargets === undefined) {
+    try {
+      kernelTargets = [loadKernelBtf()];
+    } catch {
+      kernelTargets = [];
+    }
+  }
+  return kernelTargets;
+}
+
+/** Most programs any case links (bounds work on objects with many programs). */
+const MAX_PROGRAMS = 24;
+
+/** Everything downstream of an object's bytes: spec, gadget metadata, linking, analysis, CO-RE, decoders. */
+export function objectPipeline(g: Guard, bytes: Uint8Array, source: string, targets: readonly Btf[]): void {
+  const spec = g.run(() => CollectionSpec.fromBuffer(bytes, source));
+  if (!spec) return;
+  const meta = g.run(() => readGadgetMetadata(spec));
+  if (meta && spec.btf) {
+    const btf = spec.btf;
+    for (const t of meta.tracers) {
+      g.run(() => describeEventType(btf, t.structTypeId));
+      const decode = g.run(() => compileDecoder(btf, t.structTypeId, { stripSetPrefix: true }));
+      const size = g.run(() => btf.sizeof(t.structTypeId));
+      if (decode && size !== undefined && size >= 0 && size <= 1 << 16) g.run(() => decode(new DataView(new ArrayBuffer(size)), 0));
+    }
+  }
+  let count = 0;
+  for (const program of spec.programs.values()) {
+    if (++count > MAX_PROGRAMS) break;
+    const linked = g.run(() => linkProgram(spec, program));
+    g.run(() => analyzeProgram(analyzedProgram(spec, program), { detailed: true }));
+    if (linked && spec.btf && linked.coreRelos.length > 0) {
+      const local = spec.btf;
+      g.run(() => applyCoreRelocations(linked.insns, linked.coreRelos, local, targets, { programName: program.name }));
+    }
+  }
+}
+
+/** Every read-only accessor of a parsed BTF, on a bounded sample of ids. */
+function exerciseBtf(g: Guard, btf: Btf, rng: Rng, full: boolean): void {
+  const n = btf.typeCount;
+  const ids: number[] = [];
+  if (n <= 3000) for (let id = 0; id < n; id++) ids.push(id);
+  else for (let k = 0; k < 600; k++) ids.push(rng.below(n));
+  let decoders = 0;
+  for (const id of ids) {
+    const t = g.run(() => btf.type(id));
+    g.run(() => btf.kind(id));
+    g.run(() => btf.name(id));
+    g.run(() => btf.sizeof(id));
+    g.run(() => btf.alignof(id));
+    g.run(() => btf.underlying(id));
+    g.run(() => btf.skipQualifiers(id));
+    if (t && (t.kind === 'struct' || t.kind === 'union') && decoders < 12) {
+      decoders++;
+      g.run(() => describeEventType(btf, id));
+      const decode = g.run(() => compileDecoder(btf, id));
+      const size = g.run(() => btf.sizeof(id));
+      if (decode && size !== undefined && size >= 0 && size <= 1 << 16) g.run(() => decode(new DataView(new ArrayBuffer(size)), 0));
+    }
+  }
+  if (full) {
+    g.run(() => formatC(btf));
+    g.run(() => formatJson(btf));
+    g.run(() => sanitizeBtf(btf, { datasec: false, float: false, declTag: false, typeTag: false, enum64: false, func: false }));
+    const again = g.run(() => btf.encode());
+    if (again) g.run(() => Btf.parse(again, { source: 'fuzz:re-encoded' }));
+  }
+}
+
+function pickObject(corpus: Corpus, rng: Rng, pred: (o: ObjectInput) => boolean = () => true): ObjectInput {
+  const fit = corpus.objects.filter(pred);
+  return rng.pick(fit.length > 0 ? fit : corpus.objects);
+}
+
+function boundaries(obj: ObjectInput): number[] {
+  const out: number[] = [];
+  for (const s of obj.sections) out.push(s.start, s.start + s.size, s.headerOffset);
+  return out;
+}
+
+/** Apply 1–3 mutations chosen by `one`, sometimes followed by a truncation. */
+function mutateSome(bytes: Uint8Array, rng: Rng, one: (b: Uint8Array) => string, cut?: readonly number[]): { bytes: Uint8Array; labels: string[] } {
+  const labels: string[] = [];
+  const n = rng.chance(0.6) ? 1 : rng.between(2, 3);
+  for (let i = 0; i < n; i++) labels.push(one(bytes));
+  if (cut && rng.chance(0.12)) {
+    const out = truncate(bytes, rng, cut);
+    labels.push(`truncate:${out.length}`);
+    return { bytes: out, labels };
+  }
+  return { bytes, labels };
+}
+
+function btfBlob(obj: ObjectInput): { bytes: Uint8Array; info: BtfInfo } | undefined {
+  const sec = obj.btfSection;
+  if (!sec || !obj.btf) return undefined;
+  const bytes = obj.bytes.slice(sec.start, sec.start + sec.size);
+  const shift = (o: number): number => o - sec.start;
+  const info = obj.btf;
+  return { bytes, info: { ...info, base: 0, typeStart: shift(info.typeStart), strStart: shift(info.strStart), records: info.records.map(shift) } };
+}
+
+/** Build and run the case for `target` with `seed`. Never throws. */
+export function runCase(corpus: Corpus, target: FuzzTarget, seed: number): CaseResult {
+  const rng = new Rng(seed);
+  const g = new Guard();
+  const t0 = performance.now();
+  let input = '';
+  const targets = coreTargets();
+  try {
+    switch (target) {
+      case 'elf': {
+        const obj = pickObject(corpus, rng);
+        const m = mutateSome(new Uint8Array(obj.bytes), rng, (b) => (rng.chance(0.7) ? mutateElf(b, rng, obj) : damageBytes(b, rng)), boundaries(obj));
+        input = `${obj.name} ${m.labels.join(' ')}`;
+        objectPipeline(g, m.bytes, `fuzz:${obj.name}`, targets);
+        break;
+      }
+      case 'btf': {
+        const mode = rng.below(10);
+        if (mode < 4) {
+          // Mutate .BTF in place inside an object: the whole pipeline, CO-RE with a damaged local BTF.
+          const obj = pickObject(corpus, rng, (o) => o.btf !== undefined);
+          const info = obj.btf;
+          if (!info) throw new Stop(new Error(`${obj.name} has no .BTF`));
+          const m = mutateSome(new Uint8Array(obj.bytes), rng, (b) => mutateBtf(b, rng, info));
+          input = `${obj.name}:.BTF ${m.labels.join(' ')}`;
+          objectPipeline(g, m.bytes, `fuzz:${obj.name}`, targets);
+        } else if (mode < 9 || !corpus.kernelBtf) {
+          // A raw object BTF blob: parse and use every accessor, formatter and the encoder.
+          const obj = pickObject(corpus, rng, (o) => o.btf !== undefined);
+          const blob = btfBlob(obj);
+          if (!blob) throw new Stop(new Error(`${obj.name} has no .BTF`));
+          const m = mutateSome(blob.bytes, rng, (b) => mutateBtf(b, rng, blob.info), [24, blob.info.typeStart, blob.info.strStart, ...blob.info.records]);
+          input = `${obj.name}:.BTF(raw) ${m.labels.join(' ')}`;
+          const btf = g.run(() => Btf.parse(m.bytes, { source: 'fuzz' }));
+          if (btf) exerciseBtf(g, btf, rng, true);
+        } else {
+          // The kernel's BTF, damaged, as a parse input and as the CO-RE target of core.bpf.o.
+          const k = corpus.kernelBtf;
+          const m = mutateSome(new Uint8Array(k.bytes), rng, (b) => mutateBtf(b, rng, k.info));
+          input = `vmlinux ${m.labels.join(' ')}`;
+          const btf = g.run(() => Btf.parse(m.bytes, { source: 'fuzz:vmlinux' }));
+          if (btf) {
+            exerciseBtf(g, btf, rng, false);
+            const obj = corpus.objects.find((o) => o.name.endsWith('core.bpf.o')) ?? pickObject(corpus, rng, (o) => o.btfExt !== undefined);
+            objectPipeline(g, new Uint8Array(obj.bytes), obj.name, [btf]);
+          }
+        }
+        break;
+      }
+      case 'btfext': {
+        const obj = pickObject(corpus, rng, (o) => o.btfExt !== undefined && o.btf !== undefined);
+        const ext = obj.btfExt;
+        if (!ext) throw new Stop(new Error(`${obj.name} has no .BTF.ext`));
+        if (rng.chance(0.7)) {
+          const m = mutateSome(new Uint8Array(obj.bytes), rng, (b) => mutateBtfExt(b, rng, ext));
+          input = `${obj.name}:.BTF.ext ${m.labels.join(' ')}`;
+          objectPipeline(g, m.bytes, `fuzz:${obj.name}`, targets);
+        } else {
+          const blob = obj.bytes.slice(ext.start, ext.start + ext.size);
+          const m = mutateSome(blob, rng, (b) => mutateBtfExt(b, rng, { start: 0, size: b.length }), [8, 32]);
+          input = `${obj.name}:.BTF.ext(raw) ${m.labels.join(' ')}`;
+          const raw = obj.btfSection && obj.bytes.subarray(obj.btfSection.start, obj.btfSection.start + obj.btfSection.size);
+          const btf = raw && g.run(() => Btf.parse(raw, { source: obj.name }));
+          if (btf) g.run(() => parseBtfExt(m.bytes, btf, 'fuzz:.BTF.ext'));
+        }
+        break;
+      }
+      case 'insns': {
+        if (rng.chance(0.25)) {
+          const n = rng.between(1, 96);
+          const insns = new Insns(randomInsns(rng, n));
+          const refs = new Map<number, string>();
+          for (let i = 0; i < n; i++) if (insns.opcode(i) === 0x18 && rng.chance(0.7)) refs.set(i, rng.pick(['events', 'counts', '.bss', 'missing']));
+          input = `random(${n})`;
+          g.run(() => analyzeProgram({ name: 'fuzz', sectionName: 'tracepoint/x/y', insns, mapReferences: refs, mapValueReferences: new Map([...refs].filter(([, v]) => v.startsWith('.'))) }, { detailed: rng.chance(0.5) }));
+        } else {
+          const obj = pickObject(corpus, rng, (o) => o.code.length > 0);
+          const m = mutateSome(new Uint8Array(obj.bytes), rng, (b) => mutateInsns(b, rng, rng.pick(obj.code)));
+          input = `${obj.name}:code ${m.labels.join(' ')}`;
+          objectPipeline(g, m.bytes, `fuzz:${obj.name}`, targets);
+        }
+        break;
+      }
+    }
+  } catch (e) {
+    const err = e instanceof Stop ? e.error : e;
+    const ms = performance.now() - t0;
+    const name = err instanceof Error ? err.constructor.name : typeof err;
+    return { target, seed, outcome: 'untyped', code: name, input, message: err instanceof Error ? err.message : String(err), stack: err instanceof Error ? err.stack : undefined, ms };
+  }
+  const ms = performance.now() - t0;
+  const typed = g.firstTyped;
+  if (typed) return { target, seed, outcome: 'typed', code: typed.code, input, message: typed.message, ms };
+  return { target, seed, outcome: 'ok', input, ms };
+}

@@ -1,0 +1,242 @@
+/**
+ * Runs many fuzz cases and keeps score. Cases run in a worker thread so a case that never returns
+ * can be killed (watchdog) and one that allocates without bound hits the worker's heap limit
+ * instead of the machine; the run then resumes at the next case. Each case is also timed where
+ * it runs: over `hangMs` it counts as a hang. Resident memory is sampled after every case: growth
+ * past `rssLimitMb` over the warmed-up baseline is a failure of that case.
+ */
+import { Worker } from 'node:worker_threads';
+import { FUZZ_TARGETS, coreTargets, runCase, type CaseResult, type FuzzTarget, type Outcome } from './cases.js';
+import { loadCorpus, type Corpus } from './corpus.js';
+import { caseSeed } from './rng.js';
+
+/** Options of a fuzz run. */
+export interface FuzzOptions {
+  cases: number;
+  seed: number;
+  target: FuzzTarget | 'all';
+  /** A case running longer counts as a hang (default 1000 ms). */
+  hangMs: number;
+  /** The watchdog kills the worker when a case runs this long (default 10 s). */
+  killMs: number;
+  /** RSS growth over the baseline that counts as runaway allocation (default 1024 MiB). */
+  rssLimitMb: number;
+  /** Repository root holding bpf/ (default: found from the cwd). */
+  root?: string;
+  /** Progress lines on stderr. */
+  progress?: (line: string) => void;
+}
+
+/** Defaults of {@link FuzzOptions}. */
+export const FUZZ_DEFAULTS: FuzzOptions = { cases: 100_000, seed: 1, target: 'all', hangMs: 1000, killMs: 10_000, rssLimitMb: 1024 };
+
+/** The tally of a run. */
+export interface FuzzSummary {
+  seed: number;
+  cases: number;
+  /** target → outcome → count. */
+  byTarget: Record<string, Record<Outcome, number>>;
+  /** typed error code → count. */
+  codes: Record<string, number>;
+  /** Untyped exceptions, hangs and runaway allocations, with their seeds. */
+  failures: CaseResult[];
+  slowestMs: number;
+  slowest?: { target: FuzzTarget; seed: number; input: string };
+  peakRssMb: number;
+  baselineRssMb: number;
+  elapsedMs: number;
+}
+
+/** Which target case `index` of a run feeds. */
+export function targetOf(options: Pick<FuzzOptions, 'target'>, index: number): FuzzTarget {
+  return options.target === 'all' ? FUZZ_TARGETS[index % FUZZ_TARGETS.length] : options.target;
+}
+
+function emptySummary(seed: number): FuzzSummary {
+  return { seed, cases: 0, byTarget: {}, codes: {}, failures: [], slowestMs: 0, peakRssMb: 0, baselineRssMb: 0, elapsedMs: 0 };
+}
+
+function tally(s: FuzzSummary, r: CaseResult): void {
+  s.cases++;
+  const t = (s.byTarget[r.target] ??= { ok: 0, typed: 0, untyped: 0, hang: 0, memory: 0 });
+  t[r.outcome]++;
+  if (r.outcome === 'typed' && r.code) s.codes[r.code] = (s.codes[r.code] ?? 0) + 1;
+  if (r.outcome === 'untyped' || r.outcome === 'hang' || r.outcome === 'memory') s.failures.push(r);
+  if (r.ms > s.slowestMs) {
+    s.slowestMs = r.ms;
+    s.slowest = { target: r.target, seed: r.seed, input: r.input };
+  }
+}
+
+const MB = 1024 * 1024;
+
+/** Warm caches a first case would otherwise pay for (kernel BTF, its name index) so timings are per case. */
+export function warmUp(corpus: Corpus): number {
+  coreTargets();
+  for (let i = 0; i < 8; i++) runCase(corpus, FUZZ_TARGETS[i % FUZZ_TARGETS.length], i);
+  return process.memoryUsage().rss;
+}
+
+/** Classify a finished case with the time and memory limits. */
+export function judge(r: CaseResult, baselineRss: number, options: Pick<FuzzOptions, 'hangMs' | 'rssLimitMb'>): CaseResult {
+  if (r.outcome === 'untyped') return r;
+  if (r.ms > options.hangMs) return { ...r, outcome: 'hang', message: `case took ${Math.round(r.ms)} ms (limit ${options.hangMs} ms); it ended ${r.outcome}${r.code ? ` ${r.code}` : ''}` };
+  const rss = process.memoryUsage().rss;
+  if (rss - baselineRss > options.rssLimitMb * MB) {
+    return { ...r, outcome: 'memory', message: `resident memory grew by ${Math.round((rss - baselineRss) / MB)} MiB (limit ${options.rssLimitMb} MiB)` };
+  }
+  return r;
+}
+
+/** Run cases [from, to) in this thread (tests; `--in-process`). No watchdog: a real hang blocks. */
+export function runInProcess(options: FuzzOptions, from = 0, to = options.cases, corpus = loadCorpus({ root: options.root })): FuzzSummary {
+  const t0 = performance.now();
+  const s = emptySummary(options.seed);
+  const baseline = warmUp(corpus);
+  s.baselineRssMb = Math.round(baseline / MB);
+  for (let i = from; i < to; i++) {
+    const r = judge(runCase(corpus, targetOf(options, i), caseSeed(options.seed, i)), baseline, options);
+    tally(s, r);
+    s.peakRssMb = Math.max(s.peakRssMb, Math.round(process.memoryUsage().rss / MB));
+    if (options.progress && (i + 1) % 5000 === 0) options.progress(`${i + 1}/${to} cases, ${s.failures.length} failures`);
+  }
+  s.elapsedMs = performance.now() - t0;
+  return s;
+}
+
+/** Messages from the worker. */
+type WorkerMessage =
+  | { type: 'ready'; baselineRss: number }
+  | { type: 'results'; results: CaseResult[]; rss: number }
+  | { type: 'done' };
+
+/** What the worker is asked to do. */
+export interface WorkerTask {
+  fuzzWorker: true;
+  options: FuzzOptions;
+  from: number;
+  to: number;
+  /** [current case index, 1 while a case runs]. */
+  progress: SharedArrayBuffer;
+}
+
+/** Body of the worker thread. */
+export function workerMain(task: WorkerTask, post: (m: WorkerMessage) => void): void {
+  const { options } = task;
+  const shared = new Int32Array(task.progress);
+  const corpus = loadCorpus({ root: options.root });
+  const baseline = warmUp(corpus);
+  post({ type: 'ready', baselineRss: baseline });
+  let batch: CaseResult[] = [];
+  for (let i = task.from; i < task.to; i++) {
+    Atomics.store(shared, 0, i);
+    Atomics.store(shared, 1, 1);
+    const r = judge(runCase(corpus, targetOf(options, i), caseSeed(options.seed, i)), baseline, options);
+    Atomics.store(shared, 1, 0);
+    batch.push(r.outcome === 'ok' || r.outcome === 'typed' ? { target: r.target, seed: r.seed, outcome: r.outcome, code: r.code, input: r.ms > 200 ? r.input : '', ms: r.ms } : r);
+    if (batch.length >= 250 || i === task.to - 1) {
+      post({ type: 'results', results: batch, rss: process.memoryUsage().rss });
+      batch = [];
+    }
+  }
+  post({ type: 'done' });
+}
+
+/** Run every case in a worker thread with a watchdog; restarts the worker after a kill or crash. */
+export async function runWithWorker(options: FuzzOptions, workerUrl: URL): Promise<FuzzSummary> {
+  const t0 = performance.now();
+  const s = emptySummary(options.seed);
+  let next = 0;
+  let lastReport = 0;
+  while (next < options.cases) {
+    const progress = new SharedArrayBuffer(8);
+    const shared = new Int32Array(progress);
+    Atomics.store(shared, 0, next);
+    const task: WorkerTask = { fuzzWorker: true, options: { ...options, progress: undefined }, from: next, to: options.cases, progress };
+    // The heap cap turns an unbounded JS allocation into ERR_WORKER_OUT_OF_MEMORY for this case.
+    const worker = new Worker(workerUrl, { workerData: task, resourceLimits: { maxOldGenerationSizeMb: 2048 } });
+    const outcome = await new Promise<{ resumeAt: number }>((resolvePromise) => {
+      let settled = false;
+      let seen = -1;
+      let since = performance.now();
+      const finish = (resumeAt: number): void => {
+        if (settled) return;
+        settled = true;
+        clearInterval(timer);
+        resolvePromise({ resumeAt });
+      };
+      const failCurrent = (outcomeKind: Outcome, code: string, message: string): number => {
+        const i = Atomics.load(shared, 0);
+        tally(s, { target: targetOf(options, i), seed: caseSeed(options.seed, i), outcome: outcomeKind, code, input: '(see replay)', message, ms: performance.now() - since });
+        return i + 1;
+      };
+      const timer = setInterval(() => {
+        const i = Atomics.load(shared, 0);
+        const running = Atomics.load(shared, 1) === 1;
+        if (i !== seen) {
+          seen = i;
+          since = performance.now();
+        } else if (running && performance.now() - since > options.killMs) {
+          const resumeAt = failCurrent('hang', 'WATCHDOG', `case did not finish within ${options.killMs} ms; worker killed`);
+          void worker.terminate();
+          finish(resumeAt);
+        }
+      }, 100);
+      worker.on('message', (m: WorkerMessage) => {
+        if (m.type === 'ready') s.baselineRssMb = Math.max(s.baselineRssMb, Math.round(m.baselineRss / MB));
+        else if (m.type === 'results') {
+          for (const r of m.results) tally(s, r);
+          s.peakRssMb = Math.max(s.peakRssMb, Math.round(m.rss / MB));
+          if (options.progress && s.cases - lastReport >= 10_000) {
+            lastReport = s.cases;
+            options.progress(`${s.cases}/${options.cases} cases, ${s.failures.length} failures, ${Math.round((performance.now() - t0) / 1000)} s`);
+          }
+        } else finish(options.cases);
+      });
+      worker.on('error', (err: Error & { code?: string }) => {
+        const oom = err.code === 'ERR_WORKER_OUT_OF_MEMORY';
+        finish(failCurrent(oom ? 'memory' : 'untyped', oom ? 'WORKER_OOM' : (err.code ?? err.name), `worker died: ${err.message}`));
+      });
+      worker.on('exit', () => finish(Math.max(next, s.cases)));
+    });
+    // Results already posted cover cases up to s.cases; a killed case was tallied by the watchdog.
+    next = Math.max(outcome.resumeAt, s.cases);
+    await worker.terminate();
+  }
+  s.elapsedMs = performance.now() - t0;
+  return s;
+}
+
+/** Human-readable summary. */
+export function formatSummary(s: FuzzSummary, options: FuzzOptions): string {
+  const lines: string[] = [];
+  lines.push(`fuzz: ${s.cases} cases, seed ${s.seed}, target ${options.target}, ${(s.elapsedMs / 1000).toFixed(1)} s`);
+  lines.push('target   ok        typed     untyped   hang      memory');
+  for (const [t, c] of Object.entries(s.byTarget)) {
+    lines.push(`${t.padEnd(9)}${String(c.ok).padEnd(10)}${String(c.typed).padEnd(10)}${String(c.untyped).padEnd(10)}${String(c.hang).padEnd(10)}${c.memory}`);
+  }
+  const codes = Object.entries(s.codes).sort((a, b) => b[1] - a[1]);
+  lines.push(`typed error codes (${codes.length}): ${codes.map(([c, n]) => `${c}=${n}`).join(' ')}`);
+  lines.push(`slowest case: ${s.slowestMs.toFixed(1)} ms${s.slowest ? ` (${s.slowest.target} seed ${s.slowest.seed}${s.slowest.input ? `: ${s.slowest.input}` : ''})` : ''}`);
+  lines.push(`rss: baseline ${s.baselineRssMb} MiB, peak ${s.peakRssMb} MiB`);
+  if (s.failures.length === 0) lines.push('no failures');
+  else {
+    lines.push(`${s.failures.length} FAILURES:`);
+    const shown = new Set<string>();
+    for (const f of s.failures) {
+      // One full report per distinct (outcome, code, first stack frame); the rest by seed only.
+      const frame = f.stack?.split('\n').find((l) => l.trim().startsWith('at ')) ?? '';
+      const k = `${f.outcome}|${f.code}|${frame}`;
+      if (shown.has(k)) {
+        lines.push(`  ${f.outcome} ${f.code} target=${f.target} seed=${f.seed} (same as above)`);
+        continue;
+      }
+      shown.add(k);
+      lines.push(`  ${f.outcome} ${f.code ?? ''} target=${f.target} seed=${f.seed}  replay: npm run fuzz -- --target ${f.target} --replay ${f.seed}`);
+      lines.push(`    input: ${f.input}`);
+      if (f.message) lines.push(`    ${f.message.split('\n')[0]}`);
+      if (f.stack) lines.push(...f.stack.split('\n').slice(1, 6).map((l) => `    ${l.trim()}`));
+    }
+  }
+  return lines.join('\n');
+}
