@@ -192,6 +192,17 @@ describe('fentry / lsm', () => {
     expect(link.kind).toBe('fentry');
   });
   if (!tramp.supported) console.warn(`skipping fentry attach: ${tramp.detail}`);
+  it.skipIf(!tramp.supported || !havePython || !isX64).each(['fentry', 'fexit'] as const)('counts %s on __x64_sys_getppid (vmtest guests)', async (kind) => {
+    const fn = loadKernelBtf().find('__x64_sys_getppid', 'func');
+    expect(fn, '__x64_sys_getppid in kernel BTF').toBeDefined();
+    const attachType = kind === 'fentry' ? BPF_ATTACH_TYPE.TRACE_FENTRY : BPF_ATTACH_TYPE.TRACE_FEXIT;
+    using counter = new Counter();
+    using prog = load({ progType: BPF_PROG_TYPE.TRACING, expectedAttachType: attachType, attachBtfId: fn, insns: counterInsns(counter, { filterPid: true }) });
+    const link = attachProgram({ fd: prog, type: BPF_PROG_TYPE.TRACING, expectedAttachType: attachType, sectionName: `${kind}/__x64_sys_getppid` });
+    expect(link.kind).toBe(kind);
+    expect(await driveChild(counter)).toBe(BigInt(N));
+    await closeAndCheckGone(link);
+  });
   const lsm = checkLsm();
   if (!lsm.supported) console.warn(`skipping lsm attach: ${lsm.detail}`);
   it.skipIf(!lsm.supported)('attaches lsm/file_open (runs in vmtest guests)', () => {
@@ -229,6 +240,28 @@ describe('kprobe', () => {
     expect(await driveChild(counter)).toBe(BigInt(N));
     await closeAndCheckGone(link);
     expect(() => attachKprobe(prog, 'no_such_function_xyz')).toThrow(/function no_such_function_xyz is not traceable/);
+  });
+  it.runIf(k.tracefs && havePython && isX64)('counts a kretprobe made through kprobe_events (maxactive) and removes the event on close (vmtest guests)', async () => {
+    using counter = new Counter();
+    using prog = load({ progType: BPF_PROG_TYPE.KPROBE, insns: counterInsns(counter, { filterPid: true }) });
+    const link = attachKprobe(prog, '__x64_sys_getppid', { retprobe: true, maxactive: 8 });
+    expect(link.kind).toBe('kretprobe');
+    const names = liveProbeEvents();
+    expect(names).toHaveLength(1);
+    expect(names[0]).toMatch(new RegExp(`^kprobes/tsbpf_${process.pid}_\\d+___x64_sys_getppid$`));
+    expect(await driveChild(counter)).toBe(BigInt(N));
+    await closeAndCheckGone(link);
+    expect(liveProbeEvents()).toEqual([]);
+    expect(readFileSync(`${tracefsRoot()}/kprobe_events`, 'latin1')).not.toContain(names[0].split('/')[1]);
+  });
+  if (available && !k.multi) console.warn(`skipping kprobe_multi attach: ${k.detail ?? 'not supported'}`);
+  it.runIf(k.multi && havePython && isX64)('counts with a kprobe_multi link from a glob pattern (vmtest guests)', async () => {
+    using counter = new Counter();
+    using prog = load({ progType: BPF_PROG_TYPE.KPROBE, expectedAttachType: BPF_ATTACH_TYPE.TRACE_KPROBE_MULTI, insns: counterInsns(counter, { filterPid: true }) });
+    const link = attachProgram({ fd: prog, type: BPF_PROG_TYPE.KPROBE, expectedAttachType: BPF_ATTACH_TYPE.TRACE_KPROBE_MULTI, sectionName: 'kprobe.multi/__x64_sys_getppi?' });
+    expect(link.kind).toBe('kprobe_multi');
+    expect(await driveChild(counter)).toBe(BigInt(N));
+    await closeAndCheckGone(link);
   });
 });
 
