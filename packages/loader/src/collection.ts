@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import type { Btf } from './btf/btf.js';
 import { applyCoreRelocations, type CoreRelocationReport } from './btf/core/relocate.js';
 import { encodeFuncInfo, encodeLineInfo, FUNC_INFO_SIZE, LINE_INFO_SIZE } from './btf/ext.js';
-import { loadKernelBtf } from './btf/kernel.js';
+import { listModuleBtf, loadKernelBtf, loadModuleBtf } from './btf/kernel.js';
 import { sanitizeBtf } from './btf/sanitize.js';
 import { BPF_PSEUDO, BPF_PSEUDO_KFUNC_CALL } from './asm/opcodes.js';
 import { NotSupportedError, TsbpfError } from './errors.js';
@@ -24,13 +24,13 @@ import { SpecError } from './spec/error.js';
 import { linkProgram, type LinkedProgram } from './spec/linker.js';
 import { PIN, type MapSpec } from './spec/map.js';
 import type { ProgramSpec } from './spec/program.js';
-import { btfLoadWithLog, mapCreate, mapFreeze, mapUpdateElem, objGet, objPin, progLoadWithLog } from './sys/bpf.js';
+import { btfGetFdById, btfGetNextId, btfLoadWithLog, mapCreate, mapFreeze, mapUpdateElem, objGet, objPin, progLoadWithLog } from './sys/bpf.js';
 import { BPF_F_MMAPABLE, BPF_F_RDONLY_PROG, BPF_MAP_TYPE, BPF_OBJ_NAME_LEN } from './sys/constants.js';
 import { ERRNO } from './sys/errno.js';
 import { isErrno, SyscallError } from './sys/errors.js';
 import type { Fd } from './sys/fd.js';
 import { numPossibleCpus } from './sys/ffi.js';
-import { mapInfo } from './sys/info.js';
+import { btfInfo, mapInfo } from './sys/info.js';
 
 /** Options of {@link Collection.load}. */
 export interface CollectionOptions {
@@ -159,6 +159,7 @@ class Loader {
   private readonly coreReports = new Map<string, CoreRelocationReport[]>();
   private btfFd: Fd | undefined;
   private kernelBtfs: Btf[] | undefined;
+  private readonly moduleNames = new Map<Btf, string>();
   private readonly timings: LoadTimings = { kernelBtf: 0, objectBtf: 0, maps: 0, relocate: 0, programs: 0 };
 
   constructor(spec: CollectionSpec, options: CollectionOptions) {
@@ -223,7 +224,19 @@ class Loader {
         { cause: err },
       );
     }
+    // Module BTF is split BTF over vmlinux; parsing is lazy, so listing them all is cheap. An explicit
+    // kernel BTF file (no running-kernel BTF) comes without modules.
+    const modules = k === undefined ? listModuleBtf() : [];
     this.kernelBtfs = [vmlinux];
+    for (const name of modules) {
+      try {
+        const btf = loadModuleBtf(name);
+        this.moduleNames.set(btf, name);
+        this.kernelBtfs.push(btf);
+      } catch (err) {
+        this.warn(`ignoring BTF of module ${name}: ${(err as Error).message}`);
+      }
+    }
     this.timings.kernelBtf += performance.now() - t0;
     return this.kernelBtfs;
   }
@@ -511,7 +524,8 @@ class Loader {
     return reports;
   }
 
-  private attachBtfId(prog: ProgramSpec): number | undefined {
+  /** The attach target's BTF id and, for a module's function, an fd of that module's kernel BTF object (owned by the caller). */
+  private attachBtfTarget(prog: ProgramSpec): { id: number; objFd?: Fd } | undefined {
     if (!prog.needsBtfTarget) return undefined;
     const target = prog.attachTarget;
     if (!target) throw new SpecError('NO_ATTACH_TARGET', `${this.spec.source}: program ${prog.name} (${prog.sectionName}) names no attach target`);
@@ -525,14 +539,16 @@ class Loader {
             : [target, 'func' as const];
     for (const btf of this.kernelTargets()) {
       const id = btf.find(name, kind);
-      if (id !== undefined) return id;
+      if (id === undefined || (btf !== this.kernelTargets()[0] && id < btf.firstTypeId)) continue;
+      const module = this.moduleNames.get(btf);
+      return module === undefined ? { id } : { id, objFd: moduleBtfFd(module) };
     }
     throw new NotSupportedError(`attach target ${target} of program ${prog.name} (${kind} ${name} is not in the kernel's BTF)`);
   }
 
   private loadProgram(prog: ProgramSpec, linked: LinkedProgram, reports: CoreRelocationReport[]): Program {
     const withBtf = this.btfFd !== undefined && linked.funcInfo.length > 0;
-    const attachBtfId = this.attachBtfId(prog);
+    const target = this.attachBtfTarget(prog);
     try {
       const { fd } = progLoadWithLog(
         {
@@ -543,7 +559,8 @@ class Loader {
           progFlags: prog.flags | (prog.sleepable ? 1 << 4 : 0),
           progName: kernelObjectName(prog.name),
           expectedAttachType: prog.expectedAttachType,
-          attachBtfId,
+          attachBtfId: target?.id,
+          attachBtfObjFd: target?.objFd,
           ...(withBtf
             ? {
                 progBtfFd: this.btfFd,
@@ -565,8 +582,26 @@ class Loader {
         throw new TsbpfError('PROG_LOAD', `${this.spec.source}: loading program ${prog.name} (${prog.sectionName}) failed: ${err.message}`, { cause: err });
       }
       throw err;
+    } finally {
+      target?.objFd?.close();
     }
   }
+}
+
+/** An fd of the kernel BTF object of module `name` (BPF_BTF_GET_NEXT_ID walk). */
+function moduleBtfFd(name: string): Fd {
+  for (let id = btfGetNextId(0); id !== undefined; id = btfGetNextId(id)) {
+    let fd: Fd | undefined;
+    try {
+      fd = btfGetFdById(id);
+      const info = btfInfo(fd);
+      if (info.kernelBtf && info.name === name) return fd;
+    } catch {
+      // the object went away between the two calls: keep walking
+    }
+    fd?.close();
+  }
+  throw new NotSupportedError(`the kernel BTF object of module ${name}`);
 }
 
 function resize(bytes: Uint8Array, size: number): Uint8Array {
