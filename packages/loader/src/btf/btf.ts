@@ -49,6 +49,14 @@ export const KIND_NAMES: readonly BtfKindName[] = [
 
 const KIND_NUMBERS: ReadonlyMap<BtfKindName, number> = new Map(KIND_NAMES.map((n, i) => [n, i]));
 
+/** Whether typed arrays read little-endian here (the BTF byte order), enabling the word scan. */
+const LITTLE_ENDIAN_HOST = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
+
+/** Per kind (index = BTF_KIND_*), 32-bit words after `struct btf_type`, or -1 for invalid kinds. */
+const FIXED_WORDS = Int32Array.from({ length: 32 }, (_, k) => (k === 0 || trailingSize(k, 0) < 0 ? -1 : trailingSize(k, 0) / 4));
+/** Per kind, 32-bit words per vlen entry. */
+const VLEN_WORDS = Int32Array.from({ length: 32 }, (_, k) => (k === 0 || trailingSize(k, 0) < 0 ? 0 : (trailingSize(k, 1) - trailingSize(k, 0)) / 4));
+
 /** Number of bytes following `struct btf_type` for a record of `kind` with `vlen` entries, or -1. */
 function trailingSize(kind: number, vlen: number): number {
   switch (kind) {
@@ -288,12 +296,56 @@ export class Btf {
 
   /** Walk the type section once: record offsets, kinds and name offsets. */
   private scan(fileOffset: number): void {
-    const view = this.typeView;
     const end = this.typeBytes.length;
     const max = Math.floor(end / TYPE_LEN) + 1;
     const offsets = new Uint32Array(max + 1);
     const kinds = new Uint8Array(max);
     const names = new Uint32Array(max);
+    const n = this.scanWords(offsets, kinds, names) ?? this.scanChecked(fileOffset, offsets, kinds, names);
+    this.recordOffsets = offsets;
+    this.kinds = kinds;
+    this.nameOffs = names;
+    this.parsedCount = n;
+    this.ownCount = n;
+    this.dirty = new Uint8Array(n);
+    this.cache = new Array<BtfType | undefined>(n);
+  }
+
+  /**
+   * Fast path of {@link scan} for the common case (little-endian host, 4-aligned section): reads
+   * 32-bit words through a Uint32Array, which stays fast even before the JIT warms up (a cold
+   * process scans vmlinux several times faster than with DataView calls). Returns undefined on
+   * anything unusual, and {@link scanChecked} then redoes the walk and reports the exact error.
+   */
+  private scanWords(offsets: Uint32Array, kinds: Uint8Array, names: Uint32Array): number | undefined {
+    const bytes = this.typeBytes;
+    if (!LITTLE_ENDIAN_HOST || bytes.byteOffset % 4 !== 0) return undefined;
+    const words = new Uint32Array(bytes.buffer, bytes.byteOffset, bytes.length >>> 2);
+    const endWord = words.length;
+    let w = 0;
+    let n = 0;
+    while (w < endWord) {
+      if (w + 3 > endWord) return undefined;
+      const info = words[w + 1];
+      const kind = (info >>> 24) & 0x1f;
+      const fixed = FIXED_WORDS[kind];
+      if (fixed < 0) return undefined;
+      const next = w + 3 + fixed + VLEN_WORDS[kind] * (info & 0xffff);
+      if (next > endWord) return undefined;
+      offsets[n] = w << 2;
+      kinds[n] = kind;
+      names[n] = words[w];
+      n++;
+      w = next;
+    }
+    offsets[n] = w << 2;
+    return n;
+  }
+
+  /** The portable, fully checked walk of {@link scan}; throws the precise BtfError. */
+  private scanChecked(fileOffset: number, offsets: Uint32Array, kinds: Uint8Array, names: Uint32Array): number {
+    const view = this.typeView;
+    const end = this.typeBytes.length;
     let off = 0;
     let n = 0;
     while (off < end) {
@@ -325,13 +377,7 @@ export class Btf {
       off = next;
     }
     offsets[n] = off;
-    this.recordOffsets = offsets;
-    this.kinds = kinds;
-    this.nameOffs = names;
-    this.parsedCount = n;
-    this.ownCount = n;
-    this.dirty = new Uint8Array(n);
-    this.cache = new Array<BtfType | undefined>(n);
+    return n;
   }
 
   /** One past the highest type id (base ids included). */

@@ -42,6 +42,28 @@ describe('Btf built by hand', () => {
     expect(parsed.encode()).toEqual(bytes);
   });
 
+  it('frames records identically on the word fast path and the checked path', () => {
+    const bytes = allKindsBtf().encode();
+    // An odd byte offset forces the portable DataView walk.
+    const shifted = new Uint8Array(bytes.length + 1);
+    shifted.set(bytes, 1);
+    const a = Btf.parse(bytes);
+    const b = Btf.parse(shifted.subarray(1));
+    expect(b.typeCount).toBe(a.typeCount);
+    for (let id = 1; id < a.typeCount; id++) expect(b.type(id)).toEqual(a.type(id));
+    expect(b.encode()).toEqual(a.encode());
+    // Both paths report a bad kind the same way (kind 20 in the last record).
+    const bad = bytes.slice();
+    const lastInfo = 24 + new DataView(bad.buffer).getUint32(12, true) - 12 + 7; // fwd 'fu' is the last record
+    bad[lastInfo] = (bad[lastInfo] & 0x80) | 20;
+    const shiftedBad = new Uint8Array(bad.length + 1);
+    shiftedBad.set(bad, 1);
+    for (const blob of [bad, shiftedBad.subarray(1)]) {
+      const e = expectBtfError(() => Btf.parse(blob), 'BTF_BAD_KIND');
+      expect(e.typeId).toBe(23);
+    }
+  });
+
   it('returns void for id 0 and rejects ids out of range', () => {
     const btf = allKindsBtf();
     expect(btf.type(0)).toEqual({ kind: 'void', name: '' });
