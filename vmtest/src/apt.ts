@@ -331,13 +331,26 @@ export class PrivateApt {
 
   /** `apt-get update` for `suites` (InRelease signatures are verified by apt). */
   async update(suites: readonly string[]): Promise<void> {
-    this.prepare(suites);
+    // apt drops the lists of suites missing from the sources: keep every suite already fetched.
+    const all = [...new Set([...suites, ...this.presentSuites()])].sort();
+    this.prepare(all);
+    suites = all;
     try {
       await execFileP('apt-get', [...this.options(), '-q', 'update'], { maxBuffer: 64 << 20 });
     } catch (e) {
       const err = e as { stderr?: string; message: string };
       throw new AptError(`apt-get update (${this.mirror.uri} ${suites.join(' ')}) failed: ${err.stderr ?? err.message}`);
     }
+  }
+
+  /** Suites whose main Packages index is present in the private lists. */
+  presentSuites(): string[] {
+    const lists = join(this.root, 'state/lists');
+    if (!existsSync(lists)) return [];
+    const re = new RegExp(`_dists_([^_]+)_main_binary-${this.arch}_Packages$`);
+    return readdirSync(lists)
+      .map((n) => re.exec(n)?.[1])
+      .filter((x): x is string => x !== undefined);
   }
 
   /** Path of the downloaded Packages index for `suite`'s main component, if present. */

@@ -10,6 +10,14 @@ import { PrivateApt, selectKernelPackages, systemDebianMirror } from './apt.js';
 import { cacheRoot, type KernelEntry } from './config.js';
 import { prepareKernelTree, readManifest, type KernelManifest } from './extract.js';
 
+/** Releases downloaded and extracted by this process, with what that cost. */
+const fetchedHere = new Map<string, { bytes: number; ms: number }>();
+
+/** Download size and download+extract time if this process fetched `release`, else undefined. */
+export function fetchCost(release: string): { bytes: number; ms: number } | undefined {
+  return fetchedHere.get(release);
+}
+
 /** A kernel ready to boot. */
 export interface PreparedKernel {
   readonly entry: KernelEntry;
@@ -79,6 +87,7 @@ export async function ensureKernel(
   log(`vmtest: [${entry.label}] downloaded ${(got / 1e6).toFixed(1)} MB in ${(downloadMs / 1000).toFixed(1)} s, extracting`);
   const manifest = await prepareKernelTree(entry, selection, debs, dir, { bytes: got, ms: downloadMs });
   rmSync(debDir, { recursive: true, force: true });
+  fetchedHere.set(manifest.release, { bytes: manifest.downloadBytes, ms: manifest.downloadMs + manifest.extractMs });
   writeFileSync(pointer, `${selection.release}\n`);
   log(
     `vmtest: [${entry.label}] ${manifest.release} ready in ${(manifest.extractMs / 1000).toFixed(1)} s; modules: ${manifest.modules.join(' ') || '(none)'}`,
@@ -90,4 +99,17 @@ export async function ensureKernel(
 function sameModules(m: KernelManifest, entry: KernelEntry): boolean {
   const have = new Set([...m.modules, ...m.builtinModules]);
   return entry.modules.every((n) => have.has(n.replaceAll('-', '_')));
+}
+
+/** True when `entry` has a usable cached tree (no apt work needed to boot it). */
+export function hasCachedKernel(entry: KernelEntry): boolean {
+  const pointer = pointerPath(entry.label);
+  if (!existsSync(pointer)) return false;
+  const m = readManifest(join(cacheRoot(), readFileSync(pointer, 'utf8').trim()));
+  return m !== undefined && sameModules(m, entry);
+}
+
+/** True when the private apt state already has `suite`'s index. */
+export function privateAptHasLists(suite: string): boolean {
+  return privateApt().hasLists([suite]);
 }

@@ -5,7 +5,7 @@
  * @packageDocumentation
  */
 import { loadKernels, selectKernels, type KernelEntry } from './config.js';
-import { ensureKernel, refreshIndexes } from './kernels.js';
+import { ensureKernel, hasCachedKernel, privateAptHasLists, refreshIndexes } from './kernels.js';
 import type { GuestReport, TestStatus } from './result.js';
 import { runInVm, type RunInVmOptions, type VmRunResult } from './vm.js';
 
@@ -36,6 +36,9 @@ export async function fetchKernels(
   opts: { refresh?: boolean; log?: (s: string) => void } = {},
 ): Promise<void> {
   if (opts.refresh === true) await refreshIndexes(entries, opts.log);
+  // One apt update for every suite that has no index yet, instead of one per kernel.
+  const missing = entries.filter((e) => !hasCachedKernel(e) && !privateAptHasLists(e.suite));
+  if (opts.refresh !== true && missing.length > 0) await refreshIndexes(missing, opts.log);
   for (const e of entries) await ensureKernel(e, opts);
 }
 
@@ -84,7 +87,7 @@ function table(rows: readonly (readonly string[])[]): string {
  */
 export function formatMatrixSummary(result: MatrixResult): string {
   const out: string[] = [];
-  const head = ['kernel', 'release', 'verdict', 'exit', 'pass', 'fail', 'skip', 'boot', 'setup', 'command', 'boot→result', 'fetch'];
+  const head = ['kernel', 'release', 'verdict', 'exit', 'pass', 'fail', 'skip', 'boot', 'setup', 'command', 'boot→result', 'download'];
   const rows: string[][] = [head];
   for (const r of result.runs) {
     const t = r.report.tests;
@@ -100,7 +103,7 @@ export function formatMatrixSummary(result: MatrixResult): string {
       secs(r.timings.setupMs),
       secs(r.timings.commandMs),
       secs(r.timings.toResultMs),
-      r.timings.fetchMs > 0 ? secs(r.timings.fetchMs) : 'cached',
+      r.fetch === undefined ? 'cached' : `${(r.fetch.bytes / 1e6).toFixed(0)} MB ${secs(r.fetch.ms)}`,
     ]);
   }
   for (const f of result.setupFailures) rows.push([f.label, '-', 'SETUP-FAILED', '-', '-', '-', '-', '-', '-', '-', '-', '-']);

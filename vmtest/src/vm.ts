@@ -8,7 +8,7 @@ import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { cacheRoot, loadKernels, selectKernels, type KernelEntry } from './config.js';
 import { buildInitramfs, findStaticBusybox, initScript, INIT_MARKER } from './initramfs.js';
-import { ensureKernel } from './kernels.js';
+import { ensureKernel, fetchCost } from './kernels.js';
 import { PrerequisiteError } from './prereq.js';
 import { detectAccel, qemuArgs, runQemu } from './qemu.js';
 import { parseGuestOutput, type GuestReport } from './result.js';
@@ -44,8 +44,6 @@ export interface VmRunResult {
   readonly resultsDir: string;
   readonly accel: 'kvm' | 'tcg';
   readonly timings: {
-    /** Kernel download+extract time when this run fetched it, else 0. */
-    readonly fetchMs: number;
     /** qemu spawn → init's first line (firmware + kernel boot). */
     readonly bootMs: number | null;
     /** Guest uptime from init start to the command's start (modules, mounts). */
@@ -58,6 +56,8 @@ export interface VmRunResult {
     readonly totalMs: number;
   };
   readonly qemuStderr: string;
+  /** Download size and download+extract time when this process fetched the kernel. */
+  readonly fetch?: { readonly bytes: number; readonly ms: number };
 }
 
 /** Environment every guest command gets; colours off so output parses. */
@@ -87,9 +87,7 @@ export function guestEnv(label: string, release: string, resultsDir: string, ext
 export async function runInVm(opts: RunInVmOptions): Promise<VmRunResult> {
   const entry = typeof opts.kernel === 'string' ? selectKernels(loadKernels(), [opts.kernel])[0] : opts.kernel;
   if (entry === undefined) throw new Error(`unknown kernel ${String(opts.kernel)}`);
-  const t0 = performance.now();
   const prepared = await ensureKernel(entry, { refresh: opts.refresh, log: opts.log });
-  const fetchMs = prepared.cached ? 0 : performance.now() - t0;
   const busybox = findStaticBusybox();
   if (busybox === undefined) throw new PrerequisiteError('no static busybox (apt-get install busybox-static)');
 
@@ -119,7 +117,8 @@ export async function runInVm(opts: RunInVmOptions): Promise<VmRunResult> {
   );
   const accel = detectAccel();
   const args = qemuArgs({
-    kernel: join(prepared.dir, m.vmlinuz),
+    // The PVH ELF skips in-guest decompression; VMTEST_BZIMAGE=1 boots the packaged image instead.
+    kernel: join(prepared.dir, m.vmlinux !== undefined && process.env.VMTEST_BZIMAGE !== '1' ? m.vmlinux : m.vmlinuz),
     initrd,
     cmdline: entry.cmdline,
     memory: opts.memory ?? entry.memory,
@@ -144,7 +143,6 @@ export async function runInVm(opts: RunInVmOptions): Promise<VmRunResult> {
     resultsDir,
     accel,
     timings: {
-      fetchMs: Math.round(fetchMs),
       bootMs: exit.msToFirstMarker === null ? null : Math.round(exit.msToFirstMarker),
       setupMs: span(report.initUptime, report.startUptime),
       commandMs: span(report.startUptime, report.endUptime),
@@ -152,5 +150,6 @@ export async function runInVm(opts: RunInVmOptions): Promise<VmRunResult> {
       totalMs: Math.round(exit.ms),
     },
     qemuStderr: exit.stderr,
+    ...(fetchCost(m.release) !== undefined ? { fetch: fetchCost(m.release) } : {}),
   };
 }
