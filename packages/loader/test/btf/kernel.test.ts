@@ -10,6 +10,7 @@ import { Btf } from '../../src/btf/btf.js';
 import { BtfError } from '../../src/btf/error.js';
 import { VMLINUX_BTF_PATH, listModuleBtf, loadKernelBtf, loadModuleBtf } from '../../src/btf/kernel.js';
 import type { BtfComposite } from '../../src/btf/types.js';
+import { testdataPath } from '../testdata.js';
 
 const haveKernelBtf = existsSync(VMLINUX_BTF_PATH);
 if (!haveKernelBtf) console.warn(`skipping kernel BTF tests: ${VMLINUX_BTF_PATH} is missing (kernel without CONFIG_DEBUG_INFO_BTF)`);
@@ -135,6 +136,16 @@ describe.skipIf(!haveKernelBtf)('kernel BTF', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  it('reads the .BTF section when the explicit path is an ELF file', () => {
+    const obj = testdataPath('globals.bpf.o');
+    const btf = loadKernelBtf({ path: obj });
+    expect(btf.source).toBe(`${obj}:.BTF`);
+    expect(btf.typeCount).toBeGreaterThan(1);
+    expect(btf.idsByName('int').length).toBeGreaterThan(0);
+    // An ELF without .BTF is a BTF_NOT_FOUND, not a parse of garbage.
+    expect(() => loadKernelBtf({ path: process.execPath })).toThrow(/no \.BTF section/);
   });
 
   it('reports missing kernel and module BTF as BTF_NOT_FOUND', () => {
