@@ -1,7 +1,8 @@
 import { defineConfig } from 'tsup';
 
 export default defineConfig({
-  entry: ['src/main.ts'],
+  // main: the orchestrator; worker: the tsbpf side of every benchmark, run in fresh processes.
+  entry: ['src/main.ts', 'src/worker.ts'],
   format: ['esm'],
   target: 'node20',
   sourcemap: true,

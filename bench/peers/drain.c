@@ -1,0 +1,124 @@
+// SPDX-License-Identifier: Apache-2.0
+// Ring/perf buffer drain peer.
+//   drain <object> ring|perf <size 64|128|1024> <burst> <bursts> <warmup> raw|decoded
+// Each burst: BPF_PROG_TEST_RUN of the producer (<kind><size>) writes <burst> records, then the
+// consumer drains them with ring_buffer__consume / perf_buffer__consume; only the drain is timed
+// (CPU time from getrusage, wall time from CLOCK_MONOTONIC). "raw" reads one field per record;
+// "decoded" copies the record into its C struct and reads every header field, the C counterpart of
+// turning it into an object.
+#include "common.h"
+#include <bpf/bpf.h>
+#include <errno.h>
+#include <unistd.h>
+
+struct ev_hdr {
+	unsigned long long timestamp;
+	unsigned int pid, tid, uid, gid;
+	unsigned long long mntns_id;
+	char comm[16];
+};
+
+static unsigned long long sink;
+static unsigned long long count;
+static int decoded;
+
+static void consume(void *data, size_t size)
+{
+	if (!decoded) {
+		sink += ((struct ev_hdr *)data)->pid;
+	} else {
+		unsigned char copy[1024];
+		size_t n = size < sizeof(copy) ? size : sizeof(copy);
+		memcpy(copy, data, n);
+		struct ev_hdr *h = (struct ev_hdr *)copy;
+		sink += h->timestamp + h->pid + h->tid + h->uid + h->gid + h->mntns_id + (unsigned char)h->comm[0] + n;
+		__asm__ volatile("" : : "r"(copy) : "memory");
+	}
+	count++;
+}
+
+static int ring_cb(void *ctx, void *data, size_t size)
+{
+	consume(data, size);
+	return 0;
+}
+
+static void perf_cb(void *ctx, int cpu, void *data, __u32 size)
+{
+	consume(data, size);
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 8) {
+		fprintf(stderr, "usage: drain <object> ring|perf <size> <burst> <bursts> <warmup> raw|decoded\n");
+		return 2;
+	}
+	const char *path = argv[1];
+	int perf = strcmp(argv[2], "perf") == 0;
+	int size = atoi(argv[3]);
+	int burst = atoi(argv[4]);
+	int bursts = atoi(argv[5]);
+	int warmup = atoi(argv[6]);
+	decoded = strcmp(argv[7], "decoded") == 0;
+	peer_init();
+	struct bpf_object *obj = bpf_object__open_file(path, NULL);
+	if (!obj)
+		return 1;
+	char name[32];
+	snprintf(name, sizeof(name), "%s%d", perf ? "perf" : "ring", size);
+	struct bpf_program *p;
+	bpf_object__for_each_program(p, obj) bpf_program__set_autoload(p, strcmp(bpf_program__name(p), name) == 0);
+	int err = bpf_object__load(obj);
+	if (err) {
+		fprintf(stderr, "load: %s\n", strerror(-err));
+		return 1;
+	}
+	struct bpf_program *prog = bpf_object__find_program_by_name(obj, name);
+	if (!prog)
+		return 1;
+	struct ring_buffer *rb = NULL;
+	struct perf_buffer *pb = NULL;
+	if (perf) {
+		/* Room for one burst of 1024-byte samples on one CPU. */
+		pb = perf_buffer__new(bpf_map__fd(bpf_object__find_map_by_name(obj, "events")), 2048, perf_cb, NULL, NULL, NULL);
+		if (!pb) {
+			fprintf(stderr, "perf_buffer__new: %s\n", strerror(errno));
+			return 1;
+		}
+	} else {
+		rb = ring_buffer__new(bpf_map__fd(bpf_object__find_map_by_name(obj, "rb")), ring_cb, NULL, NULL);
+		if (!rb)
+			return 1;
+	}
+	__u64 args[2] = { (__u64)burst, 0 };
+	LIBBPF_OPTS(bpf_test_run_opts, topts, .ctx_in = args, .ctx_size_in = perf ? sizeof(args) : 8);
+	double cpu_total = 0, wall_total = 0;
+	unsigned long long events = 0;
+	for (int i = 0; i < warmup + bursts; i++) {
+		err = bpf_prog_test_run_opts(bpf_program__fd(prog), &topts);
+		if (err || topts.retval != (unsigned)burst) {
+			fprintf(stderr, "test run: err %d retval %u\n", err, topts.retval);
+			return 1;
+		}
+		count = 0;
+		double c0 = cpu_ns(), w0 = now_ms();
+		int n = perf ? perf_buffer__consume(pb) : ring_buffer__consume(rb);
+		double w1 = now_ms(), c1 = cpu_ns();
+		if (n < 0) {
+			fprintf(stderr, "consume: %d\n", n);
+			return 1;
+		}
+		if (i >= warmup) {
+			cpu_total += c1 - c0;
+			wall_total += (w1 - w0) * 1e6;
+			events += count;
+		}
+	}
+	printf("{\"libbpf\":\"%s\",\"events\":%llu,\"cpuNs\":%.0f,\"wallNs\":%.0f,\"sink\":%llu}\n", peer_libbpf_version(), events,
+	       cpu_total, wall_total, sink & 1);
+	perf_buffer__free(pb);
+	ring_buffer__free(rb);
+	bpf_object__close(obj);
+	return 0;
+}

@@ -1,0 +1,113 @@
+/**
+ * Benchmark 1: kernel BTF. Parse /sys/kernel/btf/vmlinux and find `struct task_struct`, the first
+ * time in a fresh process and repeatedly, tsbpf (readFileSync + Btf.parse + find) against libbpf
+ * (btf__load_vmlinux_btf + btf__find_by_name_kind). Also the peak RSS of each first-call process.
+ */
+import { peerPath } from '../build.js';
+import { alternate, libLabel, primaryLib, WORKER, type BenchContext } from '../context.js';
+import { runChild } from '../proc.js';
+import { ratioTarget, row } from '../result.js';
+import { median, stat } from '../stats.js';
+
+interface TsFirst {
+  importMs: number;
+  firstMs: number;
+  readMs: number;
+  parseMs: number;
+  findMs: number;
+  typeId: number;
+  vmhwmKb: number;
+}
+interface PeerFirst {
+  libbpf: string;
+  firstMs: number;
+  typeId: number;
+  vmhwmKb: number;
+}
+interface Repeat {
+  samplesMs: number[];
+  typeId: number;
+  libbpf?: string;
+}
+
+export async function benchBtf(ctx: BenchContext): Promise<void> {
+  const repeat = ctx.quick ? 3 : 20;
+  const libs = ctx.peerSkip ? [] : ctx.libs;
+  if (ctx.peerSkip) ctx.skipped.push({ bench: 'btf', reason: `libbpf peer skipped: ${ctx.peerSkip}` });
+  const primary = primaryLib(ctx);
+  // First call: one fresh process per round and side.
+  const ts: { first: TsFirst; exitMs: number }[] = [];
+  const peers = new Map<string, { first: PeerFirst; exitMs: number }[]>();
+  await alternate(
+    ctx.rounds,
+    async () => {
+      const r = await runChild<TsFirst>(process.execPath, [WORKER, 'btf', 'first']);
+      ts.push({ first: r.json, exitMs: r.exitMs });
+    },
+    async () => {
+      for (const lib of libs) {
+        const r = await runChild<PeerFirst>(peerPath(lib, 'btf'), ['first']);
+        lib.reported = r.json.libbpf;
+        const list = peers.get(lib.id) ?? [];
+        list.push({ first: r.json, exitMs: r.exitMs });
+        peers.set(lib.id, list);
+      }
+    },
+  );
+  const tsFirst = stat(ts.map((x) => x.first.firstMs));
+  const parts = ['importMs', 'readMs', 'parseMs', 'findMs'] as const;
+  const partText = parts.map((p) => `${p.replace('Ms', '')} ${median(ts.map((x) => x.first[p])).toFixed(2)} ms`).join(', ');
+  for (const lib of libs) {
+    const p = peers.get(lib.id) ?? [];
+    const r = row({ bench: 'btf', case: 'first call in a fresh process', unit: 'ms', tsbpf: tsFirst, peer: stat(p.map((x) => x.first.firstMs)), peerLabel: libLabel(lib) });
+    if (lib === primary) {
+      r.target = ratioTarget(r.ratio, 1.0);
+      r.note = `tsbpf medians: ${partText} (import not in the figure)`;
+    }
+    ctx.rows.push(r);
+  }
+  if (libs.length === 0) ctx.rows.push(row({ bench: 'btf', case: 'first call in a fresh process', unit: 'ms', tsbpf: tsFirst, note: partText }));
+  for (const lib of libs) {
+    const p = peers.get(lib.id) ?? [];
+    ctx.rows.push(row({ bench: 'btf', case: 'first call: process spawn → exit', unit: 'ms', tsbpf: stat(ts.map((x) => x.exitMs)), peer: stat(p.map((x) => x.exitMs)), peerLabel: libLabel(lib) }));
+  }
+  // Peak RSS of the first-call processes.
+  for (const lib of libs) {
+    const p = peers.get(lib.id) ?? [];
+    ctx.rows.push(
+      row({
+        bench: 'memory',
+        case: 'kernel-BTF process peak RSS (VmHWM)',
+        unit: 'MB',
+        tsbpf: stat(ts.map((x) => x.first.vmhwmKb / 1024)),
+        peer: stat(p.map((x) => x.first.vmhwmKb / 1024)),
+        peerLabel: libLabel(lib),
+      }),
+    );
+  }
+  // Repeated: each sample parses the whole file again (no cache).
+  const tsRep: number[] = [];
+  const peerRep = new Map<string, number[]>();
+  await alternate(
+    ctx.rounds,
+    async () => {
+      const r = await runChild<Repeat>(process.execPath, [WORKER, 'btf', 'repeat', String(repeat)]);
+      // Skip the first (cold) sample: "repeated" is the steady state.
+      tsRep.push(median(r.json.samplesMs.slice(1)));
+    },
+    async () => {
+      for (const lib of libs) {
+        const r = await runChild<Repeat>(peerPath(lib, 'btf'), ['repeat', String(repeat)]);
+        const list = peerRep.get(lib.id) ?? [];
+        list.push(median(r.json.samplesMs.slice(1)));
+        peerRep.set(lib.id, list);
+      }
+    },
+  );
+  for (const lib of libs) {
+    const r = row({ bench: 'btf', case: `repeated (median of ${repeat - 1} warm calls per process)`, unit: 'ms', tsbpf: stat(tsRep), peer: stat(peerRep.get(lib.id) ?? []), peerLabel: libLabel(lib) });
+    if (lib === primary) r.target = ratioTarget(r.ratio, 1.0);
+    ctx.rows.push(r);
+  }
+  if (libs.length === 0) ctx.rows.push(row({ bench: 'btf', case: 'repeated', unit: 'ms', tsbpf: stat(tsRep) }));
+}

@@ -1,0 +1,287 @@
+/**
+ * The tsbpf side of every benchmark, run by the orchestrator (main.ts) in a fresh process per round so
+ * that "first call" means first call and no JIT or cache state leaks between rounds. Each subcommand
+ * prints one JSON line on stdout; the gadget subcommand also prints the readiness marker on stderr.
+ *
+ *   worker btf first | btf repeat <n>
+ *   worker gadget <object> [hold-seconds]
+ *   worker drain <object> ring|perf <size> <burst> <bursts> <warmup> raw|decoded
+ *   worker maps bpfmap|bytes|sys hash|array <n> <rounds>
+ */
+import { readFileSync } from 'node:fs';
+import { performance } from 'node:perf_hooks';
+
+/** A field of /proc/self/status in kB (VmHWM, VmRSS). */
+function statusKb(field: string): number {
+  const m = new RegExp(`^${field}:\\s+(\\d+)`, 'm').exec(readFileSync('/proc/self/status', 'utf8'));
+  return m ? Number(m[1]) : -1;
+}
+
+function out(obj: Record<string, unknown>): void {
+  process.stdout.write(JSON.stringify(obj, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v)) + '\n');
+}
+
+async function btf(args: string[]): Promise<void> {
+  const t0 = performance.now();
+  const L = await import('@tsbpf/loader');
+  const t1 = performance.now();
+  if (args[0] === 'repeat') {
+    const n = Number(args[1] ?? 10);
+    const samples: number[] = [];
+    let id: number | undefined;
+    for (let i = 0; i < n; i++) {
+      const s = performance.now();
+      // What loadKernelBtf does without its cache: read the file, frame the records, then look up.
+      L.clearKernelBtfCache();
+      const b = L.loadKernelBtf();
+      id = b.find('task_struct', 'struct');
+      samples.push(performance.now() - s);
+    }
+    out({ samplesMs: samples, typeId: id, vmhwmKb: statusKb('VmHWM') });
+    return;
+  }
+  // First call, split into its parts (loadKernelBtf = readFileSync + Btf.parse, then find).
+  const a = performance.now();
+  const bytes = readFileSync(L.VMLINUX_BTF_PATH);
+  const b = performance.now();
+  const k = L.Btf.parse(bytes, { source: L.VMLINUX_BTF_PATH });
+  const c = performance.now();
+  const id = k.find('task_struct', 'struct');
+  const d = performance.now();
+  out({ importMs: t1 - t0, firstMs: d - a, readMs: b - a, parseMs: c - b, findMs: d - c, typeId: id, sinceStartMs: d, vmhwmKb: statusKb('VmHWM') });
+}
+
+async function gadget(args: string[]): Promise<void> {
+  const object = args[0];
+  const hold = Number(args[1] ?? 0);
+  const t0 = performance.now();
+  const L = await import('@tsbpf/loader');
+  const t1 = performance.now();
+  const spec = L.CollectionSpec.fromFile(object);
+  const t2 = performance.now();
+  let firstAttach: number | undefined;
+  const run = L.GadgetRun.start(spec, {
+    attach: () => {
+      firstAttach ??= performance.now();
+      return true;
+    },
+  });
+  const t3 = performance.now();
+  process.stderr.write('READY\n');
+  let events = 0;
+  if (hold > 0) {
+    // Consume like the gadget does: every record decoded to an object by BTF.
+    const decoder = run.decoder();
+    let sink = 0;
+    const done = run.reader.start((view) => {
+      const e = decoder.decode(view);
+      sink += Object.keys(e).length;
+      events++;
+    });
+    await new Promise((r) => setTimeout(r, hold * 1000));
+    run.close();
+    await done;
+    if (sink < 0) console.error(sink);
+  }
+  const timings = run.collection.timings;
+  const attachStart = firstAttach ?? t3;
+  out({
+    importMs: t1 - t0,
+    specMs: t2 - t1,
+    startMs: t3 - t2,
+    loadAttachMs: t3 - t1,
+    timings,
+    loadPhasesMs: timings.kernelBtf + timings.objectBtf + timings.maps + timings.relocate + timings.programs,
+    attachMs: t3 - attachStart,
+    programs: run.links.length,
+    readyAtMs: t3,
+    events,
+    vmhwmKb: statusKb('VmHWM'),
+  });
+  run.close();
+}
+
+async function drain(args: string[]): Promise<void> {
+  const [object, kind, sizeS, burstS, burstsS, warmupS, mode] = args;
+  const size = Number(sizeS);
+  const burst = Number(burstS);
+  const bursts = Number(burstsS);
+  const warmup = Number(warmupS);
+  const L = await import('@tsbpf/loader');
+  const spec = L.CollectionSpec.fromFile(object);
+  const name = `${kind}${size}`;
+  for (const [n, p] of spec.programs) p.autoload = n === name;
+  using c = L.Collection.load(spec);
+  const prog = c.program(name);
+  const reader =
+    kind === 'perf' ? new L.PerfReader({ fd: c.map('events').fd }, { pageCount: 2048 }) : new L.RingBufReader({ fd: c.map('rb').fd, maxEntries: c.map('rb').maxEntries });
+  const btf = spec.btf;
+  if (!btf) throw new Error('producer object has no BTF');
+  const typeId = btf.find(`event${size}`, 'struct');
+  if (typeId === undefined) throw new Error(`no struct event${size}`);
+  const decode = L.compileDecoder(btf, typeId);
+  let sink = 0;
+  let count = 0;
+  const raw = (v: DataView): void => {
+    sink += v.getUint32(8, true);
+    count++;
+  };
+  const decoded = (v: DataView): void => {
+    const e = decode(v) as { hdr: { pid: number } };
+    sink += e.hdr.pid;
+    count++;
+  };
+  const cb = mode === 'decoded' ? decoded : raw;
+  const ctx = new Uint8Array(kind === 'perf' ? 16 : 8);
+  new DataView(ctx.buffer).setUint32(0, burst, true);
+  let cpuNs = 0;
+  let wallNs = 0;
+  let events = 0;
+  for (let i = 0; i < warmup + bursts; i++) {
+    const r = prog.testRun({ ctxIn: ctx });
+    if (r.retval !== burst) throw new Error(`producer returned ${r.retval}, wanted ${burst}`);
+    count = 0;
+    const c0 = process.cpuUsage();
+    const w0 = process.hrtime.bigint();
+    reader.readAvailable(cb);
+    const w1 = process.hrtime.bigint();
+    const c1 = process.cpuUsage(c0);
+    if (i >= warmup) {
+      cpuNs += (c1.user + c1.system) * 1000;
+      wallNs += Number(w1 - w0);
+      events += count;
+    }
+  }
+  reader.close();
+  out({ events, cpuNs, wallNs, sink: sink & 1 });
+}
+
+async function maps(args: string[]): Promise<void> {
+  const [flavour, type, nS, roundsS] = args;
+  const n = Number(nS);
+  const rounds = Number(roundsS);
+  const L = await import('@tsbpf/loader');
+  const hash = type === 'hash';
+  const VALUE = 64;
+  const fd = L.mapCreate({ mapType: hash ? L.BPF_MAP_TYPE.HASH : L.BPF_MAP_TYPE.ARRAY, keySize: 4, valueSize: VALUE, maxEntries: n, mapName: 'bench' });
+  const map = new L.BpfMap<number, Uint8Array>(fd, { name: 'bench', type: hash ? L.BPF_MAP_TYPE.HASH : L.BPF_MAP_TYPE.ARRAY, keySize: 4, valueSize: VALUE, maxEntries: n, flags: 0 });
+  const value = new Uint8Array(VALUE).fill(7);
+  const out64 = new Uint8Array(VALUE);
+  const key = new Uint8Array(4);
+  const kv = new DataView(key.buffer);
+  const keys = new Uint8Array(4 * n);
+  const kdv = new DataView(keys.buffer);
+  for (let i = 0; i < n; i++) kdv.setUint32(i * 4, i, true);
+  const values = new Uint8Array(VALUE * n);
+  const token = new Uint8Array(8);
+  const ops: Record<string, number[]> = {};
+  const add = (op: string, ms: number): void => {
+    (ops[op] ??= []).push((ms * 1e6) / n);
+  };
+  let sink = 0;
+  for (let r = 0; r < rounds; r++) {
+    let t = performance.now();
+    const lap = (op: string): void => {
+      const now = performance.now();
+      add(op, now - t);
+      t = now;
+    };
+    if (flavour === 'bpfmap') {
+      for (let i = 0; i < n; i++) {
+        value[0] = i & 0xff;
+        map.update(i, value);
+      }
+      lap('update');
+      for (let i = 0; i < n; i++) {
+        const v = map.lookup(i) as Uint8Array | undefined;
+        if (!v) throw new Error('lookup miss');
+        sink += v[0];
+      }
+      lap('lookup');
+      if (hash) {
+        for (let i = 0; i < n; i++) if (!map.delete(i)) throw new Error('delete miss');
+        lap('delete');
+      }
+      const entries: [number, Uint8Array][] = [];
+      for (let i = 0; i < n; i++) entries.push([i, value]);
+      if (map.updateBatch(entries) !== n) throw new Error('short update batch');
+      lap('update_batch');
+      const got = map.lookupBatchBytes(n);
+      if (got.count !== n) throw new Error(`short lookup batch ${got.count}`);
+      lap('lookup_batch');
+      if (hash) {
+        // BpfMap has no deleteBatch: clear with the raw call so the next round starts empty (not timed as BpfMap).
+        L.mapDeleteBatch(map.fd, { keys, count: n });
+        t = performance.now();
+      }
+    } else if (flavour === 'bytes') {
+      for (let i = 0; i < n; i++) {
+        kv.setUint32(0, i, true);
+        value[0] = i & 0xff;
+        map.updateBytes(key, value);
+      }
+      lap('update');
+      for (let i = 0; i < n; i++) {
+        kv.setUint32(0, i, true);
+        if (!map.lookupBytes(key, out64)) throw new Error('lookup miss');
+        sink += out64[0];
+      }
+      lap('lookup');
+      if (hash) {
+        for (let i = 0; i < n; i++) {
+          kv.setUint32(0, i, true);
+          if (!map.deleteBytes(key)) throw new Error('delete miss');
+        }
+        lap('delete');
+      }
+      L.mapUpdateBatch(map.fd, { keys, values, count: n });
+      if (hash) L.mapDeleteBatch(map.fd, { keys, count: n });
+      t = performance.now();
+    } else {
+      for (let i = 0; i < n; i++) {
+        kv.setUint32(0, i, true);
+        value[0] = i & 0xff;
+        L.mapUpdateElem(fd, key, value);
+      }
+      lap('update');
+      for (let i = 0; i < n; i++) {
+        kv.setUint32(0, i, true);
+        if (!L.mapLookupElem(fd, key, out64)) throw new Error('lookup miss');
+        sink += out64[0];
+      }
+      lap('lookup');
+      if (hash) {
+        for (let i = 0; i < n; i++) {
+          kv.setUint32(0, i, true);
+          if (!L.mapDeleteElem(fd, key)) throw new Error('delete miss');
+        }
+        lap('delete');
+      }
+      if (L.mapUpdateBatch(fd, { keys, values, count: n }) !== n) throw new Error('short update batch');
+      lap('update_batch');
+      const res = L.mapLookupBatch(fd, { inBatch: null, outBatch: token, keys, values, count: n });
+      if (res.count !== n) throw new Error(`short lookup batch ${res.count}`);
+      lap('lookup_batch');
+      if (hash) {
+        if (L.mapDeleteBatch(fd, { keys, count: n }) !== n) throw new Error('short delete batch');
+        lap('delete_batch');
+      }
+    }
+  }
+  const nsPerOp: Record<string, number> = {};
+  for (const [op, v] of Object.entries(ops)) nsPerOp[op] = [...v].sort((a, b) => a - b)[v.length >> 1];
+  map.close();
+  out({ nsPerOp, sink: sink & 1 });
+}
+
+const [cmd, ...rest] = process.argv.slice(2);
+const table: Record<string, (a: string[]) => Promise<void>> = { btf, gadget, drain, maps };
+const fn = cmd ? table[cmd] : undefined;
+if (!fn) {
+  console.error(`usage: worker ${Object.keys(table).join('|')} …`);
+  process.exit(2);
+}
+fn(rest).catch((err: unknown) => {
+  console.error(err instanceof Error ? (err.stack ?? err.message) : String(err));
+  process.exit(1);
+});
