@@ -484,6 +484,33 @@ export function checkKprobeMulti(): FeatureResult {
   });
 }
 
+/** Can uprobe_multi links be created (kernel 6.6+)? */
+export function checkUprobeMulti(): FeatureResult {
+  return cached('uprobe_multi', () => {
+    let prog: Fd;
+    try {
+      prog = progLoad({ progType: BPF_PROG_TYPE.KPROBE, insns: insns(RET0), license: 'GPL', expectedAttachType: BPF_ATTACH_TYPE.TRACE_UPROBE_MULTI });
+    } catch (err) {
+      return { supported: false, detail: `uprobe_multi program: ${describeError(err)}` };
+    }
+    return withFd(prog, (p) => {
+      try {
+        // "/" is not a regular file: a kernel with uprobe_multi checks that (EBADF); one without rejects the attach type (EINVAL).
+        linkCreate({ progFd: p, attachType: BPF_ATTACH_TYPE.TRACE_UPROBE_MULTI, uprobeMulti: { path: '/', offsets: [0n] } }).close();
+        return { supported: true };
+      } catch (err) {
+        if (err instanceof SyscallError && err.errnoName === 'EBADF') return { supported: true };
+        return { supported: false, detail: `uprobe_multi link: ${describeError(err)}` };
+      }
+    });
+  });
+}
+
+/** {@link checkUprobeMulti} as a boolean. */
+export function hasUprobeMulti(): boolean {
+  return checkUprobeMulti().supported;
+}
+
 /** Load a tracing program for `attachType` at BTF id `id` and attach it for a moment. */
 function loadAndAttachTracing(progType: number, attachType: number, id: number, what: string): FeatureResult {
   let prog: Fd;
@@ -619,6 +646,7 @@ export function featureReport(): FeatureReportEntry[] {
   out.push({ group: 'attach', name: 'kprobe (tracefs)', supported: k.tracefs });
   add('attach', 'kprobe_multi', checkKprobeMulti());
   out.push({ group: 'attach', name: 'uprobe (perf PMU)', supported: existsSync('/sys/bus/event_source/devices/uprobe/type') });
+  add('attach', 'uprobe_multi', checkUprobeMulti());
   add('attach', 'fentry/fexit (trampolines)', checkTrampolines());
   add('attach', 'lsm', checkLsm());
   add('attach', 'tp_btf/sys_enter', checkTpBtf('sys_enter'));

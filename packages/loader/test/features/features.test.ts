@@ -13,6 +13,7 @@ import {
   hasBpfLoop,
   hasRingbuf,
   hasTpBtf,
+  hasUprobeMulti,
   kprobes,
   probeAttachType,
   probeBtfKind,
@@ -43,6 +44,7 @@ describe('feature probes on this kernel', () => {
     expect(hasBpfLink()).toBe(true);
     expect(hasTpBtf('sys_enter')).toBe(true);
     expect(hasTpBtf('cap_capable')).toBe(true);
+    expect(hasUprobeMulti()).toBe(true); // 6.6+ with CONFIG_UPROBES
     expect(probeAttachType(BPF_PROG_TYPE.CGROUP_SKB, BPF_ATTACH_TYPE.CGROUP_INET_EGRESS)).toBe(true);
     for (const kind of ['int', 'ptr', 'struct', 'func', 'func_proto', 'datasec', 'float', 'decl_tag', 'type_tag', 'enum64']) expect(probeBtfKind(kind), kind).toBe(true);
     expect(Fd.openCount).toBe(owned);

@@ -26,7 +26,7 @@ import {
   tracefsRoot,
   type Link,
 } from '../../src/link/index.js';
-import { hasTrampolines, kprobes, checkTrampolines, checkLsm } from '../../src/features/index.js';
+import { hasTrampolines, kprobes, checkTrampolines, checkLsm, checkUprobeMulti } from '../../src/features/index.js';
 import { openFdCount } from '../testdata.js';
 import { Child, Counter, allLinkIds, counterInsns, havePython, load, until } from './progs.js';
 
@@ -306,7 +306,9 @@ describe.skipIf(!existsSync(LIBC))('uprobe', () => {
     expect(readFileSync(`${tracefsRoot()}/uprobe_events`, 'latin1')).not.toContain(name.split('/')[1]);
   });
 
-  itChild('counts with one uprobe_multi link on two libc functions', async () => {
+  const uprobeMulti = checkUprobeMulti();
+  if (!uprobeMulti.supported) console.warn(`skipping uprobe_multi attach: ${uprobeMulti.detail}`);
+  it.runIf(havePython && uprobeMulti.supported)('counts with one uprobe_multi link on two libc functions', async () => {
     using counter = new Counter();
     using prog = load({ progType: BPF_PROG_TYPE.KPROBE, expectedAttachType: BPF_ATTACH_TYPE.TRACE_UPROBE_MULTI, insns: counterInsns(counter) });
     const child = new Child(`${GETPPID_LOOP}\nfor _ in range(${N}): os.getpgid(0)`);

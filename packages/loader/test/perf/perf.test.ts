@@ -5,7 +5,7 @@ import type { EventReader } from '../../src/ringbuf/index.js';
 import { attachTracepoint } from '../../src/link/index.js';
 import { openFdCount } from '../testdata.js';
 import { Child, havePython } from '../link/progs.js';
-import { Producer, decode } from '../ringbuf/producers.js';
+import { Producer, decode, producerSupport } from '../ringbuf/producers.js';
 
 function perfArray(): Fd {
   return mapCreate({ mapType: BPF_MAP_TYPE.PERF_EVENT_ARRAY, keySize: 4, valueSize: 4, maxEntries: numPossibleCpus(), mapName: 'events' });
@@ -30,7 +30,7 @@ afterAll(() => {
   expect(openFdCount()).toBe(fds);
 });
 
-describe('PerfReader', () => {
+describe.skipIf(!producerSupport.ok)('PerfReader', () => {
   it('opens one ring per online CPU and delivers exactly N intact samples', () => {
     using map = perfArray();
     using reader = new PerfReader({ fd: map });

@@ -5,12 +5,36 @@
  * outputs are counted in the state map, so a test knows exactly what was produced and what was dropped.
  */
 import { asm, assemble } from '../../src/asm/index.js';
+
+const XDP_PASS = 2;
 import { BPF_FUNC, BPF_MAP_TYPE, BPF_PROG_TYPE, mapCreate, mapLookupElem, mapUpdateElem, progTestRun, type Fd } from '../../src/sys/index.js';
 import { atomicAdd64, atomicFetchAdd64, jneReg, load, rshImm } from '../link/progs.js';
 
 /** Magic in every record's second word. */
 export const MAGIC = 0x7473627066n; // "tsbpf"
-const XDP_PASS = 2;
+
+/** A throwaway array map for {@link producerSupport}. */
+class ProducerStateProbe implements Disposable {
+  readonly map: Fd = mapCreate({ mapType: BPF_MAP_TYPE.ARRAY, keySize: 4, valueSize: 8, maxEntries: 1 });
+  [Symbol.dispose](): void {
+    this.map.close();
+  }
+}
+
+/**
+ * Whether the producers can load here: they number records with an atomic fetch-and-add (BPF_FETCH,
+ * kernel 5.12+). Tests that use them skip with this reason otherwise.
+ */
+export const producerSupport: { ok: boolean; reason?: string } = (() => {
+  try {
+    using state = new ProducerStateProbe();
+    load({ progType: BPF_PROG_TYPE.XDP, insns: assemble([...asm.ldMapValue(6, state.map.raw, 0), asm.movImm(1, 1), atomicFetchAdd64(6, 1, 0), asm.movImm(0, XDP_PASS), asm.exit()]).bytes }).close();
+    return { ok: true };
+  } catch (err) {
+    return { ok: false, reason: `the test producers need BPF atomic fetch-and-add (kernel 5.12+): ${(err as Error).message.split('\n')[0]}` };
+  }
+})();
+if (!producerSupport.ok) console.warn(`skipping ring/perf buffer producer tests: ${producerSupport.reason}`);
 
 /** State map value: {u64 next seq; u64 failed outputs}. */
 export class ProducerState implements Disposable {
