@@ -11,8 +11,9 @@
  * - checks made with CAP_OPT_NOAUDIT are the kernel asking "may I?" for an optional path (for
  *   example CAP_SYS_ADMIN when sizing memory reservations): they never make anything fail, so they
  *   are listed as `optional` and not kept. The tracepoint strategy cannot see the audit option; there
- *   the kernel stack tells the well-known no-audit callers apart (a `*_noaudit` frame, or the memory
- *   accounting path `cap_vm_enough_memory` / `security_vm_enough_memory_mm`) when stacks are collected.
+ *   the kernel stack tells the well-known no-audit callers apart (a `*_noaudit` frame, the memory
+ *   accounting path `cap_vm_enough_memory` / `security_vm_enough_memory_mm`, `kallsyms_show_value`)
+ *   when stacks are collected.
  */
 import type { CapabilityEvent } from './event.js';
 
@@ -74,7 +75,11 @@ export interface ProfileReport {
   leastPrivilegeByMountNamespace: Record<string, LeastPrivilege>;
 }
 
-const NOAUDIT_FRAME = /(?:^|[^a-z])(?:[a-z_]*_noaudit[a-z_]*|cap_vm_enough_memory|security_vm_enough_memory_mm|__vm_enough_memory)\+/;
+/**
+ * Kernel functions known to check with CAP_OPT_NOAUDIT: the `*_noaudit` wrappers, memory
+ * accounting (CAP_SYS_ADMIN for the overcommit reserve) and kallsyms (CAP_SYSLOG to show addresses).
+ */
+const NOAUDIT_FRAME = /(?:^|[^a-z_])(?:[a-z_]*_noaudit[a-z_]*|cap_vm_enough_memory|security_vm_enough_memory_mm|__vm_enough_memory|kallsyms_show_value)\+/;
 
 /** Whether a check is the kernel's no-audit kind: from `audit` when known, else from the kernel stack. */
 export function isOptionalCheck(e: Pick<CapabilityEvent, 'audit' | 'kstack'>): boolean {
