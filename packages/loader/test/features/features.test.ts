@@ -24,29 +24,49 @@ import {
 import { BPF_ATTACH_TYPE, BPF_FUNC, BPF_MAP_TYPE, BPF_PROG_TYPE, Fd } from '../../src/sys/index.js';
 import { run } from '../../src/cli/features.js';
 import { openFdCount } from '../testdata.js';
+import { loadKernelBtf } from '../../src/btf/kernel.js';
+
+/** Every enumerator name in the kernel's BTF (enum bpf_map_type, bpf_func_id, the BTF_KIND_* enum, …). */
+function kernelEnumerators(): Set<string> {
+  const btf = loadKernelBtf();
+  const out = new Set<string>();
+  for (let id = 1; id < btf.typeCount; id++) {
+    if (btf.kind(id) !== 'enum') continue;
+    const t = btf.type(id);
+    if (t.kind === 'enum') for (const v of t.values) out.add(v.name);
+  }
+  return out;
+}
 
 describe('feature probes on this kernel', () => {
-  it('finds what the machine is documented to have', () => {
+  it('agrees with the kernel\'s own enums: what the kernel declares, the probes find', () => {
     const fds = openFdCount();
     const owned = Fd.openCount;
     clearFeatureCache();
+    const knows = kernelEnumerators();
+    // Always present wherever tsbpf runs.
     expect(probeMapType(BPF_MAP_TYPE.HASH)).toBe(true);
-    expect(probeMapType(BPF_MAP_TYPE.RINGBUF)).toBe(true);
-    expect(hasRingbuf()).toBe(true);
     expect(probeMapType(BPF_MAP_TYPE.STACK_TRACE)).toBe(true);
-    expect(probeMapType(BPF_MAP_TYPE.TASK_STORAGE)).toBe(true); // needs a BTF-typed key/value
     expect(probeProgType(BPF_PROG_TYPE.TRACEPOINT)).toBe(true);
     expect(probeProgType(BPF_PROG_TYPE.RAW_TRACEPOINT)).toBe(true);
-    expect(probeProgType(BPF_PROG_TYPE.TRACING)).toBe(true); // tp_btf loads here
-    expect(probeProgType(BPF_PROG_TYPE.SYSCALL)).toBe(true);
-    expect(probeHelper(BPF_PROG_TYPE.TRACEPOINT, BPF_FUNC.ringbuf_output)).toBe(true);
-    expect(hasBpfLoop()).toBe(true);
-    expect(hasBpfLink()).toBe(true);
-    expect(hasTpBtf('sys_enter')).toBe(true);
-    expect(hasTpBtf('cap_capable')).toBe(true);
-    expect(hasUprobeMulti()).toBe(true); // 6.6+ with CONFIG_UPROBES
     expect(probeAttachType(BPF_PROG_TYPE.CGROUP_SKB, BPF_ATTACH_TYPE.CGROUP_INET_EGRESS)).toBe(true);
-    for (const kind of ['int', 'ptr', 'struct', 'func', 'func_proto', 'datasec', 'float', 'decl_tag', 'type_tag', 'enum64']) expect(probeBtfKind(kind), kind).toBe(true);
+    for (const kind of ['int', 'ptr', 'struct', 'func', 'func_proto', 'var', 'datasec']) expect(probeBtfKind(kind), kind).toBe(true);
+    // Present exactly when the kernel's BTF declares them.
+    expect(hasRingbuf()).toBe(knows.has('BPF_MAP_TYPE_RINGBUF'));
+    expect(probeMapType(BPF_MAP_TYPE.TASK_STORAGE)).toBe(knows.has('BPF_MAP_TYPE_TASK_STORAGE')); // needs a BTF-typed key/value
+    expect(probeMapType(BPF_MAP_TYPE.BLOOM_FILTER)).toBe(knows.has('BPF_MAP_TYPE_BLOOM_FILTER'));
+    expect(probeProgType(BPF_PROG_TYPE.SYSCALL)).toBe(knows.has('BPF_PROG_TYPE_SYSCALL'));
+    expect(probeHelper(BPF_PROG_TYPE.TRACEPOINT, BPF_FUNC.ringbuf_output)).toBe(knows.has('BPF_FUNC_ringbuf_output'));
+    expect(hasBpfLoop()).toBe(knows.has('BPF_FUNC_loop'));
+    expect(hasBpfLink()).toBe(knows.has('BPF_LINK_CREATE'));
+    expect(hasUprobeMulti()).toBe(knows.has('BPF_TRACE_UPROBE_MULTI') && existsSync('/sys/bus/event_source/devices/uprobe'));
+    for (const [kind, e] of [['float', 'BTF_KIND_FLOAT'], ['decl_tag', 'BTF_KIND_DECL_TAG'], ['type_tag', 'BTF_KIND_TYPE_TAG'], ['enum64', 'BTF_KIND_ENUM64']]) {
+      if (knows.has(e)) expect(probeBtfKind(kind), kind).toBe(true);
+    }
+    // tp_btf needs only the tracepoint's btf_trace_* typedef.
+    const btf = loadKernelBtf();
+    expect(hasTpBtf('sys_enter')).toBe(btf.find('btf_trace_sys_enter', 'typedef') !== undefined);
+    expect(hasTpBtf('cap_capable')).toBe(btf.find('btf_trace_cap_capable', 'typedef') !== undefined);
     expect(Fd.openCount).toBe(owned);
     expect(openFdCount()).toBe(fds);
   });
