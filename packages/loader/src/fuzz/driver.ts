@@ -23,6 +23,8 @@ export interface FuzzOptions {
   rssLimitMb: number;
   /** Repository root holding bpf/ (default: found from the cwd). */
   root?: string;
+  /** Worker threads running slices of the case range side by side (default 1). */
+  jobs?: number;
   /** Progress lines on stderr. */
   progress?: (line: string) => void;
 }
@@ -142,17 +144,43 @@ export function workerMain(task: WorkerTask, post: (m: WorkerMessage) => void): 
   post({ type: 'done' });
 }
 
-/** Run every case in a worker thread with a watchdog; restarts the worker after a kill or crash. */
+/** Run every case in `jobs` worker threads, each over a contiguous slice of the cases. */
 export async function runWithWorker(options: FuzzOptions, workerUrl: URL): Promise<FuzzSummary> {
   const t0 = performance.now();
+  const jobs = Math.max(1, Math.min(options.jobs ?? 1, options.cases));
+  const per = Math.ceil(options.cases / jobs);
+  const parts = await Promise.all(Array.from({ length: jobs }, (_, j) => runSlice(options, workerUrl, j * per, Math.min(options.cases, (j + 1) * per))));
   const s = emptySummary(options.seed);
-  let next = 0;
+  for (const p of parts) {
+    s.cases += p.cases;
+    for (const [t, c] of Object.entries(p.byTarget)) {
+      const into = (s.byTarget[t] ??= { ok: 0, typed: 0, untyped: 0, hang: 0, memory: 0 });
+      for (const k of Object.keys(c) as Outcome[]) into[k] += c[k];
+    }
+    for (const [c, n] of Object.entries(p.codes)) s.codes[c] = (s.codes[c] ?? 0) + n;
+    s.failures.push(...p.failures);
+    if (p.slowestMs > s.slowestMs) {
+      s.slowestMs = p.slowestMs;
+      s.slowest = p.slowest;
+    }
+    s.peakRssMb = Math.max(s.peakRssMb, p.peakRssMb);
+    s.baselineRssMb = Math.max(s.baselineRssMb, p.baselineRssMb);
+  }
+  s.elapsedMs = performance.now() - t0;
+  return s;
+}
+
+/** Run cases [from, to) in a worker thread with a watchdog; restarts the worker after a kill or crash. */
+async function runSlice(options: FuzzOptions, workerUrl: URL, from: number, to: number): Promise<FuzzSummary> {
+  const t0 = performance.now();
+  const s = emptySummary(options.seed);
+  let next = from;
   let lastReport = 0;
-  while (next < options.cases) {
+  while (next < to) {
     const progress = new SharedArrayBuffer(8);
     const shared = new Int32Array(progress);
     Atomics.store(shared, 0, next);
-    const task: WorkerTask = { fuzzWorker: true, options: { ...options, progress: undefined }, from: next, to: options.cases, progress };
+    const task: WorkerTask = { fuzzWorker: true, options: { ...options, progress: undefined }, from: next, to, progress };
     // The heap cap turns an unbounded JS allocation into ERR_WORKER_OUT_OF_MEMORY for this case.
     const worker = new Worker(workerUrl, { workerData: task, resourceLimits: { maxOldGenerationSizeMb: 2048 } });
     const outcome = await new Promise<{ resumeAt: number }>((resolvePromise) => {
@@ -189,18 +217,18 @@ export async function runWithWorker(options: FuzzOptions, workerUrl: URL): Promi
           s.peakRssMb = Math.max(s.peakRssMb, Math.round(m.rss / MB));
           if (options.progress && s.cases - lastReport >= 10_000) {
             lastReport = s.cases;
-            options.progress(`${s.cases}/${options.cases} cases, ${s.failures.length} failures, ${Math.round((performance.now() - t0) / 1000)} s`);
+            options.progress(`[${from}, ${to}): ${s.cases}/${to - from} cases, ${s.failures.length} failures, ${Math.round((performance.now() - t0) / 1000)} s`);
           }
-        } else finish(options.cases);
+        } else finish(to);
       });
       worker.on('error', (err: Error & { code?: string }) => {
         const oom = err.code === 'ERR_WORKER_OUT_OF_MEMORY';
         finish(failCurrent(oom ? 'memory' : 'untyped', oom ? 'WORKER_OOM' : (err.code ?? err.name), `worker died: ${err.message}`));
       });
-      worker.on('exit', () => finish(Math.max(next, s.cases)));
+      worker.on('exit', () => finish(Math.max(next, from + s.cases)));
     });
     // Results already posted cover cases up to s.cases; a killed case was tallied by the watchdog.
-    next = Math.max(outcome.resumeAt, s.cases);
+    next = Math.max(outcome.resumeAt, from + s.cases);
     await worker.terminate();
   }
   s.elapsedMs = performance.now() - t0;

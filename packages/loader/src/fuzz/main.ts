@@ -4,25 +4,26 @@
  * CO-RE application and the gadget decoders. Every case must end in a TsbpfError or a result.
  *
  *   node dist/fuzz/main.js [--cases N] [--seed S] [--target elf|btf|btfext|insns|all]
- *                          [--hang-ms MS] [--kill-ms MS] [--rss-limit-mb MB] [--root DIR]
+ *                          [--hang-ms MS] [--kill-ms MS] [--rss-limit-mb MB] [--jobs N] [--root DIR]
  *                          [--in-process] [--json] [--replay CASE_SEED]
  *
  * Exits 1 when any case threw an untyped exception, hung, or allocated without bound; 2 on usage errors.
  */
+import { availableParallelism } from 'node:os';
 import { isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { FUZZ_TARGETS, runCase, type FuzzTarget } from './cases.js';
 import { loadCorpus } from './corpus.js';
 import { FUZZ_DEFAULTS, formatSummary, runInProcess, runWithWorker, warmUp, workerMain, type FuzzOptions, type FuzzSummary, type WorkerTask } from './driver.js';
 
 const USAGE = `usage: fuzz [--cases N] [--seed S] [--target elf|btf|btfext|insns|all] [--hang-ms MS] [--kill-ms MS]
-            [--rss-limit-mb MB] [--root DIR] [--in-process] [--json] [--replay CASE_SEED]`;
+            [--rss-limit-mb MB] [--jobs N] [--root DIR] [--in-process] [--json] [--replay CASE_SEED]`;
 
 function isWorkerTask(x: unknown): x is WorkerTask {
   return typeof x === 'object' && x !== null && (x as { fuzzWorker?: unknown }).fuzzWorker === true;
 }
 
 function parseArgs(argv: readonly string[]): { options: FuzzOptions; inProcess: boolean; json: boolean; replay?: number } {
-  const options: FuzzOptions = { ...FUZZ_DEFAULTS };
+  const options: FuzzOptions = { ...FUZZ_DEFAULTS, jobs: Math.min(2, availableParallelism()) };
   let inProcess = false;
   let json = false;
   let replay: number | undefined;
@@ -56,6 +57,9 @@ function parseArgs(argv: readonly string[]): { options: FuzzOptions; inProcess: 
         break;
       case '--rss-limit-mb':
         options.rssLimitMb = num(flag, value());
+        break;
+      case '--jobs':
+        options.jobs = Math.max(1, num(flag, value()));
         break;
       case '--root':
         options.root = value();

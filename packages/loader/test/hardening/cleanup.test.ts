@@ -1,0 +1,138 @@
+/**
+ * Abrupt ends leave nothing in the kernel. A process running the gadget is killed with SIGKILL,
+ * or signalled in the middle of GadgetRun.start (collection loaded, programs being attached);
+ * afterwards every program, map and link it held (read from its /proc/<pid>/fdinfo, or reported
+ * by it) is gone. Legacy tracefs probes carry `tsbpf_<pid>_` and the next start removes those of
+ * dead owners.
+ */
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { hasTpBtf } from '../../src/features/probes.js';
+import { hasProbeEventsFile, removeStaleProbeEvents, tracefsRoot } from '../../src/link/tracefs.js';
+import { GADGET_CAP_CLI, LineChild, gadgetChild, haveDist, heldIds, settle, survivors, type OwnedIds } from './helpers.js';
+
+const tp = hasTpBtf('cap_capable');
+if (!tp) console.warn('skipped: no tp_btf/cap_capable on this kernel (needs 6.14+); vmtest covers the kprobe variant');
+const dist = haveDist();
+const cli = existsSync(GADGET_CAP_CLI);
+if (!cli) console.warn(`skipped: ${GADGET_CAP_CLI} is not built`);
+
+function total(ids: OwnedIds): number {
+  return ids.progs.length + ids.maps.length + ids.links.length;
+}
+
+describe.skipIf(!tp || !dist)('abrupt ends', () => {
+  it('kill -9 of a GadgetRun process: every program, map and link it held is released', async () => {
+    const child = gadgetChild({ mode: 'run', params: { comm: 'no-such-comm' } });
+    try {
+      await child.line('stdout', /"type":"ready"/);
+      const reported = child.messages<{ ids: OwnedIds }>('ready')[0].ids;
+      const held = heldIds(child.proc.pid ?? -1);
+      // What the process holds is what it says it loaded (and the check sees real objects).
+      expect(held.progs).toEqual([...reported.progs].sort((a, b) => a - b));
+      expect(held.links).toEqual([...reported.links].sort((a, b) => a - b));
+      for (const m of reported.maps) expect(held.maps).toContain(m);
+      expect(reported.progs.length).toBeGreaterThan(0);
+      expect(reported.links.length).toBeGreaterThan(0);
+      expect(survivors(held)).toHaveLength(total(held));
+      child.kill('SIGKILL');
+      expect((await child.exited).signal).toBe('SIGKILL');
+      expect(await settle(() => survivors(held))).toEqual([]);
+    } finally {
+      child.kill();
+    }
+  });
+
+  it.skipIf(!cli)('kill -9 of the trace-capabilities CLI once attached: nothing stays behind', async () => {
+    const child = new LineChild(process.execPath, [GADGET_CAP_CLI, '--comm', 'no-such-comm', '--collect-ustack']);
+    try {
+      await child.line('stderr', /tracing capability checks/);
+      const held = heldIds(child.proc.pid ?? -1);
+      expect(held.progs.length).toBeGreaterThan(0);
+      expect(held.links.length).toBeGreaterThan(0);
+      expect(held.maps.length).toBeGreaterThan(0);
+      child.kill('SIGKILL');
+      await child.exited;
+      expect(await settle(() => survivors(held))).toEqual([]);
+    } finally {
+      child.kill();
+    }
+  });
+
+  it.skipIf(!cli)('SIGTERM to the CLI once attached: clean exit 0, nothing stays behind', async () => {
+    const child = new LineChild(process.execPath, [GADGET_CAP_CLI, '--comm', 'no-such-comm']);
+    try {
+      await child.line('stderr', /tracing capability checks/);
+      const held = heldIds(child.proc.pid ?? -1);
+      expect(total(held)).toBeGreaterThan(0);
+      child.kill('SIGTERM');
+      const end = await child.exited;
+      expect(end, child.stderr.join('\n')).toEqual({ code: 0, signal: null });
+      expect(await settle(() => survivors(held))).toEqual([]);
+    } finally {
+      child.kill();
+    }
+  });
+
+  for (const signal of ['SIGTERM', 'SIGINT', 'SIGKILL'] as const) {
+    it(`${signal} during GadgetRun.start (loaded, attaching), no handler: the default action kills it and the kernel releases everything`, async () => {
+      const child = gadgetChild({ mode: 'signal-in-start', signal });
+      try {
+        await child.line('stdout', /"type":"loading"/);
+        const ids = child.messages<{ ids: OwnedIds }>('loading')[0].ids;
+        expect(ids.progs.length).toBeGreaterThan(0);
+        expect(ids.maps.length).toBeGreaterThan(0);
+        const end = await child.exited;
+        expect(end.signal).toBe(signal);
+        expect(child.messages('started')).toEqual([]);
+        expect(await settle(() => survivors(ids))).toEqual([]);
+      } finally {
+        child.kill();
+      }
+    });
+  }
+
+  it('SIGINT during GadgetRun.start with a handler: the handler runs once start returns, closes, nothing stays behind', async () => {
+    const child = gadgetChild({ mode: 'signal-in-start', signal: 'SIGINT', handler: true });
+    try {
+      await child.line('stdout', /"type":"loading"/);
+      const ids = child.messages<{ ids: OwnedIds }>('loading')[0].ids;
+      const end = await child.exited;
+      expect(end).toEqual({ code: 130, signal: null });
+      // start is synchronous: JS signal handlers only run after it returned (see docs/HARDENING.md).
+      expect(child.messages('handler')).toEqual([{ type: 'handler', started: true }]);
+      expect(await settle(() => survivors(ids))).toEqual([]);
+    } finally {
+      child.kill();
+    }
+  });
+});
+
+describe('stale legacy probe events', () => {
+  const has = hasProbeEventsFile('kprobe');
+  if (!has) console.warn(`skipped: ${tracefsRoot()}/kprobe_events does not exist (CONFIG_KPROBE_EVENTS off); vmtest covers stale-probe removal`);
+
+  it.skipIf(!has)('removeStaleProbeEvents removes tsbpf_<dead pid>_ events and keeps those of live owners', () => {
+    const file = `${tracefsRoot()}/kprobe_events`;
+    // A pid that cannot be alive: above pid_max.
+    const pidMax = Number(readFileSync('/proc/sys/kernel/pid_max', 'latin1'));
+    const dead = `tsbpf_${pidMax + 1}_0_hardening`;
+    const mine = `tsbpf_${process.pid}_999_hardening`;
+    writeFileSync(file, `p:kprobes/${dead} vfs_read\n`, { flag: 'a' });
+    writeFileSync(file, `p:kprobes/${mine} vfs_read\n`, { flag: 'a' });
+    try {
+      expect(removeStaleProbeEvents('kprobe')).toBeGreaterThanOrEqual(1);
+      const text = readFileSync(file, 'latin1');
+      expect(text).not.toContain(dead);
+      expect(text).toContain(mine);
+    } finally {
+      for (const n of [dead, mine]) {
+        try {
+          writeFileSync(file, `-:kprobes/${n}\n`, { flag: 'a' });
+        } catch {
+          // already gone
+        }
+      }
+    }
+  });
+});

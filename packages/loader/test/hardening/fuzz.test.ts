@@ -1,0 +1,68 @@
+/**
+ * A seeded slice of `npm run fuzz`: 2,000 damaged objects, BTF blobs, .BTF.ext sections and
+ * instruction streams through the parsers, linker, inspect analysis, CO-RE and gadget decoders.
+ * Every case must end in a TsbpfError or a result, within the per-case time limit and without
+ * runaway memory. A failure prints the case seed and the replay command.
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { runCase } from '../../src/fuzz/cases.js';
+import { loadCorpus } from '../../src/fuzz/corpus.js';
+import { FUZZ_DEFAULTS, formatSummary, judge, runInProcess, type FuzzOptions } from '../../src/fuzz/driver.js';
+import { Rng, caseSeed } from '../../src/fuzz/rng.js';
+import { repoRoot } from '../testdata.js';
+
+const SEED = 20261124;
+const CASES = 2000;
+const fuzzMain = resolve(repoRoot, 'packages/loader/dist/fuzz/main.js');
+
+describe('fuzz slice', () => {
+  it(`${CASES} seeded cases end in a typed error or a result`, () => {
+    const options: FuzzOptions = { ...FUZZ_DEFAULTS, cases: CASES, seed: SEED, root: repoRoot };
+    const s = runInProcess(options);
+    const text = formatSummary(s, options);
+    if (s.failures.length > 0) console.error(text);
+    expect(s.failures.map((f) => `${f.outcome} ${f.code} target=${f.target} seed=${f.seed}: ${f.message}`)).toEqual([]);
+    expect(s.cases).toBe(CASES);
+    // Both ends are reached for every target: the mutations are neither all fatal nor all harmless.
+    for (const t of ['elf', 'btf', 'btfext', 'insns']) {
+      expect(s.byTarget[t]?.ok, `${t} ok`).toBeGreaterThan(0);
+      expect(s.byTarget[t]?.typed, `${t} typed`).toBeGreaterThan(0);
+    }
+    // A spread of distinct error codes: the damage reaches many checks, not one early gate.
+    expect(Object.keys(s.codes).length).toBeGreaterThan(15);
+  }, 120_000);
+
+  it('a case is reproducible from its seed alone', () => {
+    const corpus = loadCorpus({ root: repoRoot });
+    for (const t of ['elf', 'btf', 'btfext', 'insns'] as const) {
+      const seed = caseSeed(SEED, 17);
+      const a = runCase(corpus, t, seed);
+      const b = runCase(corpus, t, seed);
+      expect({ ...b, ms: 0 }).toEqual({ ...a, ms: 0 });
+    }
+    expect(caseSeed(1, 0)).not.toBe(caseSeed(1, 1));
+    expect(new Rng(5).u32()).toBe(new Rng(5).u32());
+  });
+
+  it('slow cases count as hangs and unbounded growth as memory failures', () => {
+    const base = { target: 'elf' as const, seed: 1, input: 'x' };
+    expect(judge({ ...base, outcome: 'ok', ms: 1500 }, process.memoryUsage().rss, { hangMs: 1000, rssLimitMb: 1024 }).outcome).toBe('hang');
+    expect(judge({ ...base, outcome: 'typed', code: 'X', ms: 5 }, 0, { hangMs: 1000, rssLimitMb: 1 }).outcome).toBe('memory');
+    expect(judge({ ...base, outcome: 'typed', code: 'X', ms: 5 }, process.memoryUsage().rss, { hangMs: 1000, rssLimitMb: 1024 }).outcome).toBe('typed');
+    expect(judge({ ...base, outcome: 'untyped', ms: 5000 }, 0, { hangMs: 1, rssLimitMb: 1 }).outcome).toBe('untyped');
+  });
+
+  it.skipIf(!existsSync(fuzzMain))('the CLI runs in a worker, prints a summary and exits 0; bad usage exits 2', () => {
+    const ok = spawnSync(process.execPath, [fuzzMain, '--cases', '120', '--seed', '3', '--json', '--jobs', '1'], { cwd: repoRoot, encoding: 'utf8', timeout: 60_000 });
+    expect(ok.status, ok.stderr).toBe(0);
+    const summary = JSON.parse(ok.stdout) as { cases: number; failures: unknown[] };
+    expect(summary.cases).toBe(120);
+    expect(summary.failures).toEqual([]);
+    const bad = spawnSync(process.execPath, [fuzzMain, '--target', 'nope'], { cwd: repoRoot, encoding: 'utf8' });
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toMatch(/--target wants one of/);
+  }, 90_000);
+});
