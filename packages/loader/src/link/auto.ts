@@ -38,12 +38,20 @@ export interface AttachProgramOptions {
   readonly interface?: string | number;
   /** XDP flags. */
   readonly xdpFlags?: number;
-  /** cgroup programs: the cgroup v2 directory (default: the cgroup2 root). */
+  /** cgroup programs: the cgroup v2 directory (required: there is no default). */
   readonly cgroup?: string;
   /** uprobe: only this process. */
   readonly pid?: number;
   /** perf_event programs: what to sample. */
   readonly perfEvent?: PerfEventOptions;
+}
+
+function safeCgroupRoot(): string {
+  try {
+    return cgroupDefault();
+  } catch {
+    return '/sys/fs/cgroup';
+  }
 }
 
 /** The section's prefix and the rest (`kprobe/do_sys_open` → [`kprobe`, `do_sys_open`]). */
@@ -133,7 +141,9 @@ export function attachProgram(program: AttachableProgram, options: AttachProgram
     case 'cgroup':
     case 'cgroup_skb':
     case 'sockops':
-      return attachCgroup(program.fd, options.cgroup ?? cgroupDefault(), program.expectedAttachType);
+      // Never default to the root cgroup: that would apply the program to the whole machine.
+      if (options.cgroup === undefined) need(`cgroup programs need options.cgroup (e.g. ${safeCgroupRoot()}/my.slice)`);
+      return attachCgroup(program.fd, options.cgroup as string, program.expectedAttachType);
     case 'perf_event':
       return attachPerfEvent(program.fd, { cookie: options.cookie, ...options.perfEvent });
     default:

@@ -39,6 +39,7 @@ export class SymbolLookupError extends TsbpfError {
 
 const PT_LOAD = 1;
 const SHT_DYNSYM = 11;
+const SHT_NOTE = 7;
 const STT_GNU_IFUNC = 10;
 
 /** Program headers of type PT_LOAD. */
@@ -86,6 +87,7 @@ export class NativeSymbolTable {
   readonly #name: Uint32Array;
   readonly #ifunc: Uint8Array;
   readonly #found = new Map<string, NativeSymbol | null>();
+  #buildId: string | undefined | null = null;
 
   private constructor(path: string, bytes: Uint8Array, segments: LoadSegment[], addr: number[], size: number[], name: number[], ifunc: number[]) {
     this.path = path;
@@ -154,6 +156,12 @@ export class NativeSymbolTable {
     if (tableCache.size >= 16) tableCache.delete(tableCache.keys().next().value as string);
     tableCache.set(key, table);
     return table;
+  }
+
+  /** The GNU build id (`.note.gnu.build-id`) as lower-case hex, when the file has one. */
+  get buildId(): string | undefined {
+    if (this.#buildId === null) this.#buildId = readBuildId(this.#bytes);
+    return this.#buildId;
   }
 
   /** Number of function symbols (a function in both .symtab and .dynsym counts twice). */
@@ -233,6 +241,39 @@ export class NativeSymbolTable {
     while (found > 0 && this.#addr[found - 1] === this.#addr[found]) found--;
     return { symbol: this.#entry(found), offset: address - this.#addr[found] };
   }
+}
+
+const NT_GNU_BUILD_ID = 3;
+
+/** The GNU build id from the ELF notes (section `.note.gnu.build-id`, or any SHT_NOTE), as hex. */
+function readBuildId(bytes: Uint8Array): string | undefined {
+  let elf: ElfFile;
+  try {
+    elf = ElfFile.parseAnyMachine(bytes);
+  } catch {
+    return undefined;
+  }
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const notes = elf.sections.filter((s) => s.type === SHT_NOTE).sort((a, b) => Number(b.name === '.note.gnu.build-id') - Number(a.name === '.note.gnu.build-id'));
+  for (const sec of notes) {
+    let o = sec.offset;
+    const end = sec.offset + sec.size;
+    while (o + 12 <= end) {
+      const namesz = view.getUint32(o, true);
+      const descsz = view.getUint32(o + 4, true);
+      const type = view.getUint32(o + 8, true);
+      const nameStart = o + 12;
+      const descStart = nameStart + ((namesz + 3) & ~3);
+      const next = descStart + ((descsz + 3) & ~3);
+      if (next > end) break;
+      const isGnu = namesz === 4 && bytes[nameStart] === 0x47 && bytes[nameStart + 1] === 0x4e && bytes[nameStart + 2] === 0x55;
+      if (isGnu && type === NT_GNU_BUILD_ID) {
+        return Array.from(bytes.subarray(descStart, descStart + descsz), (b) => b.toString(16).padStart(2, '0')).join('');
+      }
+      o = next;
+    }
+  }
+  return undefined;
 }
 
 const tableCache = new Map<string, NativeSymbolTable>();

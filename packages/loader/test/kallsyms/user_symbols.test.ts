@@ -34,6 +34,12 @@ describe('NativeSymbolTable', () => {
     expect(() => t.get('no_such_function_xyz')).toThrow(/no_such_function_xyz not found in .*libc\.so\.6/);
   });
 
+  it.skipIf(!haveReadelf || !existsSync(LIBC))('reads the GNU build id like readelf -n', () => {
+    const notes = execFileSync('readelf', ['-n', LIBC]).toString();
+    const m = /Build ID: ([0-9a-f]+)/.exec(notes);
+    expect(NativeSymbolTable.forPath(LIBC).buildId).toBe(m ? m[1] : undefined);
+  });
+
   const node = realpathSync(process.execPath);
   it.skipIf(!haveReadelf)('computes file offsets from the containing segment (vaddr != offset in the node binary)', () => {
     const t = NativeSymbolTable.forPath(node);
