@@ -369,6 +369,20 @@ describe('perf_event', () => {
   });
 });
 
+describe('attachProgram section parsing', () => {
+  it('explains sections it cannot attach', () => {
+    using counter = new Counter();
+    using prog = load({ progType: BPF_PROG_TYPE.TRACEPOINT, insns: counterInsns(counter) });
+    const p = (sectionName: string, type: number = BPF_PROG_TYPE.TRACEPOINT) => ({ fd: prog, type, expectedAttachType: 0, sectionName });
+    expect(() => attachProgram(p('tracepoint/nosubsystem'))).toThrow(/expected tracepoint\/<category>\/<name>/);
+    expect(() => attachProgram(p('kprobe'), {})).toThrow(/no function named/);
+    expect(() => attachProgram(p('uprobe/nocolon'))).toThrow(/expected uprobe\/<path>:<symbol>/);
+    expect(() => attachProgram(p('cgroup_skb/egress', BPF_PROG_TYPE.CGROUP_SKB))).toThrow(/cgroup programs need options.cgroup/);
+    expect(() => attachProgram(p('weird/thing', BPF_PROG_TYPE.SOCKET_FILTER))).toThrow(/no auto-attach rule for prefix "weird"/);
+    expect(() => attachProgram(p('tc', BPF_PROG_TYPE.SCHED_CLS))).toThrow(/tc needs options.interface/);
+  });
+});
+
 describe('errors', () => {
   it('AttachError and NotSupportedError derive from TsbpfError', async () => {
     const { TsbpfError, NotSupportedError } = await import('../../src/errors.js');
