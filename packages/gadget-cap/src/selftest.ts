@@ -5,6 +5,7 @@
  * python), so nothing beyond Node.js is needed.
  */
 import { spawn } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
 import { linkGetNextId, progGetNextId } from '@tsbpf/loader';
 import type { CapabilityEvent } from './event.js';
 import type { AttachStrategy } from './strategy.js';
@@ -39,16 +40,42 @@ export interface SelfTestOptions {
   log?: (line: string) => void;
 }
 
-function countIds(next: (start: number) => number | undefined): number {
-  let n = 0;
+/** Every id a `*GetNextId` function enumerates (system-wide). */
+function listIds(next: (start: number) => number | undefined): Set<number> {
+  const ids = new Set<number>();
   let id = 0;
   for (let i = 0; i < 1_000_000; i++) {
     const nid = next(id);
     if (nid === undefined) break;
-    n++;
+    ids.add(nid);
     id = nid;
   }
-  return n;
+  return ids;
+}
+
+/** Program and link ids held by this process's fds (from /proc/self/fdinfo). */
+function ownIds(): { progs: Set<number>; links: Set<number> } {
+  const progs = new Set<number>();
+  const links = new Set<number>();
+  let fds: string[] = [];
+  try {
+    fds = readdirSync('/proc/self/fdinfo');
+  } catch {
+    return { progs, links };
+  }
+  for (const fd of fds) {
+    let text: string;
+    try {
+      text = readFileSync(`/proc/self/fdinfo/${fd}`, 'latin1');
+    } catch {
+      continue;
+    }
+    const p = /^prog_id:\s*(\d+)/m.exec(text);
+    if (p) progs.add(Number(p[1]));
+    const l = /^link_id:\s*(\d+)/m.exec(text);
+    if (l) links.add(Number(l[1]));
+  }
+  return { progs, links };
 }
 
 /** Runs `script` in a child node, resolves with its pid once it has exited. */
@@ -119,8 +146,8 @@ export async function runGadgetSelfTest(variant: AttachStrategy, options: SelfTe
     checks.push({ name, ok, ...(detail !== undefined ? { detail } : {}) });
     log(`${ok ? 'ok  ' : 'FAIL'} ${variant}: ${name}${detail ? ` (${detail})` : ''}`);
   };
-  const linksBefore = countIds(linkGetNextId);
-  const progsBefore = countIds(progGetNextId);
+  const before = ownIds();
+  let ours: { progs: number[]; links: number[] } = { progs: [], links: [] };
   let trace: CapabilityTrace;
   try {
     trace = traceCapabilities({ attach: variant, collectKstack: true });
@@ -130,6 +157,12 @@ export async function runGadgetSelfTest(variant: AttachStrategy, options: SelfTe
     return { variant, ok: false, error: message, checks, events: 0, lost: '0' };
   }
   check('the forced strategy is used', trace.strategy === variant, trace.strategy);
+  {
+    const during = ownIds();
+    ours = { progs: [...during.progs].filter((id) => !before.progs.has(id)), links: [...during.links].filter((id) => !before.links.has(id)) };
+    const present = listIds(linkGetNextId);
+    check('six programs are attached', ours.links.length === 6 && ours.links.every((id) => present.has(id)), `${ours.links.length} link(s)`);
+  }
   const collector = new Collector(trace);
   let lost = 0n;
   try {
@@ -179,9 +212,16 @@ export async function runGadgetSelfTest(variant: AttachStrategy, options: SelfTe
     }
   }
 
-  const linksAfter = countIds(linkGetNextId);
-  const progsAfter = countIds(progGetNextId);
-  check('every link is released', linksAfter <= linksBefore, `${linksBefore} before, ${linksAfter} after`);
-  check('every program is released', progsAfter <= progsBefore, `${progsBefore} before, ${progsAfter} after`);
+  const linksLeft = listIds(linkGetNextId);
+  check('every link is released', ours.links.every((id) => !linksLeft.has(id)), `links ${ours.links.join(',')}`);
+  // A program is freed after an RCU grace period once its last link is gone: wait for it, bounded.
+  let progsLeft: number[] = [];
+  for (let i = 0; i < 500; i++) {
+    const all = listIds(progGetNextId);
+    progsLeft = ours.progs.filter((id) => all.has(id));
+    if (progsLeft.length === 0) break;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  check('every program is released', progsLeft.length === 0, progsLeft.length > 0 ? `still loaded: ${progsLeft.join(',')}` : `programs ${ours.progs.join(',')}`);
   return { variant, ok: checks.every((c) => c.ok), checks, events: collector.total, lost: lost.toString() };
 }
