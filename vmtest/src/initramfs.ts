@@ -166,6 +166,10 @@ mount -t tracefs tracefs "$R/sys/kernel/tracing" 2>/dev/null || say "WARN tracef
 mount -t bpf bpf "$R/sys/fs/bpf" || fail "mount bpffs"
 mount -t securityfs securityfs "$R/sys/kernel/security" 2>/dev/null || say "WARN securityfs not mounted"
 mount -t cgroup2 cgroup2 "$R/sys/fs/cgroup" 2>/dev/null || say "WARN cgroup2 not mounted"
+if [ -f /kconfig ] && [ -d "$R/boot" ]; then
+  # The loader reads /boot/config-$(uname -r) for kconfig externs; the host's /boot is for the host.
+  mount -t tmpfs -o mode=755 tmpfs "$R/boot" && cp /kconfig "$R/boot/config-$(uname -r)" || say "WARN /boot/config not provided"
+fi
 for d in /tmp /run /var/tmp; do
   [ -d "$R$d" ] && { mount -t tmpfs -o mode=1777 tmpfs "$R$d" || fail "mount tmpfs on $d"; }
 done
@@ -208,6 +212,8 @@ export function buildInitramfs(opts: {
   busybox: Uint8Array;
   modules: readonly { name: string; data: Uint8Array }[];
   init: string;
+  /** The kernel's config, shown in the guest as /boot/config-<release>. */
+  kconfig?: Uint8Array;
 }): Uint8Array {
   const entries: CpioEntry[] = [
     { path: 'bin', type: 'dir' },
@@ -223,6 +229,7 @@ export function buildInitramfs(opts: {
     { path: 'mnt/root', type: 'dir' },
     { path: 'modules', type: 'dir' },
     ...opts.modules.map((m): CpioEntry => ({ path: `modules/${m.name}.ko`, type: 'file', data: m.data })),
+    ...(opts.kconfig !== undefined ? [{ path: 'kconfig', type: 'file', data: opts.kconfig } as const] : []),
     { path: 'init', type: 'file', data: new TextEncoder().encode(opts.init), mode: 0o755 },
   ];
   return writeCpio(entries);

@@ -72,12 +72,26 @@ async function load(req: LoadRequest): Promise<Omit<LoadReply, 'id'>> {
     }
     return { status: 'fail', detail: 'loaded, but this object is built to be rejected' };
   }
-  const wanted = [...spec.programs.values()].filter((p) => p.autoload).length;
-  if (wanted === 0 && spec.programs.size > 0) return { status: 'skip', detail: `no program this kernel supports: ${left.join('; ')}` };
-  const coll = mod.Collection.load(spec);
-  const n = coll.programs.size;
-  coll.close();
-  return { status: 'pass', detail: `${n} program(s) loaded${left.length > 0 ? `; left out: ${left.join('; ')}` : ''}` };
+  // A program whose attach target or helper the kernel lacks fails the load with NOT_SUPPORTED and
+  // its name: leave it out, say why, and load the rest.
+  for (;;) {
+    const wanted = [...spec.programs.values()].filter((p) => p.autoload);
+    if (wanted.length === 0 && spec.programs.size > 0) {
+      return { status: 'skip', detail: `no program this kernel supports: ${left.join('; ')}` };
+    }
+    try {
+      const coll = mod.Collection.load(spec);
+      const n = coll.programs.size;
+      coll.close();
+      return { status: 'pass', detail: `${n} program(s) loaded${left.length > 0 ? `; left out: ${left.join('; ')}` : ''}` };
+    } catch (e) {
+      const code = (e as { code?: unknown }).code;
+      const culprit = code === 'NOT_SUPPORTED' ? wanted.find((p) => describe(e).includes(`program ${p.name}`)) : undefined;
+      if (culprit === undefined) throw e;
+      culprit.autoload = false;
+      left.push(`${culprit.name} (${describe(e).split('\n')[0] ?? ''})`);
+    }
+  }
 }
 
 parentPort?.on('message', (req: LoadRequest) => {

@@ -4,7 +4,7 @@
  *
  * @packageDocumentation
  */
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { cacheRoot, loadKernels, selectKernels, type KernelEntry } from './config.js';
 import { buildInitramfs, findStaticBusybox, initScript, INIT_MARKER } from './initramfs.js';
@@ -113,6 +113,7 @@ export async function runInVm(opts: RunInVmOptions): Promise<VmRunResult> {
       busybox: readFileSync(busybox),
       modules: m.modules.map((name) => ({ name, data: readFileSync(join(prepared.dir, 'modules', `${name}.ko`)) })),
       init,
+      ...(existsSync(join(prepared.dir, 'config')) ? { kconfig: readFileSync(join(prepared.dir, 'config')) } : {}),
     }),
   );
   const accel = detectAccel();

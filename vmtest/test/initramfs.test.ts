@@ -25,6 +25,12 @@ describe('cpio newc', () => {
     expect(new TextDecoder().decode(archive.subarray(-124))).toContain('TRAILER!!!');
   });
 
+  it('carries the kernel config when given', () => {
+    const img = buildInitramfs({ busybox: new Uint8Array(4), modules: [], init: '#!/bin/sh\n', kconfig: new TextEncoder().encode('CONFIG_BPF=y\n') });
+    const entry = readCpio(img).find((e) => e.path === 'kconfig');
+    expect(new TextDecoder().decode(entry?.data)).toBe('CONFIG_BPF=y\n');
+  });
+
   it('lists the initramfs contents: busybox, console, modules in order, /init', () => {
     const init = initScript({ modules: ['netfs', '9p'], command: ['node', '-e', "console.log('hi')"], cwd: '/work/main', env: { NO_COLOR: '1' } });
     const img = buildInitramfs({
@@ -82,6 +88,8 @@ describe('init script', () => {
     expect(script).toContain('trans=virtio,version=9p2000.L,msize=512000,cache=loose,ro hostroot "$R"');
     expect(script).toMatch(/for d in \/tmp \/run \/var\/tmp/);
     expect(script).toContain('results "$R"/work/main/vmtest/.cache/results/6.1');
+    // The kernel's own config replaces the host's /boot so kconfig externs resolve for the guest kernel.
+    expect(script).toContain('cp /kconfig "$R/boot/config-$(uname -r)"');
   });
 
   it('loads modules in the given order, required ones fatally', () => {
