@@ -95,7 +95,7 @@ export function openProbe(t: ProbeTarget): OpenedProbe {
       -1,
       0,
     );
-    void name.byteLength;
+    void name.byteLength; // keep-alive: the kernel reads the string during perf_event_open above
     return { fd, via: 'pmu' };
   }
   const event = createProbeEvent({ kind: t.kind, retprobe: t.retprobe, target: t.target, offset: t.offset, maxactive: t.maxactive, refCtrOffset: t.refCtrOffset, label: t.label });
