@@ -172,17 +172,22 @@ function out(text: string): void {
   if (!stdoutGone) process.stdout.write(text);
 }
 
-function makeEventPrinter(cfg: CliConfig): (e: CapabilityEvent) => void {
-  if (cfg.profile) return () => {};
+/** How events are printed: an optional header (printed once attached) and one call per event. */
+interface EventPrinter {
+  header?: string;
+  print: (e: CapabilityEvent) => void;
+}
+
+function makeEventPrinter(cfg: CliConfig): EventPrinter {
+  if (cfg.profile) return { print: () => {} };
   if (cfg.format === 'columns') {
     const r = new ColumnsRenderer(CAPABILITY_COLUMNS, { fields: cfg.fields });
-    out(`${r.header()}\n`);
-    return (e) => out(`${r.row(e)}\n`);
+    return { header: `${r.header()}\n`, print: (e) => out(`${r.row(e)}\n`) };
   }
   const paths = cfg.fields?.filter((f) => !f.startsWith('+') && !f.startsWith('-')).map(columnPath);
   const fields = paths && paths.length > 0 ? paths : undefined;
-  if (cfg.format === 'json') return (e) => out(formatJsonLine(e, { fields }));
-  return (e) => out(`${formatJson(e, { pretty: true, fields })}\n`);
+  if (cfg.format === 'json') return { print: (e) => out(formatJsonLine(e, { fields })) };
+  return { print: (e) => out(`${formatJson(e, { pretty: true, fields })}\n`) };
 }
 
 /** Runs the CLI; resolves to the exit code. */
@@ -206,10 +211,10 @@ export async function main(argv: readonly string[] = process.argv.slice(2)): Pro
     }
   });
 
-  let printEvent: (e: CapabilityEvent) => void;
+  let printer: EventPrinter;
   try {
     // Before loading: an unknown --fields name fails here, not after attaching.
-    printEvent = makeEventPrinter(cfg);
+    printer = makeEventPrinter(cfg);
   } catch (err) {
     process.stderr.write(`trace-capabilities: ${(err as Error).message}\n`);
     return 2;
@@ -227,6 +232,7 @@ export async function main(argv: readonly string[] = process.argv.slice(2)): Pro
   process.on('SIGTERM', stop);
   process.on('SIGHUP', stop);
   info(`attached with the ${t.strategy} strategy (${t.objectPath.split('/').pop() ?? t.objectPath}), output through the ${t.output === 'ringbuf' ? 'ring buffer' : 'perf buffer'}`);
+  if (printer.header) out(printer.header);
   info(`tracing capability checks (${t.strategy}, ${t.output})… press Ctrl-C to stop`);
 
   let lastLost = 0n;
@@ -242,7 +248,7 @@ export async function main(argv: readonly string[] = process.argv.slice(2)): Pro
   try {
     for await (const e of t) {
       profile?.add(e);
-      printEvent(e);
+      printer.print(e);
     }
   } catch (err) {
     process.stderr.write(`trace-capabilities: error while reading events: ${err instanceof Error ? err.message : String(err)}\n`);

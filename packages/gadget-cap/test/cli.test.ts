@@ -116,6 +116,13 @@ describe('trace-capabilities CLI', () => {
     expect(r.stderr).toMatch(/cannot attach with 'kprobe'[\s\S]*What to do: use --attach/);
   });
 
+  it.skipIf(!HAVE_SETPRIV)('without root it exits 1 and says how to run it', () => {
+    const r = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, CLI], { encoding: 'utf8', timeout: 60_000 });
+    expect(r.status, r.stderr).toBe(1);
+    expect(r.stderr).toMatch(/not running as root: missing CAP_BPF and CAP_PERFMON[\s\S]*run it as root \(sudo\), or grant CAP_BPF and CAP_PERFMON/);
+    expect(r.stdout).toBe('');
+  });
+
   run('JSON output: one object per line with the nested IG field names', async () => {
     const comm = uniqueComm('json');
     const c = await child(comm, `${ACTIONS.rawSocket}\n${ACTIONS.nice}`);
