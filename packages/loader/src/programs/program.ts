@@ -5,27 +5,13 @@
 import type { LinkedProgram } from '../spec/linker.js';
 import type { ProgramSpec } from '../spec/program.js';
 import type { AttachKind } from '../spec/section.js';
+import type { ProgTestRunAttr } from '../sys/attr.js';
 import { objPin, progTestRun, type ProgTestRunResult } from '../sys/bpf.js';
 import { progTypeName } from '../sys/constants.js';
 import type { Fd } from '../sys/fd.js';
 
-/** Options of {@link Program.testRun}. */
-export interface TestRunOptions {
-  /** Packet or input data. */
-  dataIn?: Uint8Array;
-  /** Receives output data. */
-  dataOut?: Uint8Array;
-  /** Context passed to the program (e.g. raw_tp args, syscall ctx). */
-  ctxIn?: Uint8Array;
-  /** Receives the context after the run. */
-  ctxOut?: Uint8Array;
-  /** Run this many times (duration is the average). */
-  repeat?: number;
-  /** BPF_F_TEST_* flags. */
-  flags?: number;
-  /** CPU to run on (with BPF_F_TEST_RUN_ON_CPU). */
-  cpu?: number;
-}
+/** Options of {@link Program.testRun}: everything BPF_PROG_TEST_RUN takes but the program. */
+export type TestRunOptions = Omit<ProgTestRunAttr, 'progFd'>;
 
 /** A loaded program. */
 export class Program implements Disposable {

@@ -6,6 +6,7 @@
  * the same result.
  */
 import { Insns } from '../asm/instruction.js';
+import type { BtfCoreRelo, BtfFuncInfo, BtfLineInfo } from '../btf/ext.js';
 import { BPF_PSEUDO, BPF_PSEUDO_CALL, INSN_SIZE } from '../asm/opcodes.js';
 import type { CollectionSpec } from './collection.js';
 import { SpecError } from './error.js';
@@ -21,30 +22,12 @@ export interface LinkedFunction {
   start: number;
 }
 
-/** func_info record in linked instruction indexes. */
-export interface LinkedFuncInfo {
-  insnIndex: number;
-  typeId: number;
-}
-
-/** line_info record in linked instruction indexes. */
-export interface LinkedLineInfo {
-  insnIndex: number;
-  fileNameOff: number;
-  lineOff: number;
-  fileName: string;
-  line: string;
-  lineNumber: number;
-  column: number;
-}
-
-/** CO-RE relocation record in linked instruction indexes. */
-export interface LinkedCoreRelo {
-  insnIndex: number;
-  typeId: number;
-  accessString: string;
-  kind: number;
-}
+/** func_info record, its instruction index rebased to the linked stream. */
+export type LinkedFuncInfo = BtfFuncInfo;
+/** line_info record, its instruction index rebased to the linked stream. */
+export type LinkedLineInfo = BtfLineInfo;
+/** CO-RE relocation record, its instruction index rebased to the linked stream. */
+export type LinkedCoreRelo = BtfCoreRelo;
 
 /** The result of linking one program. */
 export interface LinkedProgram {
