@@ -1,0 +1,82 @@
+/**
+ * Smoke test: every benchmark runs with --quick (tiny sizes, one round) and leaves a well-formed
+ * result. Nothing here is timed: figures are only checked to be finite and positive. When cc or
+ * libbpf-dev is missing the libbpf side is skipped by the bench itself, which names the reason.
+ */
+import { execFile } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, describe, expect, it } from 'vitest';
+import type { Row, RunResult } from '../src/result.js';
+
+const run = promisify(execFile);
+const BENCH = resolve(import.meta.dirname, '..');
+const MAIN = join(BENCH, 'dist/main.js');
+const out = mkdtempSync(join(tmpdir(), 'tsbpf-bench-'));
+
+afterAll(() => rmSync(out, { recursive: true, force: true }));
+
+async function quick(name: string): Promise<{ result: RunResult; stdout: string }> {
+  const dir = join(out, name);
+  const { stdout } = await run(process.execPath, [MAIN, '--quick', '--no-fetch', '--only', name, '--out', dir], { maxBuffer: 16 << 20 });
+  const file = join(dir, `${new Date().toISOString().slice(0, 10)}.json`);
+  // A run that crosses midnight UTC names the file after its start; accept either day.
+  const json = existsSync(file) ? file : join(dir, `${new Date(Date.now() - 86_400_000).toISOString().slice(0, 10)}.json`);
+  return { result: JSON.parse(readFileSync(json, 'utf8')) as RunResult, stdout };
+}
+
+function wellFormed(r: Row): void {
+  expect(typeof r.case).toBe('string');
+  expect(r.unit.length).toBeGreaterThan(0);
+  expect(Number.isFinite(r.tsbpf.median)).toBe(true);
+  expect(r.tsbpf.min).toBeLessThanOrEqual(r.tsbpf.median);
+  expect(r.tsbpf.median).toBeLessThanOrEqual(r.tsbpf.max);
+  expect(r.tsbpf.n).toBeGreaterThan(0);
+  if (r.peer) {
+    expect(Number.isFinite(r.peer.median)).toBe(true);
+    expect(r.peerLabel).toMatch(/libbpf v?\d/);
+    expect(Number.isFinite(r.ratio)).toBe(true);
+  }
+  if (r.target) expect(typeof r.target.met).toBe('boolean');
+}
+
+const BENCHES: [name: string, expectedRowBench: string, peerExpected: boolean][] = [
+  ['btf', 'btf', true],
+  ['gadget', 'gadget', true],
+  ['ringbuf', 'ringbuf', true],
+  ['perfbuf', 'perfbuf', true],
+  ['memory', 'memory', true],
+  ['maps', 'maps', true],
+];
+
+describe('npm run bench -- --quick', () => {
+  it.skipIf(!existsSync(MAIN))('is built (dist/main.js)', () => {
+    expect(existsSync(join(BENCH, 'dist/worker.js'))).toBe(true);
+  });
+
+  for (const [name, rowBench, peerExpected] of BENCHES) {
+    it(`${name} runs and prints a well-formed result`, { timeout: 90_000 }, async () => {
+      const { result, stdout } = await quick(name);
+      for (const s of result.skipped) console.warn(`bench ${s.bench} skipped part: ${s.reason}`);
+      // Setup failures (a crashed benchmark) are reported as "failed: …" skips: those are defects.
+      expect(result.skipped.filter((s) => s.reason.startsWith('failed:'))).toEqual([]);
+      const producerMissing = result.skipped.some((s) => /clang/.test(s.reason));
+      const rows = result.rows.filter((r) => r.bench === rowBench);
+      if (producerMissing && (name === 'ringbuf' || name === 'perfbuf')) {
+        expect(rows).toEqual([]);
+        return;
+      }
+      expect(rows.length).toBeGreaterThan(0);
+      for (const r of result.rows) wellFormed(r);
+      const peerMissing = result.skipped.some((s) => s.reason.startsWith('libbpf peer skipped'));
+      if (peerExpected && !peerMissing) expect(rows.some((r) => r.peer !== undefined)).toBe(true);
+      expect(result.machine.kernel.length).toBeGreaterThan(0);
+      expect(result.versions.node).toBe(process.version);
+      // The printed table has a header row and one line per row.
+      expect(stdout).toContain('| benchmark | case |');
+      for (const r of rows) expect(stdout).toContain(`| ${r.bench} | ${r.case} |`);
+    });
+  }
+});
