@@ -6,7 +6,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { ACTIONS, HAVE_PYTHON, HAVE_SETPRIV, bpfIds, bpfIdsOfProcess, startChild, uniqueComm, type Child } from './helpers.js';
+import { ACTIONS, HAVE_PYTHON, HAVE_SETPRIV, HAVE_UNSHARE, bpfIds, bpfIdsOfProcess, startChild, uniqueComm, type Child } from './helpers.js';
 
 const CLI = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
 
@@ -178,6 +178,23 @@ describe('trace-capabilities CLI', () => {
     const lines = r.stdout.split('\n').filter((l) => l !== '');
     expect(lines[0].split(/\s+/)).toEqual(['CAP', 'COMM', 'UID', 'MNTNS']);
     expect(lines.some((l) => /^CAP_SYS_NICE\s+\S+\s+0\s+\d+$/.test(l))).toBe(true);
+  });
+
+  it.skipIf(!HAVE_PYTHON || !HAVE_UNSHARE)('--mntns pid:N and --unique', async () => {
+    const comm = uniqueComm('cmnt');
+    const twice = `${ACTIONS.nice}\n${ACTIONS.nice.replace('-5', '-6')}`;
+    const inside = await child(comm, twice, ['unshare', '-m']);
+    const outside = await child(comm, twice);
+    const r = await traceChildren(['--mntns', `pid:${inside.pid}`, '--unique', '-o', 'json', '--no-collect-kstack'], inside, outside);
+    expect(r.code, r.stderr).toBe(0);
+    const events = r.stdout
+      .split('\n')
+      .filter((l) => l !== '')
+      .map((l) => JSON.parse(l) as { cap: string; proc: { pid: number }; kstack?: unknown });
+    const nice = events.filter((e) => e.cap === 'CAP_SYS_NICE');
+    expect(nice.map((e) => e.proc.pid)).toEqual([inside.pid]);
+    expect(events.filter((e) => e.proc.pid === outside.pid)).toEqual([]);
+    expect(events.every((e) => e.kstack === undefined)).toBe(true);
   });
 
   run('SIGINT detaches every link, unloads every program and exits 0', async () => {

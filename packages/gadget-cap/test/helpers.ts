@@ -37,14 +37,15 @@ export const ACTIONS = {
   kallsyms: 'open("/proc/kallsyms").read(4096)',
 } as const;
 
-/** Source of a child: set comm, wait for "go", run `body`, exit. */
-function script(comm: string, body: string): string {
+/** Source of a child: set comm, wait for "go", run `body`, then (with `hold`) say "acted" and wait for end of input, exit. */
+function script(comm: string, body: string, hold: boolean): string {
   return [
     'import ctypes, sys',
     `ctypes.CDLL(None).prctl(15, ${JSON.stringify(comm)}.encode(), 0, 0, 0)`,
     'sys.stdout.write("ready\\n"); sys.stdout.flush()',
     'sys.stdin.readline()',
     body,
+    ...(hold ? ['sys.stdout.write("acted\\n"); sys.stdout.flush()', 'sys.stdin.read()'] : []),
   ].join('\n');
 }
 
@@ -54,6 +55,10 @@ export interface Child {
   readonly proc: ChildProcessWithoutNullStreams;
   /** Let it act; resolves with its exit code once it has exited. */
   go(): Promise<number | null>;
+  /** For a child started with `hold`: let it act, resolve once it has (it stays alive). */
+  act(): Promise<void>;
+  /** For a held child: let it exit; resolves with its exit code. */
+  release(): Promise<number | null>;
   /** Kill it if still running. */
   kill(): void;
 }
@@ -63,18 +68,28 @@ export interface Child {
  * (e.g. `['setpriv', '--reuid=65534', …]` or `['unshare', '-m']`); it must exec python in place so
  * the pid stays the same. Resolves once the child has named itself.
  */
-export async function startChild(comm: string, body: string, wrapper: readonly string[] = []): Promise<Child> {
-  const argv = [...wrapper, PYTHON, '-c', script(comm, body)];
+export async function startChild(comm: string, body: string, wrapper: readonly string[] = [], options: { hold?: boolean } = {}): Promise<Child> {
+  const argv = [...wrapper, PYTHON, '-c', script(comm, body, options.hold ?? false)];
   const proc = spawn(argv[0], argv.slice(1), { stdio: ['pipe', 'pipe', 'pipe'] });
   let stderr = '';
   proc.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
   const exited = new Promise<number | null>((resolve) => proc.on('exit', (code) => resolve(code)));
-  await new Promise<void>((resolve, reject) => {
-    let buf = '';
-    proc.stdout.on('data', (d: Buffer) => {
-      buf += d.toString();
-      if (buf.includes('ready\n')) resolve();
+  let out = '';
+  const seen: { text: string; resolve: () => void }[] = [];
+  proc.stdout.on('data', (d: Buffer) => {
+    out += d.toString();
+    for (const w of seen.splice(0)) {
+      if (out.includes(w.text)) w.resolve();
+      else seen.push(w);
+    }
+  });
+  const line = (text: string): Promise<void> =>
+    new Promise((resolve) => {
+      if (out.includes(text)) resolve();
+      else seen.push({ text, resolve });
     });
+  await new Promise<void>((resolve, reject) => {
+    void line('ready\n').then(resolve);
     proc.on('error', reject);
     void exited.then((code) => reject(new Error(`child ${argv.join(' ')} exited (${code}) before it was ready: ${stderr}`)));
   });
@@ -88,6 +103,14 @@ export async function startChild(comm: string, body: string, wrapper: readonly s
       const code = await exited;
       if (code !== 0) throw new Error(`child ${comm} exited with ${code}: ${stderr}`);
       return code;
+    },
+    act: async () => {
+      proc.stdin.write('go\n');
+      await Promise.race([line('acted\n'), exited.then((code) => Promise.reject(new Error(`child ${comm} exited (${code}): ${stderr}`)))]);
+    },
+    release: async () => {
+      proc.stdin.end();
+      return exited;
     },
     kill: () => {
       if (proc.exitCode === null) proc.kill('SIGKILL');

@@ -91,6 +91,25 @@ describe('traceCapabilities (tracepoint strategy on this kernel)', () => {
     expect(e?.ustack).toBeUndefined();
   });
 
+  run('collects and symbolizes the user stack while the process is alive', async () => {
+    const comm = uniqueComm('ustk');
+    const c = await startChild(comm, ACTIONS.nice, [], { hold: true });
+    children.push(c);
+    const t = trace({ comm, collectUstack: true });
+    await c.act();
+    let found: CapabilityEvent | undefined;
+    for await (const e of t) {
+      if (e.cap === 'CAP_SYS_NICE') {
+        found = e;
+        break; // closes the trace
+      }
+    }
+    await c.release();
+    expect(found?.ustack?.length).toBeGreaterThan(0);
+    // The innermost frame is libc's setpriority wrapper, named from the process's own mappings.
+    expect(found?.ustack?.[0]).toMatch(/setpriority\+0x[0-9a-f]+ \(.*libc[^)]*\)/);
+  });
+
   run('reports reading /proc/kallsyms as CAP_SYSLOG', async () => {
     const comm = uniqueComm('ksym');
     const c = await child(comm, ACTIONS.kallsyms);
