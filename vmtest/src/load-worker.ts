@@ -65,6 +65,9 @@ async function load(req: LoadRequest): Promise<Omit<LoadReply, 'id'>> {
     }
   }
   if (req.expectFailure) {
+    if (spec.programs.size > 0 && [...spec.programs.values()].every((p) => !p.autoload)) {
+      return { status: 'skip', detail: `no program this kernel supports: ${left.join('; ')}` };
+    }
     try {
       mod.Collection.load(spec).close();
     } catch (e) {
