@@ -37,6 +37,8 @@ export interface TraceCapabilitiesOptions {
   attach?: AttachStrategy | 'auto';
   /** Output path: `auto` (ring buffer when the kernel has one), or force `ringbuf` / `perf`. */
   output?: 'auto' | 'ringbuf' | 'perf';
+  /** Perf buffer size per CPU in pages (a power of two; default 64), when the perf buffer is used. */
+  perfPagesPerCpu?: number;
   /** Stop after this many events. */
   maxEvents?: number;
   /** Stop after this many milliseconds. */
@@ -293,7 +295,7 @@ export function traceCapabilities(options: TraceCapabilitiesOptions = {}): Capab
   try {
     // The entry half must attach before the exit half (tracepoint strategy: programs on one
     // tracepoint run in attach order); the runtime attaches in object order, which is e, then x.
-    run = GadgetRun.start(spec, { params, mntns, output: options.output ?? 'auto', onWarning: warn });
+    run = GadgetRun.start(spec, { params, mntns, output: options.output ?? 'auto', perfPagesPerCpu: options.perfPagesPerCpu, onWarning: warn });
   } catch (err) {
     throw explainLoadError(err);
   }

@@ -3,11 +3,12 @@
  * checks. Here (kernel 6.18, no kprobes, fentry blocked by lockdown) that exercises the tracepoint
  * strategy; kprobe/fentry and audit-only run in vmtest (runGadgetSelfTest).
  */
+import { spawnSync } from 'node:child_process';
 import { afterEach, describe, expect, it } from 'vitest';
 import { mountNamespaceOf } from '@tsbpf/loader';
 import { traceCapabilities, type CapabilityEvent, type CapabilityTrace, type TraceCapabilitiesOptions } from '../src/index.js';
 import { probeStrategy } from '../src/strategy.js';
-import { ACTIONS, HAVE_PYTHON, HAVE_SETPRIV, HAVE_UNSHARE, bpfIds, bpfIdsOfProcess, startChild, uniqueComm, type Child } from './helpers.js';
+import { ACTIONS, HAVE_PYTHON, PYTHON, HAVE_SETPRIV, HAVE_UNSHARE, bpfIds, bpfIdsOfProcess, startChild, uniqueComm, type Child } from './helpers.js';
 
 const TP = probeStrategy('tracepoint').supported;
 const FENTRY = probeStrategy('fentry');
@@ -199,6 +200,26 @@ describe('traceCapabilities (tracepoint strategy on this kernel)', () => {
     expect(e?.proc.pid).toBe(c.pid);
     expect(t.lost).toBe(0n);
   });
+
+  for (const output of ['ringbuf', 'perf'] as const) {
+    run(`counts events the ${output} could not take as lost`, async () => {
+      const comm = uniqueComm('lost');
+      // One CAP_SYS_NICE check per iteration (lowering the nice value checks, raising it does not).
+      const flood = 'import os\nfor i in range(5000):\n    os.setpriority(os.PRIO_PROCESS, 0, 0)\n    os.setpriority(os.PRIO_PROCESS, 0, -5)';
+      const t = trace({ comm, output, perfPagesPerCpu: 1, collectKstack: false });
+      // spawnSync blocks this thread, so nothing is read while the child floods the buffer.
+      const r = spawnSync(PYTHON, ['-c', `import ctypes\nctypes.CDLL(None).prctl(15, ${JSON.stringify(comm)}.encode(), 0, 0, 0)\n${flood}`]);
+      expect(r.status).toBe(0);
+      t.close();
+      const events = await t.toArray();
+      const nice = events.filter((e) => e.cap === 'CAP_SYS_NICE').length;
+      expect(t.lost).toBeGreaterThan(0n);
+      expect(nice).toBeGreaterThan(0);
+      expect(nice).toBeLessThan(5000);
+      // Every check is either delivered or counted as lost.
+      expect(BigInt(events.length) + t.lost).toBeGreaterThanOrEqual(5000n);
+    });
+  }
 
   run('close() detaches every link and unloads every program', async () => {
     const before = bpfIdsOfProcess('self');
