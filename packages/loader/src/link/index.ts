@@ -1,3 +1,11 @@
+/**
+ * `link`: attaching loaded programs. One function per attach kind, each taking the program's fd and
+ * returning a {@link Link} (close/dispose detaches): `attachKprobe`, `attachKprobeMulti`, `attachUprobe`,
+ * `attachUprobeMulti`, `attachTracepoint`, `attachRawTracepoint`, `attachTracing` (tp_btf, fentry,
+ * fexit, fmod_ret, lsm), `attachPerfEvent`, `attachXdp`, `attachTcx`, `attachCgroup`, and
+ * `attachProgram`, which picks one from the ELF section name as libbpf's auto-attach does. Failures
+ * are `AttachError` or `AttachNotSupportedError` (a `NotSupportedError`) with a message naming the cause.
+ */
 export * from './link.js';
 export * from './tracefs.js';
 export * from './probe.js';
