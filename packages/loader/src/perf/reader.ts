@@ -46,7 +46,10 @@ export class PerfReaderError extends TsbpfError {
 export interface PerfReaderOptions extends EventReaderOptions {
   /** Data pages per CPU ring (a power of two; default 8). */
   readonly pageCount?: number;
-  /** Wake the reader every N samples (default 1). Exclusive with `watermarkBytes`. */
+  /**
+   * Wake the reader every N samples per CPU (default 1). Exclusive with `watermarkBytes`. With N > 1 the
+   * last samples of a burst wait for the next wake-up: combine with `pollTimeoutMs` to bound that.
+   */
   readonly wakeupEvents?: number;
   /**
    * Wake the reader once this many bytes are pending. Exclusive with `wakeupEvents`. Fewer pending
