@@ -1,0 +1,63 @@
+/**
+ * Minimized repros of what `npm run fuzz` found: each input must end in a TsbpfError, and
+ * each of these currently escapes as a plain RangeError. Run seed in brackets with
+ * `npm run fuzz -- --target <t> --replay <seed>`.
+ */
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { TsbpfError } from '../../src/errors.js';
+import { loadObject } from '../../src/fuzz/corpus.js';
+import { CollectionSpec } from '../../src/spec/collection.js';
+import { gadgetObjectPath, testdataPath } from '../testdata.js';
+
+/** What `fn` threw (undefined if it returned). */
+function thrown(fn: () => unknown): unknown {
+  try {
+    fn();
+    return undefined;
+  } catch (e) {
+    return e;
+  }
+}
+
+function expectTypedOrResult(fn: () => unknown): void {
+  const e = thrown(fn);
+  if (e !== undefined && !(e instanceof TsbpfError)) {
+    throw new Error(`untyped ${(e as Error).constructor.name}: ${(e as Error).message}\n${(e as Error).stack ?? ''}`);
+  }
+}
+
+describe('fuzz findings', () => {
+  it('ELF: e_shstrndx = SHN_XINDEX with the section header table cut short is a typed error (elf seed 1284758570)', () => {
+    // elf/reader.ts ElfFile constructor reads section 0's sh_link for SHN_XINDEX before checking
+    // that section header 0 lies inside the file: DataView RangeError.
+    const bytes = new Uint8Array(readFileSync(gadgetObjectPath('trace_capabilities_tp.bpf.o')));
+    const dv = new DataView(bytes.buffer);
+    const shoff = Number(dv.getBigUint64(0x28, true));
+    dv.setUint16(0x3e, 0xffff, true);
+    const cut = bytes.slice(0, shoff + 16);
+    expectTypedOrResult(() => CollectionSpec.fromBuffer(cut, 'shstrndx-xindex'));
+  });
+
+  it('spec: a .kconfig extern whose BTF array has 2^32-1 elements is a typed error, not a 4 GiB allocation (btf seed 1084234273)', () => {
+    // spec/collection.ts ObjectParser.readExterns sums btf.sizeof() of every kconfig variable and
+    // allocates `new Uint8Array(kconfigSize)` unchecked: RangeError "Invalid typed array length".
+    const obj = loadObject(testdataPath('kconfig_typed.bpf.o'));
+    const info = obj.btf;
+    if (!info) throw new Error('kconfig_typed.bpf.o has no .BTF');
+    const dv = new DataView(obj.bytes.buffer, obj.bytes.byteOffset, obj.bytes.byteLength);
+    let arrays = 0;
+    for (const off of info.records) {
+      const kind = (dv.getUint32(off + 4, true) >>> 24) & 0x1f;
+      if (kind !== 3) continue;
+      arrays++;
+      const bytes = new Uint8Array(obj.bytes);
+      new DataView(bytes.buffer).setUint32(off + 20, 0xffffffff, true);
+      const before = process.memoryUsage().rss;
+      expectTypedOrResult(() => CollectionSpec.fromBuffer(bytes, `nelems@${off}`));
+      // Bounded allocation: no attempt to materialise the huge count.
+      expect(process.memoryUsage().rss - before).toBeLessThan(512 * 1024 * 1024);
+    }
+    expect(arrays).toBeGreaterThan(0);
+  });
+});
