@@ -72,6 +72,8 @@ export class CapabilityTrace implements AsyncIterable<CapabilityEvent>, AsyncDis
   private waiter: (() => void) | undefined;
   private accepted = 0;
   private dropped = 0n;
+  private undecodable = 0;
+  private readonly warn: (message: string) => void;
   private lostAtClose: bigint | undefined;
   private error: unknown;
   private isClosed = false;
@@ -90,6 +92,7 @@ export class CapabilityTrace implements AsyncIterable<CapabilityEvent>, AsyncDis
     this.objectPath = init.objectPath;
     this.skipped = init.skipped;
     this.maxQueued = init.options.maxQueued ?? 100_000;
+    this.warn = init.options.onWarning ?? (() => {});
     this.maxEvents = init.options.maxEvents ?? Infinity;
     this.done = new Promise((resolve) => {
       this.resolveDone = resolve;
@@ -111,8 +114,16 @@ export class CapabilityTrace implements AsyncIterable<CapabilityEvent>, AsyncDis
       return;
     }
     // Decode now: the view is only valid during the callback, and user stacks must be read while
-    // the process still exists.
-    this.queue.push(toCapabilityEvent(this.decoder.decode(view)));
+    // the process still exists. A record that cannot be decoded is counted, not fatal.
+    let event: CapabilityEvent;
+    try {
+      event = toCapabilityEvent(this.decoder.decode(view));
+    } catch (err) {
+      this.undecodable++;
+      if (this.undecodable === 1) this.warn(`an event could not be decoded (${err instanceof Error ? err.message : String(err)}); such events are counted as lost`);
+      return;
+    }
+    this.queue.push(event);
     this.accepted++;
     this.wake();
     if (this.accepted >= this.maxEvents) setImmediate(() => this.close());
@@ -136,11 +147,13 @@ export class CapabilityTrace implements AsyncIterable<CapabilityEvent>, AsyncDis
 
   /**
    * Events lost so far: records the BPF side could not emit, perf records overwritten before they
-   * were read, and events dropped because the consumer fell more than `maxQueued` behind.
+   * were read, events dropped because the consumer fell more than `maxQueued` behind, and records
+   * that could not be decoded.
    */
   get lost(): bigint {
-    if (this.lostAtClose !== undefined) return this.lostAtClose + this.dropped;
-    return this.run.lost() + this.dropped;
+    const local = this.dropped + BigInt(this.undecodable);
+    if (this.lostAtClose !== undefined) return this.lostAtClose + local;
+    return this.run.lost() + local;
   }
 
   /**

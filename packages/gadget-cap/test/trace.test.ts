@@ -221,6 +221,18 @@ describe('traceCapabilities (tracepoint strategy on this kernel)', () => {
     });
   }
 
+  run('a consumer that falls maxQueued behind loses the excess, counted in lost', async () => {
+    const comm = uniqueComm('q');
+    const body = Array.from({ length: 5 }, () => 'os.setpriority(os.PRIO_PROCESS, 0, 0); os.setpriority(os.PRIO_PROCESS, 0, -5)').join('\n');
+    const t = trace({ comm, maxQueued: 2, collectKstack: false });
+    const r = spawnSync(PYTHON, ['-c', `import ctypes, os\nctypes.CDLL(None).prctl(15, ${JSON.stringify(comm)}.encode(), 0, 0, 0)\n${body}`]);
+    expect(r.status).toBe(0);
+    t.close(); // drains the buffer into a queue of at most 2
+    const events = await t.toArray();
+    expect(events.length).toBe(2);
+    expect(t.lost).toBeGreaterThanOrEqual(3n);
+  });
+
   run('close() detaches every link and unloads every program', async () => {
     const before = bpfIdsOfProcess('self');
     const t = trace({ comm: uniqueComm('close') });
