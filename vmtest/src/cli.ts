@@ -16,7 +16,8 @@ import { ensurePrerequisites } from './prereq.js';
 
 const USAGE = `usage:
   vmtest run [--kernel LABEL ...|--matrix] [--timeout SECONDS] [--cwd DIR] [--env K=V ...]
-             [--memory SIZE] [--refresh] [--quiet] [--install] -- COMMAND [ARGS...]
+             [--memory SIZE] [--writable DIR ...|--read-only] [--refresh] [--quiet] [--install]
+             -- COMMAND [ARGS...]
   vmtest fetch [--kernel LABEL ...] [--install]
   vmtest list
 Kernels come from vmtest/kernels.json; the cache is vmtest/.cache (or $VMTEST_CACHE).`;
@@ -29,6 +30,7 @@ interface Parsed {
   cwd?: string;
   env: Record<string, string>;
   memory?: string;
+  writable?: string[];
   refresh: boolean;
   quiet: boolean;
   install: boolean;
@@ -79,6 +81,12 @@ function parse(argv: readonly string[]): Parsed {
       case '--memory':
         p.memory = next();
         break;
+      case '--writable':
+        (p.writable ??= []).push(next());
+        break;
+      case '--read-only':
+        p.writable = [];
+        break;
       case '--refresh':
         p.refresh = true;
         break;
@@ -118,6 +126,7 @@ async function main(argv: readonly string[]): Promise<number> {
         timeoutMs: p.timeoutS * 1000,
         ...(p.cwd !== undefined ? { cwd: p.cwd } : {}),
         ...(p.memory !== undefined ? { memory: p.memory } : {}),
+        ...(p.writable !== undefined ? { writable: p.writable } : {}),
         env: p.env,
         log,
         onLine: (label, line) => {

@@ -115,6 +115,11 @@ export interface InitOptions {
   readonly env: Readonly<Record<string, string>>;
   /** Absolute host path of a writable 9p share (`mount_tag=results`), mounted at the same path. */
   readonly resultsDir?: string;
+  /**
+   * Host folders made writable in the guest by an overlay with a tmpfs upper layer: writes
+   * (caches, coverage, build output) succeed and are discarded at power-off.
+   */
+  readonly overlays?: readonly string[];
 }
 
 /** Marker printed by the guest's init before anything else. */
@@ -172,6 +177,12 @@ if [ -f /kconfig ] && [ -d "$R/boot" ]; then
 fi
 for d in /tmp /run /var/tmp; do
   [ -d "$R$d" ] && { mount -t tmpfs -o mode=1777 tmpfs "$R$d" || fail "mount tmpfs on $d"; }
+done
+n=0
+for d in ${(o.overlays ?? []).map(q).join(' ')}; do
+  n=$((n+1)); up="$R/run/vmtest/overlay$n"
+  mkdir -p "$up/upper" "$up/work"
+  mount -t overlay overlay -o "lowerdir=$R$d,upperdir=$up/upper,workdir=$up/work" "$R$d" || say "WARN $d stays read-only (no overlay)"
 done
 ${results}mkdir -p "$R/run/vmtest" && cp /bin/busybox "$R/run/vmtest/busybox" || fail "copy busybox"
 say "START $(cut -d' ' -f1 /proc/uptime)"

@@ -5,8 +5,8 @@
  * @packageDocumentation
  */
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { cacheRoot, loadKernels, selectKernels, type KernelEntry } from './config.js';
+import { join, resolve } from 'node:path';
+import { cacheRoot, loadKernels, repoRoot, selectKernels, type KernelEntry } from './config.js';
 import { buildInitramfs, findStaticBusybox, initScript, INIT_MARKER } from './initramfs.js';
 import { ensureKernel, fetchCost } from './kernels.js';
 import { PrerequisiteError } from './prereq.js';
@@ -33,6 +33,11 @@ export interface RunInVmOptions {
   readonly refresh?: boolean;
   /** Guest memory, overriding kernels.json. */
   readonly memory?: string;
+  /**
+   * Host folders the guest may write to, changes discarded (overlay on tmpfs). Default: the
+   * repository root, so tools that write caches into the tree work; `[]` keeps all read-only.
+   */
+  readonly writable?: readonly string[];
 }
 
 /** What one VM run produced. */
@@ -105,6 +110,7 @@ export async function runInVm(opts: RunInVmOptions): Promise<VmRunResult> {
     cwd: opts.cwd ?? process.cwd(),
     env: guestEnv(entry.label, m.release, resultsDir, opts.env),
     resultsDir,
+    overlays: (opts.writable ?? [repoRoot()]).map((d) => resolve(d)),
   });
   const initrd = join(runDir, 'initrd.cpio');
   writeFileSync(

@@ -79,6 +79,14 @@ describe('init script', () => {
     cwd: '/work/my repo',
     env: { PATH: '/usr/bin:/bin', NO_COLOR: '1', 'BAD-NAME': 'x' },
     resultsDir: '/work/main/vmtest/.cache/results/6.1',
+    overlays: ['/work/main'],
+  });
+
+  it('makes overlay folders writable before the results share is mounted inside them', () => {
+    const overlay = script.indexOf('for d in /work/main; do');
+    expect(overlay).toBeGreaterThan(0);
+    expect(script).toContain('mount -t overlay overlay -o "lowerdir=$R$d,upperdir=$up/upper,workdir=$up/work" "$R$d"');
+    expect(script.indexOf('results "$R"')).toBeGreaterThan(overlay);
   });
 
   it('mounts what BPF tests need and the host root read-only', () => {
