@@ -8,7 +8,8 @@ import { BPF_ATTACH_TYPE, BPF_PROG_TYPE, progTypeName, type Fd } from '../sys/in
 import { cgroupDefault } from './cgroup_path.js';
 import { attachCgroup } from './cgroup.js';
 import { attachKprobe, attachKprobeMulti } from './kprobe.js';
-import { AttachError, type Link } from './link.js';
+import { AttachError } from './errors.js';
+import { type Link } from './link.js';
 import { attachPerfEvent, type PerfEventOptions } from './perf_event.js';
 import { attachRawTracepoint } from './raw_tracepoint.js';
 import { attachTcx } from './tc.js';

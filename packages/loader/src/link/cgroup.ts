@@ -5,7 +5,9 @@
  */
 import { closeSync, openSync } from 'node:fs';
 import { BPF_F_ATTACH, Fd, attachTypeName, linkCreate, progAttach, progDetach } from '../sys/index.js';
-import { AttachError, AttachNotSupportedError, BpfLink, errnoIs, explainAttachError, type Link } from './link.js';
+import { AttachError, AttachNotSupportedError } from './errors.js';
+import { errnoIs, explainAttachError } from './internal.js';
+import { BpfLink, type Link } from './link.js';
 
 /** Opens a cgroup directory as an owned fd. */
 function openCgroup(path: string): Fd {

@@ -1,6 +1,6 @@
 /** Where the cgroup v2 hierarchy is mounted. */
 import { readFileSync } from 'node:fs';
-import { AttachError } from './link.js';
+import { AttachError } from './errors.js';
 
 let cached: string | undefined;
 

@@ -7,6 +7,7 @@
  * are `AttachError` or `AttachNotSupportedError` (a `NotSupportedError`) with a message naming the cause.
  */
 export * from './link.js';
+export * from './errors.js';
 export * from './tracefs.js';
 export * from './probe.js';
 export * from './perf_event.js';

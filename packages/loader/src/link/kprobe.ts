@@ -6,7 +6,9 @@
 import { readFileSync } from 'node:fs';
 import { BPF_ATTACH_TYPE, BPF_F_KPROBE_MULTI_RETURN, linkCreate, type Fd } from '../sys/index.js';
 import { KernelSymbols } from '../kallsyms/index.js';
-import { AttachError, AttachNotSupportedError, BpfLink, errnoIs, explainAttachError, type Link } from './link.js';
+import { AttachError, AttachNotSupportedError } from './errors.js';
+import { errnoIs, explainAttachError } from './internal.js';
+import { BpfLink, type Link } from './link.js';
 import { attachPerfEventFd, type PerfAttachOptions } from './perf_event.js';
 import { openProbe, probesAvailable } from './probe.js';
 import { TracefsError, tracefsRoot } from './tracefs.js';

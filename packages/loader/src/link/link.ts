@@ -4,12 +4,10 @@
  * with PERF_EVENT_IOC_SET_BPF, a tracefs probe) are links only on our side and cannot be pinned.
  */
 import type { Fd } from '../sys/fd.js';
-import { NotSupportedError, TsbpfError } from '../errors.js';
-import { SyscallError } from '../sys/errors.js';
 import { objPin } from '../sys/bpf.js';
 import { linkInfo, type LinkInfo } from '../sys/info.js';
-
-
+import { AttachError, AttachNotSupportedError } from './errors.js';
+import { runAll } from './internal.js';
 
 /** One attachment of a program. Dispose (or `close()`) to detach. */
 export interface Link extends Disposable {
@@ -26,21 +24,6 @@ export interface Link extends Disposable {
   pin(path: string): void;
   /** The kernel's view of the link (`BPF_OBJ_GET_INFO_BY_FD`), when it is a bpf_link. */
   info?(): LinkInfo;
-}
-
-/** Attaching failed for a reason other than a missing kernel feature. */
-export class AttachError extends TsbpfError {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super('ATTACH_FAILED', message, options);
-  }
-}
-
-/** A missing kernel feature with a message that says exactly what is missing (no "is not supported" suffix). */
-export class AttachNotSupportedError extends NotSupportedError {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.message = message;
-  }
 }
 
 /**
@@ -127,45 +110,5 @@ export class FdHolderLink implements Link {
 
   [Symbol.dispose](): void {
     this.close();
-  }
-}
-
-/** Runs every step even when one throws, then rethrows the first error. */
-export function runAll(steps: readonly (() => void)[]): void {
-  let first: unknown;
-  let failed = false;
-  for (const step of steps) {
-    try {
-      step();
-    } catch (err) {
-      if (!failed) {
-        failed = true;
-        first = err;
-      }
-    }
-  }
-  if (failed) throw first;
-}
-
-/** True for an errno-carrying failure with one of `names`. */
-export function errnoIs(err: unknown, ...names: string[]): err is SyscallError {
-  return err instanceof SyscallError && names.includes(err.errnoName);
-}
-
-/**
- * Rewrites a syscall failure of an attach into a message naming the target and the likely cause:
- * EPERM → capabilities or lockdown, ENOENT/EINVAL on a named function → not traceable.
- */
-export function explainAttachError(err: unknown, what: string): unknown {
-  if (!(err instanceof SyscallError)) return err;
-  switch (err.errnoName) {
-    case 'EPERM':
-    case 'EACCES':
-      return new AttachError(`${what}: ${err.errnoName}: needs CAP_PERFMON/CAP_BPF (or CAP_SYS_ADMIN); as root this means kernel lockdown or an LSM refused it`, { cause: err });
-    case 'EOPNOTSUPP':
-    case 'ENOTSUPP':
-      return new AttachNotSupportedError(`${what}: the kernel does not support this attachment (${err.errnoName})`, { cause: err });
-    default:
-      return new AttachError(`${what}: ${err.message}`, { cause: err });
   }
 }

@@ -7,7 +7,9 @@
  * `PERF_EVENT_IOC_ENABLE`; the attachment then lives exactly as long as the perf event fd.
  */
 import { BPF_ATTACH_TYPE, PERF_TYPE, linkCreate, onlineCpus, perfEventEnable, perfEventOpen, perfEventSetBpf, type Fd, type PerfEventAttr } from '../sys/index.js';
-import { AttachError, BpfLink, FdHolderLink, errnoIs, explainAttachError, runAll, type Link } from './link.js';
+import { AttachError } from './errors.js';
+import { errnoIs, explainAttachError, runAll } from './internal.js';
+import { BpfLink, FdHolderLink, type Link } from './link.js';
 
 /** Options common to perf-event based attachments. */
 export interface PerfAttachOptions {

@@ -3,7 +3,9 @@
  * `BPF_RAW_TRACEPOINT_OPEN`, which returns a bpf_link.
  */
 import { rawTracepointOpen, type Fd } from '../sys/index.js';
-import { AttachError, BpfLink, errnoIs, explainAttachError } from './link.js';
+import { AttachError } from './errors.js';
+import { errnoIs, explainAttachError } from './internal.js';
+import { BpfLink } from './link.js';
 
 /** Options of {@link attachRawTracepoint}. */
 export interface RawTracepointOptions {

@@ -4,7 +4,9 @@
  * implement: they get a NotSupportedError.
  */
 import { BPF_ATTACH_TYPE, BPF_F_ATTACH, linkCreate, type Fd } from '../sys/index.js';
-import { AttachNotSupportedError, BpfLink, errnoIs, explainAttachError } from './link.js';
+import { AttachNotSupportedError } from './errors.js';
+import { errnoIs, explainAttachError } from './internal.js';
+import { BpfLink } from './link.js';
 import { resolveInterface } from './xdp.js';
 
 /** Options of {@link attachTcx}. */

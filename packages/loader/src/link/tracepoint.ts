@@ -3,7 +3,8 @@
  * whose config is the tracepoint id from tracefs, with the program attached to it.
  */
 import { PERF_TYPE, perfEventOpen, type Fd } from '../sys/index.js';
-import { explainAttachError, type Link } from './link.js';
+import { explainAttachError } from './internal.js';
+import { type Link } from './link.js';
 import { attachPerfEventFd, type PerfAttachOptions } from './perf_event.js';
 import { tracepointId } from './tracefs.js';
 

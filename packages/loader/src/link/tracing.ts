@@ -5,7 +5,9 @@
  * whose LINK_CREATE does not take tracing programs (< 5.11).
  */
 import { BPF_ATTACH_TYPE, attachTypeName, linkCreate, rawTracepointOpen, type Fd } from '../sys/index.js';
-import { AttachError, BpfLink, errnoIs, explainAttachError } from './link.js';
+import { AttachError } from './errors.js';
+import { errnoIs, explainAttachError } from './internal.js';
+import { BpfLink } from './link.js';
 
 /** Options of {@link attachTracing}. */
 export interface TracingOptions {

@@ -1,6 +1,8 @@
 /** XDP programs attached to a network interface with a bpf_link (`BPF_LINK_CREATE`, BPF_XDP). */
 import { BPF_ATTACH_TYPE, ifNameToIndex, linkCreate, type Fd } from '../sys/index.js';
-import { AttachError, BpfLink, errnoIs, explainAttachError } from './link.js';
+import { AttachError } from './errors.js';
+import { errnoIs, explainAttachError } from './internal.js';
+import { BpfLink } from './link.js';
 
 /** `XDP_FLAGS_*`: which driver path runs the program. */
 export const XDP_FLAGS = { UPDATE_IF_NOEXIST: 1, SKB_MODE: 2, DRV_MODE: 4, HW_MODE: 8, REPLACE: 16 } as const;
