@@ -51,6 +51,7 @@ export async function benchGadget(ctx: BenchContext): Promise<void> {
   const floor: number[] = [];
   const ts: { json: TsGadget; readyMs: number }[] = [];
   const cli: CliRun[] = [];
+  const cliErrors: string[] = [];
   const peers = new Map<string, { json: PeerGadget; readyMs: number }[]>();
   await alternate(
     ctx.rounds,
@@ -58,7 +59,13 @@ export async function benchGadget(ctx: BenchContext): Promise<void> {
       floor.push((await runChild(process.execPath, ['-e', '0'], { noJson: true })).exitMs);
       const r = await runChild<TsGadget>(process.execPath, [WORKER, 'gadget', GADGET_OBJECT], { readyMarker: READY });
       ts.push({ json: r.json, readyMs: r.readyMs ?? NaN });
-      if (haveCli) cli.push(await runCli(0));
+      if (haveCli) {
+        try {
+          cli.push(await runCli(0));
+        } catch (err) {
+          cliErrors.push((err as Error).message.split('\n').slice(0, 3).join(' '));
+        }
+      }
     },
     async () => {
       for (const lib of libs) {
@@ -70,6 +77,7 @@ export async function benchGadget(ctx: BenchContext): Promise<void> {
       }
     },
   );
+  if (cliErrors.length) ctx.notes.push(`gadget: ${cliErrors.length} of ${ctx.rounds} trace-capabilities CLI runs failed (not in the figures): ${[...new Set(cliErrors)].join('; ')}`);
   const nodeFloor = stat(floor);
   const tsReady = stat(ts.map((x) => x.readyMs));
   const cliReady = cli.length ? stat(cli.map((x) => x.readyMs)) : undefined;
@@ -200,7 +208,13 @@ export async function benchGadgetMemory(ctx: BenchContext): Promise<void> {
   await alternate(
     rounds,
     async () => {
-      if (haveCli) cli.push((await withLoad(async () => ({ json: await runCli(seconds) }))).vmhwmKb);
+      if (haveCli) {
+        try {
+          cli.push((await withLoad(async () => ({ json: await runCli(seconds) }))).vmhwmKb);
+        } catch (err) {
+          ctx.notes.push(`memory: a trace-capabilities CLI run failed (not in the figures): ${(err as Error).message.split('\n')[0]}`);
+        }
+      }
       floor.push((await runChild<{ vmhwmKb: number }>(process.execPath, ['-e', "console.log(JSON.stringify({vmhwmKb: Number(/VmHWM:\\s+(\\d+)/.exec(require('fs').readFileSync('/proc/self/status','utf8'))[1])}))"])).json.vmhwmKb);
       ts.push(await withLoad(() => runChild<TsGadget>(process.execPath, [WORKER, 'gadget', GADGET_OBJECT, String(seconds)], { readyMarker: READY })));
     },
