@@ -171,3 +171,45 @@ export function parseGuestOutput(lines: Iterable<string>, opts: { timedOut?: boo
   else status = 'pass';
   return { status, tests, exitCode, panic, initUptime, startUptime, endUptime, release, problems };
 }
+
+/**
+ * Test results from a vitest JSON report (what `TSBPF_REPORT` makes the packages' vitest configs
+ * write into the results share), named `<file relative to root> > <full name>`.
+ */
+export function testsFromVitestJson(json: string, root = ''): TestResult[] {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(json);
+  } catch {
+    return [];
+  }
+  const files = (doc as { testResults?: unknown }).testResults;
+  if (!Array.isArray(files)) return [];
+  const out: TestResult[] = [];
+  for (const f of files as { name?: unknown; assertionResults?: unknown; status?: unknown; message?: unknown }[]) {
+    const file = typeof f.name === 'string' ? (root !== '' && f.name.startsWith(`${root}/`) ? f.name.slice(root.length + 1) : f.name) : '?';
+    const cases = Array.isArray(f.assertionResults) ? (f.assertionResults as Record<string, unknown>[]) : [];
+    if (cases.length === 0 && f.status === 'failed') {
+      out.push({ name: file, status: 'fail', detail: typeof f.message === 'string' ? f.message.split('\n')[0] ?? '' : 'suite failed' });
+    }
+    for (const c of cases) {
+      const status: TestStatus = c.status === 'passed' ? 'pass' : c.status === 'failed' ? 'fail' : 'skip';
+      const failure = Array.isArray(c.failureMessages) && typeof c.failureMessages[0] === 'string' ? c.failureMessages[0].split('\n')[0] : undefined;
+      out.push({
+        name: `${file} > ${typeof c.fullName === 'string' ? c.fullName : String(c.title)}`,
+        status,
+        ...(typeof c.duration === 'number' ? { ms: Math.round(c.duration) } : {}),
+        ...(failure !== undefined ? { detail: failure } : {}),
+      });
+    }
+  }
+  return out;
+}
+
+/** The report with `extra` tests appended and the verdict recomputed (a failing extra test fails a passing run). */
+export function withExtraTests(report: GuestReport, extra: readonly TestResult[]): GuestReport {
+  if (extra.length === 0) return report;
+  const tests = [...report.tests, ...extra];
+  const status = report.status === 'pass' && extra.some((t) => t.status === 'fail') ? 'fail' : report.status;
+  return { ...report, tests, status };
+}

@@ -4,14 +4,14 @@
  *
  * @packageDocumentation
  */
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { cacheRoot, loadKernels, repoRoot, selectKernels, type KernelEntry } from './config.js';
 import { buildInitramfs, findStaticBusybox, initScript, INIT_MARKER } from './initramfs.js';
 import { ensureKernel, fetchCost } from './kernels.js';
 import { PrerequisiteError } from './prereq.js';
 import { detectAccel, qemuArgs, runQemu } from './qemu.js';
-import { parseGuestOutput, type GuestReport } from './result.js';
+import { parseGuestOutput, testsFromVitestJson, withExtraTests, type GuestReport } from './result.js';
 
 /** Options of {@link runInVm}. */
 export interface RunInVmOptions {
@@ -140,7 +140,11 @@ export async function runInVm(opts: RunInVmOptions): Promise<VmRunResult> {
     onLine: opts.onLine,
     firstMarker: INIT_MARKER,
   });
-  const report = parseGuestOutput(exit.lines, { timedOut: exit.timedOut });
+  let report = parseGuestOutput(exit.lines, { timedOut: exit.timedOut });
+  // vitest JSON reports the guest wrote (TSBPF_REPORT) become rows of the matrix too.
+  for (const name of readdirSync(resultsDir).filter((n) => n.endsWith('.json')).sort()) {
+    report = withExtraTests(report, testsFromVitestJson(readFileSync(join(resultsDir, name), 'utf8'), repoRoot()));
+  }
   writeFileSync(join(runDir, 'console.log'), `${exit.lines.join('\n')}\n`);
   const span = (a: number | null, b: number | null): number | null => (a !== null && b !== null ? Math.round((b - a) * 1000) : null);
   return {

@@ -1,5 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import { formatResultLine, parseGuestOutput, parseResultJson, SerialLineSplitter, stripSerialNoise } from '../src/result.js';
+import {
+  formatResultLine,
+  parseGuestOutput,
+  parseResultJson,
+  SerialLineSplitter,
+  stripSerialNoise,
+  testsFromVitestJson,
+  withExtraTests,
+} from '../src/result.js';
 
 const ok = [
   'SeaBIOS (version 1.16.2-debian-1.16.2-1)',
@@ -111,5 +119,39 @@ describe('serial noise', () => {
       ...s.flush(),
     ];
     expect(out).toEqual(['Booting from ROM..VMTEST-INIT 4.2 6.1', 'VMTEST-DONE 0', '€']);
+  });
+});
+
+describe('vitest reports from the results share', () => {
+  const report = JSON.stringify({
+    testResults: [
+      {
+        name: '/work/main/packages/loader/test/ringbuf.test.ts',
+        status: 'failed',
+        assertionResults: [
+          { fullName: 'ringbuf reads events', status: 'passed', duration: 12.4, failureMessages: [] },
+          { fullName: 'ringbuf wraps', status: 'failed', failureMessages: ['AssertionError: expected 1 to be 2\n at x'] },
+          { fullName: 'ringbuf needs 5.8', status: 'skipped', failureMessages: [] },
+        ],
+      },
+      { name: '/work/main/packages/loader/test/broken.test.ts', status: 'failed', message: 'SyntaxError: nope\nmore', assertionResults: [] },
+    ],
+  });
+
+  it('turns each case into a result named by file and full name', () => {
+    const tests = testsFromVitestJson(report, '/work/main');
+    expect(tests).toEqual([
+      { name: 'packages/loader/test/ringbuf.test.ts > ringbuf reads events', status: 'pass', ms: 12 },
+      { name: 'packages/loader/test/ringbuf.test.ts > ringbuf wraps', status: 'fail', detail: 'AssertionError: expected 1 to be 2' },
+      { name: 'packages/loader/test/ringbuf.test.ts > ringbuf needs 5.8', status: 'skip' },
+      { name: 'packages/loader/test/broken.test.ts', status: 'fail', detail: 'SyntaxError: nope' },
+    ]);
+    expect(testsFromVitestJson('not json')).toEqual([]);
+  });
+
+  it('a failing case fails an otherwise passing run', () => {
+    const merged = withExtraTests(parseGuestOutput(['VMTEST-DONE 0']), testsFromVitestJson(report));
+    expect(merged.status).toBe('fail');
+    expect(merged.tests).toHaveLength(4);
   });
 });
