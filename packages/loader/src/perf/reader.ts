@@ -33,7 +33,7 @@ import {
   type MappedRegion,
 } from '../sys/index.js';
 import { TsbpfError } from '../errors.js';
-import type { EventReader, EventReaderOptions, RecordCallback } from '../ringbuf/event_reader.js';
+import { DEFAULT_BATCH_SIZE, yieldToEventLoop, type EventReader, type EventReaderOptions, type RecordCallback } from '../ringbuf/event_reader.js';
 
 /** The perf reader was misused, or its map could not be populated. */
 export class PerfReaderError extends TsbpfError {
@@ -113,6 +113,7 @@ export class PerfReader implements EventReader {
   readonly #map: Fd;
   readonly #epoll: Epoll;
   readonly #pollTimeoutMs: number;
+  readonly #batch: number;
   readonly #onLost: ((count: number, cpu: number) => void) | undefined;
   readonly #lostPerCpu: number[];
   #lost = 0;
@@ -135,6 +136,7 @@ export class PerfReader implements EventReader {
     if (options.wakeupEvents !== undefined && options.watermarkBytes !== undefined) throw new PerfReaderError('give wakeupEvents or watermarkBytes, not both');
     this.#map = map.fd;
     this.#pollTimeoutMs = options.pollTimeoutMs ?? -1;
+    this.#batch = Math.max(1, options.batchSize ?? DEFAULT_BATCH_SIZE);
     this.#onLost = options.onLost;
     const possible = possibleCpus();
     this.#lostPerCpu = new Array<number>(Math.max(...possible, 0) + 1).fill(0);
@@ -253,10 +255,10 @@ export class PerfReader implements EventReader {
     }
   }
 
-  /** Drain one ring; returns the number of samples delivered. */
-  #drain(ring: CpuRing, cb: RecordCallback): number {
+  /** Drain one ring (at most `max` samples); returns the number delivered. */
+  #drain(ring: CpuRing, cb: RecordCallback, max: number): number {
     let n = 0;
-    while (!this.#closed) {
+    while (!this.#closed && n < max) {
       const rec = this.#peek(ring);
       if (!rec) break;
       try {
@@ -269,14 +271,14 @@ export class PerfReader implements EventReader {
     return n;
   }
 
-  readAvailable(cb: RecordCallback): number {
+  readAvailable(cb: RecordCallback, maxRecords = Infinity): number {
     if (this.#closed) return 0;
     if (this.#holding) throw new PerfReaderError('an async iterator holds a record of this reader: finish or break the for-await loop before calling readAvailable()');
     let n = 0;
     const count = this.#rings.length;
     const start = this.#next;
     this.#next = (this.#next + 1) % count;
-    for (let i = 0; i < count && !this.#closed; i++) n += this.#drain(this.#rings[(start + i) % count], cb);
+    for (let i = 0; i < count && !this.#closed && n < maxRecords; i++) n += this.#drain(this.#rings[(start + i) % count], cb, maxRecords - n);
     return n;
   }
 
@@ -291,7 +293,9 @@ export class PerfReader implements EventReader {
     this.#consuming = true;
     try {
       while (!this.#closed) {
-        if (this.readAvailable(cb) === 0 && !(await this.#waitForData())) break;
+        const n = this.readAvailable(cb, this.#batch);
+        if (n >= this.#batch) await yieldToEventLoop();
+        else if (n === 0 && !(await this.#waitForData())) break;
       }
     } finally {
       this.#consuming = false;
@@ -301,8 +305,15 @@ export class PerfReader implements EventReader {
   async *[Symbol.asyncIterator](): AsyncGenerator<DataView, void, undefined> {
     if (this.#consuming) throw new PerfReaderError('this perf reader is already being consumed (start() or an iterator is running)');
     this.#consuming = true;
+    let sinceYield = 0;
     try {
       while (!this.#closed) {
+        // Awaiting a yielded value only runs microtasks: give timers and I/O a turn now and then.
+        if (++sinceYield > this.#batch) {
+          sinceYield = 0;
+          await yieldToEventLoop();
+          if (this.#closed) break;
+        }
         let found = false;
         for (let i = 0; i < this.#rings.length && !this.#closed; i++) {
           const ring = this.#rings[i];

@@ -15,10 +15,10 @@ export interface EventReader extends Disposable, AsyncIterable<DataView> {
   /** `ringbuf` or `perf`. */
   readonly kind: 'ringbuf' | 'perf';
   /**
-   * Drain every record available now without blocking; returns how many were delivered. A callback that
-   * throws stops the drain after its record is consumed, and the error propagates.
+   * Drain the records available now (at most `maxRecords`) without blocking; returns how many were
+   * delivered. A callback that throws stops the drain after its record is consumed, and the error propagates.
    */
-  readAvailable(cb: RecordCallback): number;
+  readAvailable(cb: RecordCallback, maxRecords?: number): number;
   /**
    * Deliver records to `cb` as they arrive, waiting off the JS thread between bursts, until {@link close}.
    * The promise resolves after close, or rejects with the first error (a throwing callback stops the loop).
@@ -40,8 +40,22 @@ export interface EventReader extends Disposable, AsyncIterable<DataView> {
 /** Options common to both readers. */
 export interface EventReaderOptions {
   /**
+   * Records `start()` and the async iterator deliver before they let the event loop run (timers, I/O)
+   * even if more records are waiting; a producer that never pauses then cannot starve the process.
+   * Default 4096.
+   */
+  readonly batchSize?: number;
+  /**
    * How long one wait may block before re-checking, in milliseconds (-1: until data or close). Only
    * matters for callers that want periodic wake-ups; close() always wakes a waiter at once.
    */
   readonly pollTimeoutMs?: number;
+}
+
+/** Default of {@link EventReaderOptions.batchSize}. */
+export const DEFAULT_BATCH_SIZE = 4096;
+
+/** Resolves after the event loop had a turn (timers and I/O callbacks ran). */
+export function yieldToEventLoop(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
 }

@@ -10,7 +10,7 @@
  */
 import { Epoll, MAP, PROT, mmap, pageSize, type Fd, type MappedRegion } from '../sys/index.js';
 import { TsbpfError } from '../errors.js';
-import type { EventReader, EventReaderOptions, RecordCallback } from './event_reader.js';
+import { DEFAULT_BATCH_SIZE, yieldToEventLoop, type EventReader, type EventReaderOptions, type RecordCallback } from './event_reader.js';
 
 const BUSY_BIT = 0x80000000;
 const DISCARD_BIT = 0x40000000;
@@ -51,6 +51,7 @@ export class RingBufReader implements EventReader {
   readonly #dataOffset: number;
   readonly #epoll: Epoll;
   readonly #pollTimeoutMs: number;
+  readonly #batch: number;
   /** Mirror of consumer_pos (we are its only writer). Positions fit a double for 2^53 bytes of traffic. */
   #cons: number;
   #closed = false;
@@ -71,6 +72,7 @@ export class RingBufReader implements EventReader {
     this.#size = size;
     this.#mask = size - 1;
     this.#pollTimeoutMs = options.pollTimeoutMs ?? -1;
+    this.#batch = Math.max(1, options.batchSize ?? DEFAULT_BATCH_SIZE);
     this.#consumerMap = mmap(map.fd, page, PROT.READ | PROT.WRITE, MAP.SHARED, 0);
     try {
       this.#producerMap = mmap(map.fd, page + 2 * size, PROT.READ, MAP.SHARED, page);
@@ -157,12 +159,12 @@ export class RingBufReader implements EventReader {
     Atomics.exchange(this.#consumerPos, 0, BigInt(next));
   }
 
-  readAvailable(cb: RecordCallback): number {
+  readAvailable(cb: RecordCallback, maxRecords = Infinity): number {
     if (this.#closed) return 0;
     if (this.#holding) throw new RingBufError('an async iterator holds a record of this reader: finish or break the for-await loop before calling readAvailable()');
     let n = 0;
     // A callback may call close(): re-check before touching the mapping again.
-    while (!this.#closed) {
+    while (!this.#closed && n < maxRecords) {
       const rec = this.#peek();
       if (!rec) return n;
       try {
@@ -189,7 +191,9 @@ export class RingBufReader implements EventReader {
     this.#busyLoop = true;
     try {
       while (!this.#closed) {
-        if (this.readAvailable(cb) === 0 && !(await this.#waitForData())) break;
+        const n = this.readAvailable(cb, this.#batch);
+        if (n >= this.#batch) await yieldToEventLoop();
+        else if (n === 0 && !(await this.#waitForData())) break;
       }
     } finally {
       this.#busyLoop = false;
@@ -199,8 +203,15 @@ export class RingBufReader implements EventReader {
   async *[Symbol.asyncIterator](): AsyncGenerator<DataView, void, undefined> {
     if (this.#busyLoop) throw new RingBufError('this ring buffer reader is already being consumed (start() or an iterator is running)');
     this.#busyLoop = true;
+    let sinceYield = 0;
     try {
       while (!this.#closed) {
+        // Awaiting a yielded value only runs microtasks: give timers and I/O a turn now and then.
+        if (++sinceYield > this.#batch) {
+          sinceYield = 0;
+          await yieldToEventLoop();
+          if (this.#closed) break;
+        }
         const rec = this.#peek();
         if (!rec) {
           if (!(await this.#waitForData())) break;

@@ -160,6 +160,26 @@ describe.skipIf(!producerSupport.ok)('PerfReader', () => {
     await loop;
   });
 
+  it('start() lets timers run during a long backlog, and readAvailable honours maxRecords', async () => {
+    using map = perfArray();
+    using p = new Producer('perf', map);
+    const reader = new PerfReader({ fd: map }, { pageCount: 512, batchSize: 100 });
+    const total = 20_000;
+    p.produce(total);
+    expect(p.state.dropped).toBe(0n);
+    expect(reader.readAvailable(() => {}, 7)).toBe(7);
+    let received = 7;
+    let seenByTimer = -1;
+    setTimeout(() => (seenByTimer = received), 0);
+    await reader.start(() => {
+      received++;
+      if (received === total) setImmediate(() => reader.close());
+    });
+    expect(received).toBe(total);
+    expect(seenByTimer).toBeGreaterThanOrEqual(0);
+    expect(seenByTimer).toBeLessThan(total);
+  });
+
   it('openEventReader picks the reader from the map type', () => {
     using perfMap = perfArray();
     using rbMap = mapCreate({ mapType: BPF_MAP_TYPE.RINGBUF, keySize: 0, valueSize: 0, maxEntries: 4096, mapName: 'rb' });

@@ -137,6 +137,40 @@ describe.skipIf(!supported || !producerSupport.ok)('RingBufReader', () => {
     if (dropped > 0n) console.warn(`sustained ring buffer test: ${dropped} of ${produced} records dropped by a full ring (counted exactly)`);
   });
 
+  it('start() and the iterator let timers run during a long backlog (batchSize)', async () => {
+    const size = 256 * pageSize();
+    using map = ringbuf(size);
+    using p = new Producer('ringbuf', map);
+    const total = 20_000;
+    p.produce(total);
+    expect(p.state.dropped).toBe(0n);
+    const reader = new RingBufReader({ fd: map, maxEntries: size }, { batchSize: 100 });
+    let received = 0;
+    let seenByTimer = -1;
+    setTimeout(() => (seenByTimer = received), 0);
+    const loop = reader.start(() => {
+      received++;
+      if (received === total) setImmediate(() => reader.close());
+    });
+    await loop;
+    expect(received).toBe(total);
+    // The timer ran while the backlog was being drained, not after it.
+    expect(seenByTimer).toBeGreaterThanOrEqual(0);
+    expect(seenByTimer).toBeLessThan(total);
+
+    p.produce(1000);
+    const iter = new RingBufReader({ fd: map, maxEntries: size }, { batchSize: 50 });
+    let iterated = 0;
+    let timerAt = -1;
+    setTimeout(() => (timerAt = iterated), 0);
+    for await (const _view of iter) {
+      if (++iterated === 1000) break;
+    }
+    iter.close();
+    expect(timerAt).toBeGreaterThanOrEqual(0);
+    expect(timerAt).toBeLessThan(1000);
+  });
+
   it('async iterator yields views and ends on close; close wakes a pending wait', async () => {
     const size = 4 * pageSize();
     using map = ringbuf(size);
@@ -192,7 +226,8 @@ describe.skipIf(!supported || !producerSupport.ok)('RingBufReader', () => {
         if (calls === 2) throw new Error('stop');
       }),
     ).toThrow('stop');
-    expect(reader.readAvailable(() => calls++)).toBe(3);
+    expect(reader.readAvailable(() => calls++, 2)).toBe(2);
+    expect(reader.readAvailable(() => calls++)).toBe(1);
     expect(calls).toBe(5);
   });
 
