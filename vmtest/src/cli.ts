@@ -40,7 +40,8 @@ interface Parsed {
 class UsageError extends Error {}
 
 function parse(argv: readonly string[]): Parsed {
-  const p: Parsed = { cmd: argv[0] ?? '', kernels: [], matrix: false, timeoutS: 600, env: {}, refresh: false, quiet: false, install: false, command: [] };
+  const first = argv[0] ?? '';
+  const p: Parsed = { cmd: first === '--help' || first === '-h' ? 'help' : first, kernels: [], matrix: false, timeoutS: 600, env: {}, refresh: false, quiet: false, install: false, command: [] };
   const value = (i: number, flag: string): string => {
     const v = argv[i];
     if (v === undefined) throw new UsageError(`${flag} needs a value`);
