@@ -23,6 +23,8 @@ export interface FuzzOptions {
   rssLimitMb: number;
   /** Repository root holding bpf/ (default: found from the cwd). */
   root?: string;
+  /** Heap limit of each worker thread, MiB (default 2048): a runaway JS allocation dies there. */
+  heapMb?: number;
   /** Worker threads running slices of the case range side by side (default 1). */
   jobs?: number;
   /** Progress lines on stderr. */
@@ -120,7 +122,7 @@ export function runInProcess(options: FuzzOptions, from = 0, to = options.cases,
 /** Messages from the worker. */
 type WorkerMessage =
   | { type: 'ready'; baselineRss: number }
-  | { type: 'results'; results: CaseResult[]; rss: number }
+  | { type: 'results'; results: (CaseResult & { index: number })[]; rss: number }
   | { type: 'done' };
 
 /** What the worker is asked to do. */
@@ -129,8 +131,28 @@ export interface WorkerTask {
   options: FuzzOptions;
   from: number;
   to: number;
+  /** Case indexes not to run again (they killed a previous worker). */
+  skip: number[];
   /** [current case index, 1 while a case runs]. */
   progress: SharedArrayBuffer;
+}
+
+/** Case index that `TSBPF_FUZZ_SELFTEST` replaces with a deliberate failure. */
+const SELFTEST_CASE = 3;
+
+/**
+ * The driver's own check (`TSBPF_FUZZ_SELFTEST=throw|hang|oom`): case 3 throws an untyped error,
+ * spins forever, or allocates until the heap limit, so a test can see each one caught and the
+ * run resume at the next case.
+ */
+function selfTestCase(kind: string, target: FuzzTarget, seed: number): CaseResult {
+  if (kind === 'hang') for (;;);
+  if (kind === 'oom') {
+    const hoard: number[][] = [];
+    for (;;) hoard.push(new Array<number>(1 << 20).fill(hoard.length));
+  }
+  const err = new TypeError('fuzz self-test: an untyped exception');
+  return { target, seed, outcome: 'untyped', code: 'TypeError', input: 'self-test', message: err.message, stack: err.stack, ms: 0 };
 }
 
 /** Body of the worker thread. */
@@ -139,14 +161,20 @@ export function workerMain(task: WorkerTask, post: (m: WorkerMessage) => void): 
   const shared = new Int32Array(task.progress);
   const corpus = loadCorpus({ root: options.root });
   const baseline = warmUp(corpus);
+  const selftest = process.env.TSBPF_FUZZ_SELFTEST;
   post({ type: 'ready', baselineRss: baseline });
-  let batch: CaseResult[] = [];
+  let batch: (CaseResult & { index: number })[] = [];
+  const skip = new Set(task.skip);
   for (let i = task.from; i < task.to; i++) {
+    if (skip.has(i)) {
+      if (i === task.to - 1 && batch.length > 0) post({ type: 'results', results: batch, rss: process.memoryUsage().rss });
+      continue;
+    }
     Atomics.store(shared, 0, i);
     Atomics.store(shared, 1, 1);
-    const r = judge(runTimedCase(corpus, targetOf(options, i), caseSeed(options.seed, i), options.hangMs), baseline, options);
+    const r = i === SELFTEST_CASE && selftest ? selfTestCase(selftest, targetOf(options, i), caseSeed(options.seed, i)) : judge(runTimedCase(corpus, targetOf(options, i), caseSeed(options.seed, i), options.hangMs), baseline, options);
     Atomics.store(shared, 1, 0);
-    batch.push(r.outcome === 'ok' || r.outcome === 'typed' ? { target: r.target, seed: r.seed, outcome: r.outcome, code: r.code, input: r.ms > 200 ? r.input : '', ms: r.ms } : r);
+    batch.push(r.outcome === 'ok' || r.outcome === 'typed' ? { index: i, target: r.target, seed: r.seed, outcome: r.outcome, code: r.code, input: r.ms > 200 ? r.input : '', ms: r.ms } : { ...r, index: i });
     if (batch.length >= 250 || i === task.to - 1) {
       post({ type: 'results', results: batch, rss: process.memoryUsage().rss });
       batch = [];
@@ -185,29 +213,35 @@ export async function runWithWorker(options: FuzzOptions, workerUrl: URL): Promi
 async function runSlice(options: FuzzOptions, workerUrl: URL, from: number, to: number): Promise<FuzzSummary> {
   const t0 = performance.now();
   const s = emptySummary(options.seed);
-  let next = from;
+  // Results arrive in case order; `reported` is the first case whose result has not arrived.
+  let reported = from;
+  const skip = new Set<number>();
   let lastReport = 0;
-  while (next < to) {
+  while (reported < to) {
     const progress = new SharedArrayBuffer(8);
     const shared = new Int32Array(progress);
-    Atomics.store(shared, 0, next);
-    const task: WorkerTask = { fuzzWorker: true, options: { ...options, progress: undefined }, from: next, to, progress };
+    Atomics.store(shared, 0, reported);
+    const task: WorkerTask = { fuzzWorker: true, options: { ...options, progress: undefined }, from: reported, to, skip: [...skip], progress };
     // The heap cap turns an unbounded JS allocation into ERR_WORKER_OUT_OF_MEMORY for this case.
-    const worker = new Worker(workerUrl, { workerData: task, resourceLimits: { maxOldGenerationSizeMb: 2048 } });
-    const outcome = await new Promise<{ resumeAt: number }>((resolvePromise) => {
+    const worker = new Worker(workerUrl, { workerData: task, resourceLimits: { maxOldGenerationSizeMb: options.heapMb ?? 2048 } });
+    const startedAt = reported;
+    await new Promise<void>((resolvePromise) => {
       let settled = false;
       let seen = -1;
       let since = performance.now();
-      const finish = (resumeAt: number): void => {
+      const finish = (): void => {
         if (settled) return;
         settled = true;
         clearInterval(timer);
-        resolvePromise({ resumeAt });
+        resolvePromise();
       };
-      const failCurrent = (outcomeKind: Outcome, code: string, message: string): number => {
+      // The case running when the worker was killed or died: tally it, never run it again.
+      // Cases after the last posted batch but before it are simply run again by the next worker.
+      const failCurrent = (outcomeKind: Outcome, code: string, message: string): void => {
         const i = Atomics.load(shared, 0);
+        if (skip.has(i)) return;
+        skip.add(i);
         tally(s, { target: targetOf(options, i), seed: caseSeed(options.seed, i), outcome: outcomeKind, code, input: '(see replay)', message, ms: performance.now() - since });
-        return i + 1;
       };
       const timer = setInterval(() => {
         const i = Atomics.load(shared, 0);
@@ -216,31 +250,41 @@ async function runSlice(options: FuzzOptions, workerUrl: URL, from: number, to: 
           seen = i;
           since = performance.now();
         } else if (running && performance.now() - since > options.killMs) {
-          const resumeAt = failCurrent('hang', 'WATCHDOG', `case did not finish within ${options.killMs} ms; worker killed`);
+          failCurrent('hang', 'WATCHDOG', `case did not finish within ${options.killMs} ms; worker killed`);
           void worker.terminate();
-          finish(resumeAt);
+          finish();
         }
       }, 100);
       worker.on('message', (m: WorkerMessage) => {
         if (m.type === 'ready') s.baselineRssMb = Math.max(s.baselineRssMb, Math.round(m.baselineRss / MB));
         else if (m.type === 'results') {
-          for (const r of m.results) tally(s, r);
+          for (const { index, ...r } of m.results) {
+            tally(s, r);
+            reported = index + 1;
+          }
           s.peakRssMb = Math.max(s.peakRssMb, Math.round(m.rss / MB));
           if (options.progress && s.cases - lastReport >= 10_000) {
             lastReport = s.cases;
             options.progress(`[${from}, ${to}): ${s.cases}/${to - from} cases, ${s.failures.length} failures, ${Math.round((performance.now() - t0) / 1000)} s`);
           }
-        } else finish(to);
+        } else {
+          reported = to;
+          finish();
+        }
       });
       worker.on('error', (err: Error & { code?: string }) => {
         const oom = err.code === 'ERR_WORKER_OUT_OF_MEMORY';
-        finish(failCurrent(oom ? 'memory' : 'untyped', oom ? 'WORKER_OOM' : (err.code ?? err.name), `worker died: ${err.message}`));
+        failCurrent(oom ? 'memory' : 'untyped', oom ? 'WORKER_OOM' : (err.code ?? err.name), `worker died: ${err.message}`);
+        finish();
       });
-      worker.on('exit', () => finish(Math.max(next, from + s.cases)));
+      worker.on('exit', () => {
+        // An exit without "done" and without progress: blame the running case so the run moves on.
+        if (!settled && reported === startedAt) failCurrent('untyped', 'WORKER_EXIT', 'worker exited in the middle of this case');
+        finish();
+      });
     });
-    // Results already posted cover cases up to s.cases; a killed case was tallied by the watchdog.
-    next = Math.max(outcome.resumeAt, from + s.cases);
     await worker.terminate();
+    while (skip.has(reported)) reported++;
   }
   s.elapsedMs = performance.now() - t0;
   return s;

@@ -4,7 +4,7 @@
  * CO-RE application and the gadget decoders. Every case must end in a TsbpfError or a result.
  *
  *   node dist/fuzz/main.js [--cases N] [--seed S] [--target elf|btf|btfext|insns|all]
- *                          [--hang-ms MS] [--kill-ms MS] [--rss-limit-mb MB] [--jobs N] [--root DIR]
+ *                          [--hang-ms MS] [--kill-ms MS] [--rss-limit-mb MB] [--heap-mb MB] [--jobs N] [--root DIR]
  *                          [--in-process] [--json] [--replay CASE_SEED]
  *
  * Exits 1 when any case threw an untyped exception, hung, or allocated without bound; 2 on usage errors.
@@ -16,7 +16,7 @@ import { loadCorpus } from './corpus.js';
 import { FUZZ_DEFAULTS, formatSummary, runInProcess, runWithWorker, warmUp, workerMain, type FuzzOptions, type FuzzSummary, type WorkerTask } from './driver.js';
 
 const USAGE = `usage: fuzz [--cases N] [--seed S] [--target elf|btf|btfext|insns|all] [--hang-ms MS] [--kill-ms MS]
-            [--rss-limit-mb MB] [--jobs N] [--root DIR] [--in-process] [--json] [--replay CASE_SEED]`;
+            [--rss-limit-mb MB] [--heap-mb MB] [--jobs N] [--root DIR] [--in-process] [--json] [--replay CASE_SEED]`;
 
 function isWorkerTask(x: unknown): x is WorkerTask {
   return typeof x === 'object' && x !== null && (x as { fuzzWorker?: unknown }).fuzzWorker === true;
@@ -57,6 +57,9 @@ function parseArgs(argv: readonly string[]): { options: FuzzOptions; inProcess: 
         break;
       case '--rss-limit-mb':
         options.rssLimitMb = num(flag, value());
+        break;
+      case '--heap-mb':
+        options.heapMb = Math.max(16, num(flag, value()));
         break;
       case '--jobs':
         options.jobs = Math.max(1, num(flag, value()));
@@ -118,6 +121,10 @@ if (!isMainThread && isWorkerTask(workerData)) {
   const port = parentPort;
   if (port) workerMain(workerData, (m) => port.postMessage(m));
 } else {
+  // A closed pipe (`| head`) ends the output, not the process with a stack trace.
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EPIPE') throw err;
+  });
   main().then(
     (code) => {
       process.exitCode = code;

@@ -65,4 +65,26 @@ describe('fuzz slice', () => {
     expect(bad.status).toBe(2);
     expect(bad.stderr).toMatch(/--target wants one of/);
   }, 90_000);
+
+  // The driver itself: case 3 is replaced by a deliberate failure; it must be caught, reported with
+  // its seed, make the run exit 1, and the run must still finish every other case.
+  for (const [kind, outcome, code] of [
+    ['throw', 'untyped', 'TypeError'],
+    ['hang', 'hang', 'WATCHDOG'],
+    ['oom', 'memory', 'WORKER_OOM'],
+  ] as const) {
+    it.skipIf(!existsSync(fuzzMain))(`self-test: a case that ${kind === 'throw' ? 'throws untyped' : kind === 'hang' ? 'never returns' : 'allocates without bound'} is caught and the run goes on`, () => {
+      const r = spawnSync(process.execPath, [fuzzMain, '--cases', '12', '--seed', '3', '--json', '--jobs', '1', '--kill-ms', '1500', '--heap-mb', '128'], {
+        cwd: repoRoot,
+        encoding: 'utf8',
+        timeout: 60_000,
+        env: { ...process.env, TSBPF_FUZZ_SELFTEST: kind },
+      });
+      expect(r.status, r.stderr).toBe(1);
+      const summary = JSON.parse(r.stdout) as { cases: number; failures: { outcome: string; code: string; seed: number }[] };
+      expect(summary.cases).toBe(12);
+      expect(summary.failures).toEqual([expect.objectContaining({ outcome, code, seed: caseSeed(3, 3) })]);
+    }, 90_000);
+  }
+  if (!existsSync(fuzzMain)) console.warn(`skipped: ${fuzzMain} is not built (npm run build); the CLI and driver self-tests need it`);
 });
