@@ -62,7 +62,9 @@ enum capability {
 // the names of its set bits joined by '|'. Enumerators carry a "CAP_SET__"
 // prefix (C forbids reusing the names of enum capability); the runtime drops
 // everything up to the first "__", so bit CAP_SYS_ADMIN prints "CAP_SYS_ADMIN".
-enum cap_set : __u64 {
+// No ": __u64" here: clang-19 then emits a 32-bit-style BTF enum that loses the
+// bits from 32 up; with 1ULL values and no fixed type it emits a proper ENUM64.
+enum cap_set {
 #define CAP_SET_ENUMERATOR(c) CAP_SET__##c = 1ULL << c,
 	FOR_EACH_CAPABILITY(CAP_SET_ENUMERATOR)
 #undef CAP_SET_ENUMERATOR

@@ -4,7 +4,7 @@
  * trace_capabilities: nested `proc`, `cap` / `syscall` / `timestamp` without their `_raw` suffix,
  * `cap_effective` as `CAP_A|CAP_B`.
  */
-import { capabilityName } from '@tsbpf/loader';
+import { capabilityName, capabilitySetNames } from '@tsbpf/loader';
 
 /** The task's identity at the check, as `struct gadget_process` carries it. */
 export interface CapabilityEventProcess {
@@ -51,31 +51,11 @@ export interface CapabilityEvent {
   ustack?: string[];
 }
 
-const HEX = /^0x[0-9a-f]+$/i;
-
-/**
- * Names of an effective set as the runtime decoded it. Leftover bits the enum did not name (the
- * codec prints them as one `0x…` entry) are named from the capability table, so every known
- * capability shows by name whatever BTF the object carries.
- */
+/** Names of an effective set as the runtime decoded it (`A|B`), or from a raw mask. */
 function capSetNames(value: unknown): string[] {
   if (typeof value === 'string') return value === '' ? [] : value.split('|');
-  if (typeof value === 'bigint' || typeof value === 'number') return namesOfMask(BigInt(value));
-  if (!Array.isArray(value)) return [];
-  const out: string[] = [];
-  for (const v of value) {
-    if (typeof v === 'string' && HEX.test(v)) out.push(...namesOfMask(BigInt(v)));
-    else out.push(String(v));
-  }
-  return out;
-}
-
-function namesOfMask(mask: bigint): string[] {
-  const out: string[] = [];
-  for (let bit = 0; bit < 64; bit++) {
-    if ((mask >> BigInt(bit)) & 1n) out.push(capabilityName(bit));
-  }
-  return out;
+  if (typeof value === 'bigint' || typeof value === 'number') return capabilitySetNames(BigInt(value));
+  return Array.isArray(value) ? value.map(String) : [];
 }
 
 function bigintOf(v: unknown): bigint {
