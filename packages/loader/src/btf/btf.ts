@@ -114,21 +114,30 @@ const VOID: BtfType = Object.freeze({ kind: 'void', name: '' }) as BtfType;
 
 const utf8Encoder = new TextEncoder();
 const utf8Decoder = new TextDecoder('utf-8', { fatal: false });
+/** A lone NUL: the bytes of a name whose offset is out of range (indexed as empty). */
+const EMPTY_NAME = new Uint8Array(1);
 
-/** FNV-1a over a byte range; used to index names without decoding them to JS strings. */
-function fnv1a(bytes: Uint8Array, start: number, end: number): number {
-  let h = 0x811c9dc5;
-  for (let i = start; i < end; i++) {
-    h ^= bytes[i];
-    h = Math.imul(h, 0x01000193);
-  }
-  return h >>> 0;
+/**
+ * Hash of a name's bytes for the name indexes (h·31 + c in 32 bits). Deliberately simple: the index
+ * build runs it over every name byte of a kind, often before the JIT has warmed up, where plain
+ * arithmetic is several times cheaper than Math.imul calls. Chains compare bytes anyway.
+ */
+function nameHash(bytes: Uint8Array): number {
+  let h = 0;
+  for (let i = 0; i < bytes.length; i++) h = (h * 31 + bytes[i]) | 0;
+  return h;
 }
 
 /** A growable Uint32Array / Uint8Array pair of per-type columns. */
 function grow32(a: Uint32Array, need: number): Uint32Array {
   if (need <= a.length) return a;
   const b = new Uint32Array(Math.max(need, a.length * 2, 16));
+  b.set(a);
+  return b;
+}
+function growI32(a: Int32Array, need: number): Int32Array {
+  if (need <= a.length) return a;
+  const b = new Int32Array(Math.max(need, a.length * 2, 16));
   b.set(a);
   return b;
 }
@@ -139,12 +148,45 @@ function grow8(a: Uint8Array, need: number): Uint8Array {
   return b;
 }
 
-/** Chained hash table of own type names: `head[hash & mask]` → local → `next[local]` … -1. */
-interface NameIndex {
+/** Chained hash table over the raw name bytes of the own types of one kind. */
+interface KindNameIndex {
+  /** `ownCount` when built: later types of this kind sit at the front of the kind chain. */
+  builtCount: number;
   mask: number;
+  /** bucket → first entry, or -1. Chains run in ascending local order. */
   head: Int32Array;
+  /** entry → next entry in the chain, or -1. */
   next: Int32Array;
-  hashes: Uint32Array;
+  /** entry → nameHash of the name bytes. */
+  hashes: Int32Array;
+  /** entry → local index. */
+  locals: Uint32Array;
+  /** Locals whose name carries a `___flavour` suffix (rare: one in the whole 6.x kernel). */
+  flavoured: number[];
+}
+
+/** Highest BTF kind number (ENUM64) plus one. */
+const KIND_SLOTS = 20;
+/** Underscore, the flavour separator's byte. */
+const UNDERSCORE = 0x5f;
+/**
+ * Lookups of one kind answered by walking that kind's chain before its hash index is built. A walk
+ * compares one byte for most entries, an index build hashes every name byte of the kind: a few
+ * lookups (a CO-RE pass asks for 5-10 structs) are cheaper without an index, many are not.
+ */
+const LINEAR_LOOKUPS = 8;
+
+/**
+ * The essential name: `name` without its last `___flavour` suffix, where the separator sits between
+ * two characters other than `_` (libbpf's rule; `core/names.ts` has the same function for CO-RE).
+ */
+function essentialOf(name: string): string {
+  for (let i = name.length - 5; i >= 0; i--) {
+    if (name[i] !== '_' && name[i + 1] === '_' && name[i + 2] === '_' && name[i + 3] === '_' && name[i + 4] !== '_') {
+      return name.slice(0, i + 1);
+    }
+  }
+  return name;
 }
 
 /** Options of {@link Btf.parse} and {@link Btf.empty}. */
@@ -200,10 +242,23 @@ export class Btf {
   private internMisses = 0;
   private internFull = false;
 
-  /** Hash chains over own type names; built on first `idsByName`. */
-  private nameIndex: NameIndex | undefined;
-  /** Local indices named or renamed after the index was built. */
-  private nameIndexExtra: number[] = [];
+  /**
+   * Per kind number, the highest own local of that kind (or -1); `kindNext[local]` continues to the
+   * next lower one. Built by the parse walk and by `add`, so lookups by kind never scan all types.
+   * A type whose kind changes by `replace` stays on its old chain and is listed in `changed`.
+   */
+  private kindLast = new Int32Array(KIND_SLOTS).fill(-1);
+  private kindNext: Int32Array;
+  /** Own locals renamed or re-kinded by `replace`: every lookup checks them one by one. */
+  private changed: number[] = [];
+  /** Per kind number, the hash index over the names of that kind, built after LINEAR_LOOKUPS lookups. */
+  private kindIndexes: (KindNameIndex | undefined)[] = [];
+  /** Per kind number, lookups answered so far (saturates). */
+  private kindLookups = new Uint8Array(KIND_SLOTS);
+  /** Memoized `find` results of own types; cleared by every change. */
+  private findCache = new Map<string, number | undefined>();
+  /** Bumped by every add/replace. */
+  private mutations = 0;
   /** Memoized alignment of composites, to keep deeply nested structs linear. */
   private alignCache: Map<number, number> = new Map();
 
@@ -231,6 +286,7 @@ export class Btf {
     this.nameOffs = new Uint32Array(0);
     this.cache = [];
     this.dirty = new Uint8Array(0);
+    this.kindNext = new Int32Array(0);
   }
 
   /**
@@ -301,7 +357,9 @@ export class Btf {
     const offsets = new Uint32Array(max + 1);
     const kinds = new Uint8Array(max);
     const names = new Uint32Array(max);
-    const n = this.scanWords(offsets, kinds, names) ?? this.scanChecked(fileOffset, offsets, kinds, names);
+    const chain = new Int32Array(max);
+    const n = this.scanWords(offsets, kinds, names, chain) ?? this.scanChecked(fileOffset, offsets, kinds, names, chain);
+    this.kindNext = chain;
     this.recordOffsets = offsets;
     this.kinds = kinds;
     this.nameOffs = names;
@@ -317,9 +375,10 @@ export class Btf {
    * process scans vmlinux several times faster than with DataView calls). Returns undefined on
    * anything unusual, and {@link scanChecked} then redoes the walk and reports the exact error.
    */
-  private scanWords(offsets: Uint32Array, kinds: Uint8Array, names: Uint32Array): number | undefined {
+  private scanWords(offsets: Uint32Array, kinds: Uint8Array, names: Uint32Array, chain: Int32Array): number | undefined {
     const bytes = this.typeBytes;
     if (!LITTLE_ENDIAN_HOST || bytes.byteOffset % 4 !== 0) return undefined;
+    const last = this.kindLast;
     const words = new Uint32Array(bytes.buffer, bytes.byteOffset, bytes.length >>> 2);
     const endWord = words.length;
     let w = 0;
@@ -335,6 +394,8 @@ export class Btf {
       offsets[n] = w << 2;
       kinds[n] = kind;
       names[n] = words[w];
+      chain[n] = last[kind];
+      last[kind] = n;
       n++;
       w = next;
     }
@@ -343,7 +404,8 @@ export class Btf {
   }
 
   /** The portable, fully checked walk of {@link scan}; throws the precise BtfError. */
-  private scanChecked(fileOffset: number, offsets: Uint32Array, kinds: Uint8Array, names: Uint32Array): number {
+  private scanChecked(fileOffset: number, offsets: Uint32Array, kinds: Uint8Array, names: Uint32Array, chain: Int32Array): number {
+    const last = this.kindLast.fill(-1);
     const view = this.typeView;
     const end = this.typeBytes.length;
     let off = 0;
@@ -373,6 +435,8 @@ export class Btf {
       offsets[n] = off;
       kinds[n] = kind;
       names[n] = view.getUint32(off, true);
+      chain[n] = last[kind];
+      last[kind] = n;
       n++;
       off = next;
     }
@@ -586,8 +650,16 @@ export class Btf {
   // ---------------------------------------------------------------- name lookup
 
   /**
-   * Every type id (base first, then own, ascending) whose name is `name`. The first call builds a
-   * hash index over the raw name bytes; names are not decoded to strings except to confirm a hit.
+   * A number that changes whenever a type is added or replaced, so callers can cache results
+   * derived from this BTF (CO-RE candidate lists) and notice when they go stale.
+   */
+  get revision(): number {
+    return this.mutations;
+  }
+
+  /**
+   * Every type id (base first, then own, ascending) whose name is `name`. Lookups go through
+   * per-kind hash indexes over the raw name bytes, built on first use (no string decoding).
    */
   idsByName(name: string): readonly number[] {
     const own = this.ownIdsByName(name);
@@ -599,78 +671,227 @@ export class Btf {
   }
 
   private ownIdsByName(name: string): number[] {
-    const index = this.nameIndex ?? this.buildNameIndex();
+    if (name === '') return this.ownAnonymousIds();
     const q = utf8Encoder.encode(name);
-    const h = fnv1a(q, 0, q.length);
-    const out: number[] = [];
-    // Chains are built by prepending, so walk and collect, then sort ascending.
-    for (let e = index.head[h & index.mask]; e >= 0; e = index.next[e]) {
-      if (index.hashes[e] === h && this.nameEquals(e, q)) out.push(this.firstTypeId + e);
+    const h = nameHash(q);
+    let locals: number[] = [];
+    for (let k = 1; k < KIND_SLOTS; k++) {
+      if (this.kindLast[k] < 0) continue;
+      const found = this.ownLocals(k, q, h, undefined, false);
+      if (found.length > 0) locals = locals.length === 0 ? found : locals.concat(found);
     }
-    for (const local of this.nameIndexExtra) {
-      if (this.nameEquals(local, q)) out.push(this.firstTypeId + local);
-    }
-    out.sort((a, b) => a - b);
-    return out.filter((x, i) => i === 0 || out[i - 1] !== x);
+    for (const local of this.changed) if (this.nameEquals(local, q)) locals.push(local);
+    return this.toSortedIds(locals);
   }
 
-  /** Hash the raw name bytes of every own type into chained buckets (no string decoding, no sort). */
-  private buildNameIndex(): NameIndex {
-    const n = this.ownCount;
+  /** Own ids whose name is empty (anonymous types), by a linear scan: nobody looks these up often. */
+  private ownAnonymousIds(): number[] {
+    const out: number[] = [];
+    for (let local = 0; local < this.ownCount; local++) {
+      const off = this.nameOffs[local];
+      if (off === 0) {
+        out.push(this.firstTypeId + local);
+        continue;
+      }
+      const loc = this.stringBytes(off);
+      if (loc === undefined || loc.bytes[loc.start] === 0) out.push(this.firstTypeId + local);
+    }
+    return out;
+  }
+
+  /** Ascending, de-duplicated ids of `locals` (reuses the array). */
+  private toSortedIds(locals: number[]): number[] {
+    if (locals.length > 1) {
+      locals.sort((a, b) => a - b);
+      let w = 1;
+      for (let r = 1; r < locals.length; r++) if (locals[r] !== locals[w - 1]) locals[w++] = locals[r];
+      locals.length = w;
+    }
+    for (let i = 0; i < locals.length; i++) locals[i] += this.firstTypeId;
+    return locals;
+  }
+
+  /**
+   * Own ids of kind `kind` whose essential name (the name without its last `___flavour` suffix, as
+   * CO-RE compares names) equals the essential name of `name`: `task_struct___v2` finds
+   * `task_struct` and `task_struct___x`. Ascending. Base types are not searched.
+   */
+  ownIdsByEssentialName(name: string, kind: BtfKindName): number[] {
+    const k = KIND_NUMBERS.get(kind);
+    const ess = essentialOf(name);
+    if (k === undefined || k === 0 || ess === '') return [];
+    const q = utf8Encoder.encode(ess);
+    // An essential name that itself contains a separator is only matched by longer, flavoured names.
+    const flavouredEss = essentialOf(ess) !== ess;
+    const locals = this.ownLocals(k, q, nameHash(q), ess, flavouredEss);
+    for (const local of this.changed) if (this.kinds[local] === k && this.matchName(local, q, ess, flavouredEss)) locals.push(local);
+    return this.toSortedIds(locals);
+  }
+
+  /**
+   * Locals on kind `k`'s chain (so not `changed` ones re-kinded to `k`) named `q` (hash `h`), or,
+   * with `ess`, whose essential name is `ess` (`q` its bytes). Unordered, possibly repeated.
+   * The first LINEAR_LOOKUPS lookups of a kind walk its chain; later ones use its hash index.
+   */
+  private ownLocals(k: number, q: Uint8Array, h: number, ess: string | undefined, flavouredEss: boolean): number[] {
+    const out: number[] = [];
+    if (q.length === 0) return out;
+    const kinds = this.kinds;
+    const next = this.kindNext;
+    const built = this.kindIndexes[k];
+    if (built === undefined && this.kindLookups[k] < LINEAR_LOOKUPS) {
+      this.kindLookups[k]++;
+      // Most names differ in their first byte: test it inline before the full comparison.
+      const raw = this.strBytes;
+      const rawStart = this.strStart;
+      const rawLen = raw.length;
+      const nameOffs = this.nameOffs;
+      const q0 = q[0];
+      for (let local = this.kindLast[k]; local >= 0; local = next[local]) {
+        const off = nameOffs[local];
+        const rel = off - rawStart;
+        if (rel >= 0 && rel < rawLen) {
+          if (raw[rel] !== q0) continue;
+        } else if (off === 0) {
+          continue;
+        }
+        if (kinds[local] === k && this.matchName(local, q, ess, flavouredEss)) out.push(local);
+      }
+      return out;
+    }
+    const index = built ?? this.kindIndex(k);
+    if (!flavouredEss) {
+      for (let e = index.head[h & index.mask]; e >= 0; e = index.next[e]) {
+        if (index.hashes[e] !== h) continue;
+        const local = index.locals[e];
+        if (kinds[local] === k && this.nameEquals(local, q)) out.push(local);
+      }
+    }
+    if (ess !== undefined) {
+      for (const local of index.flavoured) if (kinds[local] === k && this.matchName(local, q, ess, flavouredEss)) out.push(local);
+    }
+    // Types added since the index was built sit at the front of the (descending) chain.
+    for (let local = this.kindLast[k]; local >= index.builtCount; local = next[local]) {
+      if (kinds[local] === k && this.matchName(local, q, ess, flavouredEss)) out.push(local);
+    }
+    return out;
+  }
+
+  /** The name index of kind `k`: one walk of its chain hashing the raw name bytes (no decoding). */
+  private kindIndex(k: number): KindNameIndex {
+    const built = this.kindIndexes[k];
+    if (built) return built;
+    const chain = this.kindNext;
+    const nameOffs = this.nameOffs;
+    let n = 0;
+    for (let local = this.kindLast[k]; local >= 0; local = chain[local]) if (nameOffs[local] !== 0) n++;
     let buckets = 16;
     while (buckets < n * 2) buckets *= 2;
     const mask = buckets - 1;
     const head = new Int32Array(buckets).fill(-1);
     const next = new Int32Array(n);
-    const hashes = new Uint32Array(n);
+    const hashes = new Int32Array(n);
+    const locals = new Uint32Array(n);
+    const flavoured: number[] = [];
     const raw = this.strBytes;
     const rawStart = this.strStart;
     const rawEnd = rawStart + raw.length;
-    for (let local = n - 1; local >= 0; local--) {
-      const off = this.nameOffs[local];
-      let h = 0x811c9dc5;
-      if (off >= rawStart && off < rawEnd) {
-        // Fast path: the name lives in the original string section, which ends with NUL.
-        for (let i = off - rawStart; raw[i] !== 0; i++) {
-          h ^= raw[i];
-          h = Math.imul(h, 0x01000193);
-        }
-      } else {
+    // The chain runs downwards: filling entries from the top and prepending keeps every bucket
+    // chain in ascending local order.
+    let e = n;
+    for (let local = this.kindLast[k]; local >= 0; local = chain[local]) {
+      const off = nameOffs[local];
+      if (off === 0) continue;
+      e--;
+      let bytes = raw;
+      let i = off - rawStart;
+      if (off < rawStart || off >= rawEnd) {
+        // A base string or one appended since parse: the slow path.
         const loc = this.stringBytes(off);
-        if (loc) {
-          const b = loc.bytes;
-          for (let i = loc.start; i < b.length && b[i] !== 0; i++) {
-            h ^= b[i];
-            h = Math.imul(h, 0x01000193);
-          }
+        bytes = loc === undefined ? EMPTY_NAME : loc.bytes;
+        i = loc === undefined ? 0 : loc.start;
+      }
+      // Same hash as nameHash(). Flavour separator: a non-'_' right after exactly three '_' that
+      // follow a non-'_' (`run` starts very negative so that leading underscores never count).
+      let h = 0;
+      let run = -1000;
+      let flavour = false;
+      for (let c = bytes[i]; c !== 0 && c !== undefined; c = bytes[++i]) {
+        h = (h * 31 + c) | 0;
+        if (c === UNDERSCORE) {
+          run++;
+        } else {
+          if (run === 3) flavour = true;
+          run = 0;
         }
       }
-      h >>>= 0;
-      hashes[local] = h;
+      locals[e] = local;
+      hashes[e] = h;
       const bucket = h & mask;
-      next[local] = head[bucket];
-      head[bucket] = local;
+      next[e] = head[bucket];
+      head[bucket] = e;
+      if (flavour) flavoured.push(local);
     }
-    const index: NameIndex = { mask, head, next, hashes };
-    this.nameIndex = index;
-    this.nameIndexExtra = [];
+    flavoured.reverse();
+    const index: KindNameIndex = { builtCount: this.ownCount, mask, head, next, hashes, locals, flavoured };
+    this.kindIndexes[k] = index;
     return index;
+  }
+
+  /** Bookkeeping after own type `local` changed: caches go, a renamed or re-kinded type is listed. */
+  private noteChange(local: number, renamed: boolean): void {
+    this.mutations++;
+    this.findCache.clear();
+    this.alignCache.clear();
+    if (!renamed) return;
+    this.changed.push(local);
+    // Many changes (a sanitizer pass): rebuild the chains from the current kinds instead.
+    if (this.changed.length > 64 && this.changed.length * 8 > this.ownCount) this.rebuildKindChains();
+  }
+
+  private rebuildKindChains(): void {
+    const last = this.kindLast.fill(-1);
+    const next = this.kindNext;
+    for (let local = 0; local < this.ownCount; local++) {
+      const k = this.kinds[local];
+      next[local] = last[k];
+      last[k] = local;
+    }
+    this.kindIndexes = [];
+    this.changed = [];
   }
 
   /** Whether own type `local`'s name equals the UTF-8 bytes `q`, compared in place. */
   private nameEquals(local: number, q: Uint8Array): boolean {
-    const loc = this.stringBytes(this.nameOffs[local]);
-    if (!loc) return false;
-    const b = loc.bytes;
-    const s = loc.start;
-    if (s + q.length >= b.length) return false;
-    for (let i = 0; i < q.length; i++) if (b[s + i] !== q[i]) return false;
-    return b[s + q.length] === 0;
+    return this.matchName(local, q, undefined, false);
   }
 
   /**
-   * The lowest type id with this name and kind, or undefined. Scans only records of that kind,
-   * comparing name bytes in place, so a one-off lookup costs no index build.
+   * Whether own type `local`'s name is `q` (when `ess` is undefined) or has the essential name `ess`
+   * whose bytes are `q` (exact matches count unless `flavouredEss`), compared in place.
+   */
+  private matchName(local: number, q: Uint8Array, ess: string | undefined, flavouredEss: boolean): boolean {
+    const off = this.nameOffs[local];
+    let b = this.strBytes;
+    let s = off - this.strStart;
+    if (s < 0 || s >= b.length) {
+      const loc = this.stringBytes(off);
+      if (!loc) return false;
+      b = loc.bytes;
+      s = loc.start;
+    }
+    const len = q.length;
+    if (s + len >= b.length) return false;
+    for (let i = 0; i < len; i++) if (b[s + i] !== q[i]) return false;
+    const after = b[s + len];
+    if (after === 0) return !flavouredEss;
+    if (ess === undefined || after !== UNDERSCORE || b[s + len + 1] !== UNDERSCORE || b[s + len + 2] !== UNDERSCORE) return false;
+    return essentialOf(this.stringFor(off, this.firstTypeId + local)) === ess;
+  }
+
+  /**
+   * The lowest type id with this name and kind, or undefined. Walks only the records of that kind
+   * (its hash index once it is looked up often), comparing name bytes in place; memoized.
    */
   find(name: string, kind: BtfKindName): number | undefined {
     if (this.base) {
@@ -679,16 +900,26 @@ export class Btf {
     }
     const k = KIND_NUMBERS.get(kind);
     if (k === undefined || k === 0) return undefined;
-    if (this.nameIndex) {
-      for (const id of this.ownIdsByName(name)) if (this.kinds[id - this.firstTypeId] === k) return id;
-      return undefined;
+    const key = `${k}:${name}`;
+    if (this.findCache.has(key)) return this.findCache.get(key);
+    let found: number | undefined;
+    if (name === '') {
+      for (const id of this.ownAnonymousIds()) {
+        if (this.kinds[id - this.firstTypeId] === k) {
+          found = id;
+          break;
+        }
+      }
+    } else {
+      const q = utf8Encoder.encode(name);
+      const locals = this.ownLocals(k, q, nameHash(q), undefined, false);
+      for (const local of this.changed) if (this.kinds[local] === k && this.nameEquals(local, q)) locals.push(local);
+      for (const local of locals) if (found === undefined || local < found) found = local;
+      if (found !== undefined) found += this.firstTypeId;
     }
-    const q = utf8Encoder.encode(name);
-    const kinds = this.kinds;
-    for (let local = 0; local < this.ownCount; local++) {
-      if (kinds[local] === k && this.nameEquals(local, q)) return this.firstTypeId + local;
-    }
-    return undefined;
+    if (this.findCache.size >= 4096) this.findCache.clear();
+    this.findCache.set(key, found);
+    return found;
   }
 
   // ---------------------------------------------------------------- resolution
@@ -843,8 +1074,11 @@ export class Btf {
     this.dirty[local] = 1;
     this.cache[local] = type;
     this.ownCount = need;
-    if (this.nameIndex) this.nameIndexExtra.push(local);
-    this.alignCache.clear();
+    // New types go to the front of their kind's chain (it runs from the highest local down).
+    this.kindNext = growI32(this.kindNext, need);
+    this.kindNext[local] = this.kindLast[kind];
+    this.kindLast[kind] = local;
+    this.noteChange(local, false);
     return this.firstTypeId + local;
   }
 
@@ -865,11 +1099,11 @@ export class Btf {
       sameName = false;
     }
     this.nameOffs[local] = sameName ? oldOff : this.intern(type.name);
+    const oldKind = this.kinds[local];
     this.kinds[local] = kind;
     this.cache[local] = type;
     this.dirty[local] = 1;
-    if (this.nameIndex && !sameName) this.nameIndexExtra.push(local);
-    this.alignCache.clear();
+    this.noteChange(local, !sameName || oldKind !== kind);
   }
 
   /**

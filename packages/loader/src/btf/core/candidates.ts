@@ -1,8 +1,8 @@
 /**
  * Candidate search: which target types could a local type be? A candidate has the same essential
  * name (flavour suffix `___x` ignored on both sides: the kernel itself has e.g. `nf_conn___init`)
- * and a CO-RE-compatible kind. The kernel BTF holds ~130k types, so each target BTF is indexed
- * once per kind class (kept in a WeakMap for the life of the `Btf`) and lookups are map hits.
+ * and a CO-RE-compatible kind. The kernel BTF holds ~130k types: the target's per-kind name index
+ * (built once, over raw name bytes) answers each lookup, and results are cached per target.
  */
 import type { Btf } from '../btf.js';
 import type { BtfKindName } from '../types.js';
@@ -18,62 +18,50 @@ export interface CoreCandidate {
 }
 
 /**
- * Per target BTF and kind class: essential name → ids. Built on the first lookup of that class by
- * scanning the (cheap, typed-array backed) kind of every own type and decoding only the names of
- * types of that class: a struct lookup decodes ~10k of the kernel's ~130k names, not all.
+ * Per target BTF: results by kind class and essential name. The lookups themselves go through the
+ * target's per-kind name indexes (`Btf.ownIdsByEssentialName`: raw name bytes, no decoding); this
+ * cache only makes repeated relocations against the same type free.
  */
-interface TargetIndex {
-  /** `typeCount` when built: a BTF that grew since (tests add types) is indexed again. */
-  typeCount: number;
-  byClass: Map<string, Map<string, number[]>>;
+interface TargetCache {
+  /** `Btf.revision` when filled: a BTF changed since (tests add types) is looked up again. */
+  revision: number;
+  results: Map<string, readonly number[]>;
 }
 
-const indexes = new WeakMap<Btf, TargetIndex>();
+const caches = new WeakMap<Btf, TargetCache>();
 
 /** Kinds that are interchangeable for candidate search: ENUM and ENUM64 form one class. */
 function kindClass(kind: BtfKindName): string {
   return kind === 'enum64' ? 'enum' : kind;
 }
 
-function indexOf(btf: Btf): TargetIndex {
-  let idx = indexes.get(btf);
-  if (idx === undefined || idx.typeCount !== btf.typeCount) {
-    idx = { typeCount: btf.typeCount, byClass: new Map() };
-    indexes.set(btf, idx);
-  }
-  return idx;
-}
-
-function buildClassIndex(btf: Btf, cls: string): Map<string, number[]> {
-  const byName = new Map<string, number[]>();
-  // `typeCount` counts every id including void and the base's types, like libbpf's btf__type_cnt;
-  // a module's split BTF is searched for its own types only.
-  const end = btf.typeCount;
-  for (let id = Math.max(1, btf.firstTypeId); id < end; id++) {
-    if (kindClass(btf.kind(id)) !== cls) continue;
-    const name = btf.name(id);
-    if (name === '') continue;
-    const key = essentialName(name);
-    const list = byName.get(key);
-    if (list === undefined) byName.set(key, [id]);
-    else list.push(id);
-  }
-  return byName;
-}
-
 /**
  * Ids in `target` whose essential name is that of `name` and whose kind is CO-RE compatible with
- * `kind` (identical, or ENUM/ENUM64 either way). Results are cached per target BTF.
+ * `kind` (identical, or ENUM/ENUM64 either way). A module's split BTF is searched for its own types
+ * only. Results are cached per target BTF.
  */
 export function candidatesIn(target: Btf, name: string, kind: BtfKindName): readonly number[] {
-  const idx = indexOf(target);
-  const cls = kindClass(kind);
-  let byName = idx.byClass.get(cls);
-  if (byName === undefined) {
-    byName = buildClassIndex(target, cls);
-    idx.byClass.set(cls, byName);
+  let cache = caches.get(target);
+  if (cache === undefined || cache.revision !== target.revision) {
+    cache = { revision: target.revision, results: new Map() };
+    caches.set(target, cache);
   }
-  return byName.get(essentialName(name)) ?? NONE;
+  const cls = kindClass(kind);
+  const ess = essentialName(name);
+  const key = `${cls}:${ess}`;
+  const hit = cache.results.get(key);
+  if (hit !== undefined) return hit;
+  let ids: readonly number[];
+  if (cls === 'enum') {
+    const a = target.ownIdsByEssentialName(ess, 'enum');
+    const b = target.ownIdsByEssentialName(ess, 'enum64');
+    ids = b.length === 0 ? a : a.length === 0 ? b : [...a, ...b].sort((x, y) => x - y);
+  } else {
+    ids = target.ownIdsByEssentialName(ess, kind);
+  }
+  if (ids.length === 0) ids = NONE;
+  cache.results.set(key, ids);
+  return ids;
 }
 
 const NONE: readonly number[] = Object.freeze([]);
