@@ -4,7 +4,7 @@
 // heap, open file descriptors, events/s and lost events; at the end it prints flat/growing
 // verdicts. A benchmark, not a test: nothing here is timed against a limit.
 //
-//   node bench/soak/soak.mjs [--minutes 10] [--interval 10] [--rate 2000] [--mode lib|cli]
+//   node [--expose-gc] bench/soak/soak.mjs [--minutes 10] [--interval 10] [--rate 2000] [--mode lib|cli]
 //                            [--all] [--json results.json]
 //
 // --mode lib (default): GadgetRun + EventDecoder + JSON formatting inside this process.
@@ -202,6 +202,8 @@ process.on('SIGINT', onSignal);
 process.on('SIGTERM', onSignal);
 while (!stopping && performance.now() < stopAt) {
   await new Promise((r) => setTimeout(r, Math.min(intervalS * 1000, Math.max(0, stopAt - performance.now()))));
+  // With --expose-gc the heap is sampled after a full collection (no GC sawtooth in the verdict).
+  if (mode === 'lib' && typeof globalThis.gc === 'function') globalThis.gc();
   const now = performance.now();
   const p = procSample(gadget.pid);
   const events = gadget.events();
