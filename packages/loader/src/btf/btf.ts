@@ -135,6 +135,11 @@ function grow32(a: Uint32Array, need: number): Uint32Array {
   b.set(a);
   return b;
 }
+/** Terminates every kind chain after its tail. */
+function endChains(tail: Int32Array, chain: Int32Array): void {
+  for (let k = 0; k < tail.length; k++) if (tail[k] >= 0) chain[tail[k]] = -1;
+}
+
 function growI32(a: Int32Array, need: number): Int32Array {
   if (need <= a.length) return a;
   const b = new Int32Array(Math.max(need, a.length * 2, 16));
@@ -150,10 +155,10 @@ function grow8(a: Uint8Array, need: number): Uint8Array {
 
 /** Chained hash table over the raw name bytes of the own types of one kind. */
 interface KindNameIndex {
-  /** `ownCount` when built: later types of this kind sit at the front of the kind chain. */
-  builtCount: number;
+  /** The kind chain's tail when built (-1: empty): types added later follow it on the chain. */
+  builtTail: number;
   mask: number;
-  /** bucket → first entry, or -1. Chains run in ascending local order. */
+  /** bucket → first entry, or -1. */
   head: Int32Array;
   /** entry → next entry in the chain, or -1. */
   next: Int32Array;
@@ -243,11 +248,13 @@ export class Btf {
   private internFull = false;
 
   /**
-   * Per kind number, the highest own local of that kind (or -1); `kindNext[local]` continues to the
-   * next lower one. Built by the parse walk and by `add`, so lookups by kind never scan all types.
-   * A type whose kind changes by `replace` stays on its old chain and is listed in `changed`.
+   * Per kind number, the lowest and highest own local of that kind (or -1); `kindNext[local]`
+   * continues upwards (-1 at the end). Built by the parse walk and by `add`, so lookups by kind never
+   * scan all types. A type whose kind changes by `replace` stays on its old chain and is listed in
+   * `changed`.
    */
-  private kindLast = new Int32Array(KIND_SLOTS).fill(-1);
+  private kindHead = new Int32Array(KIND_SLOTS).fill(-1);
+  private kindTail = new Int32Array(KIND_SLOTS).fill(-1);
   private kindNext: Int32Array;
   /** Own locals renamed or re-kinded by `replace`: every lookup checks them one by one. */
   private changed: number[] = [];
@@ -378,7 +385,8 @@ export class Btf {
   private scanWords(offsets: Uint32Array, kinds: Uint8Array, names: Uint32Array, chain: Int32Array): number | undefined {
     const bytes = this.typeBytes;
     if (!LITTLE_ENDIAN_HOST || bytes.byteOffset % 4 !== 0) return undefined;
-    const last = this.kindLast;
+    const head = this.kindHead;
+    const tail = this.kindTail;
     const words = new Uint32Array(bytes.buffer, bytes.byteOffset, bytes.length >>> 2);
     const endWord = words.length;
     let w = 0;
@@ -394,18 +402,22 @@ export class Btf {
       offsets[n] = w << 2;
       kinds[n] = kind;
       names[n] = words[w];
-      chain[n] = last[kind];
-      last[kind] = n;
+      const t = tail[kind];
+      if (t < 0) head[kind] = n;
+      else chain[t] = n;
+      tail[kind] = n;
       n++;
       w = next;
     }
     offsets[n] = w << 2;
+    endChains(tail, chain);
     return n;
   }
 
   /** The portable, fully checked walk of {@link scan}; throws the precise BtfError. */
   private scanChecked(fileOffset: number, offsets: Uint32Array, kinds: Uint8Array, names: Uint32Array, chain: Int32Array): number {
-    const last = this.kindLast.fill(-1);
+    const head = this.kindHead.fill(-1);
+    const tail = this.kindTail.fill(-1);
     const view = this.typeView;
     const end = this.typeBytes.length;
     let off = 0;
@@ -435,12 +447,15 @@ export class Btf {
       offsets[n] = off;
       kinds[n] = kind;
       names[n] = view.getUint32(off, true);
-      chain[n] = last[kind];
-      last[kind] = n;
+      const t = tail[kind];
+      if (t < 0) head[kind] = n;
+      else chain[t] = n;
+      tail[kind] = n;
       n++;
       off = next;
     }
     offsets[n] = off;
+    endChains(tail, chain);
     return n;
   }
 
@@ -676,8 +691,8 @@ export class Btf {
     const h = nameHash(q);
     let locals: number[] = [];
     for (let k = 1; k < KIND_SLOTS; k++) {
-      if (this.kindLast[k] < 0) continue;
-      const found = this.ownLocals(k, q, h, undefined, false);
+      if (this.kindHead[k] < 0) continue;
+      const found = this.ownLocals(k, q, h, undefined, false, false);
       if (found.length > 0) locals = locals.length === 0 ? found : locals.concat(found);
     }
     for (const local of this.changed) if (this.nameEquals(local, q)) locals.push(local);
@@ -723,17 +738,18 @@ export class Btf {
     const q = utf8Encoder.encode(ess);
     // An essential name that itself contains a separator is only matched by longer, flavoured names.
     const flavouredEss = essentialOf(ess) !== ess;
-    const locals = this.ownLocals(k, q, nameHash(q), ess, flavouredEss);
+    const locals = this.ownLocals(k, q, nameHash(q), ess, flavouredEss, false);
     for (const local of this.changed) if (this.kinds[local] === k && this.matchName(local, q, ess, flavouredEss)) locals.push(local);
     return this.toSortedIds(locals);
   }
 
   /**
    * Locals on kind `k`'s chain (so not `changed` ones re-kinded to `k`) named `q` (hash `h`), or,
-   * with `ess`, whose essential name is `ess` (`q` its bytes). Unordered, possibly repeated.
-   * The first LINEAR_LOOKUPS lookups of a kind walk its chain; later ones use its hash index.
+   * with `ess`, whose essential name is `ess` (`q` its bytes). Unordered, possibly repeated; with
+   * `first`, a walk stops at its first (lowest) hit. The first LINEAR_LOOKUPS lookups of a kind walk
+   * its chain; later ones use its hash index.
    */
-  private ownLocals(k: number, q: Uint8Array, h: number, ess: string | undefined, flavouredEss: boolean): number[] {
+  private ownLocals(k: number, q: Uint8Array, h: number, ess: string | undefined, flavouredEss: boolean, first: boolean): number[] {
     const out: number[] = [];
     if (q.length === 0) return out;
     const kinds = this.kinds;
@@ -747,7 +763,7 @@ export class Btf {
       const rawLen = raw.length;
       const nameOffs = this.nameOffs;
       const q0 = q[0];
-      for (let local = this.kindLast[k]; local >= 0; local = next[local]) {
+      for (let local = this.kindHead[k]; local >= 0; local = next[local]) {
         const off = nameOffs[local];
         const rel = off - rawStart;
         if (rel >= 0 && rel < rawLen) {
@@ -755,7 +771,10 @@ export class Btf {
         } else if (off === 0) {
           continue;
         }
-        if (kinds[local] === k && this.matchName(local, q, ess, flavouredEss)) out.push(local);
+        if (kinds[local] === k && this.matchName(local, q, ess, flavouredEss)) {
+          out.push(local);
+          if (first) break;
+        }
       }
       return out;
     }
@@ -770,8 +789,8 @@ export class Btf {
     if (ess !== undefined) {
       for (const local of index.flavoured) if (kinds[local] === k && this.matchName(local, q, ess, flavouredEss)) out.push(local);
     }
-    // Types added since the index was built sit at the front of the (descending) chain.
-    for (let local = this.kindLast[k]; local >= index.builtCount; local = next[local]) {
+    // Types added since the index was built follow its tail on the chain.
+    for (let local = index.builtTail < 0 ? this.kindHead[k] : next[index.builtTail]; local >= 0; local = next[local]) {
       if (kinds[local] === k && this.matchName(local, q, ess, flavouredEss)) out.push(local);
     }
     return out;
@@ -784,7 +803,7 @@ export class Btf {
     const chain = this.kindNext;
     const nameOffs = this.nameOffs;
     let n = 0;
-    for (let local = this.kindLast[k]; local >= 0; local = chain[local]) if (nameOffs[local] !== 0) n++;
+    for (let local = this.kindHead[k]; local >= 0; local = chain[local]) if (nameOffs[local] !== 0) n++;
     let buckets = 16;
     while (buckets < n * 2) buckets *= 2;
     const mask = buckets - 1;
@@ -796,13 +815,11 @@ export class Btf {
     const raw = this.strBytes;
     const rawStart = this.strStart;
     const rawEnd = rawStart + raw.length;
-    // The chain runs downwards: filling entries from the top and prepending keeps every bucket
-    // chain in ascending local order.
-    let e = n;
-    for (let local = this.kindLast[k]; local >= 0; local = chain[local]) {
+    let e = -1;
+    for (let local = this.kindHead[k]; local >= 0; local = chain[local]) {
       const off = nameOffs[local];
       if (off === 0) continue;
-      e--;
+      e++;
       let bytes = raw;
       let i = off - rawStart;
       if (off < rawStart || off >= rawEnd) {
@@ -832,8 +849,7 @@ export class Btf {
       head[bucket] = e;
       if (flavour) flavoured.push(local);
     }
-    flavoured.reverse();
-    const index: KindNameIndex = { builtCount: this.ownCount, mask, head, next, hashes, locals, flavoured };
+    const index: KindNameIndex = { builtTail: this.kindTail[k], mask, head, next, hashes, locals, flavoured };
     this.kindIndexes[k] = index;
     return index;
   }
@@ -850,13 +866,17 @@ export class Btf {
   }
 
   private rebuildKindChains(): void {
-    const last = this.kindLast.fill(-1);
+    const head = this.kindHead.fill(-1);
+    const tail = this.kindTail.fill(-1);
     const next = this.kindNext;
     for (let local = 0; local < this.ownCount; local++) {
       const k = this.kinds[local];
-      next[local] = last[k];
-      last[k] = local;
+      const t = tail[k];
+      if (t < 0) head[k] = local;
+      else next[t] = local;
+      tail[k] = local;
     }
+    endChains(tail, next);
     this.kindIndexes = [];
     this.changed = [];
   }
@@ -912,7 +932,7 @@ export class Btf {
       }
     } else {
       const q = utf8Encoder.encode(name);
-      const locals = this.ownLocals(k, q, nameHash(q), undefined, false);
+      const locals = this.ownLocals(k, q, nameHash(q), undefined, false, true);
       for (const local of this.changed) if (this.kinds[local] === k && this.nameEquals(local, q)) locals.push(local);
       for (const local of locals) if (found === undefined || local < found) found = local;
       if (found !== undefined) found += this.firstTypeId;
@@ -1074,10 +1094,13 @@ export class Btf {
     this.dirty[local] = 1;
     this.cache[local] = type;
     this.ownCount = need;
-    // New types go to the front of their kind's chain (it runs from the highest local down).
+    // New types go to the end of their kind's chain.
     this.kindNext = growI32(this.kindNext, need);
-    this.kindNext[local] = this.kindLast[kind];
-    this.kindLast[kind] = local;
+    this.kindNext[local] = -1;
+    const tail = this.kindTail[kind];
+    if (tail < 0) this.kindHead[kind] = local;
+    else this.kindNext[tail] = local;
+    this.kindTail[kind] = local;
     this.noteChange(local, false);
     return this.firstTypeId + local;
   }
