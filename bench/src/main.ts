@@ -86,7 +86,8 @@ function versions(): Record<string, string> {
   const pkg = JSON.parse(readFileSync(join(REPO_ROOT, 'packages/loader/package.json'), 'utf8')) as { version: string };
   return {
     node: process.version,
-    tsbpf: `@tsbpf/loader ${pkg.version} (git ${sh('git', ['-C', REPO_ROOT, 'rev-parse', '--short', 'HEAD'])})`,
+    // Uncommitted loader changes shape the figures too: say so.
+    tsbpf: `@tsbpf/loader ${pkg.version} (git ${sh('git', ['-C', REPO_ROOT, 'rev-parse', '--short', 'HEAD'])}${sh('git', ['-C', REPO_ROOT, 'status', '--porcelain', '--', 'packages/loader/src']) ? ', loader working tree modified' : ''})`,
     cc: sh('cc', ['--version']).split('\n')[0] ?? 'unknown',
     clang: sh(process.env.CLANG ?? 'clang-19', ['--version']).split('\n')[0] ?? 'unknown',
   };
