@@ -16,19 +16,28 @@ import { describeEventType } from '../gadget/fields.js';
 import { readGadgetMetadata } from '../gadget/metadata.js';
 import { analyzeProgram } from '../inspect/analyze.js';
 import { analyzedProgram } from '../inspect/spec.js';
+import { readdirSync, readlinkSync } from 'node:fs';
+import { Collection } from '../collection.js';
 import { CollectionSpec } from '../spec/collection.js';
 import { linkProgram } from '../spec/linker.js';
 import type { BtfInfo, Corpus, ObjectInput } from './corpus.js';
 import { damageBytes, mutateBtf, mutateBtfExt, mutateElf, mutateInsns, randomInsns, truncate } from './mutate.js';
 import { Rng } from './rng.js';
 
-/** What a fuzz case feeds. */
-export type FuzzTarget = 'elf' | 'btf' | 'btfext' | 'insns';
-/** Every target, in the order `all` cycles through them. */
+/**
+ * What a fuzz case feeds. `load` (not part of `all`: it talks to the kernel) also runs
+ * `Collection.load` on damaged objects that still parse, and checks no file descriptor is leaked.
+ */
+export type FuzzTarget = 'elf' | 'btf' | 'btfext' | 'insns' | 'load';
+/** The kernel-independent targets, in the order `all` cycles through them. */
 export const FUZZ_TARGETS: readonly FuzzTarget[] = ['elf', 'btf', 'btfext', 'insns'];
+/** Every target a run can name. */
+export const ALL_TARGETS: readonly FuzzTarget[] = [...FUZZ_TARGETS, 'load'];
 
-/** How one case ended. `untyped`, `hang` and `memory` are failures. */
-export type Outcome = 'ok' | 'typed' | 'untyped' | 'hang' | 'memory';
+/** How one case ended. `untyped`, `hang`, `memory` and `leak` are failures. */
+export type Outcome = 'ok' | 'typed' | 'untyped' | 'hang' | 'memory' | 'leak';
+/** Every outcome, in summary order. */
+export const OUTCOMES: readonly Outcome[] = ['ok', 'typed', 'untyped', 'hang', 'memory', 'leak'];
 
 /** Result of one case. */
 export interface CaseResult {
@@ -177,6 +186,46 @@ function btfBlob(obj: ObjectInput): { bytes: Uint8Array; info: BtfInfo } | undef
   return { bytes, info: { ...info, base: 0, typeStart: shift(info.typeStart), strStart: shift(info.strStart), records: info.records.map(shift) } };
 }
 
+/** Largest map (max_entries × (key + value)) a `load` case asks the kernel for. */
+const LOAD_MAP_LIMIT = 64 * 1024 * 1024;
+
+/** Open descriptors as `fd → target` (the directory descriptor of the listing itself drops out: it is gone by readlink). */
+function openFds(): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const fd of readdirSync('/proc/self/fd')) {
+    try {
+      out.set(fd, readlinkSync(`/proc/self/fd/${fd}`));
+    } catch {
+      // closed meanwhile
+    }
+  }
+  return out;
+}
+
+/**
+ * The `load` target: a damaged object that still parses goes through `Collection.load` (maps,
+ * BTF, CO-RE, the verifier) and is closed; every descriptor opened on the way must be closed.
+ * Returns a leak description, or undefined.
+ */
+function loadCase(g: Guard, bytes: Uint8Array, source: string): string | undefined {
+  const spec = g.run(() => CollectionSpec.fromBuffer(bytes, source));
+  if (!spec) return undefined;
+  for (const m of spec.maps.values()) {
+    // Pins are global names: a fuzz case must not create or reuse them.
+    m.pinning = 0;
+    const bytesNeeded = m.maxEntries * (m.keySize + m.valueSize);
+    if (!(bytesNeeded <= LOAD_MAP_LIMIT)) return undefined;
+  }
+  const before = openFds();
+  const coll = g.run(() => Collection.load(spec, { onWarning: () => undefined, maxLogSize: 1 << 20 }));
+  coll?.close();
+  const leaked = [...openFds()].filter(([fd, target]) => before.get(fd) !== target);
+  if (leaked.length === 0) return undefined;
+  const what = leaked.map(([fd, target]) => `${fd} → ${target}`);
+  const after = coll ? 'load and close' : `a failed load (${g.firstTyped?.code ?? '?'}: ${g.firstTyped?.message.split('\n')[0] ?? ''})`;
+  return `${leaked.length} descriptor(s) left open (${what.join(', ')}) after ${after}`;
+}
+
 /** Build and run the case for `target` with `seed`. Never throws. */
 export function runCase(corpus: Corpus, target: FuzzTarget, seed: number): CaseResult {
   const rng = new Rng(seed);
@@ -242,6 +291,17 @@ export function runCase(corpus: Corpus, target: FuzzTarget, seed: number): CaseR
           const btf = raw && g.run(() => Btf.parse(raw, { source: obj.name }));
           if (btf) g.run(() => parseBtfExt(m.bytes, btf, 'fuzz:.BTF.ext'));
         }
+        break;
+      }
+      case 'load': {
+        const obj = pickObject(corpus, rng, (o) => o.code.length > 0);
+        const bytes = new Uint8Array(obj.bytes);
+        const how = rng.below(4);
+        const label =
+          how === 0 ? mutateInsns(bytes, rng, rng.pick(obj.code)) : how === 1 && obj.btfExt ? mutateBtfExt(bytes, rng, obj.btfExt) : how === 2 && obj.btf ? mutateBtf(bytes, rng, obj.btf) : mutateElf(bytes, rng, obj);
+        input = `${obj.name} ${label}`;
+        const leak = loadCase(g, bytes, `fuzz:${obj.name}`);
+        if (leak) return { target, seed, outcome: 'leak', code: 'FD_LEAK', input, message: leak, ms: performance.now() - t0 };
         break;
       }
       case 'insns': {

@@ -6,7 +6,7 @@
  * past `rssLimitMb` over the warmed-up baseline is a failure of that case.
  */
 import { Worker } from 'node:worker_threads';
-import { FUZZ_TARGETS, coreTargets, runCase, type CaseResult, type FuzzTarget, type Outcome } from './cases.js';
+import { FUZZ_TARGETS, OUTCOMES, coreTargets, runCase, type CaseResult, type FuzzTarget, type Outcome } from './cases.js';
 import { loadCorpus, type Corpus } from './corpus.js';
 import { caseSeed } from './rng.js';
 
@@ -60,12 +60,16 @@ function emptySummary(seed: number): FuzzSummary {
   return { seed, cases: 0, byTarget: {}, codes: {}, failures: [], slowestMs: 0, peakRssMb: 0, baselineRssMb: 0, elapsedMs: 0 };
 }
 
+function emptyCounts(): Record<Outcome, number> {
+  return Object.fromEntries(OUTCOMES.map((o) => [o, 0])) as Record<Outcome, number>;
+}
+
 function tally(s: FuzzSummary, r: CaseResult): void {
   s.cases++;
-  const t = (s.byTarget[r.target] ??= { ok: 0, typed: 0, untyped: 0, hang: 0, memory: 0 });
+  const t = (s.byTarget[r.target] ??= emptyCounts());
   t[r.outcome]++;
   if (r.outcome === 'typed' && r.code) s.codes[r.code] = (s.codes[r.code] ?? 0) + 1;
-  if (r.outcome === 'untyped' || r.outcome === 'hang' || r.outcome === 'memory') s.failures.push(r);
+  if (r.outcome !== 'ok' && r.outcome !== 'typed') s.failures.push(r);
   if (r.ms > s.slowestMs) {
     s.slowestMs = r.ms;
     s.slowest = { target: r.target, seed: r.seed, input: r.input };
@@ -186,14 +190,15 @@ export function workerMain(task: WorkerTask, post: (m: WorkerMessage) => void): 
 /** Run every case in `jobs` worker threads, each over a contiguous slice of the cases. */
 export async function runWithWorker(options: FuzzOptions, workerUrl: URL): Promise<FuzzSummary> {
   const t0 = performance.now();
-  const jobs = Math.max(1, Math.min(options.jobs ?? 1, options.cases));
+  // Load cases count the process's descriptors: two workers loading at once would blame each other.
+  const jobs = options.target === 'load' ? 1 : Math.max(1, Math.min(options.jobs ?? 1, options.cases));
   const per = Math.ceil(options.cases / jobs);
   const parts = await Promise.all(Array.from({ length: jobs }, (_, j) => runSlice(options, workerUrl, j * per, Math.min(options.cases, (j + 1) * per))));
   const s = emptySummary(options.seed);
   for (const p of parts) {
     s.cases += p.cases;
     for (const [t, c] of Object.entries(p.byTarget)) {
-      const into = (s.byTarget[t] ??= { ok: 0, typed: 0, untyped: 0, hang: 0, memory: 0 });
+      const into = (s.byTarget[t] ??= emptyCounts());
       for (const k of Object.keys(c) as Outcome[]) into[k] += c[k];
     }
     for (const [c, n] of Object.entries(p.codes)) s.codes[c] = (s.codes[c] ?? 0) + n;
@@ -294,10 +299,8 @@ async function runSlice(options: FuzzOptions, workerUrl: URL, from: number, to: 
 export function formatSummary(s: FuzzSummary, options: FuzzOptions): string {
   const lines: string[] = [];
   lines.push(`fuzz: ${s.cases} cases, seed ${s.seed}, target ${options.target}, ${(s.elapsedMs / 1000).toFixed(1)} s`);
-  lines.push('target   ok        typed     untyped   hang      memory');
-  for (const [t, c] of Object.entries(s.byTarget)) {
-    lines.push(`${t.padEnd(9)}${String(c.ok).padEnd(10)}${String(c.typed).padEnd(10)}${String(c.untyped).padEnd(10)}${String(c.hang).padEnd(10)}${c.memory}`);
-  }
+  lines.push(`target   ${OUTCOMES.map((o) => o.padEnd(10)).join('')}`.trimEnd());
+  for (const [t, c] of Object.entries(s.byTarget)) lines.push(`${t.padEnd(9)}${OUTCOMES.map((o) => String(c[o]).padEnd(10)).join('')}`.trimEnd());
   const codes = Object.entries(s.codes).sort((a, b) => b[1] - a[1]);
   lines.push(`typed error codes (${codes.length}): ${codes.map(([c, n]) => `${c}=${n}`).join(' ')}`);
   lines.push(`slowest case: ${s.slowestMs.toFixed(1)} ms${s.slowest ? ` (${s.slowest.target} seed ${s.slowest.seed}${s.slowest.input ? `: ${s.slowest.input}` : ''})` : ''}`);

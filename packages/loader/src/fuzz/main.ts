@@ -3,19 +3,23 @@
  * kernel's BTF to the ELF/spec parser, BTF and .BTF.ext parsers, the linker, the inspect analysis,
  * CO-RE application and the gadget decoders. Every case must end in a TsbpfError or a result.
  *
- *   node dist/fuzz/main.js [--cases N] [--seed S] [--target elf|btf|btfext|insns|all]
+ *   node dist/fuzz/main.js [--cases N] [--seed S] [--target elf|btf|btfext|insns|load|all]
  *                          [--hang-ms MS] [--kill-ms MS] [--rss-limit-mb MB] [--heap-mb MB] [--jobs N] [--root DIR]
  *                          [--in-process] [--json] [--replay CASE_SEED]
  *
- * Exits 1 when any case threw an untyped exception, hung, or allocated without bound; 2 on usage errors.
+ * `all` cycles through elf, btf, btfext and insns; `load` (opt-in, root) also loads what still parses
+ * into the kernel and checks no descriptor leaks.
+ *
+ * Exits 1 when any case threw an untyped exception, hung, allocated without bound or leaked a
+ * descriptor; 2 on usage errors.
  */
 import { availableParallelism } from 'node:os';
 import { isMainThread, parentPort, workerData } from 'node:worker_threads';
-import { FUZZ_TARGETS, runCase, type FuzzTarget } from './cases.js';
+import { ALL_TARGETS, runCase, type FuzzTarget } from './cases.js';
 import { loadCorpus } from './corpus.js';
 import { FUZZ_DEFAULTS, formatSummary, runInProcess, runWithWorker, warmUp, workerMain, type FuzzOptions, type FuzzSummary, type WorkerTask } from './driver.js';
 
-const USAGE = `usage: fuzz [--cases N] [--seed S] [--target elf|btf|btfext|insns|all] [--hang-ms MS] [--kill-ms MS]
+const USAGE = `usage: fuzz [--cases N] [--seed S] [--target elf|btf|btfext|insns|load|all] [--hang-ms MS] [--kill-ms MS]
             [--rss-limit-mb MB] [--heap-mb MB] [--jobs N] [--root DIR] [--in-process] [--json] [--replay CASE_SEED]`;
 
 function isWorkerTask(x: unknown): x is WorkerTask {
@@ -45,7 +49,7 @@ function parseArgs(argv: readonly string[]): { options: FuzzOptions; inProcess: 
         break;
       case '--target': {
         const t = value();
-        if (t !== 'all' && !FUZZ_TARGETS.includes(t as FuzzTarget)) throw new Error(`--target wants one of all, ${FUZZ_TARGETS.join(', ')}; got ${t ?? 'nothing'}`);
+        if (t !== 'all' && !ALL_TARGETS.includes(t as FuzzTarget)) throw new Error(`--target wants one of all, ${ALL_TARGETS.join(', ')}; got ${t ?? 'nothing'}`);
         options.target = t as FuzzTarget | 'all';
         break;
       }

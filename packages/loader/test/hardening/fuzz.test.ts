@@ -35,6 +35,16 @@ describe('fuzz slice', () => {
     expect(Object.keys(s.codes).length).toBeGreaterThan(15);
   }, 120_000);
 
+  it('200 load cases: damaged objects that still parse go through Collection.load without leaking a descriptor', () => {
+    const options: FuzzOptions = { ...FUZZ_DEFAULTS, cases: 200, seed: SEED, target: 'load', root: repoRoot };
+    const s = runInProcess(options);
+    if (s.failures.length > 0) console.error(formatSummary(s, options));
+    expect(s.failures.map((f) => `${f.outcome} ${f.code} seed=${f.seed}: ${f.message}`)).toEqual([]);
+    // The kernel was really asked: some loads fail in the verifier, some succeed.
+    expect(s.codes.VERIFIER ?? 0).toBeGreaterThan(0);
+    expect(s.byTarget.load?.ok).toBeGreaterThan(0);
+  }, 120_000);
+
   it('a case is reproducible from its seed alone', () => {
     const corpus = loadCorpus({ root: repoRoot });
     for (const t of ['elf', 'btf', 'btfext', 'insns'] as const) {
@@ -83,7 +93,8 @@ describe('fuzz slice', () => {
       expect(r.status, r.stderr).toBe(1);
       const summary = JSON.parse(r.stdout) as { cases: number; failures: { outcome: string; code: string; seed: number }[] };
       expect(summary.cases).toBe(12);
-      expect(summary.failures).toEqual([expect.objectContaining({ outcome, code, seed: caseSeed(3, 3) })]);
+      // (Other failures, if any, are real findings and fail the slice test above.)
+      expect(summary.failures.filter((f) => f.seed === caseSeed(3, 3))).toEqual([expect.objectContaining({ outcome, code })]);
     }, 90_000);
   }
   if (!existsSync(fuzzMain)) console.warn(`skipped: ${fuzzMain} is not built (npm run build); the CLI and driver self-tests need it`);

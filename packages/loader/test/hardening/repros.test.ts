@@ -3,12 +3,27 @@
  * each of these currently escapes as a plain RangeError. Run seed in brackets with
  * `npm run fuzz -- --target <t> --replay <seed>`.
  */
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { TsbpfError } from '../../src/errors.js';
 import { loadObject } from '../../src/fuzz/corpus.js';
+import { Collection } from '../../src/collection.js';
 import { CollectionSpec } from '../../src/spec/collection.js';
 import { gadgetObjectPath, testdataPath } from '../testdata.js';
+
+/** Targets of this process's BPF descriptors (maps, programs, BTF, links). */
+function bpfFds(): string[] {
+  const out: string[] = [];
+  for (const fd of readdirSync('/proc/self/fd')) {
+    try {
+      const t = readlinkSync(`/proc/self/fd/${fd}`);
+      if (t.includes('bpf')) out.push(`${fd} → ${t}`);
+    } catch {
+      // the listing's own descriptor, already closed
+    }
+  }
+  return out;
+}
 
 /** What `fn` threw (undefined if it returned). */
 function thrown(fn: () => unknown): unknown {
@@ -59,5 +74,22 @@ describe('fuzz findings', () => {
       expect(process.memoryUsage().rss - before).toBeLessThan(512 * 1024 * 1024);
     }
     expect(arrays).toBeGreaterThan(0);
+  });
+
+  it('collection: a load that fails while wrapping a created map closes the map (load seeds 3610852862, 2357173772, 3147190310)', () => {
+    // collection.ts Loader.createMap creates the map fd, then `new BpfMap(fd, desc)` compiles the
+    // key/value codecs from BTF; when that throws (BTF_BAD_TYPE_ID, CODEC_UNSUPPORTED_TYPE) the fd
+    // is outside the try that closes it, and Loader.cleanup never sees the map: it stays open
+    // until the FinalizationRegistry runs (the kernel map lives on until then).
+    const spec = CollectionSpec.fromFile(testdataPath('maps.bpf.o'));
+    const map = [...spec.maps.values()].find((m) => m.btf !== undefined && m.valueTypeId !== 0 && !m.isGlobalData && m.pinning === 0);
+    if (!map) throw new Error('maps.bpf.o has no BTF-typed, unpinned map');
+    // The kernel refuses the bad type id and the loader retries without BTF, which succeeds;
+    // the codec then fails on the same id.
+    map.valueTypeId = 0x7fffff;
+    const before = bpfFds();
+    const err = thrown(() => Collection.load(spec).close());
+    expect(err).toBeInstanceOf(TsbpfError);
+    expect(bpfFds()).toEqual(before);
   });
 });
