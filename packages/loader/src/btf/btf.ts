@@ -175,11 +175,21 @@ const KIND_SLOTS = 20;
 /** Underscore, the flavour separator's byte. */
 const UNDERSCORE = 0x5f;
 /**
- * Lookups of one kind answered by walking that kind's chain before its hash index is built. A walk
- * compares one byte for most entries, an index build hashes every name byte of the kind: a few
- * lookups (a CO-RE pass asks for 5-10 structs) are cheaper without an index, many are not.
+ * Buckets of a kind's prefix index, keyed by the first two name bytes. Built as a side effect of the
+ * first full walk of a kind (which reads those bytes anyway), it cuts later lookups to a bucket of
+ * tens of types for the price of two stores per type.
  */
-const LINEAR_LOOKUPS = 8;
+const PREFIX_BUCKETS = 1024;
+/**
+ * Lookups of one kind after which its full hash index is built. Hashing every name byte of a kind
+ * costs several walks; a CO-RE pass asks for 5-10 names, a vmlinux.h dump for thousands.
+ */
+const HASH_AFTER_LOOKUPS = 64;
+
+/** Prefix-index bucket of a name starting with bytes b0, b1 (b1 is 0 for one-byte names). */
+function prefixKey(b0: number, b1: number): number {
+  return (b0 * 37 + b1) & (PREFIX_BUCKETS - 1);
+}
 
 /**
  * The essential name: `name` without its last `___flavour` suffix, where the separator sits between
@@ -258,10 +268,13 @@ export class Btf {
   private kindNext: Int32Array;
   /** Own locals renamed or re-kinded by `replace`: every lookup checks them one by one. */
   private changed: number[] = [];
-  /** Per kind number, the hash index over the names of that kind, built after LINEAR_LOOKUPS lookups. */
+  /** Per kind number, the hash index over the names of that kind, built after HASH_AFTER_LOOKUPS lookups. */
   private kindIndexes: (KindNameIndex | undefined)[] = [];
   /** Per kind number, lookups answered so far (saturates). */
   private kindLookups = new Uint8Array(KIND_SLOTS);
+  /** Per kind number, prefix-index bucket heads (see PREFIX_BUCKETS); `prefixNext` continues a bucket. */
+  private prefixHeads: (Int32Array | undefined)[] = [];
+  private prefixNext: Int32Array = new Int32Array(0);
   /** Memoized `find` results of own types; cleared by every change. */
   private findCache = new Map<string, number | undefined>();
   /** Bumped by every add/replace. */
@@ -746,8 +759,9 @@ export class Btf {
   /**
    * Locals on kind `k`'s chain (so not `changed` ones re-kinded to `k`) named `q` (hash `h`), or,
    * with `ess`, whose essential name is `ess` (`q` its bytes). Unordered, possibly repeated; with
-   * `first`, a walk stops at its first (lowest) hit. The first LINEAR_LOOKUPS lookups of a kind walk
-   * its chain; later ones use its hash index.
+   * `first` (a find), the very first lookup of a kind may stop at its first hit. Tiers: the first
+   * lookup walks the kind's chain (building the prefix index unless it stops early), the next ones
+   * walk one prefix bucket, and after HASH_AFTER_LOOKUPS a full hash index answers.
    */
   private ownLocals(k: number, q: Uint8Array, h: number, ess: string | undefined, flavouredEss: boolean, first: boolean): number[] {
     const out: number[] = [];
@@ -755,27 +769,72 @@ export class Btf {
     const kinds = this.kinds;
     const next = this.kindNext;
     const built = this.kindIndexes[k];
-    if (built === undefined && this.kindLookups[k] < LINEAR_LOOKUPS) {
-      this.kindLookups[k]++;
-      // Most names differ in their first byte: test it inline before the full comparison.
+    const lookups = this.kindLookups[k] < 255 ? ++this.kindLookups[k] : 255;
+    if (built === undefined && lookups <= HASH_AFTER_LOOKUPS) {
+      const q0 = q[0];
+      const heads = this.prefixHeads[k];
+      if (heads !== undefined) {
+        // Exact names and flavoured ones (`ess___x`) share the first two bytes, except when the
+        // essential name has one byte: then `s` and `s___x` differ in the second.
+        const pnext = this.prefixNext;
+        const key = prefixKey(q0, q.length > 1 ? q[1] : 0);
+        for (let local = heads[key]; local >= 0; local = pnext[local]) {
+          if (kinds[local] === k && this.matchName(local, q, ess, flavouredEss)) out.push(local);
+        }
+        const key2 = prefixKey(q0, UNDERSCORE);
+        if (q.length === 1 && ess !== undefined && key2 !== key) {
+          for (let local = heads[key2]; local >= 0; local = pnext[local]) {
+            if (kinds[local] === k && this.matchName(local, q, ess, flavouredEss)) out.push(local);
+          }
+        }
+        return out;
+      }
       const raw = this.strBytes;
       const rawStart = this.strStart;
       const rawLen = raw.length;
       const nameOffs = this.nameOffs;
-      const q0 = q[0];
+      if (first && lookups === 1) {
+        // A one-off find: stop at the first hit, build nothing. Most names differ in the first byte.
+        for (let local = this.kindHead[k]; local >= 0; local = next[local]) {
+          const off = nameOffs[local];
+          const rel = off - rawStart;
+          if (rel >= 0 && rel < rawLen) {
+            if (raw[rel] !== q0) continue;
+          } else if (off === 0) {
+            continue;
+          }
+          if (kinds[local] === k && this.matchName(local, q, ess, flavouredEss)) {
+            out.push(local);
+            break;
+          }
+        }
+        return out;
+      }
+      // Walk the whole chain, bucketing every named type by its first two bytes on the way.
+      const fresh = new Int32Array(PREFIX_BUCKETS).fill(-1);
+      if (this.prefixNext.length < next.length) this.prefixNext = growI32(this.prefixNext, next.length);
+      const pnext = this.prefixNext;
       for (let local = this.kindHead[k]; local >= 0; local = next[local]) {
         const off = nameOffs[local];
+        if (off === 0) continue;
         const rel = off - rawStart;
+        let b0: number;
+        let b1: number;
         if (rel >= 0 && rel < rawLen) {
-          if (raw[rel] !== q0) continue;
-        } else if (off === 0) {
-          continue;
+          b0 = raw[rel];
+          b1 = b0 === 0 ? 0 : raw[rel + 1];
+        } else {
+          const loc = this.stringBytes(off);
+          if (loc === undefined) continue;
+          b0 = loc.bytes[loc.start];
+          b1 = b0 === 0 ? 0 : loc.bytes[loc.start + 1];
         }
-        if (kinds[local] === k && this.matchName(local, q, ess, flavouredEss)) {
-          out.push(local);
-          if (first) break;
-        }
+        const key = prefixKey(b0, b1);
+        pnext[local] = fresh[key];
+        fresh[key] = local;
+        if (b0 === q0 && kinds[local] === k && this.matchName(local, q, ess, flavouredEss)) out.push(local);
       }
+      this.prefixHeads[k] = fresh;
       return out;
     }
     const index = built ?? this.kindIndex(k);
@@ -865,6 +924,19 @@ export class Btf {
     if (this.changed.length > 64 && this.changed.length * 8 > this.ownCount) this.rebuildKindChains();
   }
 
+  /** Puts own type `local` (just added) into its kind's prefix index. */
+  private addToPrefixIndex(heads: Int32Array, local: number): void {
+    const off = this.nameOffs[local];
+    if (off === 0) return;
+    const loc = this.stringBytes(off);
+    if (loc === undefined) return;
+    const b0 = loc.bytes[loc.start];
+    const key = prefixKey(b0, b0 === 0 ? 0 : loc.bytes[loc.start + 1]);
+    this.prefixNext = growI32(this.prefixNext, local + 1);
+    this.prefixNext[local] = heads[key];
+    heads[key] = local;
+  }
+
   private rebuildKindChains(): void {
     const head = this.kindHead.fill(-1);
     const tail = this.kindTail.fill(-1);
@@ -878,6 +950,7 @@ export class Btf {
     }
     endChains(tail, next);
     this.kindIndexes = [];
+    this.prefixHeads = [];
     this.changed = [];
   }
 
@@ -1101,6 +1174,8 @@ export class Btf {
     if (tail < 0) this.kindHead[kind] = local;
     else this.kindNext[tail] = local;
     this.kindTail[kind] = local;
+    const heads = this.prefixHeads[kind];
+    if (heads !== undefined) this.addToPrefixIndex(heads, local);
     this.noteChange(local, false);
     return this.firstTypeId + local;
   }
