@@ -4,7 +4,7 @@
  *
  * @packageDocumentation
  */
-import { existsSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PrivateApt, selectKernelPackages, systemDebianMirror } from './apt.js';
 import { cacheRoot, type KernelEntry } from './config.js';
@@ -87,6 +87,7 @@ export async function ensureKernel(
   log(`vmtest: [${entry.label}] downloaded ${(got / 1e6).toFixed(1)} MB in ${(downloadMs / 1000).toFixed(1)} s, extracting`);
   const manifest = await prepareKernelTree(entry, selection, debs, dir, { bytes: got, ms: downloadMs });
   rmSync(debDir, { recursive: true, force: true });
+  pruneSuperseded(pointer, selection.release);
   fetchedHere.set(manifest.release, { bytes: manifest.downloadBytes, ms: manifest.downloadMs + manifest.extractMs });
   writeFileSync(pointer, `${selection.release}\n`);
   log(
@@ -112,4 +113,16 @@ export function hasCachedKernel(entry: KernelEntry): boolean {
 /** True when the private apt state already has `suite`'s index. */
 export function privateAptHasLists(suite: string): boolean {
   return privateApt().hasLists([suite]);
+}
+
+/** Removes the release a label pointed to before, unless another label still uses it. */
+function pruneSuperseded(pointer: string, next: string): void {
+  if (!existsSync(pointer)) return;
+  const prev = readFileSync(pointer, 'utf8').trim();
+  if (prev === '' || prev === next || prev.includes('/') || prev.startsWith('.')) return;
+  const root = cacheRoot();
+  const users = readdirSync(root)
+    .filter((n) => n.endsWith('.release') && join(root, n) !== pointer)
+    .map((n) => readFileSync(join(root, n), 'utf8').trim());
+  if (!users.includes(prev)) rmSync(join(root, prev), { recursive: true, force: true });
 }
