@@ -251,8 +251,6 @@ const TWO32 = 4294967296;
 /** Describes an enum for codecs: values as (lo, hi) 32-bit halves so bit tests stay in numbers. */
 interface EnumInfo {
   names: string[];
-  /** Exact values as bigint (sign-extended for signed enums). */
-  values: bigint[];
   lo: number[];
   hi: number[];
   byValue: Map<number | bigint, string>;
@@ -266,31 +264,51 @@ export function stripEnumeratorPrefix(name: string): string {
   return at > 0 && at + 2 < name.length ? name.slice(at + 2) : name;
 }
 
+/** Per (shared, read-only) enum type object: its info without and with the set prefix stripped. */
+const enumInfoCache = new WeakMap<BtfEnum | BtfEnum64, [EnumInfo | undefined, EnumInfo | undefined]>();
+
 function enumInfo(t: BtfEnum | BtfEnum64, stripSetPrefix = false): EnumInfo {
+  let memo = enumInfoCache.get(t);
+  const slot = stripSetPrefix ? 1 : 0;
+  const known = memo?.[slot];
+  if (known) return known;
   const names: string[] = [];
-  const values: bigint[] = [];
   const lo: number[] = [];
   const hi: number[] = [];
   const byValue = new Map<number | bigint, string>();
   const byName = new Map<string, bigint>();
+  const isSet = t.name.endsWith('_set');
   for (const e of t.values) {
-    let v = BigInt(e.value);
-    // 32-bit ENUM values are stored as u32 on the wire; interpret per `signed`.
-    if (t.kind === 'enum') v = t.signed ? BigInt.asIntN(32, v) : BigInt.asUintN(32, v);
-    else v = t.signed ? BigInt.asIntN(64, v) : BigInt.asUintN(64, v);
-    const isSet = t.name.endsWith('_set');
+    let key: number | bigint;
+    let big: bigint;
+    if (t.kind === 'enum') {
+      // 32-bit ENUM values are stored as u32 on the wire; interpret per `signed`. Plain numbers:
+      // this runs once per enumerator at compile time, usually before the JIT has warmed up.
+      const n = t.signed ? (e.value as number) | 0 : (e.value as number) >>> 0;
+      key = n;
+      big = BigInt(n);
+      lo.push(n >>> 0);
+      hi.push(n < 0 ? 0xffffffff : 0);
+    } else {
+      big = t.signed ? BigInt.asIntN(64, e.value as bigint) : BigInt.asUintN(64, e.value as bigint);
+      const u = BigInt.asUintN(64, big);
+      lo.push(Number(u & 0xffffffffn));
+      hi.push(Number(u >> 32n));
+      key = normalizeKey(big);
+    }
     const shown = isSet && stripSetPrefix ? stripEnumeratorPrefix(e.name) : e.name;
     names.push(shown);
-    values.push(v);
-    const u = BigInt.asUintN(64, v);
-    lo.push(Number(u & 0xffffffffn));
-    hi.push(Number(u >> 32n));
-    const key = normalizeKey(v);
     if (!byValue.has(key)) byValue.set(key, shown);
-    if (!byName.has(e.name)) byName.set(e.name, v);
-    if (isSet && !byName.has(stripEnumeratorPrefix(e.name))) byName.set(stripEnumeratorPrefix(e.name), v);
+    if (!byName.has(e.name)) byName.set(e.name, big);
+    if (isSet && !byName.has(stripEnumeratorPrefix(e.name))) byName.set(stripEnumeratorPrefix(e.name), big);
   }
-  return { names, values, lo, hi, byValue, byName, isSet: t.name.endsWith('_set') };
+  const info: EnumInfo = { names, lo, hi, byValue, byName, isSet };
+  if (!memo) {
+    memo = [undefined, undefined];
+    enumInfoCache.set(t, memo);
+  }
+  memo[slot] = info;
+  return info;
 }
 
 /** Map keys: safe integers as numbers, everything else as bigint, so lookups need one form. */

@@ -96,9 +96,15 @@ export function parseBtfExt(bytes: Uint8Array, btf: Btf, source = '<.BTF.ext>'):
     return { start: hdrLen + off, len };
   };
 
+  // Line info repeats the same file name (and often the same line) hundreds of times.
+  const strings = new Map<number, string>();
   const str = (off: number, at: number): string => {
+    const known = strings.get(off);
+    if (known !== undefined) return known;
     try {
-      return btf.string(off);
+      const s = btf.string(off);
+      strings.set(off, s);
+      return s;
     } catch (e) {
       throw new BtfError('BTF_BAD_STRING', `string offset ${off} is outside the BTF string table`, { source, offset: at }, { cause: e });
     }
