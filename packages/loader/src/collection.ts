@@ -336,9 +336,9 @@ class Loader {
       keyTypeId: spec.keyTypeId,
       valueTypeId: spec.valueTypeId,
     };
-    if (spec.replacement) return new BpfMap(spec.replacement.dup(), desc);
+    if (spec.replacement) return adopt(spec.replacement.dup(), desc);
     const pinPath = spec.pinning === PIN.BY_NAME ? join(this.options.pinPath ?? '/sys/fs/bpf', spec.name) : undefined;
-    if (pinPath && existsSync(pinPath)) return new BpfMap(this.reusePinned(spec, pinPath), desc);
+    if (pinPath && existsSync(pinPath)) return adopt(this.reusePinned(spec, pinPath), desc);
     const fd = this.createMapFd(spec);
     try {
       if (spec.contents) mapUpdateElem(fd, new Uint8Array(4), spec.contents.byteLength === spec.valueSize ? spec.contents : resize(spec.contents, spec.valueSize));
@@ -352,7 +352,7 @@ class Loader {
       fd.close();
       throw err;
     }
-    return new BpfMap(fd, desc);
+    return adopt(fd, desc);
   }
 
   private createMapFd(spec: MapSpec): Fd {
@@ -585,6 +585,16 @@ class Loader {
     } finally {
       target?.objFd?.close();
     }
+  }
+}
+
+/** Wrap a fresh map fd; the fd is closed if the handle cannot be built, so nothing leaks. */
+function adopt(fd: Fd, desc: ConstructorParameters<typeof BpfMap>[1]): BpfMap {
+  try {
+    return new BpfMap(fd, desc);
+  } catch (err) {
+    fd.close();
+    throw err;
   }
 }
 

@@ -67,8 +67,8 @@ export class BpfMap<K = unknown, V = unknown> implements Disposable {
   readonly valueTypeId: number;
   /** True for per-CPU map types. */
   readonly perCpu: boolean;
-  private readonly keyCodec: Codec<K> | undefined;
-  private readonly valueCodec: Codec<V> | undefined;
+  private keyCodecCache: Codec<K> | null | undefined;
+  private valueCodecCache: Codec<V> | null | undefined;
   private readonly valueStride: number;
 
   constructor(fd: Fd, desc: MapDescription) {
@@ -84,8 +84,27 @@ export class BpfMap<K = unknown, V = unknown> implements Disposable {
     this.valueTypeId = desc.valueTypeId ?? 0;
     this.perCpu = PER_CPU.has(desc.type);
     this.valueStride = this.perCpu ? Math.ceil(desc.valueSize / 8) * 8 : desc.valueSize;
-    this.keyCodec = desc.btf && this.keyTypeId ? codecFor<K>(desc.btf, this.keyTypeId, desc.keySize) : undefined;
-    this.valueCodec = desc.btf && this.valueTypeId ? codecFor<V>(desc.btf, this.valueTypeId, desc.valueSize) : undefined;
+  }
+
+  // Codecs are compiled on first typed access: loading stays cheap for maps only the kernel uses,
+  // and a type the codec cannot handle fails where it is used, naming the map.
+  private get keyCodec(): Codec<K> | undefined {
+    if (this.keyCodecCache === undefined) this.keyCodecCache = this.compile<K>(this.keyTypeId, this.keySize, 'key');
+    return this.keyCodecCache ?? undefined;
+  }
+
+  private get valueCodec(): Codec<V> | undefined {
+    if (this.valueCodecCache === undefined) this.valueCodecCache = this.compile<V>(this.valueTypeId, this.valueSize, 'value');
+    return this.valueCodecCache ?? undefined;
+  }
+
+  private compile<T>(typeId: number, size: number, what: string): Codec<T> | null {
+    if (!this.btf || !typeId) return null;
+    try {
+      return codecFor<T>(this.btf, typeId, size);
+    } catch (err) {
+      throw new TsbpfError('MAP_BAD_TYPE', `map ${this.name}: cannot decode its ${what} type from BTF: ${(err as Error).message}`, { cause: err });
+    }
   }
 
   /** Human name of the map type. */
