@@ -277,8 +277,11 @@ export async function sha256File(path: string): Promise<string> {
 
 /** apt-get/apt-cache with a private state under `root`. */
 export class PrivateApt {
+  /** Folder holding the private `state/`, `cache/` and `etc/`. */
   readonly root: string;
+  /** The Debian mirror (and keyring) taken from the system's sources. */
   readonly mirror: AptSource;
+  /** Debian architecture of the indexes and packages. */
   readonly arch: string;
 
   constructor(root: string, mirror: AptSource, arch = 'amd64') {
