@@ -8,7 +8,7 @@
  * (the system's apt configuration is never touched) and unpacked with `dpkg-deb -x`.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -234,4 +234,23 @@ export function buildProducer(log: Log): string | undefined {
     return `${clang} failed: ${String((err as { stderr?: unknown }).stderr ?? err).slice(0, 400)}`;
   }
   return undefined;
+}
+
+/** Environment variable through which workers get the loader snapshot's entry point. */
+export const LOADER_ENV = 'TSBPF_BENCH_LOADER';
+
+/**
+ * Copy packages/loader/dist to bench/.build/loader/ and return its index.js. Workers import this
+ * copy, so a rebuild of the loader while the benchmarks run (tsup cleans dist/ first) cannot
+ * break them, and every figure of one run measures the same build. `koffi` still resolves from
+ * the workspace node_modules, and bench/package.json makes the copy ESM.
+ */
+export function snapshotLoader(): string {
+  const src = join(REPO_ROOT, 'packages/loader/dist');
+  if (!existsSync(join(src, 'index.js'))) throw new Error(`${src}/index.js missing: build the loader first (npx turbo run build)`);
+  const dst = join(BUILD_DIR, 'loader');
+  rmSync(dst, { recursive: true, force: true });
+  cpSync(src, dst, { recursive: true, filter: (p) => !p.endsWith('.map') && !p.endsWith('.d.ts') });
+  if (!existsSync(join(dst, 'index.js'))) throw new Error(`copying ${src} left no index.js (a concurrent rebuild?)`);
+  return join(dst, 'index.js');
 }

@@ -14,7 +14,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, release, totalmem } from 'node:os';
 import { join } from 'node:path';
-import { BENCH_ROOT, buildPeers, buildProducer, fetchNewerLibbpf, peerUnavailableReason, REPO_ROOT } from './build.js';
+import { BENCH_ROOT, buildPeers, buildProducer, fetchNewerLibbpf, LOADER_ENV, peerUnavailableReason, REPO_ROOT, snapshotLoader } from './build.js';
 import type { BenchContext } from './context.js';
 import { benchBtf } from './benches/btf.js';
 import { benchDrain } from './benches/drain.js';
@@ -94,10 +94,31 @@ function versions(): Record<string, string> {
 }
 
 async function main(): Promise<void> {
+  // --render <file.json>: rewrite the markdown report of an earlier run (no benchmarks run).
+  const render = process.argv.indexOf('--render');
+  if (render >= 0) {
+    const file = process.argv[render + 1];
+    if (!file) throw new Error('--render needs a results .json file');
+    const res = JSON.parse(readFileSync(file, 'utf8')) as RunResult;
+    writeFileSync(file.replace(/\.json$/, '.md'), markdownReport(res));
+    return;
+  }
   const args = parseArgs(process.argv.slice(2));
   const log = (m: string): void => console.error(`[bench] ${m}`);
   const rounds = args.rounds ?? (args.quick ? 1 : 5);
   const ctx: BenchContext = { quick: args.quick, rounds, libs: [], compareLibs: [], rows: [], skipped: [], notes: [], log };
+  // Workers import a private copy of the loader build (others may rebuild dist/ meanwhile).
+  if (!process.env[LOADER_ENV]) {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        process.env[LOADER_ENV] = snapshotLoader();
+        break;
+      } catch (err) {
+        if (attempt >= 20) throw err;
+        await new Promise((r) => setTimeout(r, 3000));
+      }
+    }
+  }
   ctx.peerSkip = peerUnavailableReason();
   if (!ctx.peerSkip) {
     // The quick run never touches the network; the full run fetches newer libbpf once.

@@ -76,6 +76,8 @@ export function markdownReport(res: RunResult): string {
   for (const [k, v] of Object.entries(res.machine)) lines.push(`- ${k}: ${v}`);
   lines.push('', '## Versions', '');
   for (const [k, v] of Object.entries(res.versions)) lines.push(`- ${k}: ${v}`);
+  const targeted = res.rows.filter((r) => r.target);
+  if (targeted.length) lines.push('', '## Targets', '', markdownTable(targeted));
   lines.push('', '## Results', '', markdownTable(res.rows), '');
   const notes = res.rows.filter((r) => r.note).map((r) => `- ${r.bench} / ${r.case}: ${r.note}`);
   if (notes.length || res.notes.length) lines.push('## Notes', '', ...res.notes.map((n) => `- ${n}`), ...notes, '');

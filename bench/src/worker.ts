@@ -10,11 +10,20 @@
  */
 import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
+import { pathToFileURL } from 'node:url';
 
 /** A field of /proc/self/status in kB (VmHWM, VmRSS). */
 function statusKb(field: string): number {
   const m = new RegExp(`^${field}:\\s+(\\d+)`, 'm').exec(readFileSync('/proc/self/status', 'utf8'));
   return m ? Number(m[1]) : -1;
+}
+
+type Loader = typeof import('@tsbpf/loader');
+
+/** The loader build under test: the orchestrator's snapshot when given, else the workspace package. */
+function loadLoader(): Promise<Loader> {
+  const snapshot = process.env.TSBPF_BENCH_LOADER;
+  return snapshot ? (import(pathToFileURL(snapshot).href) as Promise<Loader>) : import('@tsbpf/loader');
 }
 
 function out(obj: Record<string, unknown>): void {
@@ -23,7 +32,7 @@ function out(obj: Record<string, unknown>): void {
 
 async function btf(args: string[]): Promise<void> {
   const t0 = performance.now();
-  const L = await import('@tsbpf/loader');
+  const L = await loadLoader();
   const t1 = performance.now();
   if (args[0] === 'repeat') {
     const n = Number(args[1] ?? 10);
@@ -55,7 +64,7 @@ async function gadget(args: string[]): Promise<void> {
   const object = args[0];
   const hold = Number(args[1] ?? 0);
   const t0 = performance.now();
-  const L = await import('@tsbpf/loader');
+  const L = await loadLoader();
   const t1 = performance.now();
   const spec = L.CollectionSpec.fromFile(object);
   const t2 = performance.now();
@@ -108,7 +117,7 @@ async function drain(args: string[]): Promise<void> {
   const burst = Number(burstS);
   const bursts = Number(burstsS);
   const warmup = Number(warmupS);
-  const L = await import('@tsbpf/loader');
+  const L = await loadLoader();
   const spec = L.CollectionSpec.fromFile(object);
   const name = `${kind}${size}`;
   for (const [n, p] of spec.programs) p.autoload = n === name;
@@ -161,7 +170,7 @@ async function maps(args: string[]): Promise<void> {
   const [flavour, type, nS, roundsS] = args;
   const n = Number(nS);
   const rounds = Number(roundsS);
-  const L = await import('@tsbpf/loader');
+  const L = await loadLoader();
   const hash = type === 'hash';
   const VALUE = 64;
   const fd = L.mapCreate({ mapType: hash ? L.BPF_MAP_TYPE.HASH : L.BPF_MAP_TYPE.ARRAY, keySize: 4, valueSize: VALUE, maxEntries: n, mapName: 'bench' });
