@@ -74,6 +74,30 @@ describe.skipIf(!tp || !dist)('abrupt ends', () => {
     }
   });
 
+  it.skipIf(!cli)('SIGINT to the CLI as soon as it holds a program (loading or attaching): nothing stays behind', async () => {
+    const child = new LineChild(process.execPath, [GADGET_CAP_CLI, '--comm', 'no-such-comm']);
+    try {
+      const pid = child.proc.pid ?? -1;
+      let held = heldIds(pid);
+      const deadline = Date.now() + 30_000;
+      // Poll the child's descriptors until the first program appears, then interrupt at once.
+      while (held.progs.length === 0 && Date.now() < deadline && child.proc.exitCode === null) {
+        await new Promise((r) => setImmediate(r));
+        held = heldIds(pid);
+      }
+      expect(held.progs.length).toBeGreaterThan(0);
+      const attachedAlready = child.stderr.some((l) => /tracing capability checks/.test(l));
+      child.kill('SIGINT');
+      const end = await child.exited;
+      // Either the default action ended it mid-load, or its handler ran once attached and exited 0.
+      expect(end.signal === 'SIGINT' || end.code === 0, `${JSON.stringify(end)} ${child.stderr.join(' | ')}`).toBe(true);
+      console.info(`CLI interrupted ${attachedAlready ? 'after' : 'before'} its readiness line: ${JSON.stringify(end)}`);
+      expect(await settle(() => survivors(held))).toEqual([]);
+    } finally {
+      child.kill();
+    }
+  });
+
   for (const signal of ['SIGTERM', 'SIGINT', 'SIGKILL'] as const) {
     it(`${signal} during GadgetRun.start (loaded, attaching), no handler: the default action kills it and the kernel releases everything`, async () => {
       const child = gadgetChild({ mode: 'signal-in-start', signal });
