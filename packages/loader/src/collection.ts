@@ -16,6 +16,7 @@ import { BPF_PSEUDO, BPF_PSEUDO_KFUNC_CALL } from './asm/opcodes.js';
 import { NotSupportedError, TsbpfError } from './errors.js';
 import { kernelConfig, kernelVersionCode } from './kconfig/kconfig.js';
 import { kernelSymbolAddresses } from './kconfig/ksym.js';
+import { ensureMemlockLimit } from './kconfig/memlock.js';
 import { BpfMap } from './maps/map.js';
 import { Program } from './programs/program.js';
 import { VerifierError } from './programs/verifier.js';
@@ -168,6 +169,8 @@ class Loader {
   }
 
   run(): Collection {
+    const memlock = ensureMemlockLimit();
+    if (memlock === 'failed') this.warn('this kernel charges BPF memory to RLIMIT_MEMLOCK and raising it failed: loads may fail with EPERM');
     let t = performance.now();
     const lap = (k: keyof LoadTimings): void => {
       const now = performance.now();

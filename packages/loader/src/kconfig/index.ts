@@ -1,2 +1,3 @@
 export * from './kconfig.js';
 export * from './ksym.js';
+export * from './memlock.js';
