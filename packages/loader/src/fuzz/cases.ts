@@ -12,7 +12,10 @@ import { formatC, formatJson } from '../btf/format.js';
 import { loadKernelBtf } from '../btf/kernel.js';
 import { sanitizeBtf } from '../btf/sanitize.js';
 import { TsbpfError } from '../errors.js';
+import { EventDecoder } from '../gadget/decode.js';
 import { describeEventType } from '../gadget/fields.js';
+import { ColumnsRenderer, columnsFromDescriptors, renderTable, type ColumnDef } from '../gadget/format/columns.js';
+import { formatJsonLine } from '../gadget/format/json.js';
 import { readGadgetMetadata } from '../gadget/metadata.js';
 import { analyzeProgram } from '../inspect/analyze.js';
 import { analyzedProgram } from '../inspect/spec.js';
@@ -28,16 +31,19 @@ import { Rng } from './rng.js';
  * What a fuzz case feeds. `load` (not part of `all`: it talks to the kernel) also runs
  * `Collection.load` on damaged objects that still parse, and checks no file descriptor is leaked.
  */
-export type FuzzTarget = 'elf' | 'btf' | 'btfext' | 'insns' | 'load';
+export type FuzzTarget = 'elf' | 'btf' | 'btfext' | 'insns' | 'load' | 'events';
 /** The kernel-independent targets, in the order `all` cycles through them. */
 export const FUZZ_TARGETS: readonly FuzzTarget[] = ['elf', 'btf', 'btfext', 'insns'];
 /** Every target a run can name. */
-export const ALL_TARGETS: readonly FuzzTarget[] = [...FUZZ_TARGETS, 'load'];
+export const ALL_TARGETS: readonly FuzzTarget[] = [...FUZZ_TARGETS, 'load', 'events'];
 
-/** How one case ended. `untyped`, `hang`, `memory` and `leak` are failures. */
-export type Outcome = 'ok' | 'typed' | 'untyped' | 'hang' | 'memory' | 'leak';
+/**
+ * How one case ended. `untyped`, `hang`, `memory`, `leak` and `unsafe` (rendered output carrying a
+ * raw control character, or JSON that does not parse) are failures.
+ */
+export type Outcome = 'ok' | 'typed' | 'untyped' | 'hang' | 'memory' | 'leak' | 'unsafe';
 /** Every outcome, in summary order. */
-export const OUTCOMES: readonly Outcome[] = ['ok', 'typed', 'untyped', 'hang', 'memory', 'leak'];
+export const OUTCOMES: readonly Outcome[] = ['ok', 'typed', 'untyped', 'hang', 'memory', 'leak', 'unsafe'];
 
 /** Result of one case. */
 export interface CaseResult {
@@ -226,6 +232,65 @@ function loadCase(g: Guard, bytes: Uint8Array, source: string): string | undefin
   return `${leaked.length} descriptor(s) left open (${what.join(', ')}) after ${after}`;
 }
 
+/** A gadget's tracer, ready to decode and render records. */
+interface EventSetup {
+  name: string;
+  decoder: EventDecoder;
+  columns: ColumnDef[];
+  size: number;
+}
+
+let eventSetups: EventSetup[] | undefined;
+
+/** Decoders of every committed gadget object's tracer (built once). */
+function gadgetDecoders(corpus: Corpus): EventSetup[] {
+  if (eventSetups) return eventSetups;
+  eventSetups = [];
+  for (const obj of corpus.objects) {
+    try {
+      const spec = CollectionSpec.fromBuffer(obj.bytes, obj.name);
+      const btf = spec.btf;
+      if (!btf) continue;
+      for (const t of readGadgetMetadata(spec).tracers) {
+        const decoder = new EventDecoder(btf, t.structTypeId, { symbolize: false });
+        eventSetups.push({ name: `${obj.name}:${t.name}`, decoder, columns: columnsFromDescriptors(decoder.fields), size: btf.sizeof(t.structTypeId) });
+      }
+    } catch (e) {
+      if (!(e instanceof TsbpfError)) throw e;
+    }
+  }
+  return eventSetups;
+}
+
+/** Raw terminal controls: C0 (but \n in multi-line tables), DEL, C1, bidi overrides and isolates. */
+const RAW_CONTROL = /[\x00-\x09\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]/;
+
+/**
+ * The `events` target: a record a BPF program could have written (random bytes, hostile strings:
+ * escapes, no NUL, invalid UTF-8, bidi controls; sometimes shorter or longer than the struct) is
+ * decoded and rendered as columns and JSON. Returns what is unsafe about the output, if anything.
+ */
+function eventCase(g: Guard, rng: Rng, setup: EventSetup): string | undefined {
+  const len = rng.chance(0.1) ? rng.below(setup.size) : rng.chance(0.1) ? setup.size + rng.below(64) : setup.size;
+  const bytes = new Uint8Array(len);
+  for (let i = 0; i < len; i++) bytes[i] = rng.chance(0.3) ? 0 : rng.chance(0.3) ? rng.pick([0x1b, 0x07, 0x9b, 0xff, 0xc3, 0xe2, 0x80, 0xae, 0x5c, 0x0a, 0x22]) : rng.below(256);
+  const event = g.run(() => setup.decoder.decode(new DataView(bytes.buffer)));
+  if (!event) return undefined;
+  const row = g.run(() => new ColumnsRenderer(setup.columns).row(event));
+  if (row !== undefined && (RAW_CONTROL.test(row) || row.includes('\n'))) return `columns row carries a raw control character: ${JSON.stringify(row)}`;
+  const table = g.run(() => renderTable([event], setup.columns));
+  if (table !== undefined && RAW_CONTROL.test(table)) return `table carries a raw control character: ${JSON.stringify(table)}`;
+  const line = g.run(() => formatJsonLine(event));
+  if (line === undefined) return undefined;
+  if (RAW_CONTROL.test(line.slice(0, -1)) || line.slice(0, -1).includes('\n')) return `JSON line carries a raw control character: ${JSON.stringify(line)}`;
+  try {
+    JSON.parse(line);
+  } catch (e) {
+    return `JSON line does not parse (${(e as Error).message}): ${JSON.stringify(line)}`;
+  }
+  return undefined;
+}
+
 /** Build and run the case for `target` with `seed`. Never throws. */
 export function runCase(corpus: Corpus, target: FuzzTarget, seed: number): CaseResult {
   const rng = new Rng(seed);
@@ -302,6 +367,15 @@ export function runCase(corpus: Corpus, target: FuzzTarget, seed: number): CaseR
         input = `${obj.name} ${label}`;
         const leak = loadCase(g, bytes, `fuzz:${obj.name}`);
         if (leak) return { target, seed, outcome: 'leak', code: 'FD_LEAK', input, message: leak, ms: performance.now() - t0 };
+        break;
+      }
+      case 'events': {
+        const setups = gadgetDecoders(corpus);
+        if (setups.length === 0) throw new Stop(new Error('no gadget object with a tracer in the corpus'));
+        const setup = rng.pick(setups);
+        input = `record of ${setup.name}`;
+        const unsafe = eventCase(g, rng, setup);
+        if (unsafe) return { target, seed, outcome: 'unsafe', code: 'UNSAFE_OUTPUT', input, message: unsafe, ms: performance.now() - t0 };
         break;
       }
       case 'insns': {

@@ -45,6 +45,16 @@ describe('fuzz slice', () => {
     expect(s.byTarget.load?.ok).toBeGreaterThan(0);
   }, 120_000);
 
+  it('1,000 hostile event records decode to a typed error or an event that renders safely', () => {
+    const options: FuzzOptions = { ...FUZZ_DEFAULTS, cases: 1000, seed: SEED, target: 'events', root: repoRoot };
+    const s = runInProcess(options);
+    if (s.failures.length > 0) console.error(formatSummary(s, options));
+    expect(s.failures.map((f) => `${f.outcome} ${f.code} seed=${f.seed}: ${f.message}`)).toEqual([]);
+    // Short records are refused with a typed error; full-size ones decode and render.
+    expect(s.codes.CODEC_SHORT_BUFFER ?? 0).toBeGreaterThan(0);
+    expect(s.byTarget.events?.ok).toBeGreaterThan(500);
+  }, 60_000);
+
   it('a case is reproducible from its seed alone', () => {
     const corpus = loadCorpus({ root: repoRoot });
     for (const t of ['elf', 'btf', 'btfext', 'insns'] as const) {
