@@ -30,6 +30,7 @@ Filters:
                            pid:N means the mount namespace of process N
   --audit-only             only checks the kernel audits (kprobe/fentry strategies)
   --unique                 report each capability once per mount namespace
+  --include-self           also report this tracer's own checks (hidden by default)
 
 Collection:
   --collect-kstack         collect kernel stacks (default)
@@ -90,6 +91,7 @@ function parse(argv: readonly string[]): CliConfig | 'help' {
       'collect-kstack': { type: 'boolean' },
       'no-collect-kstack': { type: 'boolean' },
       'collect-ustack': { type: 'boolean' },
+      'include-self': { type: 'boolean' },
       'no-collect-ustack': { type: 'boolean' },
       pid: { type: 'string' },
       tid: { type: 'string' },
@@ -140,6 +142,7 @@ function parse(argv: readonly string[]): CliConfig | 'help' {
       unique: values.unique ?? false,
       collectKstack: !values['no-collect-kstack'],
       collectUstack: (values['collect-ustack'] ?? false) && !values['no-collect-ustack'],
+      includeSelf: values['include-self'] ?? false,
       pid: intArg('pid', values.pid, 1, 0x7fffffff),
       tid: intArg('tid', values.tid, 1, 0x7fffffff),
       uid: intArg('uid', values.uid, 0, 0xfffffffe),

@@ -49,6 +49,11 @@ export interface TraceCapabilitiesOptions {
   maxQueued?: number;
   /** Notices: fallbacks chosen, options without effect. Default: ignored. */
   onWarning?: (message: string) => void;
+  /**
+   * Report the tracing process's own capability checks too. Default false: a tracer's own map reads,
+   * allocations and perf setup are noise to whoever watches other processes.
+   */
+  includeSelf?: boolean;
 }
 
 /** A running trace: an async iterable of {@link CapabilityEvent} that must be closed (or iterated to its end). */
@@ -73,6 +78,7 @@ export class CapabilityTrace implements AsyncIterable<CapabilityEvent>, AsyncDis
   private accepted = 0;
   private dropped = 0n;
   private undecodable = 0;
+  private readonly selfPid: number;
   private readonly warn: (message: string) => void;
   private lostAtClose: bigint | undefined;
   private error: unknown;
@@ -94,6 +100,7 @@ export class CapabilityTrace implements AsyncIterable<CapabilityEvent>, AsyncDis
     this.maxQueued = init.options.maxQueued ?? 100_000;
     this.warn = init.options.onWarning ?? (() => {});
     this.maxEvents = init.options.maxEvents ?? Infinity;
+    this.selfPid = init.options.includeSelf ? -1 : process.pid;
     this.done = new Promise((resolve) => {
       this.resolveDone = resolve;
     });
@@ -123,6 +130,7 @@ export class CapabilityTrace implements AsyncIterable<CapabilityEvent>, AsyncDis
       if (this.undecodable === 1) this.warn(`an event could not be decoded (${err instanceof Error ? err.message : String(err)}); such events are counted as lost`);
       return;
     }
+    if (event.proc.pid === this.selfPid) return;
     this.queue.push(event);
     this.accepted++;
     this.wake();
