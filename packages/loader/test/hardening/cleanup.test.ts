@@ -8,8 +8,8 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { hasTpBtf } from '../../src/features/probes.js';
-import { hasProbeEventsFile, removeStaleProbeEvents, tracefsRoot } from '../../src/link/tracefs.js';
-import { GADGET_CAP_CLI, LineChild, gadgetChild, haveDist, heldIds, settle, survivors, type OwnedIds } from './helpers.js';
+import { createProbeEvent, hasProbeEventsFile, liveProbeEvents, removeStaleProbeEvents, tracefsRoot } from '../../src/link/tracefs.js';
+import { GADGET_CAP_CLI, LOADER_DIST, LineChild, gadgetChild, haveDist, heldIds, settle, survivors, type OwnedIds } from './helpers.js';
 
 const tp = hasTpBtf('cap_capable');
 if (!tp) console.warn('skipped: no tp_btf/cap_capable on this kernel (needs 6.14+); vmtest covers the kprobe variant');
@@ -158,5 +158,58 @@ describe('stale legacy probe events', () => {
         }
       }
     }
+  });
+});
+
+describe('legacy uprobe events: names carry the owner, the dead owner\'s are removed', () => {
+  const has = hasProbeEventsFile('uprobe');
+  if (!has) console.warn(`skipped: ${tracefsRoot()}/uprobe_events does not exist (CONFIG_UPROBE_EVENTS off)`);
+  const BINARY = '/usr/bin/true';
+  const haveBinary = existsSync(BINARY);
+  if (!haveBinary) console.warn(`skipped: ${BINARY} is missing`);
+  const events = (): string => readFileSync(`${tracefsRoot()}/uprobe_events`, 'latin1');
+
+  it.skipIf(!has || !haveBinary || !dist)('owners killed by SIGKILL or SIGTERM leave their events; the next start removes them and keeps live owners\' events', async () => {
+    // The owner exits cleanly when its stdin closes (then its exit hook removes the event).
+    const script = `const lib = await import(${JSON.stringify(LOADER_DIST)});
+const e = lib.createProbeEvent({ kind: 'uprobe', retprobe: false, target: ${JSON.stringify(BINARY)}, offset: 0x1000, label: 'hardening' });
+console.log(JSON.stringify({ type: 'created', name: e.name }));
+process.stdin.resume();
+process.stdin.on('end', () => process.exit(0));`;
+    // Three owners at once with the same label: the pid keeps their names apart.
+    const owners = [0, 1, 2].map(() => new LineChild(process.execPath, ['--input-type=module', '-e', script]));
+    const [killed, terminated, clean] = owners;
+    const mine = createProbeEvent({ kind: 'uprobe', retprobe: false, target: BINARY, offset: 0x1000, label: 'hardening' });
+    try {
+      await Promise.all(owners.map((o) => o.line('stdout', /"created"/)));
+      const names = owners.map((o) => o.messages<{ name: string }>('created')[0].name);
+      owners.forEach((o, i) => expect(names[i]).toMatch(new RegExp(`^tsbpf_${o.proc.pid}_\\d+_hardening$`)));
+      expect(mine.name).toMatch(new RegExp(`^tsbpf_${process.pid}_\\d+_hardening$`));
+      expect(new Set([...names, mine.name]).size).toBe(4);
+      for (const n of names) expect(events()).toContain(n);
+
+      // A clean exit removes its own event (exit hook).
+      clean.proc.stdin?.end();
+      expect((await clean.exited).code).toBe(0);
+      expect(events()).not.toContain(names[2]);
+      // Death by a signal's default action runs no exit hook: the events outlive their owners.
+      killed.kill('SIGKILL');
+      terminated.kill('SIGTERM');
+      await Promise.all([killed.exited, terminated.exited]);
+      expect(events()).toContain(names[0]);
+      expect(events()).toContain(names[1]);
+      // The next start (removeStaleProbeEvents runs before a process's first legacy probe) clears them.
+      // (The count is not asserted: another tsbpf process starting meanwhile may have removed them first.)
+      removeStaleProbeEvents('uprobe');
+      const after = events();
+      expect(after).not.toContain(names[0]);
+      expect(after).not.toContain(names[1]);
+      expect(after).toContain(mine.name); // a live owner's (ours) stays
+      expect(liveProbeEvents()).toContain(`uprobes/${mine.name}`);
+    } finally {
+      for (const o of owners) o.kill();
+      mine.remove();
+    }
+    expect(events()).not.toContain(mine.name);
   });
 });
