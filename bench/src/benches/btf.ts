@@ -1,6 +1,6 @@
 /**
  * Benchmark 1: kernel BTF. Parse /sys/kernel/btf/vmlinux and find `struct task_struct`, the first
- * time in a fresh process and repeatedly, tsbpf (readFileSync + Btf.parse + find) against libbpf
+ * time in a fresh process and repeatedly, tsbpf (loadKernelBtf + Btf.find) against libbpf
  * (btf__load_vmlinux_btf + btf__find_by_name_kind). Also the peak RSS of each first-call process.
  */
 import { peerPath } from '../build.js';
@@ -12,8 +12,7 @@ import { median, stat } from '../stats.js';
 interface TsFirst {
   importMs: number;
   firstMs: number;
-  readMs: number;
-  parseMs: number;
+  loadMs: number;
   findMs: number;
   typeId: number;
   vmhwmKb: number;
@@ -55,7 +54,7 @@ export async function benchBtf(ctx: BenchContext): Promise<void> {
     },
   );
   const tsFirst = stat(ts.map((x) => x.first.firstMs));
-  const parts = ['importMs', 'readMs', 'parseMs', 'findMs'] as const;
+  const parts = ['importMs', 'loadMs', 'findMs'] as const;
   const partText = parts.map((p) => `${p.replace('Ms', '')} ${median(ts.map((x) => x.first[p])).toFixed(2)} ms`).join(', ');
   for (const lib of libs) {
     const p = peers.get(lib.id) ?? [];
