@@ -318,7 +318,7 @@ export function formatSummary(s: FuzzSummary, options: FuzzOptions): string {
         continue;
       }
       shown.add(k);
-      lines.push(`  ${f.outcome} ${f.code ?? ''} target=${f.target} seed=${f.seed}  replay: npm run fuzz -- --target ${f.target} --replay ${f.seed}`);
+      lines.push(`  ${f.outcome} ${f.code ?? ''} target=${f.target} seed=${f.seed}  replay: npm run fuzz -w @tsbpf/loader -- --target ${f.target} --replay ${f.seed}`);
       lines.push(`    input: ${f.input}`);
       if (f.message) lines.push(`    ${f.message.split('\n')[0]}`);
       if (f.stack) lines.push(...f.stack.split('\n').slice(1, 6).map((l) => `    ${l.trim()}`));

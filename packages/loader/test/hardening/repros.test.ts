@@ -1,7 +1,7 @@
 /**
  * Minimized repros of what `npm run fuzz` found: each input must end in a TsbpfError, and
  * each of these currently escapes as a plain RangeError. Run seed in brackets with
- * `npm run fuzz -- --target <t> --replay <seed>`.
+ * `npm run fuzz -w @tsbpf/loader -- --target <t> --replay <seed>`.
  */
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
