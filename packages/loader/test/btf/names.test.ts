@@ -87,6 +87,16 @@ describe.skipIf(!haveKernelBtf)('name lookups against the kernel BTF', () => {
     expect(btf.find('', 'ptr')).toBe((byName.get('') ?? []).find((id) => btf.kind(id) === 'ptr'));
   }, 120_000);
 
+  it('the parse walk records every kind and name offset as decoding the record itself does', () => {
+    const btf = fresh();
+    const bad: string[] = [];
+    for (let id = 1; id < btf.typeCount && bad.length < 5; id++) {
+      const t = btf.type(id);
+      if (btf.kind(id) !== t.kind || btf.name(id) !== t.name) bad.push(`${id}: ${btf.kind(id)} ${btf.name(id)} vs ${t.kind} ${t.name}`);
+    }
+    expect(bad).toEqual([]);
+  }, 120_000);
+
   it('finds flavoured kernel types by their essential name, and CO-RE candidates include them', () => {
     const btf = fresh();
     const flavoured: number[] = [];
