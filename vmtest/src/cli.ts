@@ -1,23 +1,25 @@
 #!/usr/bin/env node
 /**
  * `vmtest` command line:
- *   vmtest run [--kernel 6.1 ...|--matrix] [--timeout s] [--cwd dir] [--env K=V] [--quiet] -- <command...>
+ *   vmtest run [--kernel 6.1 ...|--matrix] [--ci] [--report FILE] [--timeout s] [--cwd dir] [--env K=V] [--quiet] -- <command...>
  *   vmtest fetch [--kernel 6.1 ...]      resolve the newest packages and (re)download them
  *   vmtest list                          the matrix and what is cached
  *
  * @packageDocumentation
  */
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import { cacheRoot, loadKernels, selectKernels } from './config.js';
 import { readManifest } from './extract.js';
-import { fetchKernels, formatMatrixSummary, runMatrix } from './matrix.js';
+import { buildMatrixReport, fetchKernels, formatMatrixSummary, runMatrix } from './matrix.js';
 import { ensurePrerequisites } from './prereq.js';
 
 const USAGE = `usage:
   vmtest run [--kernel LABEL ...|--matrix] [--timeout SECONDS] [--cwd DIR] [--env K=V ...]
              [--memory SIZE] [--writable DIR ...|--read-only] [--refresh] [--quiet] [--install]
-             -- COMMAND [ARGS...]
+             [--ci] [--report FILE] -- COMMAND [ARGS...]
+    --ci           CI mode: apt-get the prerequisites (as root), whole matrix unless --kernel, no colour
+    --report FILE  write the matrix as JSON { passed, failed, skipped, ok, kernels: [...] }
   vmtest fetch [--kernel LABEL ...] [--install]
   vmtest list
 Kernels come from vmtest/kernels.json; the cache is vmtest/.cache (or $VMTEST_CACHE).`;
@@ -34,6 +36,8 @@ interface Parsed {
   refresh: boolean;
   quiet: boolean;
   install: boolean;
+  ci: boolean;
+  report?: string;
   command: string[];
 }
 
@@ -41,7 +45,7 @@ class UsageError extends Error {}
 
 function parse(argv: readonly string[]): Parsed {
   const first = argv[0] ?? '';
-  const p: Parsed = { cmd: first === '--help' || first === '-h' ? 'help' : first, kernels: [], matrix: false, timeoutS: 600, env: {}, refresh: false, quiet: false, install: false, command: [] };
+  const p: Parsed = { cmd: first === '--help' || first === '-h' ? 'help' : first, kernels: [], matrix: false, timeoutS: 600, env: {}, refresh: false, quiet: false, install: false, ci: false, command: [] };
   const value = (i: number, flag: string): string => {
     const v = argv[i];
     if (v === undefined) throw new UsageError(`${flag} needs a value`);
@@ -98,6 +102,12 @@ function parse(argv: readonly string[]): Parsed {
       case '--install':
         p.install = true;
         break;
+      case '--ci':
+        p.ci = true;
+        break;
+      case '--report':
+        p.report = next();
+        break;
       case '--help':
       case '-h':
         p.cmd = 'help';
@@ -116,11 +126,36 @@ async function main(argv: readonly string[]): Promise<number> {
   switch (p.cmd) {
     case 'run': {
       if (p.command.length === 0) throw new UsageError('run needs a command after --');
+      if (p.ci) {
+        // CI: install what is missing (as root), every kernel unless some are named, no colour anywhere.
+        p.install = true;
+        if (p.kernels.length === 0) p.matrix = true;
+        process.env.NO_COLOR = '1';
+        process.env.FORCE_COLOR = '0';
+      }
       if (p.kernels.length === 0 && !p.matrix) throw new UsageError('run needs --kernel LABEL or --matrix');
-      ensurePrerequisites({ allowInstall: p.install, log });
+      // Written even when the matrix cannot start, so CI always has a report to read.
+      const writeReport = (report: object): void => {
+        if (p.report === undefined) return;
+        const file = resolve(p.report);
+        mkdirSync(dirname(file), { recursive: true });
+        writeFileSync(file, `${JSON.stringify(report, null, 2)}\n`);
+        log(`vmtest: report written to ${file}`);
+      };
+      try {
+        ensurePrerequisites({ allowInstall: p.install, log });
+      } catch (e) {
+        writeReport({ passed: 0, failed: 1, skipped: 0, ok: false, kernels: [], error: e instanceof Error ? e.message : String(e) });
+        throw e;
+      }
       const entries = selectKernels(loadKernels(), p.matrix ? [] : p.kernels);
       // Fetch everything first so a missing kernel fails fast and downloads stay out of boot timings.
-      await fetchKernels(entries, { refresh: p.refresh, log });
+      try {
+        await fetchKernels(entries, { refresh: p.refresh, log });
+      } catch (e) {
+        writeReport({ passed: 0, failed: 1, skipped: 0, ok: false, kernels: [], error: e instanceof Error ? e.message : String(e) });
+        throw e;
+      }
       const result = await runMatrix({
         kernels: entries.map((e) => e.label),
         command: p.command,
@@ -135,6 +170,7 @@ async function main(argv: readonly string[]): Promise<number> {
         },
       });
       process.stdout.write(`\n${formatMatrixSummary(result)}\n`);
+      writeReport(buildMatrixReport(result));
       return result.ok ? 0 : 1;
     }
     case 'fetch': {

@@ -32,6 +32,11 @@ export interface KernelEntry {
   readonly optionalModules: readonly string[];
   /** Features the guest checks compare against. */
   readonly expect: FeatureExpectations;
+  /**
+   * Checks known to fail on this kernel, with the reason: such a failure is reported as a skip that
+   * names the reason; the same check passing fails (the entry is stale and must go).
+   */
+  readonly expectFail: Readonly<Record<string, string>>;
 }
 
 interface RawKernel {
@@ -45,6 +50,7 @@ interface RawKernel {
   modules?: unknown;
   optionalModules?: unknown;
   expect?: unknown;
+  expectFail?: unknown;
 }
 
 /** A malformed `kernels.json`, or a kernel label that is not in it. */
@@ -99,6 +105,19 @@ function expectations(raw: unknown, what: string): FeatureExpectations {
   return out;
 }
 
+function reasons(raw: unknown, what: string): Record<string, string> {
+  if (raw === undefined) return {};
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
+    throw new VmtestConfigError(`kernels.json: ${what} must be an object of check name → reason`);
+  }
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(raw)) {
+    if (typeof v !== 'string' || v === '') throw new VmtestConfigError(`kernels.json: ${what}.${k} must be a non-empty reason`);
+    out[k] = v;
+  }
+  return out;
+}
+
 /** Parses the text of a `kernels.json` into entries with the defaults applied. */
 export function parseKernels(text: string): KernelEntry[] {
   let doc: unknown;
@@ -133,6 +152,7 @@ export function parseKernels(text: string): KernelEntry[] {
         strList(defaults.optionalModules, 'defaults.optionalModules', []),
       ),
       expect: expectations(raw.expect, `${at}.expect`),
+      expectFail: reasons(raw.expectFail, `${at}.expectFail`),
     };
   });
 }

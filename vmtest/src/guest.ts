@@ -15,13 +15,16 @@ import { formatResultLine } from './result.js';
 async function main(): Promise<number> {
   const kernel = process.env.VMTEST_KERNEL;
   let expect = {};
+  let expectFail = {};
   if (kernel !== undefined && kernel !== '') {
-    expect = loadKernels().find((k) => k.label === kernel)?.expect ?? {};
+    const entry = loadKernels().find((k) => k.label === kernel);
+    expect = entry?.expect ?? {};
+    expectFail = entry?.expectFail ?? {};
   }
   const filters = [...process.argv.slice(2), ...(process.env.VMTEST_CHECKS ?? '').split(',')].filter((s) => s !== '');
   const results = await runChecks(
     CHECK_AREAS,
-    { kernel: kernel === '' ? undefined : kernel, release: release(), expect, repoRoot: repoRoot() },
+    { kernel: kernel === '' ? undefined : kernel, release: release(), expect, expectFail, repoRoot: repoRoot() },
     {
       ...(filters.length > 0 ? { filter: (name: string) => filters.some((f) => name.includes(f)) } : {}),
       onResult: (r) => process.stdout.write(`${formatResultLine(r)}\n`),
@@ -31,6 +34,8 @@ async function main(): Promise<number> {
   const passed = results.filter((r) => r.status === 'pass').length;
   const skipped = results.length - failed - passed;
   process.stdout.write(`guest: ${passed} passed, ${failed} failed, ${skipped} skipped\n`);
+  // The worker thread is unref'd; a gadget reader or a child must not keep the guest alive.
+  setTimeout(() => process.exit(failed > 0 ? 1 : 0), 500).unref();
   return failed > 0 ? 1 : 0;
 }
 

@@ -1,11 +1,13 @@
 /**
  * Worker thread that loads BPF objects for the `load/*` guest checks. It runs apart from the main
  * thread so a load that never returns (a loader bug) can be cut off with `terminate()`.
- * Protocol: receives `{ id, path, expectFailure }`, answers `{ id, status, detail }`.
+ * Protocol: receives `{ id, path, expectFailure }` (one object load), answers `{ id, status, detail }`;
+ * or `{ id, task, ctx }` (a named task from `tasks/`), answers `{ id, results }` (one outcome per check).
  *
  * @packageDocumentation
  */
 import { parentPort } from 'node:worker_threads';
+import { describe as describeTask, TASKS, type TaskContext, type TaskOutcome } from './tasks/index.js';
 
 interface ProgramSpecLike {
   readonly name: string;
@@ -30,6 +32,19 @@ export interface LoadRequest {
   readonly expectFailure: boolean;
   /** Program names that are built to be rejected; they are left out of the load. */
   readonly rejectPrograms: string;
+}
+
+/** A request to run one named task of `tasks/`. */
+export interface TaskRequest {
+  readonly id: number;
+  readonly task: string;
+  readonly ctx: TaskContext;
+}
+
+/** The answer to a {@link TaskRequest}: outcomes by check name. */
+export interface TaskReply {
+  readonly id: number;
+  readonly results: Record<string, TaskOutcome>;
 }
 
 /** The worker's answer. */
@@ -97,7 +112,20 @@ async function load(req: LoadRequest): Promise<Omit<LoadReply, 'id'>> {
   }
 }
 
-parentPort?.on('message', (req: LoadRequest) => {
+async function runTask(req: TaskRequest): Promise<Record<string, TaskOutcome>> {
+  const task = TASKS[req.task];
+  if (task === undefined) return { [req.task]: { status: 'fail', detail: `no task ${req.task}` } };
+  return task(req.ctx);
+}
+
+parentPort?.on('message', (req: LoadRequest | TaskRequest) => {
+  if ('task' in req) {
+    runTask(req).then(
+      (results) => parentPort?.postMessage({ id: req.id, results }),
+      (e: unknown) => parentPort?.postMessage({ id: req.id, results: { [req.task]: { status: 'fail', detail: describeTask(e, true) } } }),
+    );
+    return;
+  }
   load(req).then(
     (r) => parentPort?.postMessage({ id: req.id, ...r }),
     (e: unknown) => parentPort?.postMessage({ id: req.id, status: 'fail', detail: describe(e) }),

@@ -145,3 +145,59 @@ export function formatMatrixSummary(result: MatrixResult): string {
   out.push('', `vmtest: ${passed} passed, ${failed} failed`);
   return out.join('\n');
 }
+
+/** One check of one kernel in a {@link MatrixReport}. */
+export interface MatrixReportCheck {
+  readonly name: string;
+  readonly status: TestStatus;
+  /** Seconds the check took, or null when the guest did not say. */
+  readonly seconds: number | null;
+  readonly detail: string;
+}
+
+/** One kernel in a {@link MatrixReport}. */
+export interface MatrixReportKernel {
+  readonly kernel: string;
+  /** `pass`, `fail`, `panic`, `timeout`, `no-result` or `setup-failed`. */
+  readonly verdict: string;
+  /** qemu start → exit, seconds (0 when it never started). */
+  readonly seconds: number;
+  readonly release: string;
+  readonly checks: readonly MatrixReportCheck[];
+}
+
+/**
+ * The machine-readable matrix (`vmtest run --report FILE`): `passed`/`failed`/`skipped` count checks
+ * over every kernel; a kernel that failed without a failing check of its own (panic, timeout, no
+ * result, non-zero exit, setup failure) adds one failure, so `failed === 0` exactly when the matrix
+ * passed.
+ */
+export interface MatrixReport {
+  readonly passed: number;
+  readonly failed: number;
+  readonly skipped: number;
+  readonly ok: boolean;
+  readonly kernels: readonly MatrixReportKernel[];
+}
+
+/** Builds the {@link MatrixReport} of a matrix run. */
+export function buildMatrixReport(result: MatrixResult): MatrixReport {
+  let passed = 0;
+  let failed = 0;
+  let skipped = 0;
+  const kernels: MatrixReportKernel[] = [];
+  for (const r of result.runs) {
+    const checks = r.report.tests.map((t) => ({ name: t.name, status: t.status, seconds: t.ms === undefined ? null : Math.round(t.ms) / 1000, detail: t.detail ?? '' }));
+    const f = checks.filter((c) => c.status === 'fail').length;
+    passed += checks.filter((c) => c.status === 'pass').length;
+    skipped += checks.filter((c) => c.status === 'skip').length;
+    failed += f;
+    if (r.report.status !== 'pass' && f === 0) failed += 1;
+    kernels.push({ kernel: r.label, verdict: r.report.status, seconds: Math.round(r.timings.totalMs / 100) / 10, release: r.release, checks });
+  }
+  for (const s of result.setupFailures) {
+    failed += 1;
+    kernels.push({ kernel: s.label, verdict: 'setup-failed', seconds: 0, release: '', checks: [{ name: 'setup', status: 'fail', seconds: null, detail: s.error }] });
+  }
+  return { passed, failed, skipped, ok: result.ok, kernels };
+}

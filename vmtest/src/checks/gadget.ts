@@ -1,9 +1,11 @@
 /**
- * Checks through `@tsbpf/gadget-cap`: the package imports (its attach/event checks come with the
- * gadget API).
+ * Checks through `@tsbpf/gadget-cap`: the package imports, then trace-capabilities end to end in
+ * every attach variant (the gadget's own self-test), with the perf buffer forced, and CAP_SYS_RAWIO
+ * from a `/dev/mem` open (see `tasks/gadget.ts`). The self-tests run in the worker with the loads.
  *
  * @packageDocumentation
  */
+import { taskChecks } from './pool.js';
 import { pass, type Check } from './types.js';
 
 /** Gadget checks. */
@@ -16,4 +18,8 @@ export const checks: readonly Check[] = [
       return pass(`${Object.keys(mod).length} exports`);
     },
   },
+  ...taskChecks('gadget/fentry', ['gadget-cap/selftest/fentry'], 120_000),
+  ...taskChecks('gadget/kprobe', ['gadget-cap/selftest/kprobe'], 120_000),
+  ...taskChecks('gadget/tracepoint', ['gadget-cap/selftest/tracepoint'], 120_000),
+  ...taskChecks('gadget/perf', ['gadget-cap/perf_output', 'gadget-cap/cap_sys_rawio'], 120_000),
 ];

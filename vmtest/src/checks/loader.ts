@@ -6,12 +6,10 @@
  *
  * @packageDocumentation
  */
-import { existsSync, readdirSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { Worker } from 'node:worker_threads';
-import type { LoadReply, LoadRequest } from '../load-worker.js';
-import { pass, type Check, type CheckContext, type CheckOutcome } from './types.js';
+import { workerPool } from './pool.js';
+import { pass, type Check, type CheckContext } from './types.js';
 
 /** Objects under `bpf/` built to be rejected: loading them must fail. */
 export const EXPECTED_TO_FAIL = /(^|\/)verifier_fail\.bpf\.o$/;
@@ -36,43 +34,6 @@ function findObjects(dir: string): string[] {
   return out.sort();
 }
 
-/** One worker at a time; replaced after a timeout. */
-class LoadPool {
-  private worker: Worker | undefined;
-  private nextId = 1;
-  constructor(private readonly script: string) {}
-
-  async load(path: string, expectFailure: boolean): Promise<CheckOutcome> {
-    const worker = (this.worker ??= new Worker(this.script));
-    worker.unref();
-    const id = this.nextId++;
-    const req: LoadRequest = { id, path, expectFailure, rejectPrograms: REJECT_PROGRAMS };
-    return new Promise<CheckOutcome>((resolve) => {
-      const done = (out: CheckOutcome): void => {
-        clearTimeout(timer);
-        worker.off('message', onMessage);
-        worker.off('error', onError);
-        resolve(out);
-      };
-      const onMessage = (r: LoadReply): void => {
-        if (r.id === id) done({ status: r.status, detail: r.detail });
-      };
-      const onError = (e: Error): void => {
-        this.worker = undefined;
-        done({ status: 'fail', detail: `load worker died: ${e.message}` });
-      };
-      const timer = setTimeout(() => {
-        this.worker = undefined;
-        void worker.terminate();
-        done({ status: 'fail', detail: `load did not finish within ${LOAD_TIMEOUT_MS / 1000} s (worker terminated)` });
-      }, LOAD_TIMEOUT_MS);
-      worker.on('message', onMessage);
-      worker.on('error', onError);
-      worker.postMessage(req);
-    });
-  }
-}
-
 /** The import check, then one load check per object. */
 export async function checks(ctx: CheckContext): Promise<readonly Check[]> {
   const name = '@tsbpf/loader';
@@ -89,12 +50,11 @@ export async function checks(ctx: CheckContext): Promise<readonly Check[]> {
     return list; // loader/import reports the error
   }
   if (mod.CollectionSpec === undefined || mod.Collection === undefined) return list;
-  const script = fileURLToPath(new URL('./load-worker.js', import.meta.url));
-  if (!existsSync(script)) return list;
-  const pool = new LoadPool(script);
+  const pool = workerPool();
+  if (pool === undefined) return list;
   for (const path of findObjects(join(ctx.repoRoot, 'bpf'))) {
     const rel = relative(ctx.repoRoot, path);
-    list.push({ name: `load/${rel}`, timeoutMs: LOAD_TIMEOUT_MS + 10_000, run: () => pool.load(path, EXPECTED_TO_FAIL.test(rel)) });
+    list.push({ name: `load/${rel}`, timeoutMs: LOAD_TIMEOUT_MS + 10_000, run: () => pool.load(path, EXPECTED_TO_FAIL.test(rel), REJECT_PROGRAMS, LOAD_TIMEOUT_MS) });
   }
   return list;
 }

@@ -5,7 +5,7 @@
  * @packageDocumentation
  */
 import type { TestResult } from '../result.js';
-import type { CheckContext, CheckSource } from './types.js';
+import { applyExpectedFailure, type CheckContext, type CheckSource } from './types.js';
 
 const describe = (e: unknown): string => (e instanceof Error ? `${e.name}: ${e.message}` : String(e));
 
@@ -24,7 +24,8 @@ export async function runChecks(
   opts: { filter?: (name: string) => boolean; onResult?: (r: TestResult) => void } = {},
 ): Promise<TestResult[]> {
   const results: TestResult[] = [];
-  const emit = (r: TestResult): void => {
+  const emit = (raw: TestResult): void => {
+    const r = applyExpectedFailure(raw, ctx.expectFail);
     results.push(r);
     opts.onResult?.(r);
   };

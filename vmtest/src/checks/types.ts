@@ -17,6 +17,8 @@ export interface CheckContext {
   readonly expect: FeatureExpectations;
   /** Repository root. */
   readonly repoRoot: string;
+  /** Checks known to fail on this kernel, with the reason (kernels.json `expectFail`). */
+  readonly expectFail?: Readonly<Record<string, string>>;
 }
 
 /** What one check concluded. */
@@ -50,6 +52,19 @@ export function expectFeature(ctx: CheckContext, key: string, present: boolean, 
   const state = present ? `${what} present` : `${what} absent`;
   if (expected === undefined) return present ? pass(state) : skip(`${state} (no expectation for this kernel)`);
   return expected === present ? pass(state) : fail(`${state}, kernels.json expects it ${expected ? 'present' : 'absent'}`);
+}
+
+/**
+ * Applies kernels.json `expectFail`: a listed check that failed becomes a skip naming the documented
+ * reason and the actual failure; a listed check that passed fails (the entry is stale); others are
+ * unchanged.
+ */
+export function applyExpectedFailure(r: TestResult, expectFail: Readonly<Record<string, string>> | undefined): TestResult {
+  const reason = expectFail?.[r.name];
+  if (reason === undefined) return r;
+  if (r.status === 'fail') return { ...r, status: 'skip', detail: `expected on this kernel: ${reason} — got: ${r.detail ?? ''}` };
+  if (r.status === 'pass') return { ...r, status: 'fail', detail: `kernels.json expects this to fail here (${reason}) but it passed: remove the expectFail entry (${r.detail ?? ''})` };
+  return r;
 }
 
 /** A check's result line payload. */

@@ -1,0 +1,16 @@
+/**
+ * Assertions on the results of committed objects (globals, kconfig, CO-RE, BTF sanitization and
+ * verifier source lines), run in the worker; see `tasks/objects.ts`.
+ *
+ * @packageDocumentation
+ */
+import { taskChecks } from './pool.js';
+import type { Check } from './types.js';
+
+/** Object result checks. */
+export const checks: readonly Check[] = [
+  ...taskChecks('objects/globals', ['objects/globals']),
+  ...taskChecks('objects/kconfig', ['objects/kconfig']),
+  ...taskChecks('objects/core', ['objects/core']),
+  ...taskChecks('objects/sanitize', ['objects/btf_sanitize', 'objects/verifier_source_line']),
+];

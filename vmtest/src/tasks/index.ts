@@ -1,0 +1,16 @@
+/**
+ * Every task the worker can run, by name.
+ *
+ * @packageDocumentation
+ */
+import { attachTasks } from './attach.js';
+import { gadgetTasks } from './gadget.js';
+import { objectTasks } from './objects.js';
+import { streamTasks } from './streams.js';
+import type { Task } from './types.js';
+
+/** Tasks by name. */
+export const TASKS: Readonly<Record<string, Task>> = { ...objectTasks, ...attachTasks, ...streamTasks, ...gadgetTasks };
+
+export * from './types.js';
+export { ATTACH_CHECKS } from './attach.js';
