@@ -259,13 +259,15 @@ export class Btf {
 
   /**
    * Per kind number, the lowest and highest own local of that kind (or -1); `kindNext[local]`
-   * continues upwards (-1 at the end). Built by the parse walk and by `add`, so lookups by kind never
-   * scan all types. A type whose kind changes by `replace` stays on its old chain and is listed in
-   * `changed`.
+   * continues upwards (-1 at the end). Built by the first name lookup (one pass over the kind bytes,
+   * kept out of the parse walk, which a process without lookups would pay for) and extended by
+   * `add`, so lookups by kind never scan all types. A type whose kind changes by `replace` stays on
+   * its old chain and is listed in `changed`.
    */
   private kindHead = new Int32Array(KIND_SLOTS).fill(-1);
   private kindTail = new Int32Array(KIND_SLOTS).fill(-1);
   private kindNext: Int32Array;
+  private chainsReady = false;
   /** Own locals renamed or re-kinded by `replace`: every lookup checks them one by one. */
   private changed: number[] = [];
   /** Per kind number, the hash index over the names of that kind, built after HASH_AFTER_LOOKUPS lookups. */
@@ -377,9 +379,7 @@ export class Btf {
     const offsets = new Uint32Array(max + 1);
     const kinds = new Uint8Array(max);
     const names = new Uint32Array(max);
-    const chain = new Int32Array(max);
-    const n = this.scanWords(offsets, kinds, names, chain) ?? this.scanChecked(fileOffset, offsets, kinds, names, chain);
-    this.kindNext = chain;
+    const n = this.scanWords(offsets, kinds, names) ?? this.scanChecked(fileOffset, offsets, kinds, names);
     this.recordOffsets = offsets;
     this.kinds = kinds;
     this.nameOffs = names;
@@ -395,11 +395,9 @@ export class Btf {
    * process scans vmlinux several times faster than with DataView calls). Returns undefined on
    * anything unusual, and {@link scanChecked} then redoes the walk and reports the exact error.
    */
-  private scanWords(offsets: Uint32Array, kinds: Uint8Array, names: Uint32Array, chain: Int32Array): number | undefined {
+  private scanWords(offsets: Uint32Array, kinds: Uint8Array, names: Uint32Array): number | undefined {
     const bytes = this.typeBytes;
     if (!LITTLE_ENDIAN_HOST || bytes.byteOffset % 4 !== 0) return undefined;
-    const head = this.kindHead;
-    const tail = this.kindTail;
     const words = new Uint32Array(bytes.buffer, bytes.byteOffset, bytes.length >>> 2);
     const endWord = words.length;
     let w = 0;
@@ -415,22 +413,15 @@ export class Btf {
       offsets[n] = w << 2;
       kinds[n] = kind;
       names[n] = words[w];
-      const t = tail[kind];
-      if (t < 0) head[kind] = n;
-      else chain[t] = n;
-      tail[kind] = n;
       n++;
       w = next;
     }
     offsets[n] = w << 2;
-    endChains(tail, chain);
     return n;
   }
 
   /** The portable, fully checked walk of {@link scan}; throws the precise BtfError. */
-  private scanChecked(fileOffset: number, offsets: Uint32Array, kinds: Uint8Array, names: Uint32Array, chain: Int32Array): number {
-    const head = this.kindHead.fill(-1);
-    const tail = this.kindTail.fill(-1);
+  private scanChecked(fileOffset: number, offsets: Uint32Array, kinds: Uint8Array, names: Uint32Array): number {
     const view = this.typeView;
     const end = this.typeBytes.length;
     let off = 0;
@@ -460,15 +451,10 @@ export class Btf {
       offsets[n] = off;
       kinds[n] = kind;
       names[n] = view.getUint32(off, true);
-      const t = tail[kind];
-      if (t < 0) head[kind] = n;
-      else chain[t] = n;
-      tail[kind] = n;
       n++;
       off = next;
     }
     offsets[n] = off;
-    endChains(tail, chain);
     return n;
   }
 
@@ -700,6 +686,7 @@ export class Btf {
 
   private ownIdsByName(name: string): number[] {
     if (name === '') return this.ownAnonymousIds();
+    if (!this.chainsReady) this.rebuildKindChains();
     const q = utf8Encoder.encode(name);
     const h = nameHash(q);
     let locals: number[] = [];
@@ -767,9 +754,30 @@ export class Btf {
     const out: number[] = [];
     if (q.length === 0) return out;
     const kinds = this.kinds;
+    const lookups = this.kindLookups[k] < 255 ? ++this.kindLookups[k] : 255;
+    if (!this.chainsReady) {
+      if (first && lookups === 1) {
+        // A one-off find right after parse: scan the kind bytes, stop at the first hit, build nothing.
+        const nameOffs = this.nameOffs;
+        const raw = this.strBytes;
+        const rawStart = this.strStart;
+        const rawLen = raw.length;
+        const q0 = q[0];
+        for (let local = 0; local < this.ownCount; local++) {
+          if (kinds[local] !== k) continue;
+          const rel = nameOffs[local] - rawStart;
+          if (rel >= 0 && rel < rawLen && raw[rel] !== q0) continue;
+          if (this.matchName(local, q, ess, flavouredEss)) {
+            out.push(local);
+            break;
+          }
+        }
+        return out;
+      }
+      this.rebuildKindChains();
+    }
     const next = this.kindNext;
     const built = this.kindIndexes[k];
-    const lookups = this.kindLookups[k] < 255 ? ++this.kindLookups[k] : 255;
     if (built === undefined && lookups <= HASH_AFTER_LOOKUPS) {
       const q0 = q[0];
       const heads = this.prefixHeads[k];
@@ -921,7 +929,7 @@ export class Btf {
     if (!renamed) return;
     this.changed.push(local);
     // Many changes (a sanitizer pass): rebuild the chains from the current kinds instead.
-    if (this.changed.length > 64 && this.changed.length * 8 > this.ownCount) this.rebuildKindChains();
+    if (this.chainsReady && this.changed.length > 64 && this.changed.length * 8 > this.ownCount) this.rebuildKindChains();
   }
 
   /** Puts own type `local` (just added) into its kind's prefix index. */
@@ -937,12 +945,15 @@ export class Btf {
     heads[key] = local;
   }
 
+  /** (Re)builds the kind chains from the current kinds, dropping every index built over the old ones. */
   private rebuildKindChains(): void {
     const head = this.kindHead.fill(-1);
     const tail = this.kindTail.fill(-1);
+    if (this.kindNext.length < this.ownCount) this.kindNext = new Int32Array(this.ownCount);
     const next = this.kindNext;
+    const kinds = this.kinds;
     for (let local = 0; local < this.ownCount; local++) {
-      const k = this.kinds[local];
+      const k = kinds[local];
       const t = tail[k];
       if (t < 0) head[k] = local;
       else next[t] = local;
@@ -952,6 +963,7 @@ export class Btf {
     this.kindIndexes = [];
     this.prefixHeads = [];
     this.changed = [];
+    this.chainsReady = true;
   }
 
   /** Whether own type `local`'s name equals the UTF-8 bytes `q`, compared in place. */
@@ -1167,8 +1179,14 @@ export class Btf {
     this.dirty[local] = 1;
     this.cache[local] = type;
     this.ownCount = need;
-    // New types go to the end of their kind's chain.
-    this.kindNext = growI32(this.kindNext, need);
+    // New types go to the end of their kind's chain (once chains exist).
+    if (this.chainsReady) this.appendToChain(local, kind);
+    this.noteChange(local, false);
+    return this.firstTypeId + local;
+  }
+
+  private appendToChain(local: number, kind: number): void {
+    this.kindNext = growI32(this.kindNext, local + 1);
     this.kindNext[local] = -1;
     const tail = this.kindTail[kind];
     if (tail < 0) this.kindHead[kind] = local;
@@ -1176,8 +1194,6 @@ export class Btf {
     this.kindTail[kind] = local;
     const heads = this.prefixHeads[kind];
     if (heads !== undefined) this.addToPrefixIndex(heads, local);
-    this.noteChange(local, false);
-    return this.firstTypeId + local;
   }
 
   /** Replace own type `id` in place (ids of every other type are unchanged). */
