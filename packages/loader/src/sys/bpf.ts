@@ -214,6 +214,15 @@ function logText(buf: Uint8Array | undefined): string | undefined {
   return s === '' ? undefined : s;
 }
 
+/** Verification interrupted by a signal (a profiler's timer, Ctrl-C) fails with EAGAIN; retry like libbpf. */
+const PROG_LOAD_ATTEMPTS = 5;
+
+function progLoadCall(w: AttrWriter): number {
+  let r = -ERRNO.EAGAIN;
+  for (let i = 0; i < PROG_LOAD_ATTEMPTS && r === -ERRNO.EAGAIN; i++) r = bpfCall(BPF_CMD.PROG_LOAD, w.bytes, w.size);
+  return r;
+}
+
 /**
  * Loads a program (`BPF_PROG_LOAD`). On failure the thrown {@link SyscallError} carries the verifier
  * log written into `logBuf` (if any) as `.log`.
@@ -221,7 +230,7 @@ function logText(buf: Uint8Array | undefined): string | undefined {
 export function progLoad(attrs: ProgLoadAttr): Fd {
   const label = attrs.progName ? `program "${attrs.progName}"` : 'program';
   const w = encodeProgLoad(attrs);
-  const r = bpfCall(BPF_CMD.PROG_LOAD, w.bytes, w.size);
+  const r = progLoadCall(w);
   if (r < 0) {
     throw new SyscallError(cmdLabel(BPF_CMD.PROG_LOAD), -r, { context: label, log: logText(attrs.logBuf) });
   }
@@ -286,7 +295,7 @@ export function progLoadWithLog(attrs: ProgLoadAttr, opts: LogOptions = {}): Loa
   return withLog(
     (logBuf, logLevel) => {
       const w = encodeProgLoad({ ...attrs, logBuf, logLevel });
-      const r = bpfCall(BPF_CMD.PROG_LOAD, w.bytes, w.size);
+      const r = progLoadCall(w);
       return { r, trueSize: w.view.getUint32(PROG_LOAD_LOG_TRUE_SIZE_OFFSET, true) };
     },
     label,
