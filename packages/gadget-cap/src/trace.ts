@@ -107,10 +107,15 @@ export class CapabilityTrace implements AsyncIterable<CapabilityEvent>, AsyncDis
     this.signal = init.options.signal;
     this.signal?.addEventListener('abort', this.onAbort, { once: true });
     if (init.options.timeoutMs !== undefined) this.timer = setTimeout(() => this.close(), init.options.timeoutMs);
-    this.run.reader.start((view) => this.onRecord(view)).catch((err: unknown) => {
+    // Start reading on the next turn: the first records may need kernel symbols (seconds on a
+    // cold cache), and the caller should get the trace — and print that it is ready — first.
+    setImmediate(() => {
       if (this.isClosed) return;
-      this.error = err;
-      this.close();
+      this.run.reader.start((view) => this.onRecord(view)).catch((err: unknown) => {
+        if (this.isClosed) return;
+        this.error = err;
+        this.close();
+      });
     });
   }
 
