@@ -5,9 +5,11 @@
 // .bss counter; the guest check triggers them with a known number of system calls:
 //
 //   getppid()        on_kprobe, on_kretprobe (kprobe/kretprobe on the syscall entry point
-//                    __x64_sys_getppid), on_fentry, on_fexit (the same function), on_tp_btf and
-//                    on_raw_tp (sys_enter with id 110), on_tracepoint (syscalls/sys_enter_getppid)
-//   setpriority()    on_lsm (lsm/task_setnice)
+//                    __x64_sys_getppid), on_tp_btf and on_raw_tp (sys_enter with id 110),
+//                    on_tracepoint (syscalls/sys_enter_getppid)
+//   setpriority()    on_fentry, on_fexit (security_task_setnice: __x64_sys_getppid is in kallsyms
+//                    but not in the BTF of the 5.10 and 6.1 kernels, SYSCALL_DEFINE0 wrappers have
+//                    no BTF there), on_lsm (lsm/task_setnice)
 //   a libc symbol    on_uprobe (attached by the check; counts per tgid in the hash `uprobe_hits`,
 //                    so a child's hits can be told apart from anyone else's)
 //
@@ -59,16 +61,16 @@ int on_kretprobe(struct pt_regs *ctx)
 	return 0;
 }
 
-SEC("fentry/__x64_sys_getppid")
-int BPF_PROG(on_fentry, const struct pt_regs *regs)
+SEC("fentry/security_task_setnice")
+int BPF_PROG(on_fentry, struct task_struct *p, int nice)
 {
 	if (mine())
 		hits_fentry++;
 	return 0;
 }
 
-SEC("fexit/__x64_sys_getppid")
-int BPF_PROG(on_fexit, const struct pt_regs *regs, long ret)
+SEC("fexit/security_task_setnice")
+int BPF_PROG(on_fexit, struct task_struct *p, int nice, int ret)
 {
 	if (mine())
 		hits_fexit++;

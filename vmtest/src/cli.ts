@@ -142,15 +142,11 @@ async function main(argv: readonly string[]): Promise<number> {
         writeFileSync(file, `${JSON.stringify(report, null, 2)}\n`);
         log(`vmtest: report written to ${file}`);
       };
+      let entries;
       try {
         ensurePrerequisites({ allowInstall: p.install, log });
-      } catch (e) {
-        writeReport({ passed: 0, failed: 1, skipped: 0, ok: false, kernels: [], error: e instanceof Error ? e.message : String(e) });
-        throw e;
-      }
-      const entries = selectKernels(loadKernels(), p.matrix ? [] : p.kernels);
-      // Fetch everything first so a missing kernel fails fast and downloads stay out of boot timings.
-      try {
+        entries = selectKernels(loadKernels(), p.matrix ? [] : p.kernels);
+        // Fetch everything first so a missing kernel fails fast and downloads stay out of boot timings.
         await fetchKernels(entries, { refresh: p.refresh, log });
       } catch (e) {
         writeReport({ passed: 0, failed: 1, skipped: 0, ok: false, kernels: [], error: e instanceof Error ? e.message : String(e) });

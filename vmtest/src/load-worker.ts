@@ -14,6 +14,7 @@ interface ProgramSpecLike {
   type: number;
   expectedAttachType: number;
   autoload: boolean;
+  readonly section?: { readonly insns?: { readonly bytes: Uint8Array } };
 }
 interface CollectionSpecLike {
   readonly programs: Map<string, ProgramSpecLike>;
@@ -23,6 +24,38 @@ interface LoaderLike {
   Collection?: { load(spec: CollectionSpecLike): { close(): void; programs: Map<string, unknown> } };
   checkProgType?: (t: number) => { supported: boolean; detail?: string };
   checkAttachType?: (t: number, a: number) => { supported: boolean; detail?: string };
+  checkHelper?: (t: number, helper: number) => { supported: boolean; detail?: string };
+  helperName?: (id: number) => string | undefined;
+  BPF_PROG_TYPE?: Record<string, number>;
+  BPF_ATTACH_TYPE?: Record<string, number>;
+  checkTrampolines?: () => { supported: boolean; detail?: string };
+}
+
+/** Helper ids called by a program's section (`call imm` with src_reg 0). */
+function helperCalls(p: ProgramSpecLike): number[] {
+  const bytes = p.section?.insns?.bytes;
+  if (bytes === undefined) return [];
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const ids = new Set<number>();
+  for (let off = 0; off + 8 <= bytes.byteLength; off += 8) {
+    if (view.getUint8(off) === 0x85 && (view.getUint8(off + 1) >> 4) === 0) ids.add(view.getInt32(off + 4, true));
+  }
+  return [...ids];
+}
+
+/**
+ * When a load failed for a reason other than NOT_SUPPORTED: the helpers the failing program calls
+ * that this kernel lacks (feature probe). Non-empty means the loader reported a kernel limitation
+ * as some other error (a loader bug the check names instead of hiding).
+ */
+function missingHelpers(mod: LoaderLike, spec: CollectionSpecLike, message: string): string | undefined {
+  if (mod.checkHelper === undefined) return undefined;
+  for (const p of spec.programs.values()) {
+    if (!p.autoload || !message.includes(`program ${p.name}`)) continue;
+    const lacking = helperCalls(p).filter((id) => mod.checkHelper?.(p.type, id).supported === false);
+    if (lacking.length > 0) return `${p.name} calls ${lacking.map((id) => `bpf_${mod.helperName?.(id) ?? `#${id}`}`).join(', ')}, which this kernel lacks (feature probe)`;
+  }
+  return undefined;
 }
 
 /** A request from the guest's loader checks. */
@@ -72,7 +105,12 @@ async function load(req: LoadRequest): Promise<Omit<LoadReply, 'id'>> {
       continue;
     }
     const byType = mod.checkProgType?.(p.type);
-    const byAttach = byType?.supported !== false ? mod.checkAttachType?.(p.type, p.expectedAttachType) : undefined;
+    // TRACING fentry/fexit/fmod_ret: checkAttachType probes them with a raw_tp typedef target, which
+    // every kernel refuses (a loader bug the features/attach_type_fentry check reports); ask the
+    // trampoline probe instead, which loads and attaches a real fentry program.
+    const A = mod.BPF_ATTACH_TYPE;
+    const trampoline = p.type === mod.BPF_PROG_TYPE?.TRACING && [A?.TRACE_FENTRY, A?.TRACE_FEXIT, A?.MODIFY_RETURN].includes(p.expectedAttachType);
+    const byAttach = byType?.supported !== false ? (trampoline ? mod.checkTrampolines?.() : mod.checkAttachType?.(p.type, p.expectedAttachType)) : undefined;
     const why = byType?.supported === false ? byType : byAttach?.supported === false ? byAttach : undefined;
     if (why !== undefined) {
       p.autoload = false;
@@ -105,7 +143,13 @@ async function load(req: LoadRequest): Promise<Omit<LoadReply, 'id'>> {
     } catch (e) {
       const code = (e as { code?: unknown }).code;
       const culprit = code === 'NOT_SUPPORTED' ? wanted.find((p) => describe(e).includes(`program ${p.name}`)) : undefined;
-      if (culprit === undefined) throw e;
+      if (culprit === undefined) {
+        const lacking = missingHelpers(mod, spec, describe(e));
+        if (lacking !== undefined) {
+          return { status: 'fail', detail: `LOADER BUG: ${lacking}, but Collection.load threw ${describe(e).split('\n')[0] ?? ''} instead of a NotSupportedError naming the helper` };
+        }
+        throw e;
+      }
       culprit.autoload = false;
       left.push(`${culprit.name} (${describe(e).split('\n')[0] ?? ''})`);
     }

@@ -13,8 +13,8 @@ import { pass, type Check, type CheckContext } from './types.js';
 
 /** Objects under `bpf/` built to be rejected: loading them must fail. */
 export const EXPECTED_TO_FAIL = /(^|\/)verifier_fail\.bpf\.o$/;
-/** Programs built to be rejected (CO-RE poison tests); left out of the other objects' loads. */
-export const REJECT_PROGRAMS = 'poison';
+/** Programs built to be rejected (CO-RE poison tests, vmtest_sanitize's `sanitize_reject`); left out of the other objects' loads. */
+export const REJECT_PROGRAMS = 'poison|_reject$';
 /** Longest one object may take to load under TCG. */
 const LOAD_TIMEOUT_MS = 90_000;
 

@@ -13,4 +13,5 @@ export const checks: readonly Check[] = [
   ...taskChecks('objects/kconfig', ['objects/kconfig']),
   ...taskChecks('objects/core', ['objects/core']),
   ...taskChecks('objects/sanitize', ['objects/btf_sanitize', 'objects/verifier_source_line']),
+  ...taskChecks('features/attach_type_fentry', ['features/attach_type_fentry']),
 ];

@@ -61,7 +61,12 @@ export class WorkerPool {
   async task(task: string, ctx: CheckContext, names: readonly string[], timeoutMs = WORKER_TIMEOUT_MS): Promise<Record<string, TaskOutcome>> {
     const tctx: TaskContext = { repoRoot: ctx.repoRoot, kernel: ctx.kernel, expect: ctx.expect };
     const r = await this.request<TaskReply>({ task, ctx: tctx }, timeoutMs);
-    if (!(r instanceof Error)) return r.results;
+    if (!(r instanceof Error)) {
+      // A task that failed as a whole answers under its own name: that is every check's outcome.
+      const whole = r.results[task];
+      if (whole !== undefined && !names.includes(task)) return Object.fromEntries(names.map((n) => [n, whole]));
+      return r.results;
+    }
     return Object.fromEntries(names.map((n) => [n, { status: 'fail' as const, detail: `task ${task} ${r.message}` }]));
   }
 }

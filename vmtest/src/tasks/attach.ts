@@ -1,6 +1,7 @@
 /**
  * Every attach kind the kernel supports, with real events counted (`vmtest_attach.bpf.o`, one load):
- * each program counts the events of this process (`target_tgid`) in its own .bss counter; the task
+ * each program counts the events of this process (`target_tgid`) in its own .bss counter (getppid()
+ * for kprobes and tracepoints, setpriority() for fentry/fexit and lsm); the task
  * attaches it, makes exactly N system calls, detaches, makes N more, and asserts the counter moved
  * by exactly N while attached and not at all after. uprobe: `__libc_start_main` in the libc this
  * process maps, hit exactly once by a child `/bin/true`, counted per tgid. Then, after close: no
@@ -156,8 +157,8 @@ const attachTask: Task = async (ctx: TaskContext) => {
     counted('attach/kretprobe', 'on_kretprobe', 'hits_kretprobe', auto('on_kretprobe'), getppidN);
     if (gate.on_kretprobe === undefined && !kp.tracefs) out['attach/kretprobe_tracefs'] = skipped('no tracefs kprobe_events');
     else counted('attach/kretprobe_tracefs', 'on_kretprobe', 'hits_kretprobe', () => L.attachKprobe(coll.program('on_kretprobe').fd, '__x64_sys_getppid', { retprobe: true, forceTracefs: true }), getppidN, probeListed);
-    counted('attach/fentry', 'on_fentry', 'hits_fentry', auto('on_fentry'), getppidN);
-    counted('attach/fexit', 'on_fexit', 'hits_fexit', auto('on_fexit'), getppidN);
+    counted('attach/fentry', 'on_fentry', 'hits_fentry', auto('on_fentry'), setniceN);
+    counted('attach/fexit', 'on_fexit', 'hits_fexit', auto('on_fexit'), setniceN);
     counted('attach/tp_btf', 'on_tp_btf', 'hits_tp_btf', auto('on_tp_btf'), getppidN);
     counted('attach/raw_tp', 'on_raw_tp', 'hits_raw_tp', auto('on_raw_tp'), getppidN);
     counted('attach/tracepoint', 'on_tracepoint', 'hits_tracepoint', auto('on_tracepoint'), getppidN);

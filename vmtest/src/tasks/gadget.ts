@@ -22,7 +22,11 @@ const selftest = (variant: 'fentry' | 'kprobe' | 'tracepoint'): Task => async (c
   const G = await importGadget();
   const probe = G.probeStrategy(variant);
   if (!probe.supported) return { [name]: missing(ctx, EXPECT_KEY[variant], `${variant} variant: ${probe.detail ?? 'unsupported'}`) };
-  const r = await G.runGadgetSelfTest(variant, { waitMs: 20_000 });
+  // Progress on the console: a hang shows where it stopped.
+  const t0 = Date.now();
+  const log = (line: string): void => void process.stdout.write(`gadget ${variant} +${((Date.now() - t0) / 1000).toFixed(1)}s: ${line}\n`);
+  log('starting');
+  const r = await G.runGadgetSelfTest(variant, { waitMs: 20_000, log });
   const failed = r.checks.filter((c) => !c.ok);
   if (r.error !== undefined) return { [name]: bad(`cannot start: ${r.error}`) };
   if (!r.ok) return { [name]: bad(failed.map((c) => `${c.name}${c.detail !== undefined ? ` (${c.detail})` : ''}`).join('; ')) };

@@ -224,6 +224,29 @@ async function sanitize(ctx: TaskContext): Promise<Record<string, TaskOutcome>> 
   return out;
 }
 
+/**
+ * The loader's attach-type probe for fentry/fexit must agree with its trampoline probe (which really
+ * loads and attaches an fentry program): a disagreement makes callers leave out programs the kernel
+ * runs.
+ */
+async function attachTypeProbes(): Promise<TaskOutcome> {
+  const L = await importLoader();
+  const tramp = L.checkTrampolines();
+  const rows = [
+    ['TRACE_FENTRY', L.BPF_ATTACH_TYPE.TRACE_FENTRY],
+    ['TRACE_FEXIT', L.BPF_ATTACH_TYPE.TRACE_FEXIT],
+  ] as const;
+  const wrong: string[] = [];
+  for (const [name, type] of rows) {
+    const r = L.checkAttachType(L.BPF_PROG_TYPE.TRACING, type);
+    if (r.supported !== tramp.supported) wrong.push(`checkAttachType(TRACING, ${name}) = ${String(r.supported)} (${r.detail ?? ''})`);
+  }
+  if (wrong.length > 0) {
+    return bad(`LOADER BUG: ${wrong.join('; ')}, but checkTrampolines() = ${String(tramp.supported)}${tramp.detail !== undefined ? ` (${tramp.detail})` : ''}: features/probes.ts progBaseAttrs(TRACING) gives a btf_trace_* typedef as attach_btf_id, which the kernel refuses for fentry/fexit ("attach_btf_id is not a function")`);
+  }
+  return ok(`checkAttachType(TRACING, fentry/fexit) agrees with checkTrampolines() = ${String(tramp.supported)}`);
+}
+
 const single = (name: string, f: (ctx: TaskContext) => Promise<TaskOutcome>): Task => async (ctx) => {
   try {
     return { [name]: await f(ctx) };
@@ -238,6 +261,7 @@ export const objectTasks: Record<string, Task> = {
   'objects/kconfig': single('objects/kconfig', kconfig),
   'objects/core': single('objects/core', core),
   'objects/sanitize': sanitize,
+  'features/attach_type_fentry': single('features/attach_type_fentry', attachTypeProbes),
 };
 
 export { ok, skipped };
