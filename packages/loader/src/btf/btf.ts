@@ -135,11 +135,6 @@ function grow32(a: Uint32Array, need: number): Uint32Array {
   b.set(a);
   return b;
 }
-/** Terminates every kind chain after its tail. */
-function endChains(tail: Int32Array, chain: Int32Array): void {
-  for (let k = 0; k < tail.length; k++) if (tail[k] >= 0) chain[tail[k]] = -1;
-}
-
 function growI32(a: Int32Array, need: number): Int32Array {
   if (need <= a.length) return a;
   const b = new Int32Array(Math.max(need, a.length * 2, 16));
@@ -259,15 +254,19 @@ export class Btf {
 
   /**
    * Per kind number, the lowest and highest own local of that kind (or -1); `kindNext[local]`
-   * continues upwards (-1 at the end). Built by the first name lookup (one pass over the kind bytes,
-   * kept out of the parse walk, which a process without lookups would pay for) and extended by
-   * `add`, so lookups by kind never scan all types. A type whose kind changes by `replace` stays on
-   * its old chain and is listed in `changed`.
+   * continues upwards (-1 at the end). Each kind's chain is built by the first lookup of that kind
+   * that needs it, with the native `Uint8Array.indexOf` over the kind bytes (a JS loop over all
+   * ~126k kernel types costs several ms before the JIT warms up; a CO-RE pass needs 2-4 kinds), and
+   * extended by `add`. A type whose kind changes by `replace` stays on its old chain and is listed
+   * in `changed`.
    */
   private kindHead = new Int32Array(KIND_SLOTS).fill(-1);
   private kindTail = new Int32Array(KIND_SLOTS).fill(-1);
   private kindNext: Int32Array;
-  private chainsReady = false;
+  /** `idsByName` calls answered by one walk over all types (the first two). */
+  private nameScans = 0;
+  /** Per kind number, 1 once its chain is built. */
+  private chainBuilt = new Uint8Array(KIND_SLOTS);
   /** Own locals renamed or re-kinded by `replace`: every lookup checks them one by one. */
   private changed: number[] = [];
   /** Per kind number, the hash index over the names of that kind, built after HASH_AFTER_LOOKUPS lookups. */
@@ -686,11 +685,30 @@ export class Btf {
 
   private ownIdsByName(name: string): number[] {
     if (name === '') return this.ownAnonymousIds();
-    if (!this.chainsReady) this.rebuildKindChains();
     const q = utf8Encoder.encode(name);
+    if (this.nameScans < 2) {
+      // The first lookups across all kinds: one walk comparing first bytes is cheaper than building
+      // the chain and prefix index of every kind.
+      this.nameScans++;
+      const out: number[] = [];
+      const raw = this.strBytes;
+      const rawStart = this.strStart;
+      const rawLen = raw.length;
+      const nameOffs = this.nameOffs;
+      const q0 = q[0];
+      for (let local = 0; local < this.ownCount; local++) {
+        const off = nameOffs[local];
+        if (off === 0) continue;
+        const rel = off - rawStart;
+        if (rel >= 0 && rel < rawLen && raw[rel] !== q0) continue;
+        if (this.nameEquals(local, q)) out.push(local);
+      }
+      return this.toSortedIds(out);
+    }
     const h = nameHash(q);
     let locals: number[] = [];
     for (let k = 1; k < KIND_SLOTS; k++) {
+      if (this.chainBuilt[k] === 0) this.buildKindChain(k);
       if (this.kindHead[k] < 0) continue;
       const found = this.ownLocals(k, q, h, undefined, false, false);
       if (found.length > 0) locals = locals.length === 0 ? found : locals.concat(found);
@@ -755,16 +773,17 @@ export class Btf {
     if (q.length === 0) return out;
     const kinds = this.kinds;
     const lookups = this.kindLookups[k] < 255 ? ++this.kindLookups[k] : 255;
-    if (!this.chainsReady) {
+    if (this.chainBuilt[k] === 0) {
       if (first && lookups === 1) {
-        // A one-off find right after parse: scan the kind bytes, stop at the first hit, build nothing.
+        // A one-off find right after parse: visit that kind's types in order, stop at the first hit,
+        // build nothing.
         const nameOffs = this.nameOffs;
         const raw = this.strBytes;
         const rawStart = this.strStart;
         const rawLen = raw.length;
         const q0 = q[0];
-        for (let local = 0; local < this.ownCount; local++) {
-          if (kinds[local] !== k) continue;
+        const n = this.ownCount;
+        for (let local = kinds.indexOf(k); local >= 0 && local < n; local = kinds.indexOf(k, local + 1)) {
           const rel = nameOffs[local] - rawStart;
           if (rel >= 0 && rel < rawLen && raw[rel] !== q0) continue;
           if (this.matchName(local, q, ess, flavouredEss)) {
@@ -774,7 +793,7 @@ export class Btf {
         }
         return out;
       }
-      this.rebuildKindChains();
+      this.buildKindChain(k);
     }
     const next = this.kindNext;
     const built = this.kindIndexes[k];
@@ -929,7 +948,7 @@ export class Btf {
     if (!renamed) return;
     this.changed.push(local);
     // Many changes (a sanitizer pass): rebuild the chains from the current kinds instead.
-    if (this.chainsReady && this.changed.length > 64 && this.changed.length * 8 > this.ownCount) this.rebuildKindChains();
+    if (this.changed.length > 64 && this.changed.length * 8 > this.ownCount) this.rebuildKindChains();
   }
 
   /** Puts own type `local` (just added) into its kind's prefix index. */
@@ -945,25 +964,32 @@ export class Btf {
     heads[key] = local;
   }
 
-  /** (Re)builds the kind chains from the current kinds, dropping every index built over the old ones. */
+  /** Drops every chain and index: they are rebuilt from the current kinds on the next lookups. */
   private rebuildKindChains(): void {
-    const head = this.kindHead.fill(-1);
-    const tail = this.kindTail.fill(-1);
-    if (this.kindNext.length < this.ownCount) this.kindNext = new Int32Array(this.ownCount);
-    const next = this.kindNext;
-    const kinds = this.kinds;
-    for (let local = 0; local < this.ownCount; local++) {
-      const k = kinds[local];
-      const t = tail[k];
-      if (t < 0) head[k] = local;
-      else next[t] = local;
-      tail[k] = local;
-    }
-    endChains(tail, next);
+    this.kindHead.fill(-1);
+    this.kindTail.fill(-1);
+    this.chainBuilt.fill(0);
     this.kindIndexes = [];
     this.prefixHeads = [];
     this.changed = [];
-    this.chainsReady = true;
+  }
+
+  /** Builds kind `k`'s chain from the current kind bytes; `indexOf` is native, fast even when cold. */
+  private buildKindChain(k: number): void {
+    if (this.kindNext.length < this.ownCount) this.kindNext = growI32(this.kindNext, this.ownCount);
+    const next = this.kindNext;
+    const kinds = this.kinds;
+    const n = this.ownCount;
+    let tail = -1;
+    for (let local = kinds.indexOf(k); local >= 0 && local < n; local = kinds.indexOf(k, local + 1)) {
+      if (tail < 0) this.kindHead[k] = local;
+      else next[tail] = local;
+      tail = local;
+    }
+    if (tail >= 0) next[tail] = -1;
+    else this.kindHead[k] = -1;
+    this.kindTail[k] = tail;
+    this.chainBuilt[k] = 1;
   }
 
   /** Whether own type `local`'s name equals the UTF-8 bytes `q`, compared in place. */
@@ -1179,8 +1205,8 @@ export class Btf {
     this.dirty[local] = 1;
     this.cache[local] = type;
     this.ownCount = need;
-    // New types go to the end of their kind's chain (once chains exist).
-    if (this.chainsReady) this.appendToChain(local, kind);
+    // New types go to the end of their kind's chain (once that chain exists).
+    if (this.chainBuilt[kind] !== 0) this.appendToChain(local, kind);
     this.noteChange(local, false);
     return this.firstTypeId + local;
   }
