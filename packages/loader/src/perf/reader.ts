@@ -33,7 +33,7 @@ import {
   type MappedRegion,
 } from '../sys/index.js';
 import { TsbpfError } from '../errors.js';
-import { DEFAULT_BATCH_SIZE, yieldToEventLoop, type EventReader, type EventReaderOptions, type RecordCallback } from '../ringbuf/event_reader.js';
+import { DEFAULT_BATCH_SIZE, yieldToEventLoop, type EventReader, type EventReaderOptions, type RawRecordCallback, type RecordCallback } from '../ringbuf/event_reader.js';
 
 /** The perf reader was misused, or its map could not be populated. */
 export class PerfReaderError extends TsbpfError {
@@ -65,44 +65,85 @@ export interface PerfEventArrayMap {
   readonly fd: Fd;
 }
 
-const DATA_HEAD = 1024 / 8;
-const DATA_TAIL = 1032 / 8;
-const DATA_OFFSET = 1040 / 8;
-const DATA_SIZE = 1048 / 8;
+/** Offsets of `struct perf_event_mmap_page` fields, in 4-byte words. */
+const DATA_HEAD = 1024 / 4;
+const DATA_TAIL = 1032 / 4;
+const DATA_OFFSET = 1040 / 4;
+const DATA_SIZE = 1048 / 4;
+/** Index of the low 32-bit half of a 64-bit field within its two words. */
+const LO = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1 ? 0 : 1;
+const HI = 1 - LO;
+const TWO_32 = 4294967296;
 
 /** One CPU's perf event and ring. */
 class CpuRing {
   readonly cpu: number;
   readonly fd: Fd;
   readonly region: MappedRegion;
-  readonly meta: BigInt64Array;
+  /** The metadata page as 32-bit words: 64-bit fields are read and written as two halves (no BigInt). */
+  readonly meta: Int32Array;
   readonly data: DataView;
   readonly bytes: Uint8Array;
   readonly size: number;
+  readonly mask: number;
+  /** Publish `data_tail` at least this often within one drain, so the kernel gets space back. */
+  readonly publishEvery: number;
+  /** Our position (we are the only writer of data_tail). */
   tail: number;
+  /** The tail last published to the kernel (≤ tail). */
+  published: number;
 
   constructor(cpu: number, fd: Fd, region: MappedRegion, page: number) {
     this.cpu = cpu;
     this.fd = fd;
     this.region = region;
-    this.meta = new BigInt64Array(region.buffer, 0, 1048 / 8 + 1);
+    this.meta = new Int32Array(region.buffer, 0, 1056 / 4);
     // Kernels before 4.1 leave data_offset/data_size 0: the data then starts at the second page.
-    const off = Number(this.meta[DATA_OFFSET]) || page;
-    this.size = Number(this.meta[DATA_SIZE]) || region.length - page;
+    const off = this.#field(DATA_OFFSET) || page;
+    this.size = this.#field(DATA_SIZE) || region.length - page;
+    if ((this.size & (this.size - 1)) !== 0) throw new PerfReaderError(`perf ring of cpu ${cpu} has a data size ${this.size} that is not a power of two`);
+    this.mask = this.size - 1;
+    this.publishEvery = Math.max(8, this.size >>> 2);
     this.data = new DataView(region.buffer, off, this.size);
     this.bytes = new Uint8Array(region.buffer, off, this.size);
-    this.tail = Number(Atomics.load(this.meta, DATA_TAIL));
+    this.tail = this.#field(DATA_TAIL);
+    this.published = this.tail;
+  }
+
+  /** A 64-bit field that only grows, read as two halves: an unchanged high half around the low read means a consistent pair. */
+  #field(at: number): number {
+    const m = this.meta;
+    for (;;) {
+      const hi = Atomics.load(m, at + HI);
+      const lo = Atomics.load(m, at + LO) >>> 0;
+      if (Atomics.load(m, at + HI) === hi) return hi * TWO_32 + lo;
+    }
   }
 
   head(): number {
     // Atomics.load is sequentially consistent: at least the acquire the protocol asks for.
-    return Number(Atomics.load(this.meta, DATA_HEAD));
+    return this.#field(DATA_HEAD);
   }
 
+  /** Moves the tail to `tail` and publishes it. */
   release(tail: number): void {
     this.tail = tail;
-    // Release: our reads of the record happen before the kernel may overwrite it.
-    Atomics.store(this.meta, DATA_TAIL, BigInt(tail));
+    this.publish();
+  }
+
+  /**
+   * Publishes `tail` to `data_tail`. Release: our reads of the records happen before the kernel may
+   * overwrite them (Atomics.store is sequentially consistent). Low half first: a kernel read between
+   * the two stores sees a tail behind the real one (less free space, never unread space).
+   */
+  publish(): void {
+    const pos = this.tail;
+    if (pos === this.published) return;
+    const hi = Math.floor(pos / TWO_32);
+    const lo = pos - hi * TWO_32;
+    Atomics.store(this.meta, DATA_TAIL + LO, lo | 0);
+    if (hi !== Math.floor(this.published / TWO_32)) Atomics.store(this.meta, DATA_TAIL + HI, hi | 0);
+    this.published = pos;
   }
 }
 
@@ -118,7 +159,16 @@ export class PerfReader implements EventReader {
   readonly #lostPerCpu: number[];
   #lost = 0;
   #scratch = new Uint8Array(256);
+  #scratchView = new DataView(this.#scratch.buffer);
+  /** The callback of readAvailable(), while its raw adapter runs. */
+  #viewCb: RecordCallback | undefined;
+  readonly #viewAdapter: RawRecordCallback = (view, offset, length, cpu) => {
+    // Only reached from readAvailable(), which sets #viewCb first.
+    (this.#viewCb as RecordCallback)(new DataView(view.buffer, view.byteOffset + offset, length), cpu);
+  };
   #closed = false;
+  /** True while readAvailable()/readAvailableRaw() runs (a callback may not start another drain). */
+  #draining = false;
   /** True while an async iterator has yielded a record it has not released yet. */
   #holding = false;
   #consuming = false;
@@ -213,73 +263,135 @@ export class PerfReader implements EventReader {
     return this.#rings.map((r) => r.cpu);
   }
 
+  /** Delivers a wrapped record: copied once into the scratch buffer, then handed out from there. */
+  #wrapped(ring: CpuRing, off: number, size: number): DataView {
+    if (this.#scratch.byteLength < size) {
+      this.#scratch = new Uint8Array(Math.max(size, this.#scratch.byteLength * 2));
+      this.#scratchView = new DataView(this.#scratch.buffer);
+    }
+    const first = ring.size - off;
+    this.#scratch.set(ring.bytes.subarray(off, ring.size), 0);
+    this.#scratch.set(ring.bytes.subarray(0, size - first), first);
+    return this.#scratchView;
+  }
+
+  /** Accounts a PERF_RECORD_LOST record at `off` of `view`. */
+  #lostRecord(ring: CpuRing, view: DataView, off: number): void {
+    const count = view.getUint32(off + 16, true) + view.getUint32(off + 20, true) * TWO_32;
+    this.#lost += count;
+    this.#lostPerCpu[ring.cpu] += count;
+    this.#onLost?.(count, ring.cpu);
+  }
+
   /**
-   * The next record of `ring`, or undefined when it is empty. LOST records are accounted and skipped.
-   * Returns the raw sample view and the tail to publish once the caller is done with it.
+   * Drain one ring (at most `max` samples); returns the number delivered. LOST records are accounted
+   * and skipped. One `data_head` snapshot per pass, `data_tail` published once at the end (and every
+   * quarter ring on the way), then `data_head` is read again before the ring counts as empty.
+   */
+  #drain(ring: CpuRing, cb: RawRecordCallback, max: number): number {
+    let n = 0;
+    let tail = ring.tail;
+    let head = ring.head();
+    const data = ring.data;
+    const mask = ring.mask;
+    try {
+      while (n < max && !this.#closed) {
+        if (tail >= head) {
+          ring.tail = tail;
+          ring.publish();
+          head = ring.head();
+          if (tail >= head) break;
+        }
+        const off = tail & mask;
+        // Headers are 8-byte aligned and the ring a multiple of 8: a header never straddles the end.
+        const type = data.getUint32(off, true);
+        const size = data.getUint16(off + 6, true);
+        if (size < 8 || size > ring.size) throw new PerfReaderError(`corrupt perf record on cpu ${ring.cpu}: size ${size} at offset ${off}`);
+        const next = tail + size;
+        let view = data;
+        let at = off;
+        if (off + size > ring.size) {
+          view = this.#wrapped(ring, off, size);
+          at = 0;
+        }
+        if (type === PERF_RECORD_SAMPLE) {
+          const rawSize = view.getUint32(at + 8, true);
+          if (12 + rawSize > size) throw new PerfReaderError(`corrupt sample on cpu ${ring.cpu}: raw size ${rawSize} exceeds record size ${size}`);
+          n++;
+          // Consumed even if the callback throws: the drain stops after its record.
+          ring.tail = next;
+          tail = next;
+          cb(view, at + 12, rawSize, ring.cpu);
+        } else {
+          tail = next;
+          ring.tail = next;
+          if (type === PERF_RECORD_LOST) this.#lostRecord(ring, view, at);
+          // other record types are not produced for BPF output events
+        }
+        if (tail - ring.published >= ring.publishEvery) ring.publish();
+      }
+    } finally {
+      if (!this.#closed) ring.publish();
+    }
+    return n;
+  }
+
+  /**
+   * The next sample of `ring` for the async iterator, or undefined when it is empty. LOST records are
+   * accounted and skipped. Returns its view (its own, or a scratch copy) and the tail to publish once
+   * the caller is done with it.
    */
   #peek(ring: CpuRing): { view: DataView; next: number } | undefined {
     for (;;) {
       const head = ring.head();
       if (ring.tail >= head) return undefined;
-      const off = ring.tail % ring.size;
-      // Headers are 8-byte aligned and the ring a multiple of 8: a header never straddles the end.
+      const off = ring.tail & ring.mask;
       const type = ring.data.getUint32(off, true);
       const size = ring.data.getUint16(off + 6, true);
       if (size < 8 || size > ring.size) throw new PerfReaderError(`corrupt perf record on cpu ${ring.cpu}: size ${size} at offset ${off}`);
       const next = ring.tail + size;
-      let rec: DataView;
-      if (off + size <= ring.size) {
-        rec = new DataView(ring.data.buffer, ring.data.byteOffset + off, size);
-      } else {
-        // Wrapped: copy the two pieces once into the scratch buffer.
-        if (this.#scratch.byteLength < size) this.#scratch = new Uint8Array(Math.max(size, this.#scratch.byteLength * 2));
-        const first = ring.size - off;
-        this.#scratch.set(ring.bytes.subarray(off, ring.size), 0);
-        this.#scratch.set(ring.bytes.subarray(0, size - first), first);
-        rec = new DataView(this.#scratch.buffer, 0, size);
+      let view = ring.data;
+      let at = off;
+      if (off + size > ring.size) {
+        view = this.#wrapped(ring, off, size);
+        at = 0;
       }
       if (type === PERF_RECORD_SAMPLE) {
-        const rawSize = rec.getUint32(8, true);
+        const rawSize = view.getUint32(at + 8, true);
         if (12 + rawSize > size) throw new PerfReaderError(`corrupt sample on cpu ${ring.cpu}: raw size ${rawSize} exceeds record size ${size}`);
-        return { view: new DataView(rec.buffer, rec.byteOffset + 12, rawSize), next };
+        return { view: new DataView(view.buffer, view.byteOffset + at + 12, rawSize), next };
       }
-      if (type === PERF_RECORD_LOST) {
-        const count = Number(rec.getBigUint64(16, true));
-        this.#lost += count;
-        this.#lostPerCpu[ring.cpu] += count;
-        ring.release(next);
-        this.#onLost?.(count, ring.cpu);
-        continue;
-      }
-      ring.release(next); // other record types are not produced for BPF output events
+      ring.release(next);
+      if (type === PERF_RECORD_LOST) this.#lostRecord(ring, view, at);
     }
-  }
-
-  /** Drain one ring (at most `max` samples); returns the number delivered. */
-  #drain(ring: CpuRing, cb: RecordCallback, max: number): number {
-    let n = 0;
-    while (!this.#closed && n < max) {
-      const rec = this.#peek(ring);
-      if (!rec) break;
-      try {
-        cb(rec.view, ring.cpu);
-      } finally {
-        if (!this.#closed) ring.release(rec.next);
-      }
-      n++;
-    }
-    return n;
   }
 
   readAvailable(cb: RecordCallback, maxRecords = Infinity): number {
     if (this.#closed) return 0;
+    if (this.#draining) throw new PerfReaderError('readAvailable() called from inside a record callback of the same reader');
+    this.#viewCb = cb;
+    try {
+      return this.readAvailableRaw(this.#viewAdapter, maxRecords);
+    } finally {
+      this.#viewCb = undefined;
+    }
+  }
+
+  readAvailableRaw(cb: RawRecordCallback, maxRecords = Infinity): number {
+    if (this.#closed) return 0;
     if (this.#holding) throw new PerfReaderError('an async iterator holds a record of this reader: finish or break the for-await loop before calling readAvailable()');
-    let n = 0;
-    const count = this.#rings.length;
-    const start = this.#next;
-    this.#next = (this.#next + 1) % count;
-    for (let i = 0; i < count && !this.#closed && n < maxRecords; i++) n += this.#drain(this.#rings[(start + i) % count], cb, maxRecords - n);
-    return n;
+    if (this.#draining) throw new PerfReaderError('readAvailable() called from inside a record callback of the same reader');
+    this.#draining = true;
+    try {
+      let n = 0;
+      const count = this.#rings.length;
+      const start = this.#next;
+      this.#next = (this.#next + 1) % count;
+      for (let i = 0; i < count && !this.#closed && n < maxRecords; i++) n += this.#drain(this.#rings[(start + i) % count], cb, maxRecords - n);
+      return n;
+    } finally {
+      this.#draining = false;
+    }
   }
 
   async #waitForData(): Promise<boolean> {

@@ -10,6 +10,14 @@
  */
 export type RecordCallback = (data: DataView, cpu: number) => void;
 
+/**
+ * Receives one record without a view of its own: the record is `length` bytes at `offset` in `view`, a
+ * view shared by every record of the reader (so nothing is allocated per record). Decoders compiled by
+ * `compileDecoder` take `(view, offset)` directly. The bytes are valid only until the callback returns.
+ * `cpu` is as in {@link RecordCallback}.
+ */
+export type RawRecordCallback = (view: DataView, offset: number, length: number, cpu: number) => void;
+
 /** Reads records produced by BPF programs. */
 export interface EventReader extends Disposable, AsyncIterable<DataView> {
   /** `ringbuf` or `perf`. */
@@ -19,6 +27,11 @@ export interface EventReader extends Disposable, AsyncIterable<DataView> {
    * delivered. A callback that throws stops the drain after its record is consumed, and the error propagates.
    */
   readAvailable(cb: RecordCallback, maxRecords?: number): number;
+  /**
+   * Like {@link readAvailable}, but hands each record out as `(view, offset, length)` over a view shared
+   * by all records: the allocation-free way to drain.
+   */
+  readAvailableRaw(cb: RawRecordCallback, maxRecords?: number): number;
   /**
    * Deliver records to `cb` as they arrive, waiting off the JS thread between bursts, until {@link close}.
    * The promise resolves after close, or rejects with the first error (a throwing callback stops the loop).

@@ -10,7 +10,7 @@
  */
 import { Epoll, MAP, PROT, mmap, pageSize, type Fd, type MappedRegion } from '../sys/index.js';
 import { TsbpfError } from '../errors.js';
-import { DEFAULT_BATCH_SIZE, yieldToEventLoop, type EventReader, type EventReaderOptions, type RecordCallback } from './event_reader.js';
+import { DEFAULT_BATCH_SIZE, yieldToEventLoop, type EventReader, type EventReaderOptions, type RawRecordCallback, type RecordCallback } from './event_reader.js';
 
 const BUSY_BIT = 0x80000000;
 const DISCARD_BIT = 0x40000000;
@@ -33,28 +33,44 @@ export interface RingBufMap {
 /** Options of {@link RingBufReader}. */
 export type RingBufReaderOptions = EventReaderOptions;
 
+/** Index of the low 32-bit half of a little- or big-endian 64-bit word in an Int32Array. */
+const LO = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1 ? 0 : 1;
+const HI = 1 - LO;
+const TWO_32 = 4294967296;
+
 /** Reads a BPF ring buffer. See {@link EventReader} for the contract of each method. */
 export class RingBufReader implements EventReader {
   readonly kind = 'ringbuf' as const;
   readonly lost = 0;
   readonly #size: number;
   readonly #mask: number;
+  /** Publish `consumer_pos` at least this often within one drain, so a running producer gets space back. */
+  readonly #publishEvery: number;
   readonly #consumerMap: MappedRegion;
   readonly #producerMap: MappedRegion;
-  /** `consumer_pos`, element 0; written with Atomics.exchange (a full fence). */
-  readonly #consumerPos: BigInt64Array;
-  /** `producer_pos`, element 0. */
-  readonly #producerPos: BigInt64Array;
+  /** `consumer_pos` as two 32-bit halves; written with Atomics.exchange (a full fence). */
+  readonly #consumerWords: Int32Array;
+  /** `producer_pos` as two 32-bit halves (no BigInt on the hot path). */
+  readonly #producerWords: Int32Array;
   /** Headers, addressed in 4-byte units from the start of the producer mapping. */
   readonly #words: Int32Array;
   readonly #buffer: ArrayBuffer;
+  /** One view over the whole producer mapping, shared by every record handed to a raw callback. */
+  readonly #view: DataView;
   readonly #dataOffset: number;
   readonly #epoll: Epoll;
   readonly #pollTimeoutMs: number;
   readonly #batch: number;
   /** Mirror of consumer_pos (we are its only writer). Positions fit a double for 2^53 bytes of traffic. */
   #cons: number;
+  /** The consumer position last published to the kernel (≤ #cons). */
+  #published: number;
+  /** The callback of readAvailable(), while its raw adapter runs. */
+  #viewCb: RecordCallback | undefined;
+  readonly #viewAdapter: RawRecordCallback;
   #closed = false;
+  /** True while readAvailable()/readAvailableRaw() runs (a callback may not start another drain). */
+  #draining = false;
   /** True while an async iterator has yielded a record it has not released yet. */
   #holding = false;
   #busyLoop = false;
@@ -71,6 +87,7 @@ export class RingBufReader implements EventReader {
     }
     this.#size = size;
     this.#mask = size - 1;
+    this.#publishEvery = Math.max(HEADER_SIZE, size >>> 2);
     this.#pollTimeoutMs = options.pollTimeoutMs ?? -1;
     this.#batch = Math.max(1, options.batchSize ?? DEFAULT_BATCH_SIZE);
     this.#consumerMap = mmap(map.fd, page, PROT.READ | PROT.WRITE, MAP.SHARED, 0);
@@ -93,12 +110,18 @@ export class RingBufReader implements EventReader {
       this.#consumerMap.unmap();
       throw err;
     }
-    this.#consumerPos = new BigInt64Array(this.#consumerMap.buffer, 0, 1);
-    this.#producerPos = new BigInt64Array(this.#producerMap.buffer, 0, 1);
+    this.#consumerWords = new Int32Array(this.#consumerMap.buffer, 0, 2);
+    this.#producerWords = new Int32Array(this.#producerMap.buffer, 0, 2);
     this.#buffer = this.#producerMap.buffer;
     this.#words = new Int32Array(this.#buffer);
+    this.#view = new DataView(this.#buffer);
     this.#dataOffset = page;
-    this.#cons = Number(Atomics.load(this.#consumerPos, 0));
+    this.#cons = Atomics.load(this.#consumerWords, HI) * TWO_32 + (Atomics.load(this.#consumerWords, LO) >>> 0);
+    this.#published = this.#cons;
+    this.#viewAdapter = (view, offset, length) => {
+      // Only reached from readAvailable(), which sets #viewCb first.
+      (this.#viewCb as RecordCallback)(new DataView(this.#buffer, offset, length), -1);
+    };
   }
 
   /** Size of the data area in bytes. */
@@ -113,22 +136,34 @@ export class RingBufReader implements EventReader {
   /** Bytes committed or reserved by producers and not yet consumed. */
   get pending(): number {
     if (this.#closed) return 0;
-    return Number(Atomics.load(this.#producerPos, 0)) - this.#cons;
+    return this.#producer() - this.#cons;
+  }
+
+  /**
+   * `producer_pos`, read as two 32-bit halves (acquire: Atomics.load is sequentially consistent). The
+   * position only grows, so an unchanged high half around the low read means the pair is consistent.
+   */
+  #producer(): number {
+    const w = this.#producerWords;
+    for (;;) {
+      const hi = Atomics.load(w, HI);
+      const lo = Atomics.load(w, LO) >>> 0;
+      if (Atomics.load(w, HI) === hi) return hi * TWO_32 + lo;
+    }
   }
 
   /**
    * Finds the next committed, non-discarded record at or after the consumer position, skipping (and
-   * releasing) discarded ones. Returns its view without releasing it, or undefined when the next record
-   * is still BUSY or the ring is empty.
+   * releasing) discarded ones. Returns the position after it (its header is at #cons), or -1 when the
+   * next record is still BUSY or the ring is empty.
    */
-  #peek(): { view: DataView; next: number } | undefined {
+  #peek(): number {
     for (;;) {
-      const prod = Number(Atomics.load(this.#producerPos, 0));
-      if (this.#cons >= prod) return undefined;
+      if (this.#cons >= this.#producer()) return -1;
       const at = this.#dataOffset + (this.#cons & this.#mask);
       // Acquire: the producer publishes the length with an xchg after writing the sample.
       const header = Atomics.load(this.#words, at >>> 2) >>> 0;
-      if (header & BUSY_BIT) return undefined;
+      if (header & BUSY_BIT) return -1;
       const len = header & LEN_MASK;
       const next = this.#cons + ((len + HEADER_SIZE + 7) & ~7);
       if (header & DISCARD_BIT) {
@@ -136,12 +171,18 @@ export class RingBufReader implements EventReader {
         continue;
       }
       if (len > this.#size) throw new RingBufError(`corrupt ring buffer record at position ${this.#cons}: length ${len} exceeds the ring size ${this.#size}`);
-      return { view: new DataView(this.#buffer, at + HEADER_SIZE, len), next };
+      return next;
     }
   }
 
+  /** Moves the consumer position to `next` and publishes it. */
+  #release(next: number): void {
+    this.#cons = next;
+    this.#publish();
+  }
+
   /**
-   * Publishes the new consumer position.
+   * Publishes the consumer position (#cons) to the kernel.
    *
    * Why an exchange and not a store: the kernel producer, when it commits a record, wakes the poller
    * only if `consumer_pos` equals that record's position (it assumes a consumer that is behind will come
@@ -151,28 +192,92 @@ export class RingBufReader implements EventReader {
    * producer position or a BUSY header (so we go to sleep): the record sits in the ring and nobody wakes.
    * A full fence between the store and the following load closes the window; `Atomics.exchange` is a
    * sequentially consistent read-modify-write (a `lock xchg` on x86, `swpal`/ldaxr-stlxr on arm64).
+   *
+   * Publishing once per drain (not per record) is sound for the same reason: records committed while we
+   * were behind woke nobody, but every drain ends by publishing and then re-reading `producer_pos` and the
+   * next header (the "never stalls" re-check in {@link readAvailableRaw}), and sleeps only when both say
+   * empty. The 64-bit position is written as two halves, low first: a kernel read between the two sees
+   * a position *behind* the real one (less free space, never space that is still unread).
    */
-  #release(next: number): void {
+  #publish(): void {
     // After close() the pages are unmapped: touching them would fault.
     if (this.#closed) return;
-    this.#cons = next;
-    Atomics.exchange(this.#consumerPos, 0, BigInt(next));
+    const pos = this.#cons;
+    if (pos === this.#published) return;
+    const hi = Math.floor(pos / TWO_32);
+    const lo = pos - hi * TWO_32;
+    if (hi !== Math.floor(this.#published / TWO_32)) {
+      Atomics.store(this.#consumerWords, LO, lo | 0);
+      Atomics.exchange(this.#consumerWords, HI, hi | 0);
+    } else {
+      Atomics.exchange(this.#consumerWords, LO, lo | 0);
+    }
+    this.#published = pos;
   }
 
   readAvailable(cb: RecordCallback, maxRecords = Infinity): number {
     if (this.#closed) return 0;
+    if (this.#draining) throw new RingBufError('readAvailable() called from inside a record callback of the same reader');
+    this.#viewCb = cb;
+    try {
+      return this.readAvailableRaw(this.#viewAdapter, maxRecords);
+    } finally {
+      this.#viewCb = undefined;
+    }
+  }
+
+  readAvailableRaw(cb: RawRecordCallback, maxRecords = Infinity): number {
+    if (this.#closed) return 0;
     if (this.#holding) throw new RingBufError('an async iterator holds a record of this reader: finish or break the for-await loop before calling readAvailable()');
+    if (this.#draining) throw new RingBufError('readAvailable() called from inside a record callback of the same reader');
+    this.#draining = true;
+    const words = this.#words;
+    const view = this.#view;
+    const mask = this.#mask;
+    const base = this.#dataOffset;
     let n = 0;
-    // A callback may call close(): re-check before touching the mapping again.
-    while (!this.#closed && n < maxRecords) {
-      const rec = this.#peek();
-      if (!rec) return n;
-      try {
-        cb(rec.view, -1);
-      } finally {
-        this.#release(rec.next);
+    let cons = this.#cons;
+    // One producer snapshot per batch: re-read only when the records it covers are used up.
+    let prod = this.#producer();
+    try {
+      // A callback may call close(): re-check before touching the mapping again.
+      while (n < maxRecords && !this.#closed) {
+        if (cons >= prod) {
+          // Publish, then re-check (after the fence) before reporting "empty": never stalls.
+          this.#cons = cons;
+          this.#publish();
+          prod = this.#producer();
+          if (cons >= prod) break;
+        }
+        const at = base + (cons & mask);
+        // Acquire: the producer publishes the length with an xchg after writing the sample.
+        const header = Atomics.load(words, at >>> 2) >>> 0;
+        if (header & BUSY_BIT) {
+          if (cons === this.#published) break;
+          // Publish and look once more: the producer may have committed it meanwhile (see #publish).
+          this.#cons = cons;
+          this.#publish();
+          continue;
+        }
+        const len = header & LEN_MASK;
+        const next = cons + ((len + HEADER_SIZE + 7) & ~7);
+        if ((header & DISCARD_BIT) === 0) {
+          if (len > this.#size) throw new RingBufError(`corrupt ring buffer record at position ${cons}: length ${len} exceeds the ring size ${this.#size}`);
+          n++;
+          // Consumed even if the callback throws: the drain stops after its record.
+          this.#cons = next;
+          cb(view, at + HEADER_SIZE, len, -1);
+        }
+        cons = next;
+        if (cons - this.#published >= this.#publishEvery) {
+          this.#cons = cons;
+          this.#publish();
+        }
       }
-      n++;
+    } finally {
+      this.#draining = false;
+      this.#cons = cons > this.#cons ? cons : this.#cons;
+      this.#publish();
     }
     return n;
   }
@@ -212,18 +317,20 @@ export class RingBufReader implements EventReader {
           await yieldToEventLoop();
           if (this.#closed) break;
         }
-        const rec = this.#peek();
-        if (!rec) {
+        const next = this.#peek();
+        if (next < 0) {
           if (!(await this.#waitForData())) break;
           continue;
         }
+        const at = this.#dataOffset + (this.#cons & this.#mask);
+        const len = (Atomics.load(this.#words, at >>> 2) >>> 0) & LEN_MASK;
         this.#holding = true;
         try {
-          yield rec.view;
+          yield new DataView(this.#buffer, at + HEADER_SIZE, len);
         } finally {
           this.#holding = false;
           // Released on the next next() call, or when the consumer breaks out of the loop.
-          this.#release(rec.next);
+          this.#release(next);
         }
       }
     } finally {
