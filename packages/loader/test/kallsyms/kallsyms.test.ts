@@ -50,3 +50,78 @@ describe('KernelSymbols.load (this kernel)', () => {
     expect(s?.address).toBe(sym.address);
   });
 });
+
+/** The straightforward reading of /proc/kallsyms: one object per line, sorted stably by address. */
+function naive(text: string): { a: bigint; n: string; t: string; m: string | undefined }[] {
+  const out: { a: bigint; n: string; t: string; m: string | undefined }[] = [];
+  for (const line of text.split('\n')) {
+    const [hex, t, rest] = line.split(' ', 3);
+    if (!hex || !t || rest === undefined || !/^[0-9a-f]+$/i.test(hex) || /^0+$/.test(hex)) continue;
+    const [n, mod] = rest.split('\t');
+    out.push({ a: BigInt('0x' + hex), n: n.trim(), t, m: mod?.trim().replace(/^\[/, '').replace(/\]$/, '') || undefined });
+  }
+  return out.sort((x, y) => (x.a < y.a ? -1 : x.a > y.a ? 1 : 0));
+}
+
+describe('KernelSymbols agrees with a naive parse', () => {
+  it('on a shuffled table with aliases, modules and odd lines', () => {
+    const lines = [
+      'ffffffffc0002000 t mod_b_fn\t[mod_b]',
+      'ffffffff81000000 T first_alias',
+      'ffffffff81000000 T second_alias',
+      'ffffffffc0001000 t mod_a_fn\t[mod_a]',
+      'ffffffff81000100 t static_fn',
+      'ffffffffc0001000 t mod_a_alias\t[mod_a]',
+      'ffffffff81000100 t static_fn\t[mod_a]',
+      '0000000000000000 A zero',
+      'zzzz T not_hex',
+      'ffffffff81000200 W weak_fn',
+      'ffffffff81000300 D data_sym',
+      '',
+    ];
+    const text = lines.join('\n');
+    const t = KernelSymbols.parse(text);
+    const ref = naive(text);
+    expect(t.size).toBe(ref.length);
+    ref.forEach((e, i) => expect(t.at(i)).toEqual({ name: e.n, address: e.a, type: e.t, module: e.m }));
+    expect(t.symbolize(0xffffffff81000005n)).toEqual({ name: 'first_alias', module: undefined, offset: 5, address: 0xffffffff81000000n });
+    expect(t.symbolize(0xffffffffc0001010n)).toMatchObject({ name: 'mod_a_fn', module: 'mod_a', offset: 0x10 });
+    expect(t.symbolize(0xffffffffffffffffn)?.name).toBe('mod_b_fn');
+    expect(t.lookup('static_fn')?.module).toBeUndefined();
+    expect(t.lookup('static_fn', 'mod_a')?.module).toBe('mod_a');
+    expect(t.lookup('static_fn', null)?.module).toBeUndefined();
+    expect(t.lookup('data_sym')?.type).toBe('D');
+    expect(t.lookup('static_f')).toBeUndefined();
+    expect(t.lookup('naïve')).toBeUndefined();
+  });
+
+  const readable = !readFileSync('/proc/kallsyms', 'latin1').startsWith('0000000000000000');
+  it.skipIf(!readable)('on this kernel: sampled addresses and names resolve like the naive table', () => {
+    const text = readFileSync('/proc/kallsyms', 'latin1');
+    const ref = naive(text);
+    const t = KernelSymbols.parse(Buffer.from(text, 'latin1'));
+    expect(t.size).toBe(ref.length);
+    const firstAt = new Map<bigint, number>();
+    ref.forEach((e, i) => {
+      if (!firstAt.has(e.a)) firstAt.set(e.a, i);
+    });
+    const firstNamed = new Map<string, number>();
+    ref.forEach((e, i) => {
+      if (!firstNamed.has(e.n)) firstNamed.set(e.n, i);
+    });
+    for (let k = 0; k < 2000; k++) {
+      const i = Math.floor((k * ref.length) / 2000);
+      const e = ref[i];
+      expect(t.at(i)).toEqual({ name: e.n, address: e.a, type: e.t, module: e.m });
+      const first = ref[firstAt.get(e.a) ?? -1];
+      const s = t.symbolize(e.a + 3n);
+      // +3 may cross into the next symbol when symbols are tightly packed: check against the naive floor.
+      let j = ref.length - 1;
+      while (j >= 0 && ref[j].a > e.a + 3n) j--;
+      const fl = ref[firstAt.get(ref[j].a) ?? -1];
+      expect(s).toEqual({ name: fl.n, module: fl.m, offset: Number(e.a + 3n - fl.a), address: fl.a });
+      expect(t.symbolize(e.a)?.name).toBe(first.n);
+      expect(t.lookup(e.n)).toEqual(t.at(firstNamed.get(e.n) ?? -1));
+    }
+  });
+});
