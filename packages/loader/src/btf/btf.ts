@@ -671,8 +671,9 @@ export class Btf {
   }
 
   /**
-   * Every type id (base first, then own, ascending) whose name is `name`. Lookups go through
-   * per-kind hash indexes over the raw name bytes, built on first use (no string decoding).
+   * Every type id (base first, then own, ascending) whose name is `name`. Names are compared as raw
+   * bytes, never decoded: the first calls walk all types once; later ones go through the per-kind
+   * chains, prefix buckets and (for heavy use) hash indexes that `find` uses.
    */
   idsByName(name: string): readonly number[] {
     const own = this.ownIdsByName(name);
