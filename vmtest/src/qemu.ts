@@ -97,13 +97,33 @@ export interface QemuExit {
   readonly stderr: string;
 }
 
-/** Runs qemu until it exits or `timeoutMs` passes (then SIGKILL); calls `onLine` for every console line. */
+/** qemu processes running now; killed when vmtest itself is interrupted, so no VM outlives it. */
+const running = new Set<import('node:child_process').ChildProcess>();
+let signalsHooked = false;
+
+function hookSignals(): void {
+  if (signalsHooked) return;
+  signalsHooked = true;
+  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+    process.once(sig, () => {
+      for (const c of running) c.kill('SIGKILL');
+      process.kill(process.pid, sig);
+    });
+  }
+}
+
+/**
+ * Runs qemu until it exits or `timeoutMs` passes (then SIGKILL); calls `onLine` for every console
+ * line. An interrupted vmtest (SIGINT/SIGTERM/SIGHUP) kills its VMs first.
+ */
 export function runQemu(
   args: readonly string[],
   opts: { timeoutMs: number; onLine?: (line: string) => void; qemuBinary?: string; firstMarker?: string },
 ): Promise<QemuExit> {
   const t0 = performance.now();
   const child = spawn(opts.qemuBinary ?? 'qemu-system-x86_64', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  hookSignals();
+  running.add(child);
   const splitter = new SerialLineSplitter();
   const lines: string[] = [];
   let stderr = '';
@@ -131,10 +151,12 @@ export function runQemu(
   return new Promise((resolve, reject) => {
     child.on('error', (e) => {
       clearTimeout(timer);
+      running.delete(child);
       reject(e);
     });
     child.on('close', (code, signal) => {
       clearTimeout(timer);
+      running.delete(child);
       take(splitter.flush());
       resolve({ code, signal, timedOut, lines, ms: performance.now() - t0, msToFirstMarker, msToDone, stderr });
     });

@@ -18,8 +18,8 @@ export const checks: readonly Check[] = [
       return pass(`${Object.keys(mod).length} exports`);
     },
   },
-  ...taskChecks('gadget/fentry', ['gadget-cap/selftest/fentry'], 120_000),
-  ...taskChecks('gadget/kprobe', ['gadget-cap/selftest/kprobe'], 120_000),
-  ...taskChecks('gadget/tracepoint', ['gadget-cap/selftest/tracepoint'], 120_000),
-  ...taskChecks('gadget/perf', ['gadget-cap/perf_output', 'gadget-cap/cap_sys_rawio'], 120_000),
+  ...taskChecks('gadget/fentry', ['gadget-cap/selftest/fentry'], 240_000),
+  ...taskChecks('gadget/kprobe', ['gadget-cap/selftest/kprobe'], 240_000),
+  ...taskChecks('gadget/tracepoint', ['gadget-cap/selftest/tracepoint'], 240_000),
+  ...taskChecks('gadget/perf', ['gadget-cap/perf_output', 'gadget-cap/cap_sys_rawio'], 240_000),
 ];

@@ -26,7 +26,7 @@ const selftest = (variant: 'fentry' | 'kprobe' | 'tracepoint'): Task => async (c
   const t0 = Date.now();
   const log = (line: string): void => void process.stdout.write(`gadget ${variant} +${((Date.now() - t0) / 1000).toFixed(1)}s: ${line}\n`);
   log('starting');
-  const r = await G.runGadgetSelfTest(variant, { waitMs: 20_000, log });
+  const r = await G.runGadgetSelfTest(variant, { waitMs: 10_000, log });
   const failed = r.checks.filter((c) => !c.ok);
   if (r.error !== undefined) return { [name]: bad(`cannot start: ${r.error}`) };
   if (!r.ok) return { [name]: bad(failed.map((c) => `${c.name}${c.detail !== undefined ? ` (${c.detail})` : ''}`).join('; ')) };
