@@ -340,7 +340,7 @@ export class KernelSymbols {
 }
 
 function latin1(b: Buffer, start: number, end: number): string {
-  return b.latin1Slice(start, end);
+  return b.toString('latin1', start, end);
 }
 
 /**
