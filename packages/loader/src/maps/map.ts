@@ -31,7 +31,13 @@ const PER_CPU = new Set<number>([BPF_MAP_TYPE.PERCPU_HASH, BPF_MAP_TYPE.PERCPU_A
 interface Codec<T> {
   decode(bytes: Uint8Array): T;
   encode(value: T): Uint8Array;
+  /** Encode into `view` at `offset` (the encoder zero-fills its bytes first, padding included). */
+  encodeInto(value: T, view: DataView, offset: number): void;
 }
+
+/** Raw values up to this size are copied into the map's scratch buffer (whose address is known) rather than passed as they are. */
+const COPY_LIMIT = 256;
+const TWO_32 = 4294967296;
 
 /** Static description of a loaded map. */
 export interface MapDescription {
@@ -70,6 +76,15 @@ export class BpfMap<K = unknown, V = unknown> implements Disposable {
   private keyCodecCache: Codec<K> | null | undefined;
   private valueCodecCache: Codec<V> | null | undefined;
   private readonly valueStride: number;
+  /**
+   * Per-map scratch buffers for the key and the value of single-element calls. The sys layer caches a
+   * buffer's native address by identity, so reusing these avoids a fresh koffi address lookup (and an
+   * allocation) per call. Nothing returned to the caller aliases them: values are decoded or copied out.
+   */
+  #key: Uint8Array | undefined;
+  #keyView: DataView | undefined;
+  #value: Uint8Array | undefined;
+  #valueView: DataView | undefined;
 
   constructor(fd: Fd, desc: MapDescription) {
     this.fd = fd;
@@ -119,14 +134,22 @@ export class BpfMap<K = unknown, V = unknown> implements Disposable {
 
   // ---------------------------------------------------------------------------------- raw bytes
 
-  /** Look up raw key bytes; returns the value bytes (per-CPU: all CPUs' slots) or undefined. */
-  lookupBytes(key: Uint8Array, out = new Uint8Array(this.valueBufferSize)): Uint8Array | undefined {
-    return mapLookupElem(this.fd, this.keyArg(key), out) ? out : undefined;
+  /**
+   * Look up raw key bytes; returns the value bytes (per-CPU: all CPUs' slots) or undefined. With `out`
+   * the value is written there (reuse one `out` for the fastest path); without, a new array is returned.
+   */
+  lookupBytes(key: Uint8Array, out?: Uint8Array): Uint8Array | undefined {
+    if (out) return mapLookupElem(this.fd, this.keyArg(key), out) ? out : undefined;
+    const scratch = this.scratchValue();
+    return mapLookupElem(this.fd, this.keyArg(key), scratch) ? scratch.slice(0, this.valueBufferSize) : undefined;
   }
 
-  /** Update with raw bytes. `flags`: BPF_ANY, BPF_NOEXIST, BPF_EXIST, BPF_F_LOCK. */
+  /**
+   * Update with raw bytes (`value` holds at least the value size; per-CPU maps: one 8-byte-aligned slot
+   * per possible CPU). `flags`: BPF_ANY, BPF_NOEXIST, BPF_EXIST, BPF_F_LOCK.
+   */
   updateBytes(key: Uint8Array, value: Uint8Array, flags = BPF_ANY): void {
-    mapUpdateElem(this.fd, this.keyArg(key), value, flags);
+    mapUpdateElem(this.fd, this.keyArg(key), this.rawValueArg(value), flags);
   }
 
   /** Delete by raw key; false when the key was absent. */
@@ -150,24 +173,26 @@ export class BpfMap<K = unknown, V = unknown> implements Disposable {
 
   /** Look up a key; undefined when absent. Per-CPU maps return one value per possible CPU. */
   lookup(key: K): (V | V[]) | undefined {
-    const bytes = this.lookupBytes(this.encodeKey(key));
-    return bytes === undefined ? undefined : this.decodeValue(bytes);
+    const out = this.scratchValue();
+    // Decoded (or copied) before returning: the result never aliases the scratch buffer.
+    return mapLookupElem(this.fd, this.keyArgFor(key), out) ? this.decodeValue(out) : undefined;
   }
 
   /** Set a key's value (per-CPU maps: one value for every CPU, or an array of them). */
   update(key: K, value: V | V[], flags = BPF_ANY): void {
-    this.updateBytes(this.encodeKey(key), this.encodeValue(value), flags);
+    const k = this.keyArgFor(key);
+    mapUpdateElem(this.fd, k, this.valueArgFor(value), flags);
   }
 
   /** Delete a key; false when it was absent. */
   delete(key: K): boolean {
-    return this.deleteBytes(this.encodeKey(key));
+    return mapDeleteElem(this.fd, this.keyArgFor(key));
   }
 
   /** Look up and delete in one call (queue/stack maps: pass undefined to pop). */
   lookupAndDelete(key?: K): (V | V[]) | undefined {
-    const out = new Uint8Array(this.valueBufferSize);
-    const k = key === undefined ? null : this.keyArg(this.encodeKey(key));
+    const out = this.scratchValue();
+    const k = key === undefined ? null : this.keyArgFor(key);
     return mapLookupAndDeleteElem(this.fd, k, out) ? this.decodeValue(out) : undefined;
   }
 
@@ -192,26 +217,41 @@ export class BpfMap<K = unknown, V = unknown> implements Disposable {
     const keys: Uint8Array[] = [];
     const values: Uint8Array[] = [];
     let total = 0;
+    const vsize = this.valueBufferSize;
     const token = new Uint8Array(Math.max(8, this.keySize));
+    const inToken = new Uint8Array(token.byteLength);
     let inBatch: Uint8Array | null = null;
     for (;;) {
       const k = new Uint8Array(batchSize * this.keySize);
-      const v = new Uint8Array(batchSize * this.valueBufferSize);
+      const v = new Uint8Array(batchSize * vsize);
       const r = mapLookupBatch(this.fd, { inBatch, outBatch: token, keys: k, values: v, count: batchSize });
       keys.push(k.subarray(0, r.count * this.keySize));
-      values.push(v.subarray(0, r.count * this.valueBufferSize));
+      values.push(v.subarray(0, r.count * vsize));
       total += r.count;
       if (r.done) break;
-      inBatch = token.slice();
+      inToken.set(token);
+      inBatch = inToken;
     }
+    // One call (the common case with a large enough batch): no copy.
+    if (keys.length === 1) return { keys: keys[0], values: values[0], count: total };
     return { keys: concat(keys), values: concat(values), count: total };
   }
 
   /** Write many entries with one BPF_MAP_UPDATE_BATCH call. */
   updateBatch(entries: readonly [K, V | V[]][], flags = BPF_ANY): number {
-    const keys = concat(entries.map(([k]) => this.encodeKey(k)));
-    const values = concat(entries.map(([, v]) => this.encodeValue(v)));
-    return mapUpdateBatch(this.fd, { keys, values, count: entries.length, elemFlags: flags });
+    const n = entries.length;
+    const vsize = this.valueBufferSize;
+    // Encoded straight into one keys buffer and one values buffer.
+    const keys = new Uint8Array(n * this.keySize);
+    const values = new Uint8Array(n * vsize);
+    const kv = new DataView(keys.buffer);
+    const vv = new DataView(values.buffer);
+    for (let i = 0; i < n; i++) {
+      const [k, v] = entries[i];
+      this.encodeKeyInto(k, keys, kv, i * this.keySize);
+      this.encodeValueInto(v, values, vv, i * vsize);
+    }
+    return mapUpdateBatch(this.fd, { keys, values, count: n, elemFlags: flags });
   }
 
   /** Make the map read-only for user space (BPF_MAP_FREEZE). */
@@ -238,10 +278,60 @@ export class BpfMap<K = unknown, V = unknown> implements Disposable {
   /** Encode a key to bytes (raw bytes pass through). */
   encodeKey(key: K): Uint8Array {
     if (key instanceof Uint8Array) return key;
-    if (this.keyCodec) return this.keyCodec.encode(key);
-    if (this.keySize === 4 && typeof key === 'number') return u32(key);
-    if (this.keySize === 8 && (typeof key === 'bigint' || typeof key === 'number')) return u64(BigInt(key));
+    const out = new Uint8Array(this.keySize);
+    this.encodeKeyInto(key, out, new DataView(out.buffer), 0);
+    return out;
+  }
+
+  /** Encode a key into `bytes`/`view` (the same memory) at `offset`. */
+  private encodeKeyInto(key: K, bytes: Uint8Array, view: DataView, offset: number): void {
+    if (key instanceof Uint8Array) {
+      if (key.byteLength !== this.keySize) throw new TsbpfError('MAP_BAD_KEY', `map ${this.name}: key is ${key.byteLength} bytes, expected ${this.keySize}`);
+      bytes.set(key, offset);
+      return;
+    }
+    if (this.keyCodec) return this.keyCodec.encodeInto(key, view, offset);
+    if (this.keySize === 4 && typeof key === 'number') return view.setUint32(offset, key >>> 0, true);
+    if (this.keySize === 8 && (typeof key === 'bigint' || typeof key === 'number')) return setU64(view, offset, key);
     throw new TsbpfError('MAP_NO_KEY_TYPE', `map ${this.name}: key type unknown (no BTF); pass the key as a Uint8Array of ${this.keySize} bytes`);
+  }
+
+  /** The key argument of a single-element call: `key` encoded into the scratch key buffer. */
+  private keyArgFor(key: K): Uint8Array | null {
+    if (this.keySize === 0) return null;
+    if (!this.#key) {
+      this.#key = new Uint8Array(this.keySize);
+      this.#keyView = new DataView(this.#key.buffer);
+    }
+    this.encodeKeyInto(key, this.#key, this.#keyView as DataView, 0);
+    return this.#key;
+  }
+
+  /** The scratch value buffer (valueBufferSize bytes). */
+  private scratchValue(): Uint8Array {
+    if (!this.#value) {
+      this.#value = new Uint8Array(this.valueBufferSize);
+      this.#valueView = new DataView(this.#value.buffer);
+    }
+    return this.#value;
+  }
+
+  /** The value argument of a single-element update: `value` encoded into the scratch value buffer. */
+  private valueArgFor(value: V | V[]): Uint8Array {
+    if (value instanceof Uint8Array && (!this.perCpu || value.byteLength >= this.valueBufferSize)) return this.rawValueArg(value);
+    const out = this.scratchValue();
+    this.encodeValueInto(value, out, this.#valueView as DataView, 0);
+    return out;
+  }
+
+  /** Raw value bytes for the kernel: checked for length; small ones copied into the scratch buffer. */
+  private rawValueArg(value: Uint8Array): Uint8Array {
+    const need = this.valueBufferSize;
+    if (value.byteLength < need) throw new TsbpfError('MAP_BAD_VALUE', `map ${this.name}: value is ${value.byteLength} bytes, expected ${need}`);
+    if (need > COPY_LIMIT) return value;
+    const out = this.scratchValue();
+    out.set(value.byteLength === need ? value : value.subarray(0, need));
+    return out;
   }
 
   /** Decode key bytes (raw bytes when the type is unknown). */
@@ -261,18 +351,35 @@ export class BpfMap<K = unknown, V = unknown> implements Disposable {
 
   /** Encode a value (per-CPU maps: one value repeated, or one per possible CPU). */
   encodeValue(value: V | V[]): Uint8Array {
-    const one = (v: V): Uint8Array => {
-      if (v instanceof Uint8Array) return v;
-      if (this.valueCodec) return this.valueCodec.encode(v);
-      if (this.valueSize === 4 && typeof v === 'number') return u32(v);
-      if (this.valueSize === 8 && (typeof v === 'bigint' || typeof v === 'number')) return u64(BigInt(v));
-      throw new TsbpfError('MAP_NO_VALUE_TYPE', `map ${this.name}: value type unknown (no BTF); pass the value as a Uint8Array of ${this.valueSize} bytes`);
-    };
-    if (!this.perCpu) return one(value as V);
-    const n = numPossibleCpus();
-    const out = new Uint8Array(this.valueStride * n);
-    for (let c = 0; c < n; c++) out.set(one(Array.isArray(value) ? (value[c] as V) : (value as V)), c * this.valueStride);
+    if (!this.perCpu && value instanceof Uint8Array) return value;
+    const out = new Uint8Array(this.valueBufferSize);
+    this.encodeValueInto(value, out, new DataView(out.buffer), 0);
     return out;
+  }
+
+  /** Encode a value into `bytes`/`view` (the same memory) at `offset`, valueBufferSize bytes. */
+  private encodeValueInto(value: V | V[], bytes: Uint8Array, view: DataView, offset: number): void {
+    if (!this.perCpu) return this.encodeOneValue(value as V, bytes, view, offset);
+    const n = numPossibleCpus();
+    const stride = this.valueStride;
+    if (value instanceof Uint8Array && value.byteLength >= stride * n) {
+      // Already the per-CPU layout.
+      bytes.set(value.subarray(0, stride * n), offset);
+      return;
+    }
+    for (let c = 0; c < n; c++) this.encodeOneValue(Array.isArray(value) ? (value[c] as V) : (value as V), bytes, view, offset + c * stride);
+  }
+
+  private encodeOneValue(v: V, bytes: Uint8Array, view: DataView, offset: number): void {
+    if (v instanceof Uint8Array) {
+      if (v.byteLength < this.valueSize) throw new TsbpfError('MAP_BAD_VALUE', `map ${this.name}: value is ${v.byteLength} bytes, expected ${this.valueSize}`);
+      bytes.set(v.byteLength === this.valueSize ? v : v.subarray(0, this.valueSize), offset);
+      return;
+    }
+    if (this.valueCodec) return this.valueCodec.encodeInto(v, view, offset);
+    if (this.valueSize === 4 && typeof v === 'number') return view.setUint32(offset, v >>> 0, true);
+    if (this.valueSize === 8 && (typeof v === 'bigint' || typeof v === 'number')) return setU64(view, offset, v);
+    throw new TsbpfError('MAP_NO_VALUE_TYPE', `map ${this.name}: value type unknown (no BTF); pass the value as a Uint8Array of ${this.valueSize} bytes`);
   }
 
   private keyArg(key: Uint8Array): Uint8Array | null {
@@ -292,19 +399,18 @@ function codecFor<T>(btf: Btf, typeId: number, size: number): Codec<T> {
       encode(v, new DataView(out.buffer), 0);
       return out;
     },
+    encodeInto: (v, view, offset) => encode(v, view, offset),
   };
 }
 
-function u32(n: number): Uint8Array {
-  const b = new Uint8Array(4);
-  new DataView(b.buffer).setUint32(0, n >>> 0, true);
-  return b;
-}
-
-function u64(n: bigint): Uint8Array {
-  const b = new Uint8Array(8);
-  new DataView(b.buffer).setBigUint64(0, BigInt.asUintN(64, n), true);
-  return b;
+/** A 64-bit little-endian integer: a non-negative safe number as two halves (no BigInt), else via BigInt (two's complement). */
+function setU64(view: DataView, offset: number, n: number | bigint): void {
+  if (typeof n === 'number' && n >= 0 && n <= Number.MAX_SAFE_INTEGER && Number.isInteger(n)) {
+    view.setUint32(offset, n % TWO_32, true);
+    view.setUint32(offset + 4, Math.floor(n / TWO_32), true);
+    return;
+  }
+  view.setBigUint64(offset, BigInt.asUintN(64, BigInt(n)), true);
 }
 
 function concat(parts: readonly Uint8Array[]): Uint8Array {
