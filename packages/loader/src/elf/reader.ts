@@ -87,7 +87,10 @@ export class ElfFile {
       this.checkedRange(shoff, SECTION_HEADER_SIZE, 'section header 0');
       shnum = this.u64(shoff + 32, 'extended section count');
     }
-    if (shstrndx === 0xffff) shstrndx = this.view.getUint32(shoff + 40, true);
+    if (shstrndx === 0xffff) {
+      this.checkedRange(shoff, SECTION_HEADER_SIZE, 'section header 0');
+      shstrndx = this.view.getUint32(shoff + 40, true);
+    }
     this.checkedRange(shoff, shnum * SECTION_HEADER_SIZE, 'section header table');
     if (shstrndx >= shnum) this.fail('ELF_BAD_HEADER', `section name table index ${shstrndx} out of range (${shnum} sections)`);
 

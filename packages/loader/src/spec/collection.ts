@@ -36,6 +36,9 @@ export interface ExternSpec {
 
 const DATA_SECTION = /^\.(data|bss|rodata)(\..+)?$/;
 
+/** Largest `__kconfig` value we lay out (strings are the longest: CONFIG_* values are short). */
+const MAX_KCONFIG_VALUE = 4096;
+
 /** The parsed, editable description of a BPF object. */
 export class CollectionSpec {
   /** Label of the object (its path) used in error messages. */
@@ -346,6 +349,9 @@ class ObjectParser {
         const vt = btf.type(v.type);
         if (vt.kind !== 'var') return v;
         const size = btf.sizeof(vt.type);
+        if (size > MAX_KCONFIG_VALUE) {
+          throw new SpecError('BAD_EXTERN', `${this.source}: kconfig ${vt.name} is ${size} bytes; a kconfig value is at most ${MAX_KCONFIG_VALUE}`);
+        }
         const align = Math.min(8, btf.alignof(vt.type));
         kconfigSize = Math.ceil(kconfigSize / align) * align;
         const sym = undefinedSyms.find((s) => s.name === vt.name);
