@@ -145,7 +145,12 @@ export class NativeSymbolTable {
       throw new SymbolLookupError(`cannot stat ${path}: ${(cause as Error).message}`, { cause });
     }
     const hit = tableCache.get(key);
-    if (hit) return hit;
+    if (hit) {
+      // Least recently used first: move a hit to the end.
+      tableCache.delete(key);
+      tableCache.set(key, hit);
+      return hit;
+    }
     let bytes: Uint8Array;
     try {
       bytes = readFileSync(path);
@@ -153,8 +158,14 @@ export class NativeSymbolTable {
       throw new SymbolLookupError(`cannot read ${path}: ${(cause as Error).message}`, { cause });
     }
     const table = NativeSymbolTable.fromBytes(bytes, path);
-    if (tableCache.size >= 16) tableCache.delete(tableCache.keys().next().value as string);
     tableCache.set(key, table);
+    cachedBytes += bytes.byteLength;
+    // Each table keeps its file's bytes for name lookups: bound the count and the bytes (the newest always stays).
+    while (tableCache.size > 1 && (tableCache.size > TABLE_CACHE_ENTRIES || cachedBytes > TABLE_CACHE_BYTES)) {
+      const [oldKey, old] = tableCache.entries().next().value as [string, NativeSymbolTable];
+      tableCache.delete(oldKey);
+      cachedBytes -= old.#bytes.byteLength;
+    }
     return table;
   }
 
@@ -206,6 +217,8 @@ export class NativeSymbolTable {
         break;
       }
     }
+    // Bounded: a caller probing many names must not grow the table's memory without limit.
+    if (this.#found.size >= FOUND_CACHE_ENTRIES) this.#found.clear();
     this.#found.set(plain, result);
     return result ?? undefined;
   }
@@ -276,4 +289,9 @@ function readBuildId(bytes: Uint8Array): string | undefined {
   return undefined;
 }
 
+/** Parsed tables by path, device, inode and mtime, least recently used first. */
 const tableCache = new Map<string, NativeSymbolTable>();
+let cachedBytes = 0;
+const TABLE_CACHE_ENTRIES = 16;
+const TABLE_CACHE_BYTES = 64 * 1024 * 1024;
+const FOUND_CACHE_ENTRIES = 1024;
