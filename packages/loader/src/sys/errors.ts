@@ -2,6 +2,7 @@
  * The error thrown when a system call fails: the errno by number and name, the call, and a message
  * that says what the errno usually means for that call.
  */
+import { readFileSync } from 'node:fs';
 import { TsbpfError } from '../errors.js';
 import { ERRNO, errnoInfo } from './errno.js';
 
@@ -19,6 +20,26 @@ function uid(): number | undefined {
   return typeof process.getuid === 'function' ? process.getuid() : undefined;
 }
 
+/** Capabilities BPF work needs, by bit number in CapEff. */
+const BPF_CAPABILITIES: readonly [string, number][] = [
+  ['CAP_BPF', 39],
+  ['CAP_PERFMON', 38],
+  ['CAP_SYS_ADMIN', 21],
+  ['CAP_NET_ADMIN', 12],
+];
+
+/** Which of {@link BPF_CAPABILITIES} this process lacks, from /proc/self/status (undefined if unreadable). */
+function missingCapabilities(): string[] | undefined {
+  try {
+    const m = /^CapEff:\s*([0-9a-f]+)$/m.exec(readFileSync('/proc/self/status', 'latin1'));
+    if (!m) return undefined;
+    const eff = BigInt('0x' + m[1]);
+    return BPF_CAPABILITIES.filter(([, bit]) => ((eff >> BigInt(bit)) & 1n) === 0n).map(([name]) => name);
+  } catch {
+    return undefined;
+  }
+}
+
 /** The capability a syscall needs, named after the call (`bpf(...)` → CAP_BPF, perf → CAP_PERFMON). */
 function capabilityFor(syscall: string): string {
   if (syscall.startsWith('perf_event_open') || syscall.includes('PERF_EVENT_IOC')) return 'CAP_PERFMON (or CAP_SYS_ADMIN)';
@@ -31,6 +52,9 @@ function explain(errno: number, syscall: string): string | undefined {
   switch (errno) {
     case ERRNO.EPERM: {
       const u = uid();
+      const missing = missingCapabilities();
+      if (missing && missing.length > 0) return `needs ${capabilityFor(syscall)}; this process lacks ${missing.join(', ')} (uid ${u ?? 'unknown'})`;
+      if (missing) return `denied although this process holds CAP_BPF, CAP_PERFMON and CAP_SYS_ADMIN (uid ${u ?? 'unknown'}): kernel lockdown or an LSM forbids it`;
       if (u === 0) return `denied even as root (uid 0): kernel lockdown, an LSM, or a missing ${capabilityFor(syscall)} in this namespace`;
       return `needs ${capabilityFor(syscall)} (running as uid ${u ?? 'unknown'})`;
     }
