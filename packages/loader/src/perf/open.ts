@@ -17,7 +17,7 @@ export interface EventMap {
 
 /** Open the right {@link EventReader} for `map`. Options that do not apply to its kind are ignored. */
 export function openEventReader(map: EventMap, options: RingBufReaderOptions & PerfReaderOptions = {}): EventReader {
-  if (map.type === BPF_MAP_TYPE.RINGBUF) return new RingBufReader(map, { pollTimeoutMs: options.pollTimeoutMs });
+  if (map.type === BPF_MAP_TYPE.RINGBUF) return new RingBufReader(map, { pollTimeoutMs: options.pollTimeoutMs, batchSize: options.batchSize });
   if (map.type === BPF_MAP_TYPE.PERF_EVENT_ARRAY) return new PerfReader(map, options);
   throw new PerfReaderError(`map ${map.name ?? ''} is a ${mapTypeName(map.type) ?? map.type}, not a RINGBUF or PERF_EVENT_ARRAY: no events to read`.replace('map  is', 'map is'));
 }
