@@ -9,10 +9,11 @@
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import { cacheRoot, loadKernels, selectKernels } from './config.js';
+import { cacheRoot, loadKernels, repoRoot, selectKernels } from './config.js';
 import { readManifest } from './extract.js';
 import { buildMatrixReport, fetchKernels, formatMatrixSummary, runMatrix } from './matrix.js';
 import { ensurePrerequisites } from './prereq.js';
+import { makeSnapshot } from './snapshot.js';
 
 const USAGE = `usage:
   vmtest run [--kernel LABEL ...|--matrix] [--timeout SECONDS] [--cwd DIR] [--env K=V ...]
@@ -20,6 +21,8 @@ const USAGE = `usage:
              [--ci] [--report FILE] -- COMMAND [ARGS...]
     --ci           CI mode: apt-get the prerequisites (as root), whole matrix unless --kernel, no colour
     --report FILE  write the matrix as JSON { passed, failed, skipped, ok, kernels: [...] }
+    --snapshot     guests import a private copy of the loader and gadget builds (host rebuilds during
+                   the run cannot pull files from under them)
   vmtest fetch [--kernel LABEL ...] [--install]
   vmtest list
 Kernels come from vmtest/kernels.json; the cache is vmtest/.cache (or $VMTEST_CACHE).`;
@@ -37,6 +40,7 @@ interface Parsed {
   quiet: boolean;
   install: boolean;
   ci: boolean;
+  snapshot: boolean;
   report?: string;
   command: string[];
 }
@@ -45,7 +49,7 @@ class UsageError extends Error {}
 
 function parse(argv: readonly string[]): Parsed {
   const first = argv[0] ?? '';
-  const p: Parsed = { cmd: first === '--help' || first === '-h' ? 'help' : first, kernels: [], matrix: false, timeoutS: 600, env: {}, refresh: false, quiet: false, install: false, ci: false, command: [] };
+  const p: Parsed = { cmd: first === '--help' || first === '-h' ? 'help' : first, kernels: [], matrix: false, timeoutS: 600, env: {}, refresh: false, quiet: false, install: false, ci: false, snapshot: false, command: [] };
   const value = (i: number, flag: string): string => {
     const v = argv[i];
     if (v === undefined) throw new UsageError(`${flag} needs a value`);
@@ -105,6 +109,9 @@ function parse(argv: readonly string[]): Parsed {
       case '--ci':
         p.ci = true;
         break;
+      case '--snapshot':
+        p.snapshot = true;
+        break;
       case '--report':
         p.report = next();
         break;
@@ -151,6 +158,11 @@ async function main(argv: readonly string[]): Promise<number> {
       } catch (e) {
         writeReport({ passed: 0, failed: 1, skipped: 0, ok: false, kernels: [], error: e instanceof Error ? e.message : String(e) });
         throw e;
+      }
+      if (p.snapshot) {
+        const dir = makeSnapshot(repoRoot(), join(cacheRoot(), 'snapshot'));
+        p.env.VMTEST_SNAPSHOT = dir;
+        log(`vmtest: guests import the build snapshot in ${dir}`);
       }
       const result = await runMatrix({
         kernels: entries.map((e) => e.label),

@@ -58,3 +58,4 @@ export {
   type RunStatus,
 } from './result.js';
 export { ensurePrerequisites, PrerequisiteError, installCommand } from './prereq.js';
+export { makeSnapshot, packageSpecifier } from './snapshot.js';

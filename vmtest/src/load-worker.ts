@@ -6,6 +6,7 @@
  *
  * @packageDocumentation
  */
+import { packageSpecifier } from './snapshot.js';
 import { parentPort } from 'node:worker_threads';
 import { describe as describeTask, TASKS, type TaskContext, type TaskOutcome } from './tasks/index.js';
 
@@ -53,7 +54,7 @@ function missingHelpers(mod: LoaderLike, spec: CollectionSpecLike, message: stri
   for (const p of spec.programs.values()) {
     if (!p.autoload || !message.includes(`program ${p.name}`)) continue;
     const lacking = helperCalls(p).filter((id) => mod.checkHelper?.(p.type, id).supported === false);
-    if (lacking.length > 0) return `${p.name} calls ${lacking.map((id) => `bpf_${mod.helperName?.(id) ?? `#${id}`}`).join(', ')}, which this kernel lacks (feature probe)`;
+    if (lacking.length > 0) return `${p.name} calls ${lacking.map((id) => mod.helperName?.(id) ?? `helper #${id}`).join(', ')}, which this kernel lacks (feature probe)`;
   }
   return undefined;
 }
@@ -90,7 +91,7 @@ export interface LoadReply {
 const describe = (e: unknown): string => (e instanceof Error ? `${e.name}: ${e.message}` : String(e));
 
 async function load(req: LoadRequest): Promise<Omit<LoadReply, 'id'>> {
-  const name = '@tsbpf/loader';
+  const name = packageSpecifier('@tsbpf/loader');
   const mod = (await import(name)) as LoaderLike;
   if (mod.CollectionSpec === undefined || mod.Collection === undefined) {
     return { status: 'skip', detail: 'loader lacks CollectionSpec/Collection' };

@@ -5,6 +5,7 @@
  *
  * @packageDocumentation
  */
+import { packageSpecifier } from '../snapshot.js';
 import { taskChecks } from './pool.js';
 import { pass, type Check } from './types.js';
 
@@ -13,13 +14,13 @@ export const checks: readonly Check[] = [
   {
     name: 'gadget-cap/import',
     run: async () => {
-      const name = '@tsbpf/gadget-cap';
+      const name = packageSpecifier('@tsbpf/gadget-cap');
       const mod = (await import(name)) as Record<string, unknown>;
       return pass(`${Object.keys(mod).length} exports`);
     },
   },
-  ...taskChecks('gadget/fentry', ['gadget-cap/selftest/fentry'], 240_000),
-  ...taskChecks('gadget/kprobe', ['gadget-cap/selftest/kprobe'], 240_000),
-  ...taskChecks('gadget/tracepoint', ['gadget-cap/selftest/tracepoint'], 240_000),
-  ...taskChecks('gadget/perf', ['gadget-cap/perf_output', 'gadget-cap/cap_sys_rawio'], 240_000),
+  ...taskChecks('gadget/fentry', ['gadget-cap/selftest/fentry'], 100_000),
+  ...taskChecks('gadget/kprobe', ['gadget-cap/selftest/kprobe'], 100_000),
+  ...taskChecks('gadget/tracepoint', ['gadget-cap/selftest/tracepoint'], 100_000),
+  ...taskChecks('gadget/perf', ['gadget-cap/perf_output', 'gadget-cap/cap_sys_rawio'], 100_000),
 ];

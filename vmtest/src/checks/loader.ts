@@ -6,6 +6,7 @@
  *
  * @packageDocumentation
  */
+import { packageSpecifier } from '../snapshot.js';
 import { readdirSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { workerPool } from './pool.js';
@@ -36,7 +37,7 @@ function findObjects(dir: string): string[] {
 
 /** The import check, then one load check per object. */
 export async function checks(ctx: CheckContext): Promise<readonly Check[]> {
-  const name = '@tsbpf/loader';
+  const name = packageSpecifier('@tsbpf/loader');
   const list: Check[] = [
     {
       name: 'loader/import',

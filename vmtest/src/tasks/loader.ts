@@ -4,6 +4,7 @@
  *
  * @packageDocumentation
  */
+import { packageSpecifier } from '../snapshot.js';
 import { existsSync, readFileSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -17,13 +18,13 @@ let gadget: Promise<Gadget> | undefined;
 
 /** `@tsbpf/loader`, imported once. */
 export function importLoader(): Promise<Loader> {
-  const name = '@tsbpf/loader';
+  const name = packageSpecifier('@tsbpf/loader');
   return (loader ??= import(name) as Promise<Loader>);
 }
 
 /** `@tsbpf/gadget-cap`, imported once. */
 export function importGadget(): Promise<Gadget> {
-  const name = '@tsbpf/gadget-cap';
+  const name = packageSpecifier('@tsbpf/gadget-cap');
   return (gadget ??= import(name) as Promise<Gadget>);
 }
 

@@ -7,7 +7,7 @@
  *
  * @packageDocumentation
  */
-import { Asserts, bad, describe, missing, skipped, type Task, type TaskOutcome } from './types.js';
+import { Asserts, bad, describe, missing, ok, skipped, type Task, type TaskOutcome } from './types.js';
 import { importLoader, testdata } from './loader.js';
 
 const N = 300;
@@ -119,5 +119,53 @@ const streamsTask: Task = async (ctx) => {
   return out;
 };
 
+/**
+ * The asynchronous consumers, as gadgets use them: `reader.start(cb)` waits off the JS thread
+ * (epoll) while N records arrive; all N must be delivered without a synchronous drain, `close()` must
+ * return and wake the waiter, and `start()`'s promise must settle. A `close()` that never returns
+ * blocks this worker thread: the pool's time limit then fails the check.
+ */
+const asyncTask: Task = async (ctx) => {
+  const L = await importLoader();
+  const out: Record<string, TaskOutcome> = {};
+  const spec = L.CollectionSpec.fromFile(testdata(ctx.repoRoot, 'vmtest_streams.bpf.o'));
+  spec.variable('target_tgid').set(process.pid);
+  using coll = L.Collection.load(spec);
+  const run = async (check: string, prog: string, map: string): Promise<void> => {
+    const t0 = Date.now();
+    const steps: string[] = [];
+    const step = (s: string): void => void steps.push(`${s} +${Date.now() - t0}ms`);
+    try {
+      const reader = L.openEventReader(coll.map(map));
+      const records: DataView[] = [];
+      const consuming = reader.start((v) => void records.push(copy(v)));
+      const link = L.attachProgram(coll.program(prog));
+      try {
+        for (let i = 0; i < N; i++) void process.ppid;
+      } finally {
+        link.close();
+      }
+      step('produced');
+      const end = Date.now() + 10_000;
+      while (records.length < N && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
+      step(`${records.length} delivered`);
+      reader.close();
+      step('close() returned');
+      const settled = await Promise.race([consuming.then(() => 'resolved', (e: unknown) => `rejected: ${describe(e)}`), new Promise<string>((r) => setTimeout(() => r('still pending after 5 s'), 5000))]);
+      step(`start() ${settled}`);
+      const a = new Asserts();
+      a.eq(`${reader.kind} records delivered by start()`, records.length, N);
+      a.that('start() settles after close()', settled === 'resolved', settled);
+      verifyStream(records, a, reader.kind);
+      out[check] = a.failures.length > 0 ? bad(`${a.failures.join('; ')} [${steps.join(', ')}]`) : ok(`${N} records through start(), close() woke the waiter [${steps.join(', ')}]`);
+    } catch (e) {
+      out[check] = bad(`${describe(e, true)} [${steps.join(', ')}]`);
+    }
+  };
+  await run('streams/ringbuf_async', 'to_ringbuf', 'rb');
+  await run('streams/perf_async', 'to_perf', 'events');
+  return out;
+};
+
 /** Stream tasks by name. */
-export const streamTasks: Record<string, Task> = { streams: streamsTask };
+export const streamTasks: Record<string, Task> = { streams: streamsTask, 'streams/async': asyncTask };
