@@ -2,7 +2,7 @@
  * Kernel symbol table from `/proc/kallsyms`: addresses sorted once into a `BigUint64Array`, looked up by
  * binary search. Used to name kernel stack frames and to check that a function exists before probing it.
  */
-import { readFileSync } from 'node:fs';
+import { closeSync, openSync, readSync } from 'node:fs';
 import { TsbpfError } from '../errors.js';
 
 /** A kernel address resolved to the symbol that contains it. */
@@ -64,9 +64,10 @@ export class KernelSymbols {
   /** Start addresses, ascending: high and low 32-bit halves. */
   readonly #hi: Uint32Array;
   readonly #lo: Uint32Array;
-  /** Names of entry i: bytes #nameOff[i] .. #nameOff[i + 1] of #names. */
+  /** Name of entry i: #nameLen[i] bytes at #nameStart[i] of #names (which is in file order). */
   readonly #names: Buffer;
-  readonly #nameOff: Uint32Array;
+  readonly #nameStart: Uint32Array;
+  readonly #nameLen: Uint16Array;
   /** nm-style type letters. */
   readonly #types: Uint8Array;
   /** Index into {@link modules} + 1, 0 for the core kernel. */
@@ -75,11 +76,12 @@ export class KernelSymbols {
   /** Open-addressing hash of names: entry index + 1, 0 for an empty slot. */
   #byName: Int32Array | undefined;
 
-  private constructor(hi: Uint32Array, lo: Uint32Array, names: Buffer, nameOff: Uint32Array, types: Uint8Array, moduleIndex: Uint16Array, modules: string[]) {
+  private constructor(hi: Uint32Array, lo: Uint32Array, names: Buffer, nameStart: Uint32Array, nameLen: Uint16Array, types: Uint8Array, moduleIndex: Uint16Array, modules: string[]) {
     this.#hi = hi;
     this.#lo = lo;
     this.#names = names;
-    this.#nameOff = nameOff;
+    this.#nameStart = nameStart;
+    this.#nameLen = nameLen;
     this.#types = types;
     this.#moduleIndex = moduleIndex;
     this.#modules = modules;
@@ -88,17 +90,50 @@ export class KernelSymbols {
   /**
    * The table of the running kernel, read once and cached for the process (`reload` re-reads it, e.g.
    * after a module load). Throws {@link KallsymsError} when addresses are hidden (`kptr_restrict`).
+   * The file is parsed as it is read, in 64 KiB pieces: its ~5 MB of text is never held at once.
    */
   static load(options: { reload?: boolean; path?: string } = {}): KernelSymbols {
     const path = options.path ?? DEFAULT_PATH;
     if (path === DEFAULT_PATH && cached && !options.reload) return cached;
-    let bytes: Buffer;
+    // A distribution kernel lists ~120-200k symbols with ~20 name bytes each.
+    const builder = new TableBuilder(1 << 18, 8 << 20);
+    let fd: number;
     try {
-      bytes = readFileSync(path);
+      fd = openSync(path, 'r');
     } catch (cause) {
       throw new KallsymsError(`cannot read ${path}: ${(cause as Error).message}`, { cause });
     }
-    const table = KernelSymbols.parse(bytes);
+    try {
+      let chunk = Buffer.allocUnsafe(65536);
+      let have = 0;
+      for (;;) {
+        if (have === chunk.length) {
+          // One line longer than the piece: grow it.
+          const bigger = Buffer.allocUnsafe(chunk.length * 2);
+          chunk.copy(bigger, 0, 0, have);
+          chunk = bigger;
+        }
+        let got: number;
+        try {
+          got = readSync(fd, chunk, have, chunk.length - have, null);
+        } catch (cause) {
+          throw new KallsymsError(`cannot read ${path}: ${(cause as Error).message}`, { cause });
+        }
+        if (got === 0) {
+          builder.lines(chunk, 0, have);
+          break;
+        }
+        have += got;
+        const last = chunk.lastIndexOf(NL, have - 1);
+        if (last < 0) continue;
+        builder.lines(chunk, 0, last + 1);
+        chunk.copy(chunk, 0, last + 1, have);
+        have -= last + 1;
+      }
+    } finally {
+      closeSync(fd);
+    }
+    const table = builder.build();
     if (table.size === 0) {
       throw new KallsymsError(`${path} lists no non-zero addresses: kernel.kptr_restrict hides them (needs CAP_SYSLOG, or sysctl kernel.kptr_restrict=0)`);
     }
@@ -112,104 +147,16 @@ export class KernelSymbols {
    */
   static parse(text: string | Uint8Array): KernelSymbols {
     const src = typeof text === 'string' ? Buffer.from(text, 'latin1') : Buffer.isBuffer(text) ? text : Buffer.from(text.buffer, text.byteOffset, text.byteLength);
-    const end = src.length;
     let lines = 1;
     for (let p = src.indexOf(NL); p >= 0; p = src.indexOf(NL, p + 1)) lines++;
-    // Parse order (the kernel's); sorted below.
-    const hi = new Uint32Array(lines);
-    const lo = new Uint32Array(lines);
-    const nStart = new Uint32Array(lines);
-    const nEnd = new Uint32Array(lines);
-    const types = new Uint8Array(lines);
-    const mods = new Uint16Array(lines);
-    const modules: string[] = [];
-    const moduleIds = new Map<string, number>();
-    let n = 0;
-    let start = 0;
-    while (start < end) {
-      let eol = src.indexOf(NL, start);
-      if (eol < 0) eol = end;
-      const line = start;
-      start = eol + 1;
-      // Address: hex digits up to the first space (at most 16 of them).
-      let p = line;
-      let h = 0;
-      let l = 0;
-      let ok = true;
-      while (p < eol && src[p] !== SPACE) {
-        const d = hexDigit(src[p]);
-        if (d < 0 || p - line >= 16) {
-          ok = false;
-          break;
-        }
-        h = ((h << 4) | (l >>> 28)) >>> 0;
-        l = ((l << 4) | d) >>> 0;
-        p++;
-      }
-      if (!ok || p === line || p >= eol) continue;
-      if (h === 0 && l === 0) continue;
-      const sp1 = p;
-      // The type letter, then a space, then the name.
-      let sp2 = sp1 + 1;
-      while (sp2 < eol && src[sp2] !== SPACE) sp2++;
-      if (sp2 >= eol) continue;
-      // The name ends at a tab (module follows) or the end of the line; trimmed like String.trim().
-      let tab = sp2 + 1;
-      while (tab < eol && src[tab] !== TAB) tab++;
-      let ns = sp2 + 1;
-      let ne = tab;
-      while (ns < ne && isBlank(src[ns])) ns++;
-      while (ne > ns && isBlank(src[ne - 1])) ne--;
-      let m = 0;
-      if (tab < eol) {
-        let ms = tab + 1;
-        let me = eol;
-        while (ms < me && isBlank(src[ms])) ms++;
-        while (me > ms && isBlank(src[me - 1])) me--;
-        if (ms < me && src[ms] === 0x5b) ms++;
-        if (me > ms && src[me - 1] === 0x5d) me--;
-        if (ms < me) {
-          const mod = latin1(src, ms, me);
-          let id = moduleIds.get(mod);
-          if (id === undefined) {
-            modules.push(mod);
-            id = modules.length;
-            moduleIds.set(mod, id);
-          }
-          m = id;
-        }
-      }
-      hi[n] = h;
-      lo[n] = l;
-      nStart[n] = ns;
-      nEnd[n] = ne;
-      types[n] = sp1 + 1 < eol ? src[sp1 + 1] : SPACE;
-      mods[n] = m;
-      n++;
-    }
-    // Stable sort keeps the kernel's order among aliases at one address (e.g. _stext/_text).
-    const order = sortedOrder(hi, lo, n);
-    const sHi = new Uint32Array(n);
-    const sLo = new Uint32Array(n);
-    const sTypes = new Uint8Array(n);
-    const sMods = new Uint16Array(n);
-    const nameOff = new Uint32Array(n + 1);
-    let total = 0;
-    for (let i = 0; i < n; i++) total += nEnd[i] - nStart[i];
-    const names = Buffer.allocUnsafeSlow(total);
-    let o = 0;
-    for (let i = 0; i < n; i++) {
-      const k = order[i];
-      sHi[i] = hi[k];
-      sLo[i] = lo[k];
-      sTypes[i] = types[k];
-      sMods[i] = mods[k];
-      nameOff[i] = o;
-      names.set(src.subarray(nStart[k], nEnd[k]), o);
-      o += nEnd[k] - nStart[k];
-    }
-    nameOff[n] = o;
-    return new KernelSymbols(sHi, sLo, names, nameOff, sTypes, sMods, modules);
+    const builder = new TableBuilder(lines, src.length);
+    builder.lines(src, 0, src.length);
+    return builder.build();
+  }
+
+  /** @internal Assembles a table from sorted columns (see {@link TableBuilder.build}). */
+  static fromColumns(hi: Uint32Array, lo: Uint32Array, names: Buffer, nameStart: Uint32Array, nameLen: Uint16Array, types: Uint8Array, moduleIndex: Uint16Array, modules: string[]): KernelSymbols {
+    return new KernelSymbols(hi, lo, names, nameStart, nameLen, types, moduleIndex, modules);
   }
 
   /** Number of symbols. */
@@ -236,7 +183,8 @@ export class KernelSymbols {
   }
 
   #name(i: number): string {
-    return latin1(this.#names, this.#nameOff[i], this.#nameOff[i + 1]);
+    const start = this.#nameStart[i];
+    return latin1(this.#names, start, start + this.#nameLen[i]);
   }
 
   #address(i: number): bigint {
@@ -288,10 +236,11 @@ export class KernelSymbols {
     const slots = new Int32Array(cap);
     const mask = cap - 1;
     const names = this.#names;
-    const off = this.#nameOff;
+    const start = this.#nameStart;
+    const len = this.#nameLen;
     for (let i = 0; i < n; i++) {
       let h = 0x811c9dc5;
-      for (let p = off[i], e = off[i + 1]; p < e; p++) h = Math.imul(h ^ names[p], 0x01000193);
+      for (let p = start[i], e = start[i] + len[i]; p < e; p++) h = Math.imul(h ^ names[p], 0x01000193);
       let s = h & mask;
       while (slots[s] !== 0) s = (s + 1) & mask;
       slots[s] = i + 1;
@@ -302,8 +251,8 @@ export class KernelSymbols {
 
   /** True when entry `i` is named `name`. */
   #nameIs(i: number, name: string): boolean {
-    const s = this.#nameOff[i];
-    if (this.#nameOff[i + 1] - s !== name.length) return false;
+    const s = this.#nameStart[i];
+    if (this.#nameLen[i] !== name.length) return false;
     const b = this.#names;
     for (let k = 0; k < name.length; k++) if (b[s + k] !== name.charCodeAt(k)) return false;
     return true;
@@ -336,6 +285,158 @@ export class KernelSymbols {
   /** The names of the modules that contributed symbols. */
   moduleNames(): readonly string[] {
     return this.#modules;
+  }
+}
+
+/** Collects kallsyms lines into growable columns, then sorts them into a {@link KernelSymbols}. */
+class TableBuilder {
+  #cap: number;
+  #n = 0;
+  #hi: Uint32Array;
+  #lo: Uint32Array;
+  #nameStart: Uint32Array;
+  #nameLen: Uint16Array;
+  #types: Uint8Array;
+  #mods: Uint16Array;
+  /** Names in file order. */
+  #names: Buffer;
+  #namesUsed = 0;
+
+  /**
+   * `entries`/`nameBytes`: expected sizes. Generous is cheap: large zeroed or unwritten allocations are
+   * mapped lazily, so only the pages actually filled become resident, and nothing is copied on growth.
+   */
+  constructor(entries: number, nameBytes: number) {
+    const cap = Math.max(16, entries);
+    this.#cap = cap;
+    this.#hi = new Uint32Array(cap);
+    this.#lo = new Uint32Array(cap);
+    this.#nameStart = new Uint32Array(cap);
+    this.#nameLen = new Uint16Array(cap);
+    this.#types = new Uint8Array(cap);
+    this.#mods = new Uint16Array(cap);
+    this.#names = Buffer.allocUnsafeSlow(Math.max(64, nameBytes));
+  }
+  readonly #modules: string[] = [];
+  readonly #moduleIds = new Map<string, number>();
+
+  #grow(): void {
+    const cap = this.#cap * 2;
+    const g = <T extends Uint32Array | Uint16Array | Uint8Array>(a: T, make: (n: number) => T): T => {
+      const b = make(cap);
+      b.set(a);
+      return b;
+    };
+    this.#hi = g(this.#hi, (k) => new Uint32Array(k));
+    this.#lo = g(this.#lo, (k) => new Uint32Array(k));
+    this.#nameStart = g(this.#nameStart, (k) => new Uint32Array(k));
+    this.#nameLen = g(this.#nameLen, (k) => new Uint16Array(k));
+    this.#types = g(this.#types, (k) => new Uint8Array(k));
+    this.#mods = g(this.#mods, (k) => new Uint16Array(k));
+    this.#cap = cap;
+  }
+
+  #addName(src: Buffer, start: number, end: number): number {
+    const len = end - start;
+    if (this.#namesUsed + len > this.#names.length) {
+      const bigger = Buffer.allocUnsafeSlow(Math.max(this.#names.length * 2, this.#namesUsed + len));
+      this.#names.copy(bigger, 0, 0, this.#namesUsed);
+      this.#names = bigger;
+    }
+    src.copy(this.#names, this.#namesUsed, start, end);
+    const at = this.#namesUsed;
+    this.#namesUsed += len;
+    return at;
+  }
+
+  /** Parse the lines in `src[start, end)` (a line may lack its final newline only at the very end). */
+  lines(src: Buffer, start: number, end: number): void {
+    while (start < end) {
+      let eol = src.indexOf(NL, start);
+      if (eol < 0 || eol > end) eol = end;
+      const line = start;
+      start = eol + 1;
+      // Address: hex digits up to the first space (at most 16 of them).
+      let p = line;
+      let h = 0;
+      let l = 0;
+      let ok = true;
+      while (p < eol && src[p] !== SPACE) {
+        const d = hexDigit(src[p]);
+        if (d < 0 || p - line >= 16) {
+          ok = false;
+          break;
+        }
+        h = ((h << 4) | (l >>> 28)) >>> 0;
+        l = ((l << 4) | d) >>> 0;
+        p++;
+      }
+      if (!ok || p === line || p >= eol) continue;
+      if (h === 0 && l === 0) continue;
+      const sp1 = p;
+      // The type letter, then a space, then the name.
+      let sp2 = sp1 + 1;
+      while (sp2 < eol && src[sp2] !== SPACE) sp2++;
+      if (sp2 >= eol) continue;
+      // The name ends at a tab (module follows) or the end of the line; trimmed like String.trim().
+      let tab = sp2 + 1;
+      while (tab < eol && src[tab] !== TAB) tab++;
+      let ns = sp2 + 1;
+      let ne = tab;
+      while (ns < ne && isBlank(src[ns])) ns++;
+      while (ne > ns && isBlank(src[ne - 1])) ne--;
+      if (ne - ns > 0xffff) continue;
+      let m = 0;
+      if (tab < eol) {
+        let ms = tab + 1;
+        let me = eol;
+        while (ms < me && isBlank(src[ms])) ms++;
+        while (me > ms && isBlank(src[me - 1])) me--;
+        if (ms < me && src[ms] === 0x5b) ms++;
+        if (me > ms && src[me - 1] === 0x5d) me--;
+        if (ms < me) {
+          const mod = latin1(src, ms, me);
+          let id = this.#moduleIds.get(mod);
+          if (id === undefined) {
+            this.#modules.push(mod);
+            id = this.#modules.length;
+            this.#moduleIds.set(mod, id);
+          }
+          m = id;
+        }
+      }
+      if (this.#n === this.#cap) this.#grow();
+      const n = this.#n++;
+      this.#hi[n] = h;
+      this.#lo[n] = l;
+      this.#nameStart[n] = this.#addName(src, ns, ne);
+      this.#nameLen[n] = ne - ns;
+      this.#types[n] = sp1 + 1 < eol ? src[sp1 + 1] : SPACE;
+      this.#mods[n] = m;
+    }
+  }
+
+  /** Sort (stable: the kernel's order among aliases at one address, e.g. _stext/_text) and assemble. */
+  build(): KernelSymbols {
+    const n = this.#n;
+    const order = sortedOrder(this.#hi, this.#lo, n);
+    const hi = new Uint32Array(n);
+    const lo = new Uint32Array(n);
+    const nameStart = new Uint32Array(n);
+    const nameLen = new Uint16Array(n);
+    const types = new Uint8Array(n);
+    const mods = new Uint16Array(n);
+    for (let i = 0; i < n; i++) {
+      const k = order[i];
+      hi[i] = this.#hi[k];
+      lo[i] = this.#lo[k];
+      nameStart[i] = this.#nameStart[k];
+      nameLen[i] = this.#nameLen[k];
+      types[i] = this.#types[k];
+      mods[i] = this.#mods[k];
+    }
+    // The unused tail of the names buffer was never written: it costs address space, not memory.
+    return KernelSymbols.fromColumns(hi, lo, this.#names.subarray(0, this.#namesUsed), nameStart, nameLen, types, mods, this.#modules);
   }
 }
 
