@@ -2,6 +2,7 @@
  * Name and layout helpers shared by the CO-RE modules. They use only `Btf.type()`, so they work the
  * same on a lazily decoded kernel BTF, a module's split BTF and a hand-built test BTF.
  */
+import { BtfError } from '../error.js';
 import type { Btf } from '../btf.js';
 import type { BtfType } from '../types.js';
 import { QUALIFIER_KINDS } from '../types.js';
@@ -59,46 +60,19 @@ export function kindsCoreCompatible(a: BtfType, b: BtfType): boolean {
   return a.kind === b.kind || (isAnyEnum(a) && isAnyEnum(b));
 }
 
-/** BPF pointers are 64-bit whatever the BTF came from. */
-const POINTER_SIZE = 8;
-
 /**
- * Size in bytes of type `id` as the compiler lays it out (libbpf `btf__resolve_size`): follows
- * typedefs, qualifiers and variables, multiplies array dimensions. Throws for sizeless kinds.
+ * Size in bytes of type `id` as the compiler lays it out (libbpf `btf__resolve_size`), from
+ * {@link Btf.sizeof}, with BTF errors reported as CO-RE errors and absurd sizes refused.
  */
 export function resolveSize(btf: Btf, id: number): number {
-  let cur = id;
-  let multiplier = 1;
-  for (let depth = 0; depth < MAX_CHAIN; depth++) {
-    const t = btf.type(cur);
-    switch (t.kind) {
-      case 'int':
-      case 'enum':
-      case 'enum64':
-      case 'struct':
-      case 'union':
-      case 'float':
-      case 'datasec':
-        return checkedSize(id, multiplier * t.size);
-      case 'ptr':
-        return checkedSize(id, multiplier * POINTER_SIZE);
-      case 'typedef':
-      case 'volatile':
-      case 'const':
-      case 'restrict':
-      case 'type_tag':
-      case 'var':
-        cur = t.type;
-        break;
-      case 'array':
-        multiplier *= t.nelems;
-        cur = t.elemType;
-        break;
-      default:
-        throw new CoreError('CORE_BAD_BTF', `type ${id}: ${t.kind} has no size`);
-    }
+  let size: number;
+  try {
+    size = btf.sizeof(id);
+  } catch (err) {
+    if (err instanceof BtfError) throw new CoreError('CORE_BAD_BTF', `type ${id}: ${err.message}`, { cause: err });
+    throw err;
   }
-  throw new CoreError('CORE_BAD_BTF', `type ${id}: type chain longer than ${MAX_CHAIN} (cycle?)`);
+  return checkedSize(id, size);
 }
 
 function checkedSize(id: number, size: number): number {
