@@ -84,6 +84,9 @@ class CpuRing {
   readonly meta: Int32Array;
   readonly data: DataView;
   readonly bytes: Uint8Array;
+  /** The mapping, and where the data area starts in it. */
+  readonly buffer: ArrayBuffer;
+  readonly dataOffset: number;
   readonly size: number;
   readonly mask: number;
   /** Publish `data_tail` at least this often within one drain, so the kernel gets space back. */
@@ -104,6 +107,8 @@ class CpuRing {
     if ((this.size & (this.size - 1)) !== 0) throw new PerfReaderError(`perf ring of cpu ${cpu} has a data size ${this.size} that is not a power of two`);
     this.mask = this.size - 1;
     this.publishEvery = Math.max(8, this.size >>> 2);
+    this.buffer = region.buffer;
+    this.dataOffset = off;
     this.data = new DataView(region.buffer, off, this.size);
     this.bytes = new Uint8Array(region.buffer, off, this.size);
     this.tail = this.#field(DATA_TAIL);
@@ -160,12 +165,6 @@ export class PerfReader implements EventReader {
   #lost = 0;
   #scratch = new Uint8Array(256);
   #scratchView = new DataView(this.#scratch.buffer);
-  /** The callback of readAvailable(), while its raw adapter runs. */
-  #viewCb: RecordCallback | undefined;
-  readonly #viewAdapter: RawRecordCallback = (view, offset, length, cpu) => {
-    // Only reached from readAvailable(), which sets #viewCb first.
-    (this.#viewCb as RecordCallback)(new DataView(view.buffer, view.byteOffset + offset, length), cpu);
-  };
   #closed = false;
   /** True while readAvailable()/readAvailableRaw() runs (a callback may not start another drain). */
   #draining = false;
@@ -288,7 +287,7 @@ export class PerfReader implements EventReader {
    * and skipped. One `data_head` snapshot per pass, `data_tail` published once at the end (and every
    * quarter ring on the way), then `data_head` is read again before the ring counts as empty.
    */
-  #drain(ring: CpuRing, cb: RawRecordCallback, max: number): number {
+  #drain(ring: CpuRing, cb: RawRecordCallback | undefined, viewCb: RecordCallback | undefined, max: number): number {
     let n = 0;
     let tail = ring.tail;
     let head = ring.head();
@@ -321,7 +320,11 @@ export class PerfReader implements EventReader {
           // Consumed even if the callback throws: the drain stops after its record.
           ring.tail = next;
           tail = next;
-          cb(view, at + 12, rawSize, ring.cpu);
+          if (viewCb) {
+            // The DataView path: one view of the record itself (no getters on the shared view).
+            if (view === data) viewCb(new DataView(ring.buffer, ring.dataOffset + at + 12, rawSize), ring.cpu);
+            else viewCb(new DataView(this.#scratch.buffer, at + 12, rawSize), ring.cpu);
+          } else if (cb) cb(view, at + 12, rawSize, ring.cpu);
         } else {
           tail = next;
           ring.tail = next;
@@ -367,17 +370,14 @@ export class PerfReader implements EventReader {
   }
 
   readAvailable(cb: RecordCallback, maxRecords = Infinity): number {
-    if (this.#closed) return 0;
-    if (this.#draining) throw new PerfReaderError('readAvailable() called from inside a record callback of the same reader');
-    this.#viewCb = cb;
-    try {
-      return this.readAvailableRaw(this.#viewAdapter, maxRecords);
-    } finally {
-      this.#viewCb = undefined;
-    }
+    return this.#readAvailable(undefined, cb, maxRecords);
   }
 
   readAvailableRaw(cb: RawRecordCallback, maxRecords = Infinity): number {
+    return this.#readAvailable(cb, undefined, maxRecords);
+  }
+
+  #readAvailable(cb: RawRecordCallback | undefined, viewCb: RecordCallback | undefined, maxRecords: number): number {
     if (this.#closed) return 0;
     if (this.#holding) throw new PerfReaderError('an async iterator holds a record of this reader: finish or break the for-await loop before calling readAvailable()');
     if (this.#draining) throw new PerfReaderError('readAvailable() called from inside a record callback of the same reader');
@@ -387,7 +387,7 @@ export class PerfReader implements EventReader {
       const count = this.#rings.length;
       const start = this.#next;
       this.#next = (this.#next + 1) % count;
-      for (let i = 0; i < count && !this.#closed && n < maxRecords; i++) n += this.#drain(this.#rings[(start + i) % count], cb, maxRecords - n);
+      for (let i = 0; i < count && !this.#closed && n < maxRecords; i++) n += this.#drain(this.#rings[(start + i) % count], cb, viewCb, maxRecords - n);
       return n;
     } finally {
       this.#draining = false;
