@@ -8,6 +8,7 @@ import { Btf } from '../../src/btf/btf.js';
 import type { BtfType } from '../../src/btf/types.js';
 import { ElfFile } from '../../src/elf/index.js';
 
+
 /** clang used to build test objects; tests needing it skip with a printed reason when absent. */
 export const CLANG = '/usr/bin/clang-19';
 
@@ -79,17 +80,7 @@ export function allKindsBtf(): Btf {
   return btf;
 }
 
-/** mulberry32: a small seeded PRNG so fuzz failures reproduce. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { prng } from '../support/random.js';
 
 /** The bytes of a named section of an ELF object. */
 export function elfSection(bytes: Uint8Array, name: string, source = '<elf>'): Uint8Array | undefined {

@@ -11,6 +11,7 @@ import { VMLINUX_BTF_PATH } from '../../src/btf/kernel.js';
 import type { BtfKindName, BtfType } from '../../src/btf/types.js';
 import { candidatesIn } from '../../src/btf/core/candidates.js';
 import { essentialName } from '../../src/btf/core/names.js';
+import { xorshift32 } from '../support/random.js';
 
 const haveKernelBtf = existsSync(VMLINUX_BTF_PATH);
 if (!haveKernelBtf) console.warn(`skipping kernel BTF name-lookup tests: ${VMLINUX_BTF_PATH} is missing (kernel without CONFIG_DEBUG_INFO_BTF)`);
@@ -133,18 +134,10 @@ describe.skipIf(!haveKernelBtf)('name lookups against the kernel BTF', () => {
 });
 
 describe('name lookups while types change', () => {
-  /** A seeded xorshift, so a failure reproduces. */
-  function rng(seed: number): () => number {
-    let x = seed >>> 0 || 1;
-    return () => {
-      x ^= x << 13;
-      x >>>= 0;
-      x ^= x >>> 17;
-      x ^= x << 5;
-      x >>>= 0;
-      return x / 0x100000000;
-    };
-  }
+  const rng = (seed: number): (() => number) => {
+    const next = xorshift32(seed);
+    return () => next() / 0x100000000;
+  };
   const pool = ['a', 'b', 'thing', 'thing___v1', 'thing___v2', 'x___y___z', 'x___y', 'x', '__u32', 'a____b', 'a___', '___a', 'é___ü', ''];
   const kinds: BtfKindName[] = ['struct', 'union', 'enum', 'enum64', 'typedef', 'fwd'];
   function make(kind: BtfKindName, name: string): BtfType {

@@ -5,19 +5,9 @@ import { compileDecoder, compileEncoder } from '../../src/btf/codec.js';
 import { describeEventType } from '../../src/gadget/fields.js';
 import { ColumnsRenderer, columnsFromDescriptors, formatJson } from '../../src/gadget/format/index.js';
 import { capEventBtf } from './helpers.js';
+import { xorshift32 } from '../support/random.js';
 
-/** xorshift32: deterministic, so a failure reproduces. */
-function rng(seed: number): () => number {
-  let x = seed >>> 0 || 1;
-  return () => {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    return x;
-  };
-}
+const rng = xorshift32;
 
 describe('random event bytes', () => {
   it('decode, render and re-encode 1000 random events safely', () => {

@@ -5,6 +5,7 @@ import { analyzeProgram, MAP_HELPERS } from '../../src/inspect/analyze.js';
 import { InspectError } from '../../src/inspect/errors.js';
 import { BPF_FUNC } from '../../src/sys/constants.js';
 import { brief, call, callRel, jneImm, ldFunc, ldMap, ldValue, mov32Reg, program, type Part } from './asm.js';
+import { xorshift32 } from '../support/random.js';
 
 const { movImm, movReg, addImm, exit, stxMem, stMem, ldxMem, jeqImm, ja } = asm;
 const ret0 = [movImm(0, 0), exit()];
@@ -376,18 +377,7 @@ describe('analyzeProgram: malformed streams', () => {
 });
 
 describe('analyzeProgram: arbitrary input', () => {
-  /** Deterministic xorshift PRNG so a failure can be replayed. */
-  function rng(seed: number): () => number {
-    let x = seed >>> 0 || 1;
-    return () => {
-      x ^= x << 13;
-      x >>>= 0;
-      x ^= x >>> 17;
-      x ^= x << 5;
-      x >>>= 0;
-      return x;
-    };
-  }
+  const rng = xorshift32;
 
   it('either returns interactions or throws InspectError, never anything else', () => {
     const ops = [0x18, 0x00, 0x61, 0x79, 0x7b, 0x62, 0x7a, 0xdb, 0xbf, 0xb7, 0x07, 0x0f, 0x1f, 0xbc, 0x05, 0x15, 0x55, 0x06, 0x85, 0x95, 0xe5, 0xf5, 0x16];

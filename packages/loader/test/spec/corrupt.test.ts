@@ -4,18 +4,8 @@ import { TsbpfError } from '../../src/errors.js';
 import { linkProgram } from '../../src/spec/linker.js';
 import { CollectionSpec } from '../../src/spec/collection.js';
 import { allObjects } from '../testdata.js';
+import { prng } from '../support/random.js';
 
-/** Small deterministic PRNG (mulberry32) so failures reproduce. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Parse fully (specs, every program linked): must end in a spec or a TsbpfError. */
 function parseAll(bytes: Uint8Array): 'ok' | 'typed-error' {
