@@ -1,4 +1,5 @@
 /** Shared bits of the sys tests. */
+import { afterEach } from 'vitest';
 import { asm } from '../../src/asm/index.js';
 import { assemble } from '../../src/asm/instruction.js';
 import { BPF_MAP_TYPE, BPF_PROG_TYPE, mapCreate, progLoad, type Fd } from '../../src/sys/index.js';
@@ -39,3 +40,18 @@ export function returnProgram(ret: number): Fd {
 
 /** A packet big enough for socket filter test runs (an Ethernet header and some payload). */
 export const packet = new Uint8Array(64).fill(0xab);
+
+/**
+ * Close every fd a test registers, after each test: call once at module level and wrap each
+ * descriptor the test creates (`const m = track(arrayMap())`).
+ */
+export function closeAfterEach(): (fd: Fd) => Fd {
+  const open: Fd[] = [];
+  afterEach(() => {
+    for (const fd of open.splice(0)) fd.close();
+  });
+  return (fd) => {
+    open.push(fd);
+    return fd;
+  };
+}

@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   BPF_ANY,
   BPF_EXIST,
@@ -24,16 +24,9 @@ import {
   mapUpdateElem,
   numPossibleCpus,
 } from '../../src/sys/index.js';
-import { arrayMap, readU64, u32, u64 } from './helpers.js';
+import { arrayMap, readU64, u32, u64, closeAfterEach } from './helpers.js';
 
-const open: Fd[] = [];
-const track = (fd: Fd): Fd => {
-  open.push(fd);
-  return fd;
-};
-afterEach(() => {
-  for (const fd of open.splice(0)) fd.close();
-});
+const track = closeAfterEach();
 
 function hashMap(n = 16): Fd {
   return track(mapCreate({ mapType: BPF_MAP_TYPE.HASH, keySize: 4, valueSize: 8, maxEntries: n, mapName: 'h' }));

@@ -1,5 +1,5 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { asm } from '../../src/asm/index.js';
 import { assemble } from '../../src/asm/instruction.js';
 import {
@@ -34,16 +34,9 @@ import {
   progLoad,
   taskFdQuery,
 } from '../../src/sys/index.js';
-import { arrayMap, readU64, u32 } from './helpers.js';
+import { arrayMap, readU64, u32, closeAfterEach } from './helpers.js';
 
-const open: Fd[] = [];
-const track = (fd: Fd): Fd => {
-  open.push(fd);
-  return fd;
-};
-afterEach(() => {
-  for (const fd of open.splice(0)) fd.close();
-});
+const track = closeAfterEach();
 
 const tracepointIdPath = '/sys/kernel/tracing/events/syscalls/sys_enter_getpid/id';
 const getpidTracepointId = existsSync(tracepointIdPath) ? Number(readFileSync(tracepointIdPath, 'utf8')) : 0;

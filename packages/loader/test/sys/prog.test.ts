@@ -1,5 +1,5 @@
 import { mkdirSync, rmSync } from 'node:fs';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { asm } from '../../src/asm/index.js';
 import { assemble } from '../../src/asm/instruction.js';
 import {
@@ -31,16 +31,9 @@ import {
   rawTracepointOpen,
   taskFdQuery,
 } from '../../src/sys/index.js';
-import { arrayMap, packet, readU64, returnProgram, u32, u64 } from './helpers.js';
+import { arrayMap, packet, readU64, returnProgram, u32, u64, closeAfterEach } from './helpers.js';
 
-const open: Fd[] = [];
-const track = (fd: Fd): Fd => {
-  open.push(fd);
-  return fd;
-};
-afterEach(() => {
-  for (const fd of open.splice(0)) fd.close();
-});
+const track = closeAfterEach();
 
 /** `r0 = map[0]` (0 when missing) as a socket filter, exercising ld_imm64 map fds and a helper call. */
 function mapReader(mapFd: Fd): Fd {
