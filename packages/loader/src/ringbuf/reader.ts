@@ -65,9 +65,6 @@ export class RingBufReader implements EventReader {
   #cons: number;
   /** The consumer position last published to the kernel (≤ #cons). */
   #published: number;
-  /** The callback of readAvailable(), while its raw adapter runs. */
-  #viewCb: RecordCallback | undefined;
-  readonly #viewAdapter: RawRecordCallback;
   #closed = false;
   /** True while readAvailable()/readAvailableRaw() runs (a callback may not start another drain). */
   #draining = false;
@@ -118,10 +115,6 @@ export class RingBufReader implements EventReader {
     this.#dataOffset = page;
     this.#cons = Atomics.load(this.#consumerWords, HI) * TWO_32 + (Atomics.load(this.#consumerWords, LO) >>> 0);
     this.#published = this.#cons;
-    this.#viewAdapter = (view, offset, length) => {
-      // Only reached from readAvailable(), which sets #viewCb first.
-      (this.#viewCb as RecordCallback)(new DataView(this.#buffer, offset, length), -1);
-    };
   }
 
   /** Size of the data area in bytes. */
@@ -216,17 +209,15 @@ export class RingBufReader implements EventReader {
   }
 
   readAvailable(cb: RecordCallback, maxRecords = Infinity): number {
-    if (this.#closed) return 0;
-    if (this.#draining) throw new RingBufError('readAvailable() called from inside a record callback of the same reader');
-    this.#viewCb = cb;
-    try {
-      return this.readAvailableRaw(this.#viewAdapter, maxRecords);
-    } finally {
-      this.#viewCb = undefined;
-    }
+    return this.#readAvailable(undefined, cb, maxRecords);
   }
 
   readAvailableRaw(cb: RawRecordCallback, maxRecords = Infinity): number {
+    return this.#readAvailable(cb, undefined, maxRecords);
+  }
+
+  /** The drain loop behind both forms: exactly one of `cb` (offsets into the shared view) and `viewCb` (a view per record) is set. */
+  #readAvailable(cb: RawRecordCallback | undefined, viewCb: RecordCallback | undefined, maxRecords: number): number {
     if (this.#closed) return 0;
     if (this.#holding) throw new RingBufError('an async iterator holds a record of this reader: finish or break the for-await loop before calling readAvailable()');
     if (this.#draining) throw new RingBufError('readAvailable() called from inside a record callback of the same reader');
@@ -266,7 +257,8 @@ export class RingBufReader implements EventReader {
           n++;
           // Consumed even if the callback throws: the drain stops after its record.
           this.#cons = next;
-          cb(view, at + HEADER_SIZE, len, -1);
+          if (viewCb) viewCb(new DataView(this.#buffer, at + HEADER_SIZE, len), -1);
+          else if (cb) cb(view, at + HEADER_SIZE, len, -1);
         }
         cons = next;
         if (cons - this.#published >= this.#publishEvery) {
