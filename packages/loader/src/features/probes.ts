@@ -300,13 +300,32 @@ export function checkAttachType(progType: number, attachType: number): FeatureRe
   return cached(`attach:${progType}:${attachType}`, () => {
     const base = progBaseAttrs(progType);
     if (typeof base === 'string') return { supported: false, detail: base };
+    // Trampoline attach types need a function as their target, not a tracepoint typedef.
+    const target = progType === BPF_PROG_TYPE.TRACING ? tracingFunctionTarget(attachType) : undefined;
+    if (typeof target === 'string') return { supported: false, detail: target };
     try {
-      progLoad({ progType, insns: insns(RET0), license: 'GPL', ...base, expectedAttachType: attachType }).close();
+      progLoad({ progType, insns: insns(RET0), license: 'GPL', ...base, expectedAttachType: attachType, ...target }).close();
       return { supported: true };
     } catch (err) {
       return { supported: false, detail: `${attachTypeName(attachType) ?? attachType}: ${describeError(err)}` };
     }
   });
+}
+
+/**
+ * The `attach_btf_id` a TRACING program of `attachType` is probed with: a kernel function for
+ * fentry/fexit/fmod_ret (the kernel's own BPF test functions, or a stable LSM hook), nothing for
+ * the other attach types (they keep {@link progBaseAttrs}' tracepoint). A string says why none exists.
+ */
+function tracingFunctionTarget(attachType: number): { attachBtfId: number } | string | undefined {
+  const A = BPF_ATTACH_TYPE;
+  if (attachType !== A.TRACE_FENTRY && attachType !== A.TRACE_FEXIT && attachType !== A.MODIFY_RETURN) return undefined;
+  const names = attachType === A.MODIFY_RETURN ? ['bpf_modify_return_test'] : ['bpf_fentry_test1', 'security_task_setnice'];
+  for (const name of names) {
+    const id = kernelBtfId(name, 'func');
+    if (id !== undefined) return { attachBtfId: id };
+  }
+  return `no ${names.join(' or ')} in kernel BTF to attach a probe program to`;
 }
 
 /** {@link checkAttachType} as a boolean. */
