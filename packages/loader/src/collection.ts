@@ -8,7 +8,8 @@
 import { chmodSync, existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Btf } from './btf/btf.js';
-import { applyCoreRelocations, type CoreRelocationReport } from './btf/core/relocate.js';
+import { applyCoreRelocations, CORE_POISON_IMM, type CoreRelocationReport } from './btf/core/relocate.js';
+import { checkHelper } from './features/probes.js';
 import { encodeFuncInfo, encodeLineInfo, FUNC_INFO_SIZE, LINE_INFO_SIZE } from './btf/ext.js';
 import { listModuleBtf, loadKernelBtf, loadModuleBtf } from './btf/kernel.js';
 import { sanitizeBtf } from './btf/sanitize.js';
@@ -26,7 +27,7 @@ import { linkProgram, type LinkedProgram } from './spec/linker.js';
 import { PIN, type MapSpec } from './spec/map.js';
 import type { ProgramSpec } from './spec/program.js';
 import { btfGetFdById, btfGetNextId, btfLoadWithLog, mapCreate, mapFreeze, mapUpdateElem, objGet, objPin, progLoadWithLog } from './sys/bpf.js';
-import { BPF_F_MMAPABLE, BPF_F_RDONLY_PROG, BPF_MAP_TYPE, BPF_OBJ_NAME_LEN } from './sys/constants.js';
+import { BPF_F_MMAPABLE, BPF_F_RDONLY_PROG, BPF_MAP_TYPE, BPF_OBJ_NAME_LEN, helperName } from './sys/constants.js';
 import { ERRNO } from './sys/errno.js';
 import { isErrno, SyscallError } from './sys/errors.js';
 import type { Fd } from './sys/fd.js';
@@ -578,6 +579,14 @@ class Loader {
       );
       return new Program(fd, prog, linked);
     } catch (err) {
+      // A helper this kernel lacks makes the verifier fail in confusing ways (e.g. a callback
+      // subprogram it does not recognise): name the helper instead, so callers can leave it out.
+      if (err instanceof SyscallError) {
+        const missing = missingHelpers(prog.type, linked);
+        if (missing.length > 0) {
+          throw new NotSupportedError(`${missing.join(', ')} (used by program ${prog.name}, ${prog.typeName})`, { cause: err });
+        }
+      }
       if (err instanceof SyscallError && err.log !== undefined && err.log.length > 0) {
         throw new VerifierError({ program: prog.name, cause: err, log: err.log, lineInfo: linked.lineInfo, coreReports: reports });
       }
@@ -589,6 +598,17 @@ class Loader {
       target?.objFd?.close();
     }
   }
+}
+
+/** Helpers called by `linked` that the kernel does not offer to programs of `progType`. */
+function missingHelpers(progType: number, linked: LinkedProgram): string[] {
+  const ids = new Set<number>();
+  const insns = linked.insns;
+  for (let i = 0; i < insns.length; i++) {
+    if (insns.isCall(i) && insns.src(i) === 0 && insns.imm(i) !== CORE_POISON_IMM) ids.add(insns.imm(i));
+    if (insns.isLdImm64(i)) i++;
+  }
+  return [...ids].filter((id) => !checkHelper(progType, id).supported).map((id) => `helper ${helperName(id) ?? `#${id}`}`);
 }
 
 /** Wrap a fresh map fd; the fd is closed if the handle cannot be built, so nothing leaks. */

@@ -2,6 +2,8 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { Collection } from '../../src/collection.js';
 import { VerifierError } from '../../src/programs/verifier.js';
+import { NotSupportedError } from '../../src/errors.js';
+import { BPF_PROG_TYPE } from '../../src/sys/constants.js';
 import { CollectionSpec } from '../../src/spec/collection.js';
 import { openFdCount, repoRoot, testdataPath } from '../testdata.js';
 
@@ -34,5 +36,17 @@ describe('verifier failures', () => {
     spec.program('bad_prog').autoload = false;
     using coll = Collection.load(spec);
     expect(coll.program('good_prog').testRun().retval).toBe(0);
+  });
+});
+
+describe('helpers the kernel does not offer', () => {
+  it('fail with NotSupportedError naming the helper, not a verifier puzzle', () => {
+    // maps.bpf.o's raw_tp program calls bpf_get_stackid, which XDP programs may not use:
+    // loading it as one stands in for an older kernel that lacks a helper.
+    const spec = CollectionSpec.fromFile(testdataPath('maps.bpf.o'));
+    spec.program('maps_update').autoload = false;
+    spec.program('maps_trace').type = BPF_PROG_TYPE.XDP;
+    expect(() => Collection.load(spec)).toThrow(NotSupportedError);
+    expect(() => Collection.load(spec)).toThrow(/helper bpf_get_stackid.*used by program maps_trace/);
   });
 });
