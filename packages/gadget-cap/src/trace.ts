@@ -148,6 +148,11 @@ export class CapabilityTrace implements AsyncIterable<CapabilityEvent>, AsyncDis
     w?.();
   }
 
+  /** Programs attached (one link each, whether or not the kernel made it a bpf_link). */
+  get attachedPrograms(): number {
+    return this.run.links.length;
+  }
+
   /** Events decoded so far (consumed or queued). */
   get count(): number {
     return this.accepted;
