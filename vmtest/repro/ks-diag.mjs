@@ -1,0 +1,12 @@
+const L = await import('/work/main/packages/loader/dist/index.js');
+const log = (s) => process.stdout.write(`diagks ${s}\n`);
+let t = Date.now();
+const ks = L.KernelSymbols.load();
+log(`load ${Date.now() - t} ms, size ${ks.size}`);
+t = Date.now();
+const s = ks.lookup ? ks.lookup('cap_capable') : undefined;
+log(`lookup ${JSON.stringify(s, (k, v) => typeof v === 'bigint' ? v.toString(16) : v)} ${Date.now() - t} ms`);
+t = Date.now();
+for (let i = 0; i < 100; i++) ks.symbolize(0xffffffff81000000n + BigInt(i * 4096));
+log(`100 symbolize ${Date.now() - t} ms`);
+process.exit(0);
