@@ -175,14 +175,19 @@ if [ -f /kconfig ] && [ -d "$R/boot" ]; then
   # The loader reads /boot/config-$(uname -r) for kconfig externs; the host's /boot is for the host.
   mount -t tmpfs -o mode=755 tmpfs "$R/boot" && cp /kconfig "$R/boot/config-$(uname -r)" || say "WARN /boot/config not provided"
 fi
-# The project may live under /tmp (CI clones there): a second view of the host root lets the
-# project's folders show through the scratch tmpfs mounted over it.
-mkdir -p /mnt/host && mount -t 9p -o trans=virtio,version=9p2000.L,ro hostroot /mnt/host || say "WARN no second hostroot view"
+# The project may live under /tmp (CI clones there): hold its folders aside with bind mounts
+# while the scratch tmpfs goes over their parent, then put them back in place.
+keep=0
 for d in /tmp /run /var/tmp; do
   [ -d "$R$d" ] || continue
-  mount -t tmpfs -o mode=1777 tmpfs "$R$d" || fail "mount tmpfs on $d"
+  held=""
   for p in ${[o.cwd, ...(o.overlays ?? [])].map(q).join(' ')}; do
-    case "$p" in "$d"/*) mkdir -p "$R$p" && mount -o bind "/mnt/host$p" "$R$p" || fail "keep $p visible under the tmpfs on $d" ;; esac
+    case "$p" in "$d"/*) keep=$((keep+1)); mkdir -p "/mnt/keep$keep" && mount -o bind "$R$p" "/mnt/keep$keep" || fail "hold $p"; held="$held $keep:$p" ;; esac
+  done
+  mount -t tmpfs -o mode=1777 tmpfs "$R$d" || fail "mount tmpfs on $d"
+  for h in $held; do
+    k=\${h%%:*}; p=\${h#*:}
+    mkdir -p "$R$p" && mount -o bind "/mnt/keep$k" "$R$p" || fail "keep $p visible under the tmpfs on $d"
   done
 done
 n=0
