@@ -57,6 +57,7 @@ interface Native {
   getuid: Fn<[], number>;
   clockGettime: Fn<[number, Uint8Array], number>;
   getrlimit: Fn<[number, Uint8Array], number>;
+  schedSetaffinity: Fn<[number, number, Uint8Array], number>;
   setrlimit: Fn<[number, Uint8Array], number>;
   sysconf: Fn<[number], number>;
   ifNametoindex: Fn<[string], number>;
@@ -98,6 +99,7 @@ function lib(): Native {
     getuid: f('unsigned int getuid()'),
     clockGettime: f('int clock_gettime(int clk, void *ts)'),
     getrlimit: f('int getrlimit(int resource, void *rlim)'),
+    schedSetaffinity: f('int sched_setaffinity(int pid, size_t cpusetsize, void *mask)'),
     setrlimit: f('int setrlimit(int resource, void *rlim)'),
     sysconf: f('long sysconf(int name)'),
     ifNametoindex: f('unsigned int if_nametoindex(const char *name)'),
@@ -354,4 +356,15 @@ export function onlineCpus(): number[] {
 /** if_nametoindex(3): the interface index, or 0 when there is no such interface. */
 export function ifNameToIndex(name: string): number {
   return lib().ifNametoindex(name);
+}
+
+/**
+ * Restrict the calling thread to `cpus` (sched_setaffinity on tid 0). Returns 0 or -errno. Tests use
+ * it to keep per-CPU producers (perf rings) on one CPU.
+ */
+export function setCpuAffinity(cpus: readonly number[]): number {
+  const mask = new Uint8Array(128);
+  for (const c of cpus) mask[c >> 3] |= 1 << (c & 7);
+  const r = lib().schedSetaffinity(0, mask.byteLength, mask);
+  return r < 0 ? -lastErrno() : r;
 }

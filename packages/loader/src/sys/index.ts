@@ -29,6 +29,7 @@ export {
   possibleCpus,
   numPossibleCpus,
   onlineCpus,
+  setCpuAffinity,
   ifNameToIndex,
   readRaw,
   writeRaw,

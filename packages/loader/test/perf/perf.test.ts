@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BPF_MAP_TYPE, Fd, MappedRegion, mapCreate, numPossibleCpus, onlineCpus } from '../../src/sys/index.js';
+import { BPF_MAP_TYPE, Fd, MappedRegion, mapCreate, numPossibleCpus, onlineCpus, setCpuAffinity } from '../../src/sys/index.js';
 import { PerfReader, openEventReader } from '../../src/perf/index.js';
 import type { EventReader } from '../../src/ringbuf/index.js';
 import { attachTracepoint } from '../../src/link/index.js';
@@ -77,19 +77,24 @@ describe.skipIf(!producerSupport.ok)('PerfReader', () => {
     const lostEvents: [number, number][] = [];
     using reader = new PerfReader({ fd: map }, { pageCount: 1, onLost: (count, cpu) => lostEvents.push([count, cpu]) });
     using p = new Producer('perf', map);
-    p.produce(1000); // a 4 KiB ring holds ~128 of these 32-byte records
     let received = 0;
     const count = (): void => {
       received += reader.readAvailable(() => {});
     };
-    count();
-    // The kernel writes the LOST record at the next successful output *on the same CPU's ring*: produce
-    // one more after draining. If this thread migrated to another CPU meanwhile (a loaded machine keeps
-    // it there), sleep and retry until a wake-up lands on the first CPU again.
-    for (let tries = 0; tries < 400 && reader.lost < Number(p.state.dropped); tries++) {
-      if (tries > 0) await new Promise((r) => setTimeout(r, 5));
-      p.produce(1);
+    // Keep every output on one CPU's ring: the kernel writes the LOST record only at the next
+    // successful output on the ring that dropped, and a test run may migrate between repetitions on
+    // a busy machine. Pinned, one more output after the drain lands on that ring.
+    expect(setCpuAffinity([onlineCpus()[0]])).toBe(0);
+    try {
+      p.produce(1000); // a 4 KiB ring holds ~128 of these 32-byte records
       count();
+      for (let tries = 0; tries < 400 && reader.lost < Number(p.state.dropped); tries++) {
+        if (tries > 0) await new Promise((r) => setTimeout(r, 5));
+        p.produce(1);
+        count();
+      }
+    } finally {
+      setCpuAffinity(onlineCpus());
     }
     const produced = Number(p.state.produced);
     const dropped = Number(p.state.dropped);
