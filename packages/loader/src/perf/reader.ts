@@ -33,7 +33,7 @@ import {
   type MappedRegion,
 } from '../sys/index.js';
 import { TsbpfError } from '../errors.js';
-import { DEFAULT_BATCH_SIZE, yieldToEventLoop, type EventReader, type EventReaderOptions, type RawRecordCallback, type RecordCallback } from '../ringbuf/event_reader.js';
+import { DEFAULT_BATCH_SIZE, consumeLoop, yieldToEventLoop, type EventReader, type EventReaderOptions, type RawRecordCallback, type RecordCallback } from '../ringbuf/event_reader.js';
 
 /** The perf reader was misused, or its map could not be populated. */
 export class PerfReaderError extends TsbpfError {
@@ -404,11 +404,7 @@ export class PerfReader implements EventReader {
     if (this.#consuming) throw new PerfReaderError('this perf reader is already being consumed (start() or an iterator is running)');
     this.#consuming = true;
     try {
-      while (!this.#closed) {
-        const n = this.readAvailable(cb, this.#batch);
-        if (n >= this.#batch) await yieldToEventLoop();
-        else if (n === 0 && !(await this.#waitForData())) break;
-      }
+      await consumeLoop((max) => this.readAvailable(cb, max), () => this.#waitForData(), () => this.#closed, this.#batch);
     } finally {
       this.#consuming = false;
     }

@@ -72,3 +72,15 @@ export const DEFAULT_BATCH_SIZE = 4096;
 export function yieldToEventLoop(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
 }
+
+/**
+ * The `start()` loop both readers share: drain up to `batch` records, give the event loop a turn
+ * after a full batch, and wait off the JS thread when nothing is left, until closed.
+ */
+export async function consumeLoop(drain: (max: number) => number, waitForData: () => Promise<boolean>, isClosed: () => boolean, batch: number): Promise<void> {
+  while (!isClosed()) {
+    const n = drain(batch);
+    if (n >= batch) await yieldToEventLoop();
+    else if (n === 0 && !(await waitForData())) break;
+  }
+}

@@ -10,7 +10,7 @@
  */
 import { Epoll, MAP, PROT, mmap, pageSize, type Fd, type MappedRegion } from '../sys/index.js';
 import { TsbpfError } from '../errors.js';
-import { DEFAULT_BATCH_SIZE, yieldToEventLoop, type EventReader, type EventReaderOptions, type RawRecordCallback, type RecordCallback } from './event_reader.js';
+import { DEFAULT_BATCH_SIZE, consumeLoop, yieldToEventLoop, type EventReader, type EventReaderOptions, type RawRecordCallback, type RecordCallback } from './event_reader.js';
 
 const BUSY_BIT = 0x80000000;
 const DISCARD_BIT = 0x40000000;
@@ -287,11 +287,7 @@ export class RingBufReader implements EventReader {
     if (this.#busyLoop) throw new RingBufError('this ring buffer reader is already being consumed (start() or an iterator is running)');
     this.#busyLoop = true;
     try {
-      while (!this.#closed) {
-        const n = this.readAvailable(cb, this.#batch);
-        if (n >= this.#batch) await yieldToEventLoop();
-        else if (n === 0 && !(await this.#waitForData())) break;
-      }
+      await consumeLoop((max) => this.readAvailable(cb, max), () => this.#waitForData(), () => this.#closed, this.#batch);
     } finally {
       this.#busyLoop = false;
     }
