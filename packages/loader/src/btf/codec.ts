@@ -1157,6 +1157,20 @@ function writeBigInt(v: DataView, o: number, size: number, x: bigint): void {
 const decoderCache = new WeakMap<Btf, Map<string, Decoder>>();
 const encoderCache = new WeakMap<Btf, Map<string, Encoder>>();
 
+/** The value cached for (`btf`, `key`) in `cache`, built once by `build`. */
+function memoized<T>(cache: WeakMap<Btf, Map<string, T>>, btf: Btf, key: string, build: () => T): T {
+  let perBtf = cache.get(btf);
+  const hit = perBtf?.get(key);
+  if (hit !== undefined) return hit;
+  const value = build();
+  if (!perBtf) {
+    perBtf = new Map();
+    cache.set(btf, perBtf);
+  }
+  perBtf.set(key, value);
+  return value;
+}
+
 /** The root name used in error paths: the type's name, or `value`. */
 function rootPath(btf: Btf, id: number): string {
   try {
@@ -1186,28 +1200,22 @@ function shortBuffer(path: string, id: number, need: number, offset: number, hav
 export function compileDecoder(btf: Btf, typeId: number, options?: CodecOptions): Decoder {
   const opts = resolveOptions(options);
   const key = `${typeId}|${optionsKey(opts)}`;
-  let perBtf = decoderCache.get(btf);
-  const hit = perBtf?.get(key);
-  if (hit) return hit;
-  const path = rootPath(btf, typeId);
-  const inner = new DecoderCompiler(btf, typeId, opts).compile(typeId, path);
-  const size = btf.sizeof(typeId);
-  const decoder: Decoder = (view, offset = 0) => {
-    if (!(offset >= 0) || offset + size > view.byteLength) throw shortBuffer(path, typeId, size, offset, view.byteLength);
-    try {
-      return inner(view, offset);
-    } catch (e) {
-      // Unreachable for consistent BTF (layouts are checked at compile time); never leak a RangeError.
-      if (e instanceof RangeError) throw shortBuffer(path, typeId, size, offset, view.byteLength);
-      throw e;
-    }
-  };
-  if (!perBtf) {
-    perBtf = new Map();
-    decoderCache.set(btf, perBtf);
-  }
-  perBtf.set(key, decoder);
-  return decoder;
+  return memoized(decoderCache, btf, key, () => {
+    const path = rootPath(btf, typeId);
+    const inner = new DecoderCompiler(btf, typeId, opts).compile(typeId, path);
+    const size = btf.sizeof(typeId);
+    const decoder: Decoder = (view, offset = 0) => {
+      if (!(offset >= 0) || offset + size > view.byteLength) throw shortBuffer(path, typeId, size, offset, view.byteLength);
+      try {
+        return inner(view, offset);
+      } catch (e) {
+        // Unreachable for consistent BTF (layouts are checked at compile time); never leak a RangeError.
+        if (e instanceof RangeError) throw shortBuffer(path, typeId, size, offset, view.byteLength);
+        throw e;
+      }
+    };
+    return decoder;
+  });
 }
 
 /**
@@ -1220,28 +1228,22 @@ export function compileDecoder(btf: Btf, typeId: number, options?: CodecOptions)
 export function compileEncoder(btf: Btf, typeId: number, options?: CodecOptions): Encoder {
   const opts = resolveOptions(options);
   const key = `${typeId}|${optionsKey(opts)}`;
-  let perBtf = encoderCache.get(btf);
-  const hit = perBtf?.get(key);
-  if (hit) return hit;
-  const path = rootPath(btf, typeId);
-  const inner = new EncoderCompiler(btf, typeId, opts).compile(typeId, path);
-  const size = btf.sizeof(typeId);
-  const encoder: Encoder = (value, out, offset = 0) => {
-    if (!(offset >= 0) || offset + size > out.byteLength) throw shortBuffer(path, typeId, size, offset, out.byteLength);
-    new Uint8Array(out.buffer, out.byteOffset + offset, size).fill(0);
-    try {
-      inner(value, out, offset);
-    } catch (e) {
-      if (e instanceof RangeError) throw shortBuffer(path, typeId, size, offset, out.byteLength);
-      throw e;
-    }
-  };
-  if (!perBtf) {
-    perBtf = new Map();
-    encoderCache.set(btf, perBtf);
-  }
-  perBtf.set(key, encoder);
-  return encoder;
+  return memoized(encoderCache, btf, key, () => {
+    const path = rootPath(btf, typeId);
+    const inner = new EncoderCompiler(btf, typeId, opts).compile(typeId, path);
+    const size = btf.sizeof(typeId);
+    const encoder: Encoder = (value, out, offset = 0) => {
+      if (!(offset >= 0) || offset + size > out.byteLength) throw shortBuffer(path, typeId, size, offset, out.byteLength);
+      new Uint8Array(out.buffer, out.byteOffset + offset, size).fill(0);
+      try {
+        inner(value, out, offset);
+      } catch (e) {
+        if (e instanceof RangeError) throw shortBuffer(path, typeId, size, offset, out.byteLength);
+        throw e;
+      }
+    };
+    return encoder;
+  });
 }
 
 /** Decodes one value of type `typeId` from `bytes` (a Uint8Array or DataView) at `offset`. */
