@@ -125,6 +125,11 @@ export class CapabilityTrace implements AsyncIterable<CapabilityEvent>, AsyncDis
       this.dropped++;
       return;
     }
+    // Drop our own events before decoding: decoding looks up stack maps with bpf(2), and before
+    // Linux 6.3 every bpf(2) call made a capability check (CAP_BPF, when unprivileged BPF is
+    // disabled), so decoding a self event would trace a new one — a feedback loop that kept the
+    // tracer busy with itself on 5.10 and 6.1 (issue 7).
+    if (this.selfPid >= 0 && this.decoder.pidOf(view) === this.selfPid) return;
     // Decode now: the view is only valid during the callback, and user stacks must be read while
     // the process still exists. A record that cannot be decoded is counted, not fatal.
     let event: CapabilityEvent;

@@ -48,13 +48,16 @@ export class EventDecoder {
   private readonly steps: readonly Step[];
   private readonly keepRaw: boolean;
   private readonly renames: ReadonlyMap<string, string>;
+  private readonly pidField: { offset: number; size: number } | undefined;
 
   constructor(btf: Btf, structTypeId: number, options: EventDecoderOptions = {}) {
     this.fields = describeEventType(btf, structTypeId);
     this.raw = compileDecoder(btf, structTypeId, { stripSetPrefix: true });
     this.keepRaw = options.keepRaw ?? false;
     const bootToRealtimeNs = clockGettime(CLOCK.REALTIME) - clockGettime(CLOCK.BOOTTIME);
-    const pidPath = this.fields.find((f) => f.enrichment === 'pid')?.path.split('.');
+    const pidDescriptor = this.fields.find((f) => f.enrichment === 'pid');
+    const pidPath = pidDescriptor?.path.split('.');
+    this.pidField = pidDescriptor && !pidDescriptor.bitfield && (pidDescriptor.size === 4 || pidDescriptor.size === 8) ? { offset: pidDescriptor.offset, size: pidDescriptor.size } : undefined;
     const symbolize = options.symbolize ?? true;
     const steps: Step[] = [];
     for (const f of this.fields) {
@@ -68,6 +71,17 @@ export class EventDecoder {
     }
     this.steps = steps;
     this.renames = new Map(steps.filter((st) => st.rawKey !== st.displayKey).map((st) => [st.rawKey, st.displayKey]));
+  }
+
+  /**
+   * The process id of a record (the member typed `gadget_pid`), read without decoding anything
+   * else; undefined when the event has none. Filters run on this before `decode`, which may make
+   * syscalls (stack map lookups) that must not be spent on records about to be dropped.
+   */
+  pidOf(view: DataView): number | undefined {
+    const f = this.pidField;
+    if (!f || view.byteLength < f.offset + f.size) return undefined;
+    return f.size === 4 ? view.getUint32(f.offset, true) : Number(view.getBigUint64(f.offset, true));
   }
 
   /** C member names and codec values, no formatting. The view is only read during the call. */

@@ -28,7 +28,11 @@ async function waitFor<T>(run: GadgetRun, trigger: () => Promise<T>, match: (e: 
   const decoder = run.decoder();
   const seen: GadgetEvent[] = [];
   const reading = run.reader.start((view) => {
-    seen.push(decoder.decode(view));
+    const pid = decoder.pidOf(view);
+    const event = decoder.decode(view);
+    // The pre-decode pid read (what filters use) must agree with the full decode.
+    if (pid !== (event.proc as { pid: number }).pid) throw new Error(`pidOf read ${pid}, decode read ${String((event.proc as { pid: number }).pid)}`);
+    seen.push(event);
   });
   try {
     const t = await trigger();
