@@ -9,6 +9,13 @@ import { packageSpecifier } from '../snapshot.js';
 import { taskChecks } from './pool.js';
 import { pass, type Check } from './types.js';
 
+/**
+ * Give-up limit of one gadget task in the worker. A passing self-test takes 8–17 s under TCG; one
+ * whose events never come reports its own failure after its bounded waits (10 + 3 + 10 + 10 s) plus
+ * children and load, ≈ 45 s. Only a hang (the issue 7 stall was one) runs into this.
+ */
+const GADGET_TIMEOUT_MS = 60_000;
+
 /** Gadget checks. */
 export const checks: readonly Check[] = [
   {
@@ -19,8 +26,8 @@ export const checks: readonly Check[] = [
       return pass(`${Object.keys(mod).length} exports`);
     },
   },
-  ...taskChecks('gadget/fentry', ['gadget-cap/selftest/fentry'], 100_000),
-  ...taskChecks('gadget/kprobe', ['gadget-cap/selftest/kprobe'], 100_000),
-  ...taskChecks('gadget/tracepoint', ['gadget-cap/selftest/tracepoint'], 100_000),
-  ...taskChecks('gadget/perf', ['gadget-cap/perf_output', 'gadget-cap/cap_sys_rawio'], 100_000),
+  ...taskChecks('gadget/fentry', ['gadget-cap/selftest/fentry'], GADGET_TIMEOUT_MS),
+  ...taskChecks('gadget/kprobe', ['gadget-cap/selftest/kprobe'], GADGET_TIMEOUT_MS),
+  ...taskChecks('gadget/tracepoint', ['gadget-cap/selftest/tracepoint'], GADGET_TIMEOUT_MS),
+  ...taskChecks('gadget/perf', ['gadget-cap/perf_output', 'gadget-cap/cap_sys_rawio'], GADGET_TIMEOUT_MS),
 ];
