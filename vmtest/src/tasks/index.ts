@@ -5,12 +5,14 @@
  */
 import { attachTasks } from './attach.js';
 import { gadgetTasks } from './gadget.js';
+import { kprobeMultiTasks } from './kprobe_multi.js';
 import { objectTasks } from './objects.js';
 import { streamTasks } from './streams.js';
 import type { Task } from './types.js';
 
 /** Tasks by name. */
-export const TASKS: Readonly<Record<string, Task>> = { ...objectTasks, ...attachTasks, ...streamTasks, ...gadgetTasks };
+export const TASKS: Readonly<Record<string, Task>> = { ...objectTasks, ...attachTasks, ...kprobeMultiTasks, ...streamTasks, ...gadgetTasks };
 
 export * from './types.js';
 export { ATTACH_CHECKS } from './attach.js';
+export { KPROBE_MULTI_CHECKS } from './kprobe_multi.js';
