@@ -13,7 +13,7 @@
 // 3 s when the event loop runs), and names what the own records are (capability, syscall, the
 // kernel frames between cap_capable and the syscall entry).
 //
-// Measured (see vmtest/README.md, "Issue 7"): on 5.10 and 6.1 decode-first never stops — the first
+// Measured (vmtest/README.md, "Issue 7, the gadget stall"): on 5.10 and 6.1 decode-first never stops — the first
 // drain only ends when the script's deadline stops decoding, the timer never ticks, and nearly
 // every own record is CAP_BPF in SYS_BPF, checked at the bpf(2) entry (6.1's stack:
 // capable<-__sys_bpf<-__x64_sys_bpf). filter-first sees a handful of own records (perf_event_open
