@@ -13,13 +13,14 @@
 // 3 s when the event loop runs), and names what the own records are (capability, syscall, the
 // kernel frames between cap_capable and the syscall entry).
 //
-// Measured (vmtest/README.md, "Issue 7, the gadget stall"): on 5.10 and 6.1 decode-first never stops — the first
-// drain only ends when the script's deadline stops decoding, the timer never ticks, and nearly
-// every own record is CAP_BPF in SYS_BPF, checked at the bpf(2) entry (6.1's stack:
-// capable<-__sys_bpf<-__x64_sys_bpf). filter-first sees a handful of own records (perf_event_open
-// at attach) and a ticking timer. The control differs as the entry check does: 5.10 tests
-// `sysctl && !bpf_capable()` (sysctl 0: no capability check, quiet), 6.1 calls bpf_capable() before
-// looking at the sysctl (still loops). 6.12 and later make no check at the bpf(2) entry: all quiet.
+// Measured (vmtest/README.md, "Issue 7, the gadget stall"): on 5.10 and 6.1 decode-first never
+// stops — the first drain only ends when the script's deadline stops decoding, the timer never
+// ticks, and nearly every own record is CAP_BPF in SYS_BPF, checked at the bpf(2) entry (6.1's
+// stack: capable<-__sys_bpf<-__x64_sys_bpf). filter-first sees a handful of own records
+// (perf_event_open at attach) and a ticking timer. The control differs as the entry check does:
+// 5.10 tests `sysctl && !bpf_capable()` (sysctl 0: no capability check, quiet), 6.1 calls
+// bpf_capable() before looking at the sysctl (still loops). 6.12 and later make no check at the
+// bpf(2) entry: all quiet.
 // The last line is `feedback-verdict …`; the script exits 1 when filter-first loops.
 import { spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
