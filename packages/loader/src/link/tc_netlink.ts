@@ -160,12 +160,11 @@ function filtersOn(sock: NetlinkSocket, ifindex: number, direction: TcDirection)
 /** The filters on the `direction` hook of `iface`'s clsact qdisc (empty when there is no qdisc). */
 export function listTcFilters(iface: number | string, direction: TcDirection): TcFilter[] {
   const ifindex = resolveInterface(iface);
+  // Without a clsact qdisc the kernel answers the dump with nothing.
   return withSocket((sock) => {
     try {
       return filtersOn(sock, ifindex, direction);
     } catch (err) {
-      // No clsact qdisc: nothing to list.
-      if (errnoIs(err, 'EINVAL', 'ENOENT') && !qdiscsOn(sock, ifindex).some((q) => q.kind === 'clsact')) return [];
       throw tcError(err, `listing tc ${direction} filters of ${iface}`, ifindex, 'filter');
     }
   });
