@@ -13,6 +13,7 @@ import { hasTcx } from '../../src/features/index.js';
 import { openFdCount } from '../testdata.js';
 import { Counter, counterInsns, load, until } from './progs.js';
 import { VethNamespace } from './veth.js';
+import { LOADER_DIST, haveDist } from '../hardening/helpers.js';
 
 const ready = spawnSync('ip', ['-V']).status === 0 && spawnSync('tc', ['-V']).status === 0 && spawnSync('bash', ['-c', 'true']).status === 0;
 if (!ready) console.warn('skipping tc netlink tests: iproute2 (ip, tc) or bash is not installed');
@@ -214,6 +215,33 @@ describe.skipIf(!ready)('tc over netlink (forced)', () => {
     expect(() => attachTc(prog, HOST_IF, 'ingress', { mode: 'netlink', before: prog })).toThrow(AttachNotSupportedError);
     using link: Link = attachTcNetlink(prog, HOST_IF, 'ingress');
     expect(() => link.pin('/sys/fs/bpf/tsbpf-never')).toThrow(AttachNotSupportedError);
+  });
+});
+
+const setpriv = spawnSync('setpriv', ['--version']).status === 0;
+if (!setpriv) console.warn('skipping the CAP_NET_ADMIN test: setpriv (util-linux) is not installed');
+
+describe.skipIf(!ready || !setpriv || process.getuid?.() !== 0)('tc over netlink without CAP_NET_ADMIN', () => {
+  it.skipIf(!haveDist())('names the missing capability', () => {
+    using counter = new Counter();
+    using prog = schedCls(counter);
+    // The child gets the program as fd 3 (loading SCHED_CLS needs CAP_NET_ADMIN itself) and attaches it.
+    const script = `const lib = await import(${JSON.stringify(LOADER_DIST)});
+const prog = new lib.Fd(3, 'inherited program');
+try {
+  lib.attachTcNetlink(prog, ${JSON.stringify(HOST_IF)}, 'ingress').close();
+  console.log(JSON.stringify({ attached: true }));
+} catch (e) {
+  console.log(JSON.stringify({ attached: false, typed: e instanceof lib.AttachError, errno: e.cause?.errnoName, message: e.message }));
+} finally {
+  prog.close();
+}`;
+    const drop = ['--inh-caps=-net_admin', '--ambient-caps=-net_admin', '--bounding-set=-net_admin', '--'];
+    const r = spawnSync('setpriv', [...drop, process.execPath, '--input-type=module', '-e', script], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe', prog.raw] });
+    expect(r.status, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ attached: false, typed: true, errno: 'EPERM' });
+    expect(JSON.parse(r.stdout).message).toMatch(/adding the clsact qdisc: EPERM: needs CAP_NET_ADMIN/);
+    expect(hasClsact()).toBe(false);
   });
 });
 
