@@ -257,6 +257,24 @@ function releaseQdisc(sock: NetlinkSocket, ifindex: number): void {
   }
 }
 
+/**
+ * Filters not closed yet. A bpf_link goes away when an exiting process's fds close; a filter would
+ * stay, holding its program, so the ones left open are removed at process exit (the 'exit' event:
+ * a normal end or process.exit(), not a fatal signal).
+ */
+const openFilters = new Set<TcFilterLink>();
+let exitHookInstalled = false;
+
+function closeOpenFilters(): void {
+  for (const link of [...openFilters]) {
+    try {
+      link.close();
+    } catch {
+      // Exiting: nobody is left to report to.
+    }
+  }
+}
+
 /** Options of {@link attachTcNetlink}. */
 export interface TcNetlinkOptions {
   /** Filter priority, 1..65535 (lower runs first). Default: the kernel picks one (49152 on an empty hook, then one less than the first filter). */
@@ -267,7 +285,8 @@ export interface TcNetlinkOptions {
 
 /**
  * A cls_bpf filter this process added through netlink. Not a bpf_link: it cannot be pinned and has no
- * fd, and it stays attached if the process dies without closing it (as `tc filter add` would).
+ * fd. Filters still open when the process exits normally are removed then; a process killed by a
+ * signal leaves its filters (and their programs) attached, as `tc filter add` would.
  */
 export class TcFilterLink implements Link {
   /** `tc/ingress` or `tc/egress`. */
@@ -292,6 +311,11 @@ export class TcFilterLink implements Link {
     this.handle = handle;
     this.priority = priority;
     this.ownsQdisc = ownsQdisc;
+    openFilters.add(this);
+    if (!exitHookInstalled) {
+      exitHookInstalled = true;
+      process.once('exit', closeOpenFilters);
+    }
   }
 
   /** Always undefined: a netlink filter is not a bpf_link. */
@@ -312,6 +336,7 @@ export class TcFilterLink implements Link {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    openFilters.delete(this);
     withSocket((sock) =>
       runAll([
       () => {

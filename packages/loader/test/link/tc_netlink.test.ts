@@ -218,6 +218,22 @@ describe.skipIf(!ready)('tc over netlink (forced)', () => {
   });
 });
 
+describe.skipIf(!ready)('tc over netlink in a process that exits', () => {
+  it.skipIf(!haveDist())('removes the filters left open when the process exits', () => {
+    using counter = new Counter();
+    using prog = schedCls(counter);
+    const script = `const lib = await import(${JSON.stringify(LOADER_DIST)});
+const prog = new lib.Fd(3, 'inherited program');
+const link = lib.attachTcNetlink(prog, ${JSON.stringify(HOST_IF)}, 'egress');
+console.log(JSON.stringify({ handle: link.handle, filters: lib.listTcFilters(${JSON.stringify(HOST_IF)}, 'egress').length }));`;
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe', prog.raw] });
+    expect(r.status, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ filters: 1 });
+    expect(tcShow('filter', 'egress').trim()).toBe('');
+    expect(hasClsact()).toBe(false);
+  });
+});
+
 const setpriv = spawnSync('setpriv', ['--version']).status === 0;
 if (!setpriv) console.warn('skipping the CAP_NET_ADMIN test: setpriv (util-linux) is not installed');
 
