@@ -12,7 +12,7 @@ import { AttachError } from './errors.js';
 import { type Link } from './link.js';
 import { attachPerfEvent, type PerfEventOptions } from './perf_event.js';
 import { attachRawTracepoint } from './raw_tracepoint.js';
-import { attachTcx } from './tc.js';
+import { attachTc, type TcOptions } from './tc.js';
 import { attachTracepoint } from './tracepoint.js';
 import { attachTracing } from './tracing.js';
 import { attachUprobe, attachUprobeMulti } from './uprobe.js';
@@ -39,6 +39,15 @@ export interface AttachProgramOptions {
   readonly interface?: string | number;
   /** XDP flags. */
   readonly xdpFlags?: number;
+  /**
+   * tc: tcx link or netlink cls_bpf filter (default `auto`: tcx where the kernel has it), as
+   * {@link TcOptions.mode}.
+   */
+  readonly tcMode?: TcOptions['mode'];
+  /** tc: the hook for sections that do not name one (`tc`, `classifier`); default ingress. */
+  readonly tcDirection?: 'ingress' | 'egress';
+  /** tc netlink path: filter priority (see {@link TcOptions.priority}). */
+  readonly tcPriority?: number;
   /** cgroup programs: the cgroup v2 directory (required: there is no default). */
   readonly cgroup?: string;
   /** uprobe: only this process. */
@@ -136,8 +145,12 @@ export function attachProgram(program: AttachableProgram, options: AttachProgram
     case 'tc':
     case 'classifier': {
       if (options.interface === undefined) need('tc needs options.interface');
-      const direction = rest === 'egress' || program.expectedAttachType === BPF_ATTACH_TYPE.TCX_EGRESS ? 'egress' : 'ingress';
-      return attachTcx(program.fd, options.interface as string | number, direction);
+      if (rest !== '' && rest !== 'ingress' && rest !== 'egress') need(`unknown tc hook "${rest}" (expected ingress or egress)`);
+      // tc/ingress, tcx/egress… name the hook; bare tc/classifier take it from options, then from
+      // the expected attach type, then default to ingress.
+      const named = rest === 'ingress' || rest === 'egress' ? rest : undefined;
+      const direction = named ?? options.tcDirection ?? (program.expectedAttachType === BPF_ATTACH_TYPE.TCX_EGRESS ? 'egress' : 'ingress');
+      return attachTc(program.fd, options.interface as string | number, direction, { mode: options.tcMode, priority: options.tcPriority });
     }
     case 'cgroup':
     case 'cgroup_skb':

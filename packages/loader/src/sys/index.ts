@@ -40,3 +40,4 @@ export * from './info.js';
 export * from './perf_event.js';
 export * from './mman.js';
 export * from './epoll.js';
+export * from './netlink.js';

@@ -4,59 +4,42 @@
  * Python child inside the namespace / cgroup.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import { BPF_ATTACH_TYPE, BPF_PROG_TYPE, Fd, ifNameToIndex, linkInfo } from '../../src/sys/index.js';
 import { attachCgroup, attachProgram, attachTcx, attachXdp, cgroupDefault, type Link } from '../../src/link/index.js';
 import { hasBpfLink, hasTcx } from '../../src/features/index.js';
 import { openFdCount } from '../testdata.js';
 import { Child, Counter, PYTHON, allLinkIds, counterInsns, havePython, load, until } from './progs.js';
+import { VethNamespace } from './veth.js';
 
 const haveIp = spawnSync('ip', ['-V']).status === 0;
 if (!haveIp) console.warn('skipping XDP/tcx tests: iproute2 (ip) is not installed');
 else if (!havePython) console.warn('skipping XDP/tcx tests: python3 is not installed');
 const havePing = havePython;
 
-const tag = `${process.pid % 100000}`;
-const NS = `tsbpf${tag}`;
-const HOST_IF = `tsbh${tag}`;
-const PEER_IF = `tsbp${tag}`;
-const subnet = `10.${200 + (process.pid % 50)}.${process.pid % 250}`;
-
-function ip(...args: string[]): void {
-  execFileSync('ip', args, { stdio: ['ignore', 'ignore', 'pipe'] });
-}
+const net = new VethNamespace('tsbpf', `10.${200 + (process.pid % 50)}.${process.pid % 250}`);
+const NS = net.ns;
+const HOST_IF = net.hostIf;
 
 /** Sends `count` UDP datagrams from the namespace to the host side; returns when they are sent. */
 function pingFromNamespace(count: number): void {
-  const code = `import socket\ns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\nfor i in range(${count}): s.sendto(b'x', ('${subnet}.1', 9))`;
+  const code = `import socket\ns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\nfor i in range(${count}): s.sendto(b'x', ('${net.hostAddr}', 9))`;
   const r = spawnSync('ip', ['netns', 'exec', NS, PYTHON, '-c', code], { stdio: ['ignore', 'ignore', 'pipe'] });
   if (r.status !== 0) throw new Error(`sending from namespace ${NS} failed: ${r.stderr.toString()}`);
 }
 
 let fds = 0;
 let owned = 0;
-let netReady = false;
 
 beforeAll(() => {
   fds = openFdCount();
   owned = Fd.openCount;
-  if (!haveIp || !havePing) return;
-  ip('netns', 'add', NS);
-  ip('link', 'add', HOST_IF, 'type', 'veth', 'peer', 'name', PEER_IF, 'netns', NS);
-  ip('addr', 'add', `${subnet}.1/30`, 'dev', HOST_IF);
-  ip('link', 'set', HOST_IF, 'up');
-  ip('-n', NS, 'addr', 'add', `${subnet}.2/30`, 'dev', PEER_IF);
-  ip('-n', NS, 'link', 'set', PEER_IF, 'up');
-  ip('-n', NS, 'link', 'set', 'lo', 'up');
-  netReady = true;
+  if (haveIp && havePing) net.create();
 });
 
 afterAll(() => {
-  if (netReady) {
-    spawnSync('ip', ['link', 'del', HOST_IF], { stdio: 'ignore' });
-    spawnSync('ip', ['netns', 'del', NS], { stdio: 'ignore' });
-  }
+  net.remove();
   expect(Fd.openCount).toBe(owned);
   expect(openFdCount()).toBe(fds);
 });
