@@ -12,6 +12,7 @@
  * - split BTF (kernel modules) continues the id and string-offset spaces of its base.
  */
 import { BtfError } from './error.js';
+import { type Framing, type KindWords, WASM_MIN_BYTES, frameJs, frameWasm } from './frame.js';
 import { BTF_KIND, type BtfKindName, type BtfMember, type BtfType, QUALIFIER_KINDS } from './types.js';
 
 /** `BTF_MAGIC` as read little-endian. */
@@ -49,13 +50,12 @@ export const KIND_NAMES: readonly BtfKindName[] = [
 
 const KIND_NUMBERS: ReadonlyMap<BtfKindName, number> = new Map(KIND_NAMES.map((n, i) => [n, i]));
 
-/** Whether typed arrays read little-endian here (the BTF byte order), enabling the word scan. */
-const LITTLE_ENDIAN_HOST = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
-
 /** Per kind (index = BTF_KIND_*), 32-bit words after `struct btf_type`, or -1 for invalid kinds. */
 const FIXED_WORDS = Int32Array.from({ length: 32 }, (_, k) => (k === 0 || trailingSize(k, 0) < 0 ? -1 : trailingSize(k, 0) / 4));
 /** Per kind, 32-bit words per vlen entry. */
 const VLEN_WORDS = Int32Array.from({ length: 32 }, (_, k) => (k === 0 || trailingSize(k, 0) < 0 ? 0 : (trailingSize(k, 1) - trailingSize(k, 0)) / 4));
+/** Both tables, as the framing walks take them. */
+const KIND_WORDS: KindWords = { fixed: FIXED_WORDS, perVlen: VLEN_WORDS };
 
 /** Number of bytes following `struct btf_type` for a record of `kind` with `vlen` entries, or -1. */
 function trailingSize(kind: number, vlen: number): number {
@@ -199,6 +199,34 @@ function essentialOf(name: string): string {
   return name;
 }
 
+/** Local indices per {@link TypeCache} page. */
+const CACHE_PAGE_BITS = 8;
+
+/**
+ * Decoded type objects by local index, in pages allocated on first use: a flat `new Array(n)` for the
+ * kernel's ~126k types costs about a millisecond up front, and most of them are never decoded.
+ */
+class TypeCache {
+  private pages: ((BtfType | undefined)[] | undefined)[] = [];
+
+  get(local: number): BtfType | undefined {
+    const page = this.pages[local >>> CACHE_PAGE_BITS];
+    return page === undefined ? undefined : page[local & ((1 << CACHE_PAGE_BITS) - 1)];
+  }
+
+  set(local: number, type: BtfType): void {
+    const at = local >>> CACHE_PAGE_BITS;
+    // Keep the page list dense (a far index would turn it into a dictionary).
+    while (this.pages.length <= at) this.pages.push(undefined);
+    let page = this.pages[at];
+    if (page === undefined) {
+      page = new Array<BtfType | undefined>(1 << CACHE_PAGE_BITS);
+      this.pages[at] = page;
+    }
+    page[local & ((1 << CACHE_PAGE_BITS) - 1)] = type;
+  }
+}
+
 /** Options of {@link Btf.parse} and {@link Btf.empty}. */
 export interface BtfOptions {
   /** The base BTF this one is split from (vmlinux for a module). */
@@ -236,7 +264,7 @@ export class Btf {
   /** Name offset of each own type (absolute string offset). */
   private nameOffs: Uint32Array;
   /** Decoded, added or replaced type objects by local index. */
-  private cache: (BtfType | undefined)[];
+  private cache: TypeCache;
   /** Set for local indices whose object differs from (or has no) original record bytes. */
   private dirty: Uint8Array;
 
@@ -305,7 +333,7 @@ export class Btf {
     this.recordOffsets = new Uint32Array(1);
     this.kinds = new Uint8Array(0);
     this.nameOffs = new Uint32Array(0);
-    this.cache = [];
+    this.cache = new TypeCache();
     this.dirty = new Uint8Array(0);
     this.kindNext = new Int32Array(0);
   }
@@ -371,58 +399,33 @@ export class Btf {
     return new Btf(base, options?.source ?? '<new btf>', new Uint8Array(0), new Uint8Array(0), strBytes);
   }
 
-  /** Walk the type section once: record offsets, kinds and name offsets. */
+  /**
+   * Walk the type section once: record offsets, kinds and name offsets. Large sections (the kernel's)
+   * are framed by the WebAssembly walk, small ones by the JavaScript one (see frame.ts); both give
+   * up on malformed input, and the checked walk then reports the precise error.
+   */
   private scan(fileOffset: number): void {
+    const bytes = this.typeBytes;
+    const framing =
+      (bytes.length >= WASM_MIN_BYTES ? frameWasm(bytes, KIND_WORDS) : undefined) ?? frameJs(bytes, KIND_WORDS) ?? this.scanChecked(fileOffset);
+    const n = framing.count;
+    this.recordOffsets = framing.offsets;
+    this.kinds = framing.kinds;
+    this.nameOffs = framing.names;
+    this.parsedCount = n;
+    this.ownCount = n;
+    this.dirty = new Uint8Array(n);
+    this.cache = new TypeCache();
+  }
+
+  /** The portable, fully checked walk of {@link scan}; throws the precise BtfError. */
+  private scanChecked(fileOffset: number): Framing {
+    const view = this.typeView;
     const end = this.typeBytes.length;
     const max = Math.floor(end / TYPE_LEN) + 1;
     const offsets = new Uint32Array(max + 1);
     const kinds = new Uint8Array(max);
     const names = new Uint32Array(max);
-    const n = this.scanWords(offsets, kinds, names) ?? this.scanChecked(fileOffset, offsets, kinds, names);
-    this.recordOffsets = offsets;
-    this.kinds = kinds;
-    this.nameOffs = names;
-    this.parsedCount = n;
-    this.ownCount = n;
-    this.dirty = new Uint8Array(n);
-    this.cache = new Array<BtfType | undefined>(n);
-  }
-
-  /**
-   * Fast path of {@link scan} for the common case (little-endian host, 4-aligned section): reads
-   * 32-bit words through a Uint32Array, which stays fast even before the JIT warms up (a cold
-   * process scans vmlinux several times faster than with DataView calls). Returns undefined on
-   * anything unusual, and {@link scanChecked} then redoes the walk and reports the exact error.
-   */
-  private scanWords(offsets: Uint32Array, kinds: Uint8Array, names: Uint32Array): number | undefined {
-    const bytes = this.typeBytes;
-    if (!LITTLE_ENDIAN_HOST || bytes.byteOffset % 4 !== 0) return undefined;
-    const words = new Uint32Array(bytes.buffer, bytes.byteOffset, bytes.length >>> 2);
-    const endWord = words.length;
-    let w = 0;
-    let n = 0;
-    while (w < endWord) {
-      if (w + 3 > endWord) return undefined;
-      const info = words[w + 1];
-      const kind = (info >>> 24) & 0x1f;
-      const fixed = FIXED_WORDS[kind];
-      if (fixed < 0) return undefined;
-      const next = w + 3 + fixed + VLEN_WORDS[kind] * (info & 0xffff);
-      if (next > endWord) return undefined;
-      offsets[n] = w << 2;
-      kinds[n] = kind;
-      names[n] = words[w];
-      n++;
-      w = next;
-    }
-    offsets[n] = w << 2;
-    return n;
-  }
-
-  /** The portable, fully checked walk of {@link scan}; throws the precise BtfError. */
-  private scanChecked(fileOffset: number, offsets: Uint32Array, kinds: Uint8Array, names: Uint32Array): number {
-    const view = this.typeView;
-    const end = this.typeBytes.length;
     let off = 0;
     let n = 0;
     while (off < end) {
@@ -454,7 +457,7 @@ export class Btf {
       off = next;
     }
     offsets[n] = off;
-    return n;
+    return { count: n, offsets, kinds, names };
   }
 
   /** One past the highest type id (base ids included). */
@@ -488,10 +491,10 @@ export class Btf {
       if (!this.base) return VOID; // only id 0 is below firstTypeId for base BTF
       return this.base.type(id);
     }
-    const cached = this.cache[local];
+    const cached = this.cache.get(local);
     if (cached !== undefined) return cached;
     const t = this.decode(local);
-    this.cache[local] = t;
+    this.cache.set(local, t);
     return t;
   }
 
@@ -1204,7 +1207,7 @@ export class Btf {
     this.kinds[local] = kind;
     this.nameOffs[local] = this.intern(type.name);
     this.dirty[local] = 1;
-    this.cache[local] = type;
+    this.cache.set(local, type);
     this.ownCount = need;
     // New types go to the end of their kind's chain (once that chain exists).
     if (this.chainBuilt[kind] !== 0) this.appendToChain(local, kind);
@@ -1242,7 +1245,7 @@ export class Btf {
     this.nameOffs[local] = sameName ? oldOff : this.intern(type.name);
     const oldKind = this.kinds[local];
     this.kinds[local] = kind;
-    this.cache[local] = type;
+    this.cache.set(local, type);
     this.dirty[local] = 1;
     this.noteChange(local, !sameName || oldKind !== kind);
   }
@@ -1354,7 +1357,7 @@ export class Btf {
         continue;
       }
       flushRun(local);
-      const t = this.cache[local];
+      const t = this.cache.get(local);
       if (t === undefined) throw new BtfError('BTF_BAD_TYPE_ID', 'type object missing', { source: this.source, typeId: this.firstTypeId + local });
       const rec = this.encodeType(t, local);
       chunks.push(rec);

@@ -1,0 +1,314 @@
+/**
+ * Framing of a BTF type section: one walk that records, per type record, where it starts, its kind
+ * and its name offset. The kernel's section holds ~150k records, and in a fresh process this walk
+ * dominated the first `loadKernelBtf()`: JavaScript runs it in the interpreter and baseline tiers
+ * before optimizing code exists. WebAssembly is compiled ahead of its first call (Liftoff), so the
+ * same loop runs at near-native speed at once; the bytes must be copied into the module's memory,
+ * which costs far less than the walk saves. The module is emitted from the table below (no
+ * toolchain); the JavaScript walk stays as the reference and the fallback.
+ *
+ * Both walks only frame: on anything unusual (unknown kind, a record cut short) they return
+ * `undefined`, and the caller's checked walk reports the precise error.
+ */
+
+/** The three per-record columns of a framed type section. */
+export interface Framing {
+  /** Number of records. */
+  count: number;
+  /** Start of each record in the section (length ≥ count + 1; [count] is the section's end). */
+  offsets: Uint32Array;
+  /** Kind number of each record (length ≥ count). */
+  kinds: Uint8Array;
+  /** Name offset of each record (length ≥ count). */
+  names: Uint32Array;
+}
+
+/**
+ * Per-kind sizes the walks need: `fixed[k]` 32-bit words after `struct btf_type` (-1 for an invalid
+ * kind) and `perVlen[k]` words per vlen entry. 32 entries each (the kind field has 5 bits).
+ */
+export interface KindWords {
+  fixed: Int32Array;
+  perVlen: Int32Array;
+}
+
+/** Whether typed arrays read little-endian here (the BTF byte order); both walks need it. */
+const LITTLE_ENDIAN_HOST = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
+
+/**
+ * Type sections below this size are framed in JavaScript: for an object file's few hundred records
+ * the walk is cheaper than allocating a wasm memory.
+ */
+export const WASM_MIN_BYTES = 64 * 1024;
+
+/** The reference walk over 32-bit words (little-endian host, 4-aligned section), or undefined. */
+export function frameJs(section: Uint8Array, words: KindWords): Framing | undefined {
+  if (!LITTLE_ENDIAN_HOST || section.byteOffset % 4 !== 0 || section.length % 4 !== 0) return undefined;
+  const max = Math.floor(section.length / 12) + 1;
+  const offsets = new Uint32Array(max + 1);
+  const kinds = new Uint8Array(max);
+  const names = new Uint32Array(max);
+  const w32 = new Uint32Array(section.buffer, section.byteOffset, section.length >>> 2);
+  const { fixed: fixedWords, perVlen } = words;
+  const endWord = w32.length;
+  let w = 0;
+  let n = 0;
+  while (w < endWord) {
+    if (w + 3 > endWord) return undefined;
+    const info = w32[w + 1];
+    const kind = (info >>> 24) & 0x1f;
+    const fixed = fixedWords[kind];
+    if (fixed < 0) return undefined;
+    const next = w + 3 + fixed + perVlen[kind] * (info & 0xffff);
+    if (next > endWord) return undefined;
+    offsets[n] = w << 2;
+    kinds[n] = kind;
+    names[n] = w32[w];
+    n++;
+    w = next;
+  }
+  offsets[n] = w << 2;
+  return { count: n, offsets, kinds, names };
+}
+
+// ------------------------------------------------------------------------------ the wasm module
+
+/** Unsigned LEB128. */
+function uleb(v: number): number[] {
+  const out: number[] = [];
+  do {
+    let b = v & 0x7f;
+    v >>>= 7;
+    if (v !== 0) b |= 0x80;
+    out.push(b);
+  } while (v !== 0);
+  return out;
+}
+
+/** Signed LEB128 of a 32-bit value. */
+function sleb(v: number): number[] {
+  const out: number[] = [];
+  for (;;) {
+    const b = v & 0x7f;
+    v >>= 7;
+    if ((v === 0 && (b & 0x40) === 0) || (v === -1 && (b & 0x40) !== 0)) {
+      out.push(b);
+      return out;
+    }
+    out.push(b | 0x80);
+  }
+}
+
+/** A section: id, byte length, contents. */
+function section(id: number, body: number[]): number[] {
+  return [id, ...uleb(body.length), ...body];
+}
+
+/** A length-prefixed name. */
+function wasmName(s: string): number[] {
+  return [...uleb(s.length), ...Array.from(s, (c) => c.charCodeAt(0))];
+}
+
+// Opcodes used by the walk.
+const I32 = 0x7f;
+const OP = {
+  block: 0x02,
+  loop: 0x03,
+  if: 0x04,
+  end: 0x0b,
+  br: 0x0c,
+  brIf: 0x0d,
+  ret: 0x0f,
+  get: 0x20,
+  set: 0x21,
+  tee: 0x22,
+  load: 0x28,
+  store: 0x36,
+  store8: 0x3a,
+  const: 0x41,
+  ltS: 0x48,
+  gtU: 0x4b,
+  geU: 0x4f,
+  add: 0x6a,
+  sub: 0x6b,
+  mul: 0x6c,
+  and: 0x71,
+  shl: 0x74,
+  shrU: 0x76,
+} as const;
+const VOID_BLOCK = 0x40;
+
+// Locals of `walk(in, end, offs, kinds, names, tab, n, base, final) -> count | -1`. The first six
+// are byte addresses in the memory: the window [in, end) holds section bytes from offset `base`;
+// `tab` holds KindWords.fixed then .perVlen as i32. `n` is the count so far. A record that runs past
+// the window ends the call (count returned, offs[count] = where it starts) unless `final` is set:
+// then that is malformed input (-1).
+const IN = 0;
+const END = 1;
+const OFFS = 2;
+const KINDS = 3;
+const NAMES = 4;
+const TAB = 5;
+const N = 6;
+const BASE = 7;
+const FINAL = 8;
+const P = 9;
+const INFO = 10;
+const KIND = 11;
+const NEXT = 12;
+const PARAMS = 9;
+
+const get = (l: number): number[] => [OP.get, l];
+const set = (l: number): number[] => [OP.set, l];
+const i32c = (v: number): number[] => [OP.const, ...sleb(v)];
+/** i32.load / i32.store with 4-byte alignment and a constant offset. */
+const load = (offset: number): number[] => [OP.load, 2, ...uleb(offset)];
+const store = (): number[] => [OP.store, 2, 0];
+/** `base + (idx << 2)`. */
+const slot = (base: number, idx: number): number[] => [...get(base), ...get(idx), ...i32c(2), OP.shl, OP.add];
+/** With the loop at depth 0, done at 1 and fail at 2: if `cond` (on the stack), fail when final, else done. */
+const cutShort = (): number[] => [OP.if, VOID_BLOCK, ...get(FINAL), OP.brIf, 3, OP.br, 2, OP.end];
+
+/** The body of `walk`: the loop of {@link frameJs}, over byte addresses and one window. */
+function walkBody(): number[] {
+  const code = [
+    ...get(IN), ...set(P),
+    OP.block, VOID_BLOCK, // fail
+    OP.block, VOID_BLOCK, // done
+    OP.loop, VOID_BLOCK,
+    // p >= end: done
+    ...get(P), ...get(END), OP.geU, OP.brIf, 1,
+    // p + 12 > end: the header runs past the window
+    ...get(P), ...i32c(12), OP.add, ...get(END), OP.gtU, ...cutShort(),
+    // info = p[1]; kind = info >>> 24 & 31
+    ...get(P), ...load(4), ...set(INFO),
+    ...get(INFO), ...i32c(24), OP.shrU, ...i32c(31), OP.and, ...set(KIND),
+    // next = fixed[kind]; an invalid kind (-1) fails
+    ...slot(TAB, KIND), ...load(0), OP.tee, NEXT, ...i32c(0), OP.ltS, OP.brIf, 2,
+    // next = p + 12 + ((fixed + perVlen[kind] * vlen) << 2)
+    ...get(NEXT), ...slot(TAB, KIND), ...load(128), ...get(INFO), ...i32c(0xffff), OP.and, OP.mul, OP.add,
+    ...i32c(2), OP.shl, ...get(P), OP.add, ...i32c(12), OP.add, ...set(NEXT),
+    // next > end: the trailing data runs past the window
+    ...get(NEXT), ...get(END), OP.gtU, ...cutShort(),
+    // offs[n] = base + p - in; kinds[n] = kind; names[n] = p[0]; n++; p = next
+    ...slot(OFFS, N), ...get(P), ...get(IN), OP.sub, ...get(BASE), OP.add, ...store(),
+    ...get(KINDS), ...get(N), OP.add, ...get(KIND), OP.store8, 0, 0,
+    ...slot(NAMES, N), ...get(P), ...load(0), ...store(),
+    ...get(N), ...i32c(1), OP.add, ...set(N),
+    ...get(NEXT), ...set(P),
+    OP.br, 0,
+    OP.end, // loop
+    OP.end, // done
+    ...slot(OFFS, N), ...get(P), ...get(IN), OP.sub, ...get(BASE), OP.add, ...store(),
+    ...get(N), OP.ret,
+    OP.end, // fail
+    ...i32c(-1),
+    OP.end, // function
+  ];
+  const locals = [1, 4, I32]; // one group of four i32 locals
+  return [...uleb(locals.length + code.length), ...locals, ...code];
+}
+
+/** The module bytes: imports memory `m.mem`, exports `walk`. */
+export function frameModuleBytes(): Uint8Array {
+  const bytes = [
+    0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
+    ...section(1, [1, 0x60, PARAMS, ...new Array<number>(PARAMS).fill(I32), 1, I32]),
+    ...section(2, [1, ...wasmName('m'), ...wasmName('mem'), 0x02, 0x00, 0x00]),
+    ...section(3, [1, 0]),
+    ...section(7, [1, ...wasmName('walk'), 0x00, 0]),
+    ...section(10, [1, ...walkBody()]),
+  ];
+  return Uint8Array.from(bytes);
+}
+
+/** A compiled module (opaque here). */
+interface WasmModule {
+  readonly __wasmModule?: never;
+}
+/** The slice of the WebAssembly JS API used here (the project's lib settings do not declare it). */
+interface WasmApi {
+  Module: new (bytes: Uint8Array) => WasmModule;
+  Memory: new (descriptor: { initial: number }) => { readonly buffer: ArrayBuffer };
+  Instance: new (module: WasmModule, imports: object) => { readonly exports: Record<string, unknown> };
+}
+const wasmApi = (globalThis as { WebAssembly?: WasmApi }).WebAssembly;
+
+let compiled: WasmModule | null | undefined;
+
+/** The compiled module, or null where WebAssembly is unavailable (then the JS walk runs). */
+function frameModule(): WasmModule | null {
+  if (compiled === undefined) {
+    try {
+      // The emitted bytes, as a constant: building them runs cold JS on the first parse (~0.5 ms).
+      // The tests check that this is what frameModuleBytes() emits.
+      compiled = wasmApi === undefined ? null : new wasmApi.Module(Buffer.from(FRAME_MODULE_HEX, 'hex'));
+    } catch {
+      compiled = null;
+    }
+  }
+  return compiled;
+}
+
+/** {@link frameModuleBytes} in hex. */
+export const FRAME_MODULE_HEX = '0061736d01000000010e0160097f7f7f7f7f7f7f7f7f017f020a01016d036d656d020000030201000708010477616c6b00000ad10101ce0101047f20002109024002400340200920014f0d012009410c6a20014b044020080d030c020b2009280204210a200a411876411f71210b2005200b4102746a280200220c4100480d02200c2005200b4102746a28028001200a41ffff03716c6a41027420096a410c6a210c200c20014b044020080d030c020b200220064102746a200920006b20076a360200200320066a200b3a0000200420064102746a2009280200360200200641016a2106200c21090c000b0b200220064102746a200920006b20076a36020020060f0b417f0b';
+
+const WASM_PAGE = 65536;
+/**
+ * Bytes of the section copied into the memory at a time. Walking a window that is refilled keeps
+ * the copy's page faults (~2 µs each on this VM) to this size instead of the whole 3 MB section. A
+ * record larger than the window (a struct with over 10k members) makes the wasm walk give up, and
+ * the JavaScript walk frames that section.
+ */
+const WINDOW = 128 * 1024;
+
+/**
+ * The walk of {@link frameJs} run as WebAssembly, a window of the section at a time. The columns are
+ * views into the instance's memory (which never grows, so they stay valid). Undefined where
+ * WebAssembly is unavailable or the walk stops on malformed input.
+ */
+export function frameWasm(section: Uint8Array, words: KindWords): Framing | undefined {
+  if (!LITTLE_ENDIAN_HOST || section.length % 4 !== 0) return undefined;
+  const mod = frameModule();
+  if (mod === null || wasmApi === undefined) return undefined;
+  const max = Math.floor(section.length / 12) + 1;
+  const window = Math.min(WINDOW, section.length);
+  // Layout: [table 256 B][window][offsets (max+1)*4][names max*4][kinds max]
+  const tab = 0;
+  const input = 256;
+  const offs = input + window;
+  const names = offs + (max + 1) * 4;
+  const kinds = names + max * 4;
+  const total = kinds + max;
+  if (total > 0x7fff0000) return undefined;
+  const memory = new wasmApi.Memory({ initial: Math.ceil(total / WASM_PAGE) });
+  const buf = memory.buffer;
+  const table = new Int32Array(buf, tab, 64);
+  table.set(words.fixed.subarray(0, 32), 0);
+  table.set(words.perVlen.subarray(0, 32), 32);
+  const offsets = new Uint32Array(buf, offs, max + 1);
+  const target = new Uint8Array(buf, input, window);
+  const walk = new wasmApi.Instance(mod, { m: { mem: memory } }).exports.walk as (...args: number[]) => number;
+  let count = 0;
+  let pos = 0;
+  for (;;) {
+    const len = Math.min(window, section.length - pos);
+    target.set(section.subarray(pos, pos + len));
+    const final = pos + len === section.length ? 1 : 0;
+    const got = walk(input, input + len, offs, kinds, names, tab, count, pos, final);
+    if (got < 0) return undefined;
+    count = got;
+    if (final === 1) break;
+    // The first record not yet framed starts the next window; no progress means a record larger
+    // than the window.
+    const next = offsets[count];
+    if (next <= pos) return undefined;
+    pos = next;
+  }
+  return {
+    count,
+    offsets: new Uint32Array(buf, offs, count + 1),
+    kinds: new Uint8Array(buf, kinds, count),
+    names: new Uint32Array(buf, names, count),
+  };
+}
