@@ -126,6 +126,7 @@ const OP = {
   store: 0x36,
   store8: 0x3a,
   const: 0x41,
+  eqz: 0x45,
   ltS: 0x48,
   gtU: 0x4b,
   geU: 0x4f,
@@ -140,9 +141,11 @@ const VOID_BLOCK = 0x40;
 
 // Locals of `walk(in, end, offs, kinds, names, tab, n, base, final) -> count | -1`. The first six
 // are byte addresses in the memory: the window [in, end) holds section bytes from offset `base`;
-// `tab` holds KindWords.fixed then .perVlen as i32. `n` is the count so far. A record that runs past
-// the window ends the call (count returned, offs[count] = where it starts) unless `final` is set:
-// then that is malformed input (-1).
+// `tab` holds, per kind, the record's fixed size in bytes (-1: invalid kind) and then, at +128, the
+// bytes per vlen entry. `n` is the count so far. A record that runs past the window ends the call
+// (count returned, offs[count] = where it starts) unless `final` is set: then the input is
+// malformed (-1). The memory must stay readable for 12 bytes past `end`: the header of a record cut
+// short is read before its size is checked.
 const IN = 0;
 const END = 1;
 const OFFS = 2;
@@ -152,11 +155,17 @@ const TAB = 5;
 const N = 6;
 const BASE = 7;
 const FINAL = 8;
+const PARAMS = 9;
+// The loop keeps pointers into the three columns instead of indexing them (fewer ops under Liftoff).
 const P = 9;
 const INFO = 10;
-const KIND = 11;
+const K4 = 11;
 const NEXT = 12;
-const PARAMS = 9;
+const O = 13;
+const NM = 14;
+const KP = 15;
+const DELTA = 16;
+const LOCALS = 8;
 
 const get = (l: number): number[] => [OP.get, l];
 const set = (l: number): number[] => [OP.set, l];
@@ -164,48 +173,51 @@ const i32c = (v: number): number[] => [OP.const, ...sleb(v)];
 /** i32.load / i32.store with 4-byte alignment and a constant offset. */
 const load = (offset: number): number[] => [OP.load, 2, ...uleb(offset)];
 const store = (): number[] => [OP.store, 2, 0];
-/** `base + (idx << 2)`. */
-const slot = (base: number, idx: number): number[] => [...get(base), ...get(idx), ...i32c(2), OP.shl, OP.add];
-/** With the loop at depth 0, done at 1 and fail at 2: if `cond` (on the stack), fail when final, else done. */
-const cutShort = (): number[] => [OP.if, VOID_BLOCK, ...get(FINAL), OP.brIf, 3, OP.br, 2, OP.end];
+/** `l += by`. */
+const bump = (l: number, by: number): number[] => [...get(l), ...i32c(by), OP.add, ...set(l)];
 
 /** The body of `walk`: the loop of {@link frameJs}, over byte addresses and one window. */
 function walkBody(): number[] {
   const code = [
     ...get(IN), ...set(P),
+    ...get(OFFS), ...get(N), ...i32c(2), OP.shl, OP.add, ...set(O),
+    ...get(NAMES), ...get(N), ...i32c(2), OP.shl, OP.add, ...set(NM),
+    ...get(KINDS), ...get(N), OP.add, ...set(KP),
+    ...get(BASE), ...get(IN), OP.sub, ...set(DELTA),
     OP.block, VOID_BLOCK, // fail
     OP.block, VOID_BLOCK, // done
     OP.loop, VOID_BLOCK,
     // p >= end: done
     ...get(P), ...get(END), OP.geU, OP.brIf, 1,
-    // p + 12 > end: the header runs past the window
-    ...get(P), ...i32c(12), OP.add, ...get(END), OP.gtU, ...cutShort(),
-    // info = p[1]; kind = info >>> 24 & 31
+    // info = p[1]; k4 = kind * 4
     ...get(P), ...load(4), ...set(INFO),
-    ...get(INFO), ...i32c(24), OP.shrU, ...i32c(31), OP.and, ...set(KIND),
-    // next = fixed[kind]; an invalid kind (-1) fails
-    ...slot(TAB, KIND), ...load(0), OP.tee, NEXT, ...i32c(0), OP.ltS, OP.brIf, 2,
-    // next = p + 12 + ((fixed + perVlen[kind] * vlen) << 2)
-    ...get(NEXT), ...slot(TAB, KIND), ...load(128), ...get(INFO), ...i32c(0xffff), OP.and, OP.mul, OP.add,
-    ...i32c(2), OP.shl, ...get(P), OP.add, ...i32c(12), OP.add, ...set(NEXT),
-    // next > end: the trailing data runs past the window
-    ...get(NEXT), ...get(END), OP.gtU, ...cutShort(),
-    // offs[n] = base + p - in; kinds[n] = kind; names[n] = p[0]; n++; p = next
-    ...slot(OFFS, N), ...get(P), ...get(IN), OP.sub, ...get(BASE), OP.add, ...store(),
-    ...get(KINDS), ...get(N), OP.add, ...get(KIND), OP.store8, 0, 0,
-    ...slot(NAMES, N), ...get(P), ...load(0), ...store(),
-    ...get(N), ...i32c(1), OP.add, ...set(N),
+    ...get(INFO), ...i32c(22), OP.shrU, ...i32c(0x7c), OP.and, ...set(K4),
+    // next = fixed bytes of the kind. An invalid kind (-1) fails, unless the header itself runs
+    // past a window that is not the last: then the "kind" was read from beyond it.
+    ...get(TAB), ...get(K4), OP.add, ...load(0), OP.tee, NEXT, ...i32c(0), OP.ltS,
+    OP.if, VOID_BLOCK, ...get(P), ...i32c(12), OP.add, ...get(END), OP.gtU, ...get(FINAL), OP.eqz, OP.and, OP.brIf, 2, OP.br, 3, OP.end,
+    // next = p + fixed + perVlen * vlen
+    ...get(P), ...get(NEXT), OP.add,
+    ...get(TAB), ...get(K4), OP.add, ...load(128), ...get(INFO), ...i32c(0xffff), OP.and, OP.mul, OP.add, ...set(NEXT),
+    // next > end: the record runs past the window; malformed in the final one
+    ...get(NEXT), ...get(END), OP.gtU,
+    OP.if, VOID_BLOCK, ...get(FINAL), OP.brIf, 3, OP.br, 2, OP.end,
+    // *o = base + p - in; *nm = p[0]; *kp = kind
+    ...get(O), ...get(P), ...get(DELTA), OP.add, ...store(),
+    ...get(NM), ...get(P), ...load(0), ...store(),
+    ...get(KP), ...get(K4), ...i32c(2), OP.shrU, OP.store8, 0, 0,
+    ...bump(O, 4), ...bump(NM, 4), ...bump(KP, 1),
     ...get(NEXT), ...set(P),
     OP.br, 0,
     OP.end, // loop
     OP.end, // done
-    ...slot(OFFS, N), ...get(P), ...get(IN), OP.sub, ...get(BASE), OP.add, ...store(),
-    ...get(N), OP.ret,
+    ...get(O), ...get(P), ...get(DELTA), OP.add, ...store(),
+    ...get(KP), ...get(KINDS), OP.sub, OP.ret,
     OP.end, // fail
     ...i32c(-1),
     OP.end, // function
   ];
-  const locals = [1, 4, I32]; // one group of four i32 locals
+  const locals = [1, LOCALS, I32]; // one group of i32 locals
   return [...uleb(locals.length + code.length), ...locals, ...code];
 }
 
@@ -251,7 +263,7 @@ function frameModule(): WasmModule | null {
 }
 
 /** {@link frameModuleBytes} in hex. */
-export const FRAME_MODULE_HEX = '0061736d01000000010e0160097f7f7f7f7f7f7f7f7f017f020a01016d036d656d020000030201000708010477616c6b00000ad10101ce0101047f20002109024002400340200920014f0d012009410c6a20014b044020080d030c020b2009280204210a200a411876411f71210b2005200b4102746a280200220c4100480d02200c2005200b4102746a28028001200a41ffff03716c6a41027420096a410c6a210c200c20014b044020080d030c020b200220064102746a200920006b20076a360200200320066a200b3a0000200420064102746a2009280200360200200641016a2106200c21090c000b0b200220064102746a200920006b20076a36020020060f0b417f0b';
+export const FRAME_MODULE_HEX = '0061736d01000000010e0160097f7f7f7f7f7f7f7f7f017f020a01016d036d656d020000030201000708010477616c6b00000ae10101de0101087f20002109200220064102746a210d200420064102746a210e200320066a210f200720006b2110024002400340200920014f0d012009280204210a200a41167641fc0071210b2005200b6a280200220c41004804402009410c6a20014b200845710d020c030b2009200c6a2005200b6a28028001200a41ffff03716c6a210c200c20014b044020080d030c020b200d200920106a360200200e2009280200360200200f200b4102763a0000200d41046a210d200e41046a210e200f41016a210f200c21090c000b0b200d200920106a360200200f20036b0f0b417f0b';
 
 const WASM_PAGE = 65536;
 /**
@@ -273,7 +285,8 @@ export function frameWasm(section: Uint8Array, words: KindWords): Framing | unde
   if (mod === null || wasmApi === undefined) return undefined;
   const max = Math.floor(section.length / 12) + 1;
   const window = Math.min(WINDOW, section.length);
-  // Layout: [table 256 B][window][offsets (max+1)*4][names max*4][kinds max]
+  // Layout: [table 256 B][window][offsets (max+1)*4][names max*4][kinds max]; the offsets follow
+  // the window, so reading past its end stays in bounds.
   const tab = 0;
   const input = 256;
   const offs = input + window;
@@ -284,8 +297,10 @@ export function frameWasm(section: Uint8Array, words: KindWords): Framing | unde
   const memory = new wasmApi.Memory({ initial: Math.ceil(total / WASM_PAGE) });
   const buf = memory.buffer;
   const table = new Int32Array(buf, tab, 64);
-  table.set(words.fixed.subarray(0, 32), 0);
-  table.set(words.perVlen.subarray(0, 32), 32);
+  for (let k = 0; k < 32; k++) {
+    table[k] = words.fixed[k] < 0 ? -1 : 12 + 4 * words.fixed[k];
+    table[32 + k] = 4 * words.perVlen[k];
+  }
   const offsets = new Uint32Array(buf, offs, max + 1);
   const target = new Uint8Array(buf, input, window);
   const walk = new wasmApi.Instance(mod, { m: { mem: memory } }).exports.walk as (...args: number[]) => number;
