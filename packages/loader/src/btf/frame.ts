@@ -21,6 +21,38 @@ export interface Framing {
   kinds: Uint8Array;
   /** Name offset of each record (length ≥ count). */
   names: Uint32Array;
+  /**
+   * Links every record to the next one of its kind in one pass (see {@link KindChains}), from the
+   * current contents of `kinds`. Present when the walk ran as WebAssembly: the pass then runs there
+   * too. Call it at most once: it reuses its area of the memory.
+   */
+  chainKinds?: () => KindChains;
+}
+
+/**
+ * Per-kind chains over the records: `head[k]`/`tail[k]` are the first and last record of kind `k`
+ * (-1: none); `next[i]` is the next record of record i's kind (-1 at a tail).
+ */
+export interface KindChains {
+  head: Int32Array;
+  tail: Int32Array;
+  next: Int32Array;
+}
+
+/** {@link Framing.chainKinds} in JavaScript: one pass over `kinds[0, count)`. */
+export function chainKindsJs(kinds: Uint8Array, count: number): KindChains {
+  const head = new Int32Array(32).fill(-1);
+  const tail = new Int32Array(32).fill(-1);
+  const next = new Int32Array(count);
+  for (let i = 0; i < count; i++) {
+    const k = kinds[i] & 31;
+    const t = tail[k];
+    if (t < 0) head[k] = i;
+    else next[t] = i;
+    tail[k] = i;
+  }
+  for (let k = 0; k < 32; k++) if (tail[k] >= 0) next[tail[k]] = -1;
+  return { head, tail, next };
 }
 
 /**
@@ -115,6 +147,7 @@ const OP = {
   block: 0x02,
   loop: 0x03,
   if: 0x04,
+  else: 0x05,
   end: 0x0b,
   br: 0x0c,
   brIf: 0x0d,
@@ -123,12 +156,14 @@ const OP = {
   set: 0x21,
   tee: 0x22,
   load: 0x28,
+  load8u: 0x2d,
   store: 0x36,
   store8: 0x3a,
   const: 0x41,
   eqz: 0x45,
   ltS: 0x48,
   gtU: 0x4b,
+  geS: 0x4e,
   geU: 0x4f,
   add: 0x6a,
   sub: 0x6b,
@@ -221,15 +256,53 @@ function walkBody(): number[] {
   return [...uleb(locals.length + code.length), ...locals, ...code];
 }
 
-/** The module bytes: imports memory `m.mem`, exports `walk`. */
+// `chain(kinds, n, next, heads, tails)`: the loop of chainKindsJs (heads and tails hold 32 i32 each,
+// preset to -1; the caller ends each chain at its tail).
+const C_KINDS = 0;
+const C_N = 1;
+const C_NEXT = 2;
+const C_HEADS = 3;
+const C_TAILS = 4;
+const C_I = 5;
+const C_K4 = 6;
+const C_T = 7;
+
+/** The body of `chain`. */
+function chainBody(): number[] {
+  const code = [
+    OP.block, VOID_BLOCK,
+    OP.loop, VOID_BLOCK,
+    ...get(C_I), ...get(C_N), OP.geS, OP.brIf, 1,
+    // k4 = (kinds[i] & 31) * 4; t = tails[k]
+    ...get(C_KINDS), ...get(C_I), OP.add, OP.load8u, 0, 0, ...i32c(31), OP.and, ...i32c(2), OP.shl, ...set(C_K4),
+    ...get(C_TAILS), ...get(C_K4), OP.add, ...load(0), OP.tee, C_T, ...i32c(0), OP.ltS,
+    // first of its kind: heads[k] = i; else next[t] = i
+    OP.if, VOID_BLOCK,
+    ...get(C_HEADS), ...get(C_K4), OP.add, ...get(C_I), ...store(),
+    OP.else,
+    ...get(C_NEXT), ...get(C_T), ...i32c(2), OP.shl, OP.add, ...get(C_I), ...store(),
+    OP.end,
+    ...get(C_TAILS), ...get(C_K4), OP.add, ...get(C_I), ...store(),
+    ...bump(C_I, 1),
+    OP.br, 0,
+    OP.end, // loop
+    OP.end, // block
+    OP.end, // function
+  ];
+  const locals = [1, 3, I32];
+  return [...uleb(locals.length + code.length), ...locals, ...code];
+}
+
+/** The module bytes: imports memory `m.mem`, exports `walk` and `chain`. */
 export function frameModuleBytes(): Uint8Array {
   const bytes = [
     0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
-    ...section(1, [1, 0x60, PARAMS, ...new Array<number>(PARAMS).fill(I32), 1, I32]),
+    // types: walk (9 × i32) -> i32; chain (5 × i32) -> ()
+    ...section(1, [2, 0x60, PARAMS, ...new Array<number>(PARAMS).fill(I32), 1, I32, 0x60, 5, I32, I32, I32, I32, I32, 0]),
     ...section(2, [1, ...wasmName('m'), ...wasmName('mem'), 0x02, 0x00, 0x00]),
-    ...section(3, [1, 0]),
-    ...section(7, [1, ...wasmName('walk'), 0x00, 0]),
-    ...section(10, [1, ...walkBody()]),
+    ...section(3, [2, 0, 1]),
+    ...section(7, [2, ...wasmName('walk'), 0x00, 0, ...wasmName('chain'), 0x00, 1]),
+    ...section(10, [2, ...walkBody(), ...chainBody()]),
   ];
   return Uint8Array.from(bytes);
 }
@@ -263,7 +336,7 @@ function frameModule(): WasmModule | null {
 }
 
 /** {@link frameModuleBytes} in hex. */
-export const FRAME_MODULE_HEX = '0061736d01000000010e0160097f7f7f7f7f7f7f7f7f017f020a01016d036d656d020000030201000708010477616c6b00000ae10101de0101087f20002109200220064102746a210d200420064102746a210e200320066a210f200720006b2110024002400340200920014f0d012009280204210a200a41167641fc0071210b2005200b6a280200220c41004804402009410c6a20014b200845710d020c030b2009200c6a2005200b6a28028001200a41ffff03716c6a210c200c20014b044020080d030c020b200d200920106a360200200e2009280200360200200f200b4102763a0000200d41046a210d200e41046a210e200f41016a210f200c21090c000b0b200d200920106a360200200f20036b0f0b417f0b';
+export const FRAME_MODULE_HEX = '0061736d0100000001160260097f7f7f7f7f7f7f7f7f017f60057f7f7f7f7f00020a01016d036d656d02000003030200010710020477616c6b000005636861696e00010abe0202de0101087f20002109200220064102746a210d200420064102746a210e200320066a210f200720006b2110024002400340200920014f0d012009280204210a200a41167641fc0071210b2005200b6a280200220c41004804402009410c6a20014b200845710d020c030b2009200c6a2005200b6a28028001200a41ffff03716c6a210c200c20014b044020080d030c020b200d200920106a360200200e2009280200360200200f200b4102763a0000200d41046a210d200e41046a210e200f41016a210f200c21090c000b0b200d200920106a360200200f20036b0f0b417f0b5c01037f02400340200520014e0d01200020056a2d0000411f714102742106200420066a28020022074100480440200320066a200536020005200220074102746a20053602000b200420066a2005360200200541016a21050c000b0b0b';
 
 const WASM_PAGE = 65536;
 /**
@@ -285,14 +358,18 @@ export function frameWasm(section: Uint8Array, words: KindWords): Framing | unde
   if (mod === null || wasmApi === undefined) return undefined;
   const max = Math.floor(section.length / 12) + 1;
   const window = Math.min(WINDOW, section.length);
-  // Layout: [table 256 B][window][offsets (max+1)*4][names max*4][kinds max]; the offsets follow
-  // the window, so reading past its end stays in bounds.
+  // Layout: [table 256 B][chain heads, tails 256 B][window][offsets (max+1)*4][names max*4]
+  // [kinds max, padded][chain next max*4]. The offsets follow the window, so reading past its end
+  // stays in bounds; the chain area is only touched (faulted in) when chains are built.
   const tab = 0;
-  const input = 256;
+  const heads = 256;
+  const tails = heads + 128;
+  const input = 512;
   const offs = input + window;
   const names = offs + (max + 1) * 4;
   const kinds = names + max * 4;
-  const total = kinds + max;
+  const next = kinds + ((max + 3) & ~3);
+  const total = next + max * 4;
   if (total > 0x7fff0000) return undefined;
   const memory = new wasmApi.Memory({ initial: Math.ceil(total / WASM_PAGE) });
   const buf = memory.buffer;
@@ -303,7 +380,9 @@ export function frameWasm(section: Uint8Array, words: KindWords): Framing | unde
   }
   const offsets = new Uint32Array(buf, offs, max + 1);
   const target = new Uint8Array(buf, input, window);
-  const walk = new wasmApi.Instance(mod, { m: { mem: memory } }).exports.walk as (...args: number[]) => number;
+  const exports = new wasmApi.Instance(mod, { m: { mem: memory } }).exports;
+  const walk = exports.walk as (...args: number[]) => number;
+  const chain = exports.chain as (...args: number[]) => void;
   let count = 0;
   let pos = 0;
   for (;;) {
@@ -320,10 +399,20 @@ export function frameWasm(section: Uint8Array, words: KindWords): Framing | unde
     if (next <= pos) return undefined;
     pos = next;
   }
+  const chainKinds = (): KindChains => {
+    const head = new Int32Array(buf, heads, 32).fill(-1);
+    const tail = new Int32Array(buf, tails, 32).fill(-1);
+    const nextView = new Int32Array(buf, next, count);
+    chain(kinds, count, next, heads, tails);
+    for (let k = 0; k < 32; k++) if (tail[k] >= 0) nextView[tail[k]] = -1;
+    // Copies of the two small tables: a second call reuses the area.
+    return { head: head.slice(), tail: tail.slice(), next: nextView };
+  };
   return {
     count,
     offsets: new Uint32Array(buf, offs, count + 1),
     kinds: new Uint8Array(buf, kinds, count),
     names: new Uint32Array(buf, names, count),
+    chainKinds,
   };
 }

@@ -8,7 +8,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { Btf } from '../../src/btf/btf.js';
 import { BtfError } from '../../src/btf/error.js';
-import { FRAME_MODULE_HEX, type Framing, type KindWords, WASM_MIN_BYTES, frameJs, frameModuleBytes, frameWasm } from '../../src/btf/frame.js';
+import { FRAME_MODULE_HEX, type Framing, type KindWords, WASM_MIN_BYTES, chainKindsJs, frameJs, frameModuleBytes, frameWasm } from '../../src/btf/frame.js';
 import { VMLINUX_BTF_PATH } from '../../src/btf/kernel.js';
 import type { BtfMember } from '../../src/btf/types.js';
 
@@ -84,6 +84,21 @@ describe('BTF framing walks', () => {
     expect(js).toBeDefined();
     expect(js!.count).toBeGreaterThan(10000);
     expect(wasm).toEqual(js);
+    // The per-kind chains built in wasm are the JS ones, and every record is on its kind's chain.
+    const framed = frameWasm(section, WORDS)!;
+    const chains = framed.chainKinds!();
+    const ref = chainKindsJs(framed.kinds, framed.count);
+    expect(Array.from(chains.head)).toEqual(Array.from(ref.head));
+    expect(Array.from(chains.tail)).toEqual(Array.from(ref.tail));
+    expect(Array.from(chains.next)).toEqual(Array.from(ref.next));
+    let onChains = 0;
+    for (let k = 0; k < 32; k++) {
+      for (let i = chains.head[k]; i >= 0; i = chains.next[i]) {
+        expect(framed.kinds[i]).toBe(k);
+        onChains++;
+      }
+    }
+    expect(onChains).toBe(framed.count);
     // And the parse, which uses the wasm walk for a section this large, matches both.
     expect(section.length).toBeGreaterThanOrEqual(WASM_MIN_BYTES);
     const btf = Btf.parse(readFileSync(VMLINUX_BTF_PATH));
@@ -147,5 +162,24 @@ describe('BTF framing walks', () => {
     const e = parseError(cut);
     expect(e.code).toBe('BTF_TRUNCATED');
     expect(e.typeId).toBe(3001);
+  });
+
+  it('chains built in one wasm pass keep lookups exact through re-kinds and adds', () => {
+    const blob = structsBtf(2500, 16).encode();
+    for (const chainFirst of [false, true]) {
+      const btf = Btf.parse(blob, { source: 'big' });
+      // s5 is id 2 + 3 * 5; its ptr and func_proto follow.
+      const s5 = 2 + 3 * 5;
+      expect(btf.name(s5)).toBe('s5');
+      if (chainFirst) expect(btf.ownIdsByEssentialName('s7___x', 'struct')).toEqual([2 + 3 * 7]);
+      btf.replace(s5, { kind: 'union', name: 's5', size: 4, kindFlag: false, members: [] });
+      const late = btf.add({ kind: 'struct', name: 's5___late', size: 0, kindFlag: false, members: [] });
+      expect(btf.find('s5', 'struct')).toBeUndefined();
+      expect(btf.find('s5', 'union')).toBe(s5);
+      expect(btf.ownIdsByEssentialName('s5', 'struct')).toEqual([late]);
+      expect(btf.ownIdsByEssentialName('s5', 'union')).toEqual([s5]);
+      expect(btf.ownIdsByEssentialName('s2499', 'struct')).toEqual([2 + 3 * 2499]);
+      expect(btf.idsByName('s6')).toEqual([2 + 3 * 6]);
+    }
   });
 });
