@@ -783,25 +783,7 @@ export class Btf {
     const kinds = this.kinds;
     const lookups = this.kindLookups[k] < 255 ? ++this.kindLookups[k] : 255;
     if (this.chainBuilt[k] === 0) {
-      if (first && lookups === 1) {
-        // A one-off find right after parse: visit that kind's types in order, stop at the first hit,
-        // build nothing.
-        const nameOffs = this.nameOffs;
-        const raw = this.strBytes;
-        const rawStart = this.strStart;
-        const rawLen = raw.length;
-        const q0 = q[0];
-        const n = this.ownCount;
-        for (let local = kinds.indexOf(k); local >= 0 && local < n; local = kinds.indexOf(k, local + 1)) {
-          const rel = nameOffs[local] - rawStart;
-          if (rel >= 0 && rel < rawLen && raw[rel] !== q0) continue;
-          if (this.matchName(local, q, ess, flavouredEss)) {
-            out.push(local);
-            break;
-          }
-        }
-        return out;
-      }
+      if (first && lookups === 1) return this.firstOfKind(k, q, ess, flavouredEss);
       this.buildKindChain(k);
     }
     const next = this.kindNext;
@@ -887,6 +869,31 @@ export class Btf {
     // Types added since the index was built follow its tail on the chain.
     for (let local = index.builtTail < 0 ? this.kindHead[k] : next[index.builtTail]; local >= 0; local = next[local]) {
       if (kinds[local] === k && this.matchName(local, q, ess, flavouredEss)) out.push(local);
+    }
+    return out;
+  }
+
+  /**
+   * A one-off lookup right after parse: visit kind `k`'s types in order (native `indexOf` over the
+   * kind bytes), stop at the first whose name matches, build nothing. Kept apart from `ownLocals`
+   * so that a first `find` does not compile that large function.
+   */
+  private firstOfKind(k: number, q: Uint8Array, ess: string | undefined, flavouredEss: boolean): number[] {
+    const out: number[] = [];
+    const kinds = this.kinds;
+    const nameOffs = this.nameOffs;
+    const raw = this.strBytes;
+    const rawStart = this.strStart;
+    const rawLen = raw.length;
+    const q0 = q[0];
+    const n = this.ownCount;
+    for (let local = kinds.indexOf(k); local >= 0 && local < n; local = kinds.indexOf(k, local + 1)) {
+      const rel = nameOffs[local] - rawStart;
+      if (rel >= 0 && rel < rawLen && raw[rel] !== q0) continue;
+      if (this.matchName(local, q, ess, flavouredEss)) {
+        out.push(local);
+        break;
+      }
     }
     return out;
   }
@@ -1074,7 +1081,14 @@ export class Btf {
       }
     } else {
       const q = utf8Encoder.encode(name);
-      const locals = this.ownLocals(k, q, nameHash(q), undefined, false, true);
+      let locals: number[];
+      if (q.length > 0 && this.chainBuilt[k] === 0 && this.kindLookups[k] === 0) {
+        // The first lookup of this kind (what ownLocals would do, without compiling it).
+        this.kindLookups[k] = 1;
+        locals = this.firstOfKind(k, q, undefined, false);
+      } else {
+        locals = this.ownLocals(k, q, nameHash(q), undefined, false, true);
+      }
       for (const local of this.changed) if (this.kinds[local] === k && this.nameEquals(local, q)) locals.push(local);
       for (const local of locals) if (found === undefined || local < found) found = local;
       if (found !== undefined) found += this.firstTypeId;
