@@ -1,11 +1,11 @@
 /**
  * Framing of a BTF type section: one walk that records, per type record, where it starts, its kind
- * and its name offset. The kernel's section holds ~150k records, and in a fresh process this walk
+ * and its name offset. The kernel's section holds ~126k records, and in a fresh process this walk
  * dominated the first `loadKernelBtf()`: JavaScript runs it in the interpreter and baseline tiers
  * before optimizing code exists. WebAssembly is compiled ahead of its first call (Liftoff), so the
  * same loop runs at near-native speed at once; the bytes must be copied into the module's memory,
- * which costs far less than the walk saves. The module is emitted from the table below (no
- * toolchain); the JavaScript walk stays as the reference and the fallback.
+ * a window at a time, which costs far less than the walk saves. The module is emitted by the code
+ * below (no toolchain); the JavaScript walk stays as the reference and the fallback.
  *
  * Both walks only frame: on anything unusual (unknown kind, a record cut short) they return
  * `undefined`, and the caller's checked walk reports the precise error.
@@ -34,8 +34,11 @@ export interface Framing {
  * (-1: none); `next[i]` is the next record of record i's kind (-1 at a tail).
  */
 export interface KindChains {
+  /** Per kind number (32 entries): the first record of that kind, or -1. */
   head: Int32Array;
+  /** Per kind number (32 entries): the last record of that kind, or -1. */
   tail: Int32Array;
+  /** Per record: the next record of the same kind, or -1. */
   next: Int32Array;
 }
 
@@ -60,7 +63,9 @@ export function chainKindsJs(kinds: Uint8Array, count: number): KindChains {
  * kind) and `perVlen[k]` words per vlen entry. 32 entries each (the kind field has 5 bits).
  */
 export interface KindWords {
+  /** Per kind number: 32-bit words after `struct btf_type`, -1 for an invalid kind. */
   fixed: Int32Array;
+  /** Per kind number: 32-bit words per vlen entry. */
   perVlen: Int32Array;
 }
 
@@ -68,10 +73,11 @@ export interface KindWords {
 const LITTLE_ENDIAN_HOST = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
 
 /**
- * Type sections below this size are framed in JavaScript: for an object file's few hundred records
- * the walk is cheaper than allocating a wasm memory.
+ * Type sections below this size are framed in JavaScript: for an object file's or most modules'
+ * records the walk costs well under a millisecond, and each wasm memory holds a large reserved
+ * (guarded) address range for as long as the Btf lives.
  */
-export const WASM_MIN_BYTES = 64 * 1024;
+export const WASM_MIN_BYTES = 256 * 1024;
 
 /** The reference walk over 32-bit words (little-endian host, 4-aligned section), or undefined. */
 export function frameJs(section: Uint8Array, words: KindWords): Framing | undefined {
@@ -371,7 +377,15 @@ export function frameWasm(section: Uint8Array, words: KindWords): Framing | unde
   const next = kinds + ((max + 3) & ~3);
   const total = next + max * 4;
   if (total > 0x7fff0000) return undefined;
-  const memory = new wasmApi.Memory({ initial: Math.ceil(total / WASM_PAGE) });
+  let memory: { readonly buffer: ArrayBuffer };
+  let instance: { readonly exports: Record<string, unknown> };
+  try {
+    // Each memory reserves a large guarded address range; when V8 runs out of them, frame in JS.
+    memory = new wasmApi.Memory({ initial: Math.ceil(total / WASM_PAGE) });
+    instance = new wasmApi.Instance(mod, { m: { mem: memory } });
+  } catch {
+    return undefined;
+  }
   const buf = memory.buffer;
   const table = new Int32Array(buf, tab, 64);
   for (let k = 0; k < 32; k++) {
@@ -380,7 +394,7 @@ export function frameWasm(section: Uint8Array, words: KindWords): Framing | unde
   }
   const offsets = new Uint32Array(buf, offs, max + 1);
   const target = new Uint8Array(buf, input, window);
-  const exports = new wasmApi.Instance(mod, { m: { mem: memory } }).exports;
+  const exports = instance.exports;
   const walk = exports.walk as (...args: number[]) => number;
   const chain = exports.chain as (...args: number[]) => void;
   let count = 0;

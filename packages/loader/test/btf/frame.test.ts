@@ -129,6 +129,8 @@ describe('BTF framing walks', () => {
 
   it('give up on the same malformed sections, and parse reports the same typed error either way', () => {
     const blob = structsBtf(2500, 16).encode();
+    // Large enough that Btf.parse tries the wasm walk first.
+    expect(typeSection(blob).length).toBeGreaterThanOrEqual(WASM_MIN_BYTES);
     const hdr = 24;
     const section = typeSection(blob);
     const framing = frameJs(section, WORDS)!;
@@ -166,6 +168,7 @@ describe('BTF framing walks', () => {
 
   it('chains built in one wasm pass keep lookups exact through re-kinds and adds', () => {
     const blob = structsBtf(2500, 16).encode();
+    expect(typeSection(blob).length).toBeGreaterThanOrEqual(WASM_MIN_BYTES);
     for (const chainFirst of [false, true]) {
       const btf = Btf.parse(blob, { source: 'big' });
       // s5 is id 2 + 3 * 5; its ptr and func_proto follow.
