@@ -255,8 +255,9 @@ export class Btf {
   private typeView: DataView;
   /** Number of records parsed from `typeBytes`. */
   private parsedCount: number;
-  /** Start of each parsed record in `typeBytes` (length parsedCount + 1). */
+  /** Start of every 2^offsetShift-th parsed record in `typeBytes` (see Framing.offsets). */
   private recordOffsets: Uint32Array;
+  private offsetShift = 0;
   /** Number of own types (parsed + added). */
   private ownCount: number;
   /** Kind number of each own type. */
@@ -413,6 +414,7 @@ export class Btf {
       (bytes.length >= WASM_MIN_BYTES ? frameWasm(bytes, KIND_WORDS) : undefined) ?? frameJs(bytes, KIND_WORDS) ?? this.scanChecked(fileOffset);
     const n = framing.count;
     this.recordOffsets = framing.offsets;
+    this.offsetShift = framing.offsetShift;
     this.kinds = framing.kinds;
     this.nameOffs = framing.names;
     this.allChains = framing.chainKinds;
@@ -462,7 +464,25 @@ export class Btf {
       off = next;
     }
     offsets[n] = off;
-    return { count: n, offsets, kinds, names };
+    return { count: n, offsets, kinds, names, offsetShift: 0 };
+  }
+
+  /**
+   * Where parsed record `local` starts in `typeBytes` (`parsedCount`: the section's end). With
+   * sparse offsets, walks the few records from the previous stored one (parse validated them).
+   */
+  private recordOffset(local: number): number {
+    const shift = this.offsetShift;
+    if (shift === 0) return this.recordOffsets[local];
+    const base = local >>> shift;
+    let off = this.recordOffsets[base];
+    const view = this.typeView;
+    for (let i = base << shift; i < local; i++) {
+      const info = view.getUint32(off + 4, true);
+      const kind = (info >>> 24) & 0x1f;
+      off += TYPE_LEN + 4 * (FIXED_WORDS[kind] + VLEN_WORDS[kind] * (info & 0xffff));
+    }
+    return off;
   }
 
   /** One past the highest type id (base ids included). */
@@ -565,7 +585,7 @@ export class Btf {
   private decode(local: number): BtfType {
     const id = this.firstTypeId + local;
     const v = this.typeView;
-    const off = this.recordOffsets[local];
+    const off = this.recordOffset(local);
     const info = v.getUint32(off + 4, true);
     const kind = (info >>> 24) & 0x1f;
     const vlen = info & 0xffff;
@@ -1386,8 +1406,8 @@ export class Btf {
     let runStart = -1;
     const flushRun = (endLocal: number): void => {
       if (runStart < 0) return;
-      const a = this.recordOffsets[runStart];
-      const b = this.recordOffsets[endLocal];
+      const a = this.recordOffset(runStart);
+      const b = this.recordOffset(endLocal);
       chunks.push(this.typeBytes.subarray(a, b));
       typeLen += b - a;
       runStart = -1;

@@ -15,8 +15,14 @@
 export interface Framing {
   /** Number of records. */
   count: number;
-  /** Start of each record in the section (length ≥ count + 1; [count] is the section's end). */
+  /**
+   * Start of every `2^offsetShift`-th record in the section: `offsets[i]` is where record
+   * `i << offsetShift` starts, and the entry for record `count` (when it has one) is the section's
+   * end. Records in between are reached by walking from the previous entry.
+   */
   offsets: Uint32Array;
+  /** log2 of the stride of `offsets`: 0 (every record) for the JS walks, 3 for the wasm one. */
+  offsetShift: number;
   /** Kind number of each record (length ≥ count). */
   kinds: Uint8Array;
   /** Name offset of each record (length ≥ count). */
@@ -106,7 +112,7 @@ export function frameJs(section: Uint8Array, words: KindWords): Framing | undefi
     w = next;
   }
   offsets[n] = w << 2;
-  return { count: n, offsets, kinds, names };
+  return { count: n, offsets, kinds, names, offsetShift: 0 };
 }
 
 // ------------------------------------------------------------------------------ the wasm module
@@ -183,9 +189,9 @@ const VOID_BLOCK = 0x40;
 // Locals of `walk(in, end, offs, kinds, names, tab, n, base, final) -> count | -1`. The first six
 // are byte addresses in the memory: the window [in, end) holds section bytes from offset `base`;
 // `tab` holds, per kind, the record's fixed size in bytes (-1: invalid kind) and then, at +128, the
-// bytes per vlen entry. `n` is the count so far. A record that runs past the window ends the call
-// (count returned, offs[count] = where it starts) unless `final` is set: then the input is
-// malformed (-1). The memory must stay readable for 12 bytes past `end`: the header of a record cut
+// bytes per vlen entry; `walk` leaves the section offset where it stopped at tab + STOP_OFFSET.
+// `n` is the count so far. A record that runs past the window ends the call (count returned, the
+// stop offset is where that record starts) unless `final` is set: then the input is malformed (-1). The memory must stay readable for 12 bytes past `end`: the header of a record cut
 // short is read before its size is checked.
 const IN = 0;
 const END = 1;
@@ -197,16 +203,22 @@ const N = 6;
 const BASE = 7;
 const FINAL = 8;
 const PARAMS = 9;
-// The loop keeps pointers into the three columns instead of indexing them (fewer ops under Liftoff).
+// The loop keeps pointers into the name and kind columns instead of indexing them (fewer ops under
+// Liftoff); offsets are stored for every 8th record only (OFFSET_SHIFT), which saves a quarter of
+// the memory the columns fault in.
 const P = 9;
 const INFO = 10;
 const K4 = 11;
 const NEXT = 12;
-const O = 13;
+const I = 13;
 const NM = 14;
 const KP = 15;
 const DELTA = 16;
 const LOCALS = 8;
+/** log2 of the stride of the offsets the wasm walk stores. */
+export const WASM_OFFSET_SHIFT = 3;
+/** Where, past the table, `walk` leaves the section offset it stopped at. */
+const STOP_OFFSET = 256;
 
 const get = (l: number): number[] => [OP.get, l];
 const set = (l: number): number[] => [OP.set, l];
@@ -221,7 +233,6 @@ const bump = (l: number, by: number): number[] => [...get(l), ...i32c(by), OP.ad
 function walkBody(): number[] {
   const code = [
     ...get(IN), ...set(P),
-    ...get(OFFS), ...get(N), ...i32c(2), OP.shl, OP.add, ...set(O),
     ...get(NAMES), ...get(N), ...i32c(2), OP.shl, OP.add, ...set(NM),
     ...get(KINDS), ...get(N), OP.add, ...set(KP),
     ...get(BASE), ...get(IN), OP.sub, ...set(DELTA),
@@ -243,16 +254,20 @@ function walkBody(): number[] {
     // next > end: the record runs past the window; malformed in the final one
     ...get(NEXT), ...get(END), OP.gtU,
     OP.if, VOID_BLOCK, ...get(FINAL), OP.brIf, 3, OP.br, 2, OP.end,
-    // *o = base + p - in; *nm = p[0]; *kp = kind
-    ...get(O), ...get(P), ...get(DELTA), OP.add, ...store(),
+    // i = record number; every 8th: offs[i >> 3] = base + p - in. Then *nm = p[0]; *kp = kind
+    ...get(KP), ...get(KINDS), OP.sub, OP.tee, I, ...i32c((1 << WASM_OFFSET_SHIFT) - 1), OP.and, OP.eqz,
+    OP.if, VOID_BLOCK,
+    ...get(OFFS), ...get(I), ...i32c(WASM_OFFSET_SHIFT - 2), OP.shrU, ...i32c(-4), OP.and, OP.add,
+    ...get(P), ...get(DELTA), OP.add, ...store(),
+    OP.end,
     ...get(NM), ...get(P), ...load(0), ...store(),
     ...get(KP), ...get(K4), ...i32c(2), OP.shrU, OP.store8, 0, 0,
-    ...bump(O, 4), ...bump(NM, 4), ...bump(KP, 1),
+    ...bump(NM, 4), ...bump(KP, 1),
     ...get(NEXT), ...set(P),
     OP.br, 0,
     OP.end, // loop
     OP.end, // done
-    ...get(O), ...get(P), ...get(DELTA), OP.add, ...store(),
+    ...get(TAB), ...get(P), ...get(DELTA), OP.add, OP.store, 2, ...uleb(STOP_OFFSET),
     ...get(KP), ...get(KINDS), OP.sub, OP.ret,
     OP.end, // fail
     ...i32c(-1),
@@ -342,7 +357,7 @@ function frameModule(): WasmModule | null {
 }
 
 /** {@link frameModuleBytes} in hex. */
-export const FRAME_MODULE_HEX = '0061736d0100000001160260097f7f7f7f7f7f7f7f7f017f60057f7f7f7f7f00020a01016d036d656d02000003030200010710020477616c6b000005636861696e00010abe0202de0101087f20002109200220064102746a210d200420064102746a210e200320066a210f200720006b2110024002400340200920014f0d012009280204210a200a41167641fc0071210b2005200b6a280200220c41004804402009410c6a20014b200845710d020c030b2009200c6a2005200b6a28028001200a41ffff03716c6a210c200c20014b044020080d030c020b200d200920106a360200200e2009280200360200200f200b4102763a0000200d41046a210d200e41046a210e200f41016a210f200c21090c000b0b200d200920106a360200200f20036b0f0b417f0b5c01037f02400340200520014e0d01200020056a2d0000411f714102742106200420066a28020022074100480440200320066a200536020005200220074102746a20053602000b200420066a2005360200200541016a21050c000b0b0b';
+export const FRAME_MODULE_HEX = '0061736d0100000001160260097f7f7f7f7f7f7f7f7f017f60057f7f7f7f7f00020a01016d036d656d02000003030200010710020477616c6b000005636861696e00010ac50202e50101087f20002109200420064102746a210e200320066a210f200720006b2110024002400340200920014f0d012009280204210a200a41167641fc0071210b2005200b6a280200220c41004804402009410c6a20014b200845710d020c030b2009200c6a2005200b6a28028001200a41ffff03716c6a210c200c20014b044020080d030c020b200f20036b220d4107714504402002200d410176417c716a200920106a3602000b200e2009280200360200200f200b4102763a0000200e41046a210e200f41016a210f200c21090c000b0b2005200920106a36028002200f20036b0f0b417f0b5c01037f02400340200520014e0d01200020056a2d0000411f714102742106200420066a28020022074100480440200320066a200536020005200220074102746a20053602000b200420066a2005360200200541016a21050c000b0b0b';
 
 const WASM_PAGE = 65536;
 /**
@@ -364,15 +379,16 @@ export function frameWasm(section: Uint8Array, words: KindWords): Framing | unde
   if (mod === null || wasmApi === undefined) return undefined;
   const max = Math.floor(section.length / 12) + 1;
   const window = Math.min(WINDOW, section.length);
-  // Layout: [table 256 B][chain heads, tails 256 B][window][offsets (max+1)*4][names max*4]
-  // [kinds max, padded][chain next max*4]. The offsets follow the window, so reading past its end
-  // stays in bounds; the chain area is only touched (faulted in) when chains are built.
+  // Layout: [table 256 B][stop 16 B][chain heads, tails 256 B][window][offsets (max/8+2)*4]
+  // [names max*4][kinds max, padded][chain next max*4]. The offsets follow the window, so reading
+  // past its end stays in bounds; the chain area is only touched (faulted in) when chains are built.
   const tab = 0;
-  const heads = 256;
+  const heads = STOP_OFFSET + 16;
   const tails = heads + 128;
-  const input = 512;
+  const input = tails + 128;
   const offs = input + window;
-  const names = offs + (max + 1) * 4;
+  const sparse = (max >>> WASM_OFFSET_SHIFT) + 2;
+  const names = offs + sparse * 4;
   const kinds = names + max * 4;
   const next = kinds + ((max + 3) & ~3);
   const total = next + max * 4;
@@ -392,7 +408,8 @@ export function frameWasm(section: Uint8Array, words: KindWords): Framing | unde
     table[k] = words.fixed[k] < 0 ? -1 : 12 + 4 * words.fixed[k];
     table[32 + k] = 4 * words.perVlen[k];
   }
-  const offsets = new Uint32Array(buf, offs, max + 1);
+  const offsets = new Uint32Array(buf, offs, sparse);
+  const stop = new Uint32Array(buf, tab + STOP_OFFSET, 1);
   const target = new Uint8Array(buf, input, window);
   const exports = instance.exports;
   const walk = exports.walk as (...args: number[]) => number;
@@ -409,10 +426,12 @@ export function frameWasm(section: Uint8Array, words: KindWords): Framing | unde
     if (final === 1) break;
     // The first record not yet framed starts the next window; no progress means a record larger
     // than the window.
-    const next = offsets[count];
+    const next = stop[0];
     if (next <= pos) return undefined;
     pos = next;
   }
+  // The end of the section, as the entry of record `count` when the stride has one there.
+  if ((count & ((1 << WASM_OFFSET_SHIFT) - 1)) === 0) offsets[count >>> WASM_OFFSET_SHIFT] = section.length;
   const chainKinds = (): KindChains => {
     const head = new Int32Array(buf, heads, 32).fill(-1);
     const tail = new Int32Array(buf, tails, 32).fill(-1);
@@ -424,7 +443,8 @@ export function frameWasm(section: Uint8Array, words: KindWords): Framing | unde
   };
   return {
     count,
-    offsets: new Uint32Array(buf, offs, count + 1),
+    offsets: new Uint32Array(buf, offs, (count >>> WASM_OFFSET_SHIFT) + 1),
+    offsetShift: WASM_OFFSET_SHIFT,
     kinds: new Uint8Array(buf, kinds, count),
     names: new Uint32Array(buf, names, count),
     chainKinds,
