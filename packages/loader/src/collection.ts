@@ -11,7 +11,7 @@ import type { Btf } from './btf/btf.js';
 import { applyCoreRelocations, CORE_POISON_IMM, type CoreRelocationReport } from './btf/core/relocate.js';
 import { checkHelper } from './features/probes.js';
 import { encodeFuncInfo, encodeLineInfo, FUNC_INFO_SIZE, LINE_INFO_SIZE } from './btf/ext.js';
-import { listModuleBtf, loadKernelBtf, loadModuleBtf } from './btf/kernel.js';
+import { KernelBtfTargets, listModuleBtf, loadKernelBtf } from './btf/kernel.js';
 import { sanitizeBtf } from './btf/sanitize.js';
 import { BPF_PSEUDO, BPF_PSEUDO_KFUNC_CALL } from './asm/opcodes.js';
 import { NotSupportedError, TsbpfError } from './errors.js';
@@ -160,8 +160,7 @@ class Loader {
   private readonly programs = new Map<string, Program>();
   private readonly coreReports = new Map<string, CoreRelocationReport[]>();
   private btfFd: Fd | undefined;
-  private kernelBtfs: Btf[] | undefined;
-  private readonly moduleNames = new Map<Btf, string>();
+  private kernelBtfs: KernelBtfTargets | undefined;
   private readonly timings: LoadTimings = { kernelBtf: 0, objectBtf: 0, maps: 0, relocate: 0, programs: 0 };
 
   constructor(spec: CollectionSpec, options: CollectionOptions) {
@@ -215,7 +214,7 @@ class Loader {
 
   // ------------------------------------------------------------------------------------ kernel BTF
 
-  private kernelTargets(): Btf[] {
+  private kernelTargets(): KernelBtfTargets {
     if (this.kernelBtfs) return this.kernelBtfs;
     const t0 = performance.now();
     const k = this.options.kernelBtf;
@@ -228,19 +227,15 @@ class Loader {
         { cause: err },
       );
     }
-    // Module BTF is split BTF over vmlinux; parsing is lazy, so listing them all is cheap. An explicit
+    // Module BTF is split BTF over vmlinux, read only when a lookup gets past vmlinux. An explicit
     // kernel BTF file (no running-kernel BTF) comes without modules.
     const modules = k === undefined ? listModuleBtf() : [];
-    this.kernelBtfs = [vmlinux];
-    for (const name of modules) {
-      try {
-        const btf = loadModuleBtf(name);
-        this.moduleNames.set(btf, name);
-        this.kernelBtfs.push(btf);
-      } catch (err) {
-        this.warn(`ignoring BTF of module ${name}: ${(err as Error).message}`);
-      }
-    }
+    this.kernelBtfs = new KernelBtfTargets(vmlinux, modules, {
+      onError: (name, err) => this.warn(`ignoring BTF of module ${name}: ${err.message}`),
+      onParse: (ms) => {
+        this.timings.kernelBtf += ms;
+      },
+    });
     this.timings.kernelBtf += performance.now() - t0;
     return this.kernelBtfs;
   }
@@ -318,7 +313,7 @@ class Loader {
   private kconfigValue(ext: ExternSpec, config: ReadonlyMap<string, string>): string | bigint | undefined {
     if (ext.name === 'LINUX_KERNEL_VERSION') return BigInt(kernelVersionCode());
     if (ext.name === 'LINUX_HAS_SYSCALL_WRAPPER') {
-      const vmlinux = this.kernelTargets()[0];
+      const vmlinux = this.kernelTargets().vmlinux;
       const prefix = process.arch === 'arm64' ? '__arm64_sys_bpf' : process.arch === 'x64' ? '__x64_sys_bpf' : '__se_sys_bpf';
       return vmlinux.find(prefix, 'func') !== undefined ? 1n : 0n;
     }
@@ -482,7 +477,7 @@ class Loader {
         }
         case 'ksym': {
           if (ref.typed) {
-            const vmlinux = this.kernelTargets()[0];
+            const vmlinux = this.kernelTargets().vmlinux;
             const id = vmlinux.find(ref.name, 'var');
             if (id === undefined) {
               if (ref.weak) {
@@ -506,7 +501,7 @@ class Loader {
           break;
         }
         case 'kfunc': {
-          const vmlinux = this.kernelTargets()[0];
+          const vmlinux = this.kernelTargets().vmlinux;
           const id = vmlinux.find(ref.name, 'func');
           if (id === undefined) throw new NotSupportedError(`kernel function ${ref.name} (kfunc, needed by program ${prog.name})`);
           insns.setSrc(i, BPF_PSEUDO_KFUNC_CALL);
@@ -541,10 +536,11 @@ class Loader {
           : prog.attachKind === 'iter'
             ? [`bpf_iter_${target}`, 'func' as const]
             : [target, 'func' as const];
-    for (const btf of this.kernelTargets()) {
+    const targets = this.kernelTargets();
+    for (const btf of targets) {
       const id = btf.find(name, kind);
-      if (id === undefined || (btf !== this.kernelTargets()[0] && id < btf.firstTypeId)) continue;
-      const module = this.moduleNames.get(btf);
+      if (id === undefined || (btf !== targets.vmlinux && id < btf.firstTypeId)) continue;
+      const module = targets.moduleName(btf);
       return module === undefined ? { id } : { id, objFd: moduleBtfFd(module) };
     }
     throw new NotSupportedError(`attach target ${target} of program ${prog.name} (${kind} ${name} is not in the kernel's BTF)`);

@@ -12,6 +12,7 @@
  * - split BTF (kernel modules) continues the id and string-offset spaces of its base.
  */
 import { BtfError } from './error.js';
+import { type Framing, type KindChains, type KindWords, WASM_MIN_BYTES, frameJs, frameWasm } from './frame.js';
 import { BTF_KIND, type BtfKindName, type BtfMember, type BtfType, QUALIFIER_KINDS } from './types.js';
 
 /** `BTF_MAGIC` as read little-endian. */
@@ -49,13 +50,12 @@ export const KIND_NAMES: readonly BtfKindName[] = [
 
 const KIND_NUMBERS: ReadonlyMap<BtfKindName, number> = new Map(KIND_NAMES.map((n, i) => [n, i]));
 
-/** Whether typed arrays read little-endian here (the BTF byte order), enabling the word scan. */
-const LITTLE_ENDIAN_HOST = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
-
 /** Per kind (index = BTF_KIND_*), 32-bit words after `struct btf_type`, or -1 for invalid kinds. */
 const FIXED_WORDS = Int32Array.from({ length: 32 }, (_, k) => (k === 0 || trailingSize(k, 0) < 0 ? -1 : trailingSize(k, 0) / 4));
 /** Per kind, 32-bit words per vlen entry. */
 const VLEN_WORDS = Int32Array.from({ length: 32 }, (_, k) => (k === 0 || trailingSize(k, 0) < 0 ? 0 : (trailingSize(k, 1) - trailingSize(k, 0)) / 4));
+/** Both tables, as the framing walks take them. */
+const KIND_WORDS: KindWords = { fixed: FIXED_WORDS, perVlen: VLEN_WORDS };
 
 /** Number of bytes following `struct btf_type` for a record of `kind` with `vlen` entries, or -1. */
 function trailingSize(kind: number, vlen: number): number {
@@ -199,6 +199,34 @@ function essentialOf(name: string): string {
   return name;
 }
 
+/** Local indices per {@link TypeCache} page. */
+const CACHE_PAGE_BITS = 8;
+
+/**
+ * Decoded type objects by local index, in pages allocated on first use: a flat `new Array(n)` for the
+ * kernel's ~126k types costs about a millisecond up front, and most of them are never decoded.
+ */
+class TypeCache {
+  private pages: ((BtfType | undefined)[] | undefined)[] = [];
+
+  get(local: number): BtfType | undefined {
+    const page = this.pages[local >>> CACHE_PAGE_BITS];
+    return page === undefined ? undefined : page[local & ((1 << CACHE_PAGE_BITS) - 1)];
+  }
+
+  set(local: number, type: BtfType): void {
+    const at = local >>> CACHE_PAGE_BITS;
+    // Keep the page list dense (a far index would turn it into a dictionary).
+    while (this.pages.length <= at) this.pages.push(undefined);
+    let page = this.pages[at];
+    if (page === undefined) {
+      page = new Array<BtfType | undefined>(1 << CACHE_PAGE_BITS);
+      this.pages[at] = page;
+    }
+    page[local & ((1 << CACHE_PAGE_BITS) - 1)] = type;
+  }
+}
+
 /** Options of {@link Btf.parse} and {@link Btf.empty}. */
 export interface BtfOptions {
   /** The base BTF this one is split from (vmlinux for a module). */
@@ -227,8 +255,9 @@ export class Btf {
   private typeView: DataView;
   /** Number of records parsed from `typeBytes`. */
   private parsedCount: number;
-  /** Start of each parsed record in `typeBytes` (length parsedCount + 1). */
+  /** Start of every 2^offsetShift-th parsed record in `typeBytes` (see Framing.offsets). */
   private recordOffsets: Uint32Array;
+  private offsetShift = 0;
   /** Number of own types (parsed + added). */
   private ownCount: number;
   /** Kind number of each own type. */
@@ -236,7 +265,7 @@ export class Btf {
   /** Name offset of each own type (absolute string offset). */
   private nameOffs: Uint32Array;
   /** Decoded, added or replaced type objects by local index. */
-  private cache: (BtfType | undefined)[];
+  private cache: TypeCache;
   /** Set for local indices whose object differs from (or has no) original record bytes. */
   private dirty: Uint8Array;
 
@@ -267,6 +296,9 @@ export class Btf {
   private nameScans = 0;
   /** Per kind number, 1 once its chain is built. */
   private chainBuilt = new Uint8Array(KIND_SLOTS);
+  /** The framing's one-pass builder of every chain (wasm), until used; valid while `kinds` is `framedKinds`. */
+  private allChains: (() => KindChains) | undefined;
+  private framedKinds: Uint8Array | undefined;
   /** Own locals renamed or re-kinded by `replace`: every lookup checks them one by one. */
   private changed: number[] = [];
   /** Per kind number, the hash index over the names of that kind, built after HASH_AFTER_LOOKUPS lookups. */
@@ -305,7 +337,7 @@ export class Btf {
     this.recordOffsets = new Uint32Array(1);
     this.kinds = new Uint8Array(0);
     this.nameOffs = new Uint32Array(0);
-    this.cache = [];
+    this.cache = new TypeCache();
     this.dirty = new Uint8Array(0);
     this.kindNext = new Int32Array(0);
   }
@@ -371,58 +403,36 @@ export class Btf {
     return new Btf(base, options?.source ?? '<new btf>', new Uint8Array(0), new Uint8Array(0), strBytes);
   }
 
-  /** Walk the type section once: record offsets, kinds and name offsets. */
+  /**
+   * Walk the type section once: record offsets, kinds and name offsets. Large sections (the kernel's)
+   * are framed by the WebAssembly walk, small ones by the JavaScript one (see frame.ts); both give
+   * up on malformed input, and the checked walk then reports the precise error.
+   */
   private scan(fileOffset: number): void {
+    const bytes = this.typeBytes;
+    const framing =
+      (bytes.length >= WASM_MIN_BYTES ? frameWasm(bytes, KIND_WORDS) : undefined) ?? frameJs(bytes, KIND_WORDS) ?? this.scanChecked(fileOffset);
+    const n = framing.count;
+    this.recordOffsets = framing.offsets;
+    this.offsetShift = framing.offsetShift;
+    this.kinds = framing.kinds;
+    this.nameOffs = framing.names;
+    this.allChains = framing.chainKinds;
+    this.framedKinds = framing.kinds;
+    this.parsedCount = n;
+    this.ownCount = n;
+    this.dirty = new Uint8Array(n);
+    this.cache = new TypeCache();
+  }
+
+  /** The portable, fully checked walk of {@link scan}; throws the precise BtfError. */
+  private scanChecked(fileOffset: number): Framing {
+    const view = this.typeView;
     const end = this.typeBytes.length;
     const max = Math.floor(end / TYPE_LEN) + 1;
     const offsets = new Uint32Array(max + 1);
     const kinds = new Uint8Array(max);
     const names = new Uint32Array(max);
-    const n = this.scanWords(offsets, kinds, names) ?? this.scanChecked(fileOffset, offsets, kinds, names);
-    this.recordOffsets = offsets;
-    this.kinds = kinds;
-    this.nameOffs = names;
-    this.parsedCount = n;
-    this.ownCount = n;
-    this.dirty = new Uint8Array(n);
-    this.cache = new Array<BtfType | undefined>(n);
-  }
-
-  /**
-   * Fast path of {@link scan} for the common case (little-endian host, 4-aligned section): reads
-   * 32-bit words through a Uint32Array, which stays fast even before the JIT warms up (a cold
-   * process scans vmlinux several times faster than with DataView calls). Returns undefined on
-   * anything unusual, and {@link scanChecked} then redoes the walk and reports the exact error.
-   */
-  private scanWords(offsets: Uint32Array, kinds: Uint8Array, names: Uint32Array): number | undefined {
-    const bytes = this.typeBytes;
-    if (!LITTLE_ENDIAN_HOST || bytes.byteOffset % 4 !== 0) return undefined;
-    const words = new Uint32Array(bytes.buffer, bytes.byteOffset, bytes.length >>> 2);
-    const endWord = words.length;
-    let w = 0;
-    let n = 0;
-    while (w < endWord) {
-      if (w + 3 > endWord) return undefined;
-      const info = words[w + 1];
-      const kind = (info >>> 24) & 0x1f;
-      const fixed = FIXED_WORDS[kind];
-      if (fixed < 0) return undefined;
-      const next = w + 3 + fixed + VLEN_WORDS[kind] * (info & 0xffff);
-      if (next > endWord) return undefined;
-      offsets[n] = w << 2;
-      kinds[n] = kind;
-      names[n] = words[w];
-      n++;
-      w = next;
-    }
-    offsets[n] = w << 2;
-    return n;
-  }
-
-  /** The portable, fully checked walk of {@link scan}; throws the precise BtfError. */
-  private scanChecked(fileOffset: number, offsets: Uint32Array, kinds: Uint8Array, names: Uint32Array): number {
-    const view = this.typeView;
-    const end = this.typeBytes.length;
     let off = 0;
     let n = 0;
     while (off < end) {
@@ -454,7 +464,25 @@ export class Btf {
       off = next;
     }
     offsets[n] = off;
-    return n;
+    return { count: n, offsets, kinds, names, offsetShift: 0 };
+  }
+
+  /**
+   * Where parsed record `local` starts in `typeBytes` (`parsedCount`: the section's end). With
+   * sparse offsets, walks the few records from the previous stored one (parse validated them).
+   */
+  private recordOffset(local: number): number {
+    const shift = this.offsetShift;
+    if (shift === 0) return this.recordOffsets[local];
+    const base = local >>> shift;
+    let off = this.recordOffsets[base];
+    const view = this.typeView;
+    for (let i = base << shift; i < local; i++) {
+      const info = view.getUint32(off + 4, true);
+      const kind = (info >>> 24) & 0x1f;
+      off += TYPE_LEN + 4 * (FIXED_WORDS[kind] + VLEN_WORDS[kind] * (info & 0xffff));
+    }
+    return off;
   }
 
   /** One past the highest type id (base ids included). */
@@ -488,10 +516,10 @@ export class Btf {
       if (!this.base) return VOID; // only id 0 is below firstTypeId for base BTF
       return this.base.type(id);
     }
-    const cached = this.cache[local];
+    const cached = this.cache.get(local);
     if (cached !== undefined) return cached;
     const t = this.decode(local);
-    this.cache[local] = t;
+    this.cache.set(local, t);
     return t;
   }
 
@@ -557,7 +585,7 @@ export class Btf {
   private decode(local: number): BtfType {
     const id = this.firstTypeId + local;
     const v = this.typeView;
-    const off = this.recordOffsets[local];
+    const off = this.recordOffset(local);
     const info = v.getUint32(off + 4, true);
     const kind = (info >>> 24) & 0x1f;
     const vlen = info & 0xffff;
@@ -775,25 +803,7 @@ export class Btf {
     const kinds = this.kinds;
     const lookups = this.kindLookups[k] < 255 ? ++this.kindLookups[k] : 255;
     if (this.chainBuilt[k] === 0) {
-      if (first && lookups === 1) {
-        // A one-off find right after parse: visit that kind's types in order, stop at the first hit,
-        // build nothing.
-        const nameOffs = this.nameOffs;
-        const raw = this.strBytes;
-        const rawStart = this.strStart;
-        const rawLen = raw.length;
-        const q0 = q[0];
-        const n = this.ownCount;
-        for (let local = kinds.indexOf(k); local >= 0 && local < n; local = kinds.indexOf(k, local + 1)) {
-          const rel = nameOffs[local] - rawStart;
-          if (rel >= 0 && rel < rawLen && raw[rel] !== q0) continue;
-          if (this.matchName(local, q, ess, flavouredEss)) {
-            out.push(local);
-            break;
-          }
-        }
-        return out;
-      }
+      if (first && lookups === 1) return this.firstOfKind(k, q, ess, flavouredEss);
       this.buildKindChain(k);
     }
     const next = this.kindNext;
@@ -879,6 +889,31 @@ export class Btf {
     // Types added since the index was built follow its tail on the chain.
     for (let local = index.builtTail < 0 ? this.kindHead[k] : next[index.builtTail]; local >= 0; local = next[local]) {
       if (kinds[local] === k && this.matchName(local, q, ess, flavouredEss)) out.push(local);
+    }
+    return out;
+  }
+
+  /**
+   * A one-off lookup right after parse: visit kind `k`'s types in order (native `indexOf` over the
+   * kind bytes), stop at the first whose name matches, build nothing. Kept apart from `ownLocals`
+   * so that a first `find` does not compile that large function.
+   */
+  private firstOfKind(k: number, q: Uint8Array, ess: string | undefined, flavouredEss: boolean): number[] {
+    const out: number[] = [];
+    const kinds = this.kinds;
+    const nameOffs = this.nameOffs;
+    const raw = this.strBytes;
+    const rawStart = this.strStart;
+    const rawLen = raw.length;
+    const q0 = q[0];
+    const n = this.ownCount;
+    for (let local = kinds.indexOf(k); local >= 0 && local < n; local = kinds.indexOf(k, local + 1)) {
+      const rel = nameOffs[local] - rawStart;
+      if (rel >= 0 && rel < rawLen && raw[rel] !== q0) continue;
+      if (this.matchName(local, q, ess, flavouredEss)) {
+        out.push(local);
+        break;
+      }
     }
     return out;
   }
@@ -975,8 +1010,14 @@ export class Btf {
     this.changed = [];
   }
 
-  /** Builds kind `k`'s chain from the current kind bytes; `indexOf` is native, fast even when cold. */
+  /**
+   * Builds kind `k`'s chain from the current kind bytes; `indexOf` is native, fast even when cold,
+   * but a CO-RE pass over the kernel's BTF chains 20k structs, unions, enums and typedefs that way
+   * (~1 µs each before the JIT warms up). So the first chain of a wasm-framed BTF builds every
+   * kind's chain at once, in the wasm module.
+   */
   private buildKindChain(k: number): void {
+    if (this.buildAllChains()) return;
     if (this.kindNext.length < this.ownCount) this.kindNext = growI32(this.kindNext, this.ownCount);
     const next = this.kindNext;
     const kinds = this.kinds;
@@ -991,6 +1032,22 @@ export class Btf {
     else this.kindHead[k] = -1;
     this.kindTail[k] = tail;
     this.chainBuilt[k] = 1;
+  }
+
+  /** Every kind's chain in one wasm pass, while nothing is chained or added yet; false otherwise. */
+  private buildAllChains(): boolean {
+    const all = this.allChains;
+    if (all === undefined) return false;
+    this.allChains = undefined;
+    if (this.kinds !== this.framedKinds || this.ownCount !== this.parsedCount || this.chainBuilt.includes(1)) return false;
+    const chains = all();
+    this.kindNext = chains.next;
+    for (let k = 0; k < KIND_SLOTS; k++) {
+      this.kindHead[k] = chains.head[k];
+      this.kindTail[k] = chains.tail[k];
+      this.chainBuilt[k] = 1;
+    }
+    return true;
   }
 
   /** Whether own type `local`'s name equals the UTF-8 bytes `q`, compared in place. */
@@ -1044,7 +1101,14 @@ export class Btf {
       }
     } else {
       const q = utf8Encoder.encode(name);
-      const locals = this.ownLocals(k, q, nameHash(q), undefined, false, true);
+      let locals: number[];
+      if (q.length > 0 && this.chainBuilt[k] === 0 && this.kindLookups[k] === 0) {
+        // The first lookup of this kind (what ownLocals would do, without compiling it).
+        this.kindLookups[k] = 1;
+        locals = this.firstOfKind(k, q, undefined, false);
+      } else {
+        locals = this.ownLocals(k, q, nameHash(q), undefined, false, true);
+      }
       for (const local of this.changed) if (this.kinds[local] === k && this.nameEquals(local, q)) locals.push(local);
       for (const local of locals) if (found === undefined || local < found) found = local;
       if (found !== undefined) found += this.firstTypeId;
@@ -1204,7 +1268,7 @@ export class Btf {
     this.kinds[local] = kind;
     this.nameOffs[local] = this.intern(type.name);
     this.dirty[local] = 1;
-    this.cache[local] = type;
+    this.cache.set(local, type);
     this.ownCount = need;
     // New types go to the end of their kind's chain (once that chain exists).
     if (this.chainBuilt[kind] !== 0) this.appendToChain(local, kind);
@@ -1242,7 +1306,7 @@ export class Btf {
     this.nameOffs[local] = sameName ? oldOff : this.intern(type.name);
     const oldKind = this.kinds[local];
     this.kinds[local] = kind;
-    this.cache[local] = type;
+    this.cache.set(local, type);
     this.dirty[local] = 1;
     this.noteChange(local, !sameName || oldKind !== kind);
   }
@@ -1342,8 +1406,8 @@ export class Btf {
     let runStart = -1;
     const flushRun = (endLocal: number): void => {
       if (runStart < 0) return;
-      const a = this.recordOffsets[runStart];
-      const b = this.recordOffsets[endLocal];
+      const a = this.recordOffset(runStart);
+      const b = this.recordOffset(endLocal);
       chunks.push(this.typeBytes.subarray(a, b));
       typeLen += b - a;
       runStart = -1;
@@ -1354,7 +1418,7 @@ export class Btf {
         continue;
       }
       flushRun(local);
-      const t = this.cache[local];
+      const t = this.cache.get(local);
       if (t === undefined) throw new BtfError('BTF_BAD_TYPE_ID', 'type object missing', { source: this.source, typeId: this.firstTypeId + local });
       const rec = this.encodeType(t, local);
       chunks.push(rec);

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { ElfFile } from '../elf/index.js';
 import { MAP, PROT, mmapRaw, munmapRaw, viewAt } from '../sys/ffi.js';
 import { Btf } from './btf.js';
+import type { LazyCoreTargets } from './core/candidates.js';
 import { BtfError } from './error.js';
 
 /** Directory of the kernel's BTF files. */
@@ -123,4 +124,85 @@ export function listModuleBtf(): string[] {
 export function clearKernelBtfCache(): void {
   kernelCache.clear();
   moduleCache.clear();
+}
+
+/** Options of {@link KernelBtfTargets}. */
+export interface KernelBtfTargetsOptions {
+  /** Called once for a module whose BTF cannot be read or parsed; that module is then skipped. */
+  onError?: (module: string, error: Error) => void;
+  /** Called with the milliseconds each module's read and parse took (load timings). */
+  onParse?: (ms: number) => void;
+}
+
+/**
+ * The running kernel's BTF as lookups see it: vmlinux first, then the split BTF of each loaded
+ * module, in name order. A module's BTF is read and parsed only when a lookup gets past vmlinux (a
+ * CO-RE candidate vmlinux lacks, an attach target outside it), and at most once per process
+ * (through {@link loadModuleBtf}'s cache). A module that fails is reported once and skipped.
+ */
+export class KernelBtfTargets implements LazyCoreTargets {
+  /** The kernel's base BTF. */
+  readonly vmlinux: Btf;
+  /** The modules whose BTF may be searched, in search order. */
+  readonly moduleNames: readonly string[];
+  /** Per module: its BTF once parsed, null when that failed, undefined before. */
+  private readonly parsed: (Btf | null | undefined)[];
+  private readonly byBtf = new Map<Btf, string>();
+  private readonly options: KernelBtfTargetsOptions;
+
+  /**
+   * @param vmlinux the base BTF
+   * @param moduleNames the modules to search after it (e.g. {@link listModuleBtf}); none for an
+   *   explicit kernel BTF file, whose modules are not the running kernel's
+   */
+  constructor(vmlinux: Btf, moduleNames: readonly string[], options: KernelBtfTargetsOptions = {}) {
+    this.vmlinux = vmlinux;
+    this.moduleNames = [...moduleNames];
+    this.parsed = new Array<Btf | null | undefined>(moduleNames.length);
+    this.options = options;
+  }
+
+  /** The modules' BTFs in order, each parsed when the iteration reaches it. */
+  *modules(): Generator<Btf, void, undefined> {
+    for (let i = 0; i < this.moduleNames.length; i++) {
+      const btf = this.module(i);
+      if (btf !== undefined) yield btf;
+    }
+  }
+
+  /** vmlinux, then {@link modules}. */
+  *[Symbol.iterator](): Generator<Btf, void, undefined> {
+    yield this.vmlinux;
+    yield* this.modules();
+  }
+
+  /** The module a BTF yielded by {@link modules} belongs to; undefined for vmlinux. */
+  moduleName(btf: Btf): string | undefined {
+    return this.byBtf.get(btf);
+  }
+
+  /** How many modules' BTFs have been read so far (successfully or not). */
+  get modulesRead(): number {
+    let n = 0;
+    for (let i = 0; i < this.parsed.length; i++) if (this.parsed[i] !== undefined) n++;
+    return n;
+  }
+
+  private module(i: number): Btf | undefined {
+    const known = this.parsed[i];
+    if (known !== undefined) return known ?? undefined;
+    const name = this.moduleNames[i];
+    const t0 = performance.now();
+    let btf: Btf | null;
+    try {
+      btf = loadModuleBtf(name);
+      this.byBtf.set(btf, name);
+    } catch (err) {
+      btf = null;
+      this.options.onError?.(name, err instanceof Error ? err : new Error(String(err)));
+    }
+    this.parsed[i] = btf;
+    this.options.onParse?.(performance.now() - t0);
+    return btf ?? undefined;
+  }
 }

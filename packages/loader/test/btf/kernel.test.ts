@@ -8,7 +8,8 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Btf } from '../../src/btf/btf.js';
 import { BtfError } from '../../src/btf/error.js';
-import { VMLINUX_BTF_PATH, listModuleBtf, loadKernelBtf, loadModuleBtf } from '../../src/btf/kernel.js';
+import { KernelBtfTargets, VMLINUX_BTF_PATH, listModuleBtf, loadKernelBtf, loadModuleBtf } from '../../src/btf/kernel.js';
+import { findCandidates } from '../../src/btf/core/index.js';
 import type { BtfComposite } from '../../src/btf/types.js';
 import { testdataPath } from '../testdata.js';
 
@@ -162,6 +163,24 @@ describe.skipIf(!haveKernelBtf)('kernel BTF', () => {
     expect(() => loadModuleBtf('../vmlinux')).toThrow(BtfError);
   });
 
+  it('KernelBtfTargets reads module BTF only when a lookup gets past vmlinux, once per module', () => {
+    const vmlinux = loadKernelBtf();
+    const errors: string[] = [];
+    // A module that is not loaded stands for one whose BTF cannot be read: reported once, skipped.
+    const targets = new KernelBtfTargets(vmlinux, ['no_such_module_xyz'], { onError: (name, err) => errors.push(`${name}: ${(err as BtfError).code}`) });
+    const local = Btf.empty();
+    const ts = local.add({ kind: 'struct', name: 'task_struct___mine', size: 0, kindFlag: false, members: [] });
+    const missing = local.add({ kind: 'struct', name: 'no_such_struct_xyz', size: 0, kindFlag: false, members: [] });
+    expect(findCandidates(local, ts, targets)).toEqual([{ btf: vmlinux, typeId: vmlinux.find('task_struct', 'struct') }]);
+    expect(targets.modulesRead).toBe(0);
+    expect(findCandidates(local, missing, targets)).toEqual([]);
+    expect(targets.modulesRead).toBe(1);
+    expect(findCandidates(local, missing, targets)).toEqual([]);
+    expect(errors).toEqual(['no_such_module_xyz: BTF_NOT_FOUND']);
+    expect([...targets]).toEqual([vmlinux]);
+    expect(targets.moduleName(vmlinux)).toBeUndefined();
+  });
+
   const modules = listModuleBtf();
   if (modules.length === 0) console.warn('skipping module split-BTF test: no loaded module exposes BTF under /sys/kernel/btf');
   it.skipIf(modules.length === 0)('loads module split BTF over vmlinux', () => {
@@ -171,6 +190,9 @@ describe.skipIf(!haveKernelBtf)('kernel BTF', () => {
     expect(mod.base).toBe(loadKernelBtf());
     expect(mod.firstTypeId).toBe(loadKernelBtf().typeCount);
     for (let id = mod.firstTypeId; id < mod.typeCount; id++) mod.type(id);
+    const targets = new KernelBtfTargets(loadKernelBtf(), [name]);
+    expect([...targets.modules()]).toEqual([mod]);
+    expect(targets.moduleName(mod)).toBe(name);
     expect(Buffer.compare(Buffer.from(mod.encode()), Buffer.from(Btf.parse(mod.encode(), { base: mod.base }).encode()))).toBe(0);
   });
 });

@@ -5,6 +5,7 @@ import {
   CoreError,
   fieldsAreCompatible,
   findCandidates,
+  type LazyCoreTargets,
   matchSpec,
   parseCoreSpec,
   typesAreCompatible,
@@ -226,6 +227,38 @@ describe('candidates', () => {
     const t = new BtfBuilder();
     const e = t.enum64('mode', []);
     expect(candidatesIn(t.btf, 'mode', 'enum')).toEqual([e]);
+  });
+
+  it('reads lazy module targets only when vmlinux has no candidate, and finds the same candidates', () => {
+    const vm = new BtfBuilder();
+    vm.int('int', 4);
+    const vs = vm.struct('vmthing', 4, []);
+    const m1 = new BtfBuilder(vm.btf);
+    const m2 = new BtfBuilder(vm.btf);
+    const x1 = m1.struct('modthing', 4, []);
+    const x2 = m2.struct('modthing', 4, []);
+    let reads = 0;
+    const lazy: LazyCoreTargets = {
+      vmlinux: vm.btf,
+      *modules() {
+        for (const m of [m1.btf, m2.btf]) {
+          reads++;
+          yield m;
+        }
+      },
+    };
+    const l = new BtfBuilder();
+    const lv = l.struct('vmthing___x', 4, []);
+    const lm = l.struct('modthing', 4, []);
+    expect(findCandidates(l.btf, lv, lazy)).toEqual([{ btf: vm.btf, typeId: vs }]);
+    expect(reads).toBe(0);
+    const fromModules = findCandidates(l.btf, lm, lazy);
+    expect(reads).toBe(2);
+    expect(fromModules).toEqual([
+      { btf: m1.btf, typeId: x1 },
+      { btf: m2.btf, typeId: x2 },
+    ]);
+    expect(findCandidates(l.btf, lm, [vm.btf, m1.btf, m2.btf])).toEqual(fromModules);
   });
 
   it('searches vmlinux first and all modules only when vmlinux has nothing', () => {

@@ -78,11 +78,30 @@ export function memberBitfieldSize(t: { kindFlag: boolean; members: { bitfieldSi
   return t.kindFlag ? (t.members[index]?.bitfieldSize ?? 0) : 0;
 }
 
+/** Parsed specs per local BTF, valid while its revision is unchanged. */
+const specCache = new WeakMap<Btf, { revision: number; specs: Map<string, CoreSpec> }>();
+
 /**
  * Parse a relocation's access string against `btf` (the local BTF of the object), validating
- * every index and computing the bit offset the compiler assumed.
+ * every index and computing the bit offset the compiler assumed. Results are cached per (type id,
+ * access string, kind): objects repeat the same accesses across programs. The returned spec is
+ * shared; treat it as read-only.
  */
 export function parseCoreSpec(btf: Btf, typeId: number, accessString: string, kind: number): CoreSpec {
+  let cache = specCache.get(btf);
+  if (cache === undefined || cache.revision !== btf.revision) {
+    cache = { revision: btf.revision, specs: new Map() };
+    specCache.set(btf, cache);
+  }
+  const key = `${typeId}:${kind}:${accessString}`;
+  const hit = cache.specs.get(key);
+  if (hit !== undefined) return hit;
+  const spec = parseCoreSpecUncached(btf, typeId, accessString, kind);
+  cache.specs.set(key, spec);
+  return spec;
+}
+
+function parseCoreSpecUncached(btf: Btf, typeId: number, accessString: string, kind: number): CoreSpec {
   const spec: CoreSpec = { btf, rootTypeId: typeId, kind, accessors: [], raw: [], bitOffset: 0 };
   const fail = (problem: string): CoreError => badSpec(btf, typeId, accessString, kind, problem);
 

@@ -67,20 +67,44 @@ export function candidatesIn(target: Btf, name: string, kind: BtfKindName): read
 const NONE: readonly number[] = Object.freeze([]);
 
 /**
+ * Target BTFs whose module part is produced on demand: the running kernel's modules are only
+ * parsed when vmlinux lacks a candidate (`btf/kernel.ts` `KernelBtfTargets`).
+ */
+export interface LazyCoreTargets {
+  /** The base BTF, searched first. */
+  readonly vmlinux: Btf;
+  /** The modules' split BTFs, in a stable order; each may be parsed as the iteration reaches it. */
+  modules(): Iterable<Btf>;
+}
+
+/** Where CO-RE relocations look for candidates: vmlinux first, then modules, as a list or lazily. */
+export type CoreTargets = readonly Btf[] | LazyCoreTargets;
+
+/** The first target and the rest of `targets`, without touching the rest. */
+function splitTargets(targets: CoreTargets): [Btf | undefined, () => Iterable<Btf>] {
+  if (isTargetList(targets)) return [targets[0], () => targets.slice(1)];
+  return [targets.vmlinux, () => targets.modules()];
+}
+
+function isTargetList(targets: CoreTargets): targets is readonly Btf[] {
+  return Array.isArray(targets);
+}
+
+/**
  * All candidates for local type `localTypeId`, searched as libbpf does: in the first target
  * (vmlinux) first, and only when it has none, in every other target (module BTFs) together.
  * Anonymous local types cannot be relocated.
  */
-export function findCandidates(local: Btf, localTypeId: number, targets: readonly Btf[]): CoreCandidate[] {
+export function findCandidates(local: Btf, localTypeId: number, targets: CoreTargets): CoreCandidate[] {
   const t = local.type(localTypeId);
   if (t.kind === 'void' || t.name === '' || essentialName(t.name) === '') {
     throw new CoreError('CORE_UNSUPPORTED', `CO-RE relocation against anonymous ${describeType(local, localTypeId)} [${localTypeId}] cannot be resolved by name`);
   }
-  const [main, ...modules] = targets;
+  const [main, modules] = splitTargets(targets);
   if (main === undefined) return [];
   const fromMain = candidatesIn(main, t.name, t.kind);
   if (fromMain.length > 0) return fromMain.map((typeId) => ({ btf: main, typeId }));
   const out: CoreCandidate[] = [];
-  for (const m of modules) for (const typeId of candidatesIn(m, t.name, t.kind)) out.push({ btf: m, typeId });
+  for (const m of modules()) for (const typeId of candidatesIn(m, t.name, t.kind)) out.push({ btf: m, typeId });
   return out;
 }

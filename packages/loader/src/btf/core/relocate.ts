@@ -12,7 +12,7 @@ import type { Btf } from '../btf.js';
 import { BPF_CLASS, BPF_SRC, CALL, LD_IMM64, sizeBits, sizeBytes } from '../../asm/opcodes.js';
 import type { Insns } from '../../asm/instruction.js';
 import { describeSpec, parseCoreSpec, memberBitfieldSize, type CoreSpec } from './accessor.js';
-import { findCandidates } from './candidates.js';
+import { type CoreTargets, findCandidates } from './candidates.js';
 import { CoreError } from './error.js';
 import { BPF_CORE, coreRelocationKindName, isEnumValueBasedKind, isFieldBasedKind, isTypeBasedKind } from './kinds.js';
 import { matchSpec } from './match.js';
@@ -236,7 +236,7 @@ function resolutionFrom(
  * then module BTFs). Pure: no instruction is touched. Throws {@link CoreError} for malformed
  * relocations and for ambiguity (matching candidates that disagree).
  */
-export function resolveCoreRelocation(local: Btf, targets: readonly Btf[], relo: CoreRelocation): CoreResolution {
+export function resolveCoreRelocation(local: Btf, targets: CoreTargets, relo: CoreRelocation): CoreResolution {
   const kind = relo.kind;
   const localSpec = parseCoreSpec(local, relo.typeId, relo.accessString, kind);
   const description = describeSpec(localSpec);
@@ -423,7 +423,7 @@ export function applyCoreRelocations(
   insns: Insns,
   relos: readonly CoreRelocation[],
   local: Btf,
-  targets: readonly Btf[],
+  targets: CoreTargets,
   options: CoreApplyOptions = {},
 ): CoreRelocationReport[] {
   const prefix = options.programName !== undefined ? `program ${options.programName}: ` : '';
