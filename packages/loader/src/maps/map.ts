@@ -20,6 +20,8 @@ const PER_CPU = new Set<number>([BPF_MAP_TYPE.PERCPU_HASH, BPF_MAP_TYPE.PERCPU_A
 /** A key or value codec: bytes ↔ JS value. */
 interface Codec<T> {
   decode(bytes: Uint8Array): T;
+  /** Decode from `view` at `offset` (no view built per call). */
+  decodeAt(view: DataView, offset: number): T;
   encode(value: T): Uint8Array;
   /** Encode into `view` at `offset` (the encoder zero-fills its bytes first, padding included). */
   encodeInto(value: T, view: DataView, offset: number): void;
@@ -166,7 +168,7 @@ export class BpfMap<K = unknown, V = unknown> implements Disposable {
   lookup(key: K): (V | V[]) | undefined {
     const ops = this.keyArgFor(key);
     // Decoded (or copied) before returning: the result never aliases the scratch buffer.
-    return ops.lookup() ? this.decodeValue(ops.value) : undefined;
+    return ops.lookup() ? this.decodeScratch(ops) : undefined;
   }
 
   /** Set a key's value (per-CPU maps: one value for every CPU, or an array of them). */
@@ -188,7 +190,7 @@ export class BpfMap<K = unknown, V = unknown> implements Disposable {
       return mapLookupAndDeleteElem(this.fd, null, out) ? this.decodeValue(out) : undefined;
     }
     const ops = key === undefined ? this.ops : this.keyArgFor(key);
-    return ops.lookupAndDelete() ? this.decodeValue(ops.value) : undefined;
+    return ops.lookupAndDelete() ? this.decodeScratch(ops) : undefined;
   }
 
   /** Iterate keys. */
@@ -242,9 +244,10 @@ export class BpfMap<K = unknown, V = unknown> implements Disposable {
     const kv = new DataView(keys.buffer);
     const vv = new DataView(values.buffer);
     for (let i = 0; i < n; i++) {
-      const [k, v] = entries[i];
-      this.encodeKeyInto(k, keys, kv, i * this.keySize);
-      this.encodeValueInto(v, values, vv, i * vsize);
+      // Indexed, not destructured: no iterator per entry.
+      const e = entries[i];
+      this.encodeKeyInto(e[0], keys, kv, i * this.keySize);
+      this.encodeValueInto(e[1], values, vv, i * vsize);
     }
     return mapUpdateBatch(this.fd, { keys, values, count: n, elemFlags: flags });
   }
@@ -338,6 +341,13 @@ export class BpfMap<K = unknown, V = unknown> implements Disposable {
     return this.keyCodec ? this.keyCodec.decode(bytes) : (bytes as unknown as K);
   }
 
+  /** Decode the scratch value: through its DataView, and one copy for untyped values. */
+  private decodeScratch(ops: MapElemOps): V | V[] {
+    if (this.perCpu) return this.decodeValue(ops.value);
+    const codec = this.valueCodec;
+    return codec ? codec.decodeAt(ops.valueView, 0) : (ops.value.slice(0, this.valueSize) as unknown as V);
+  }
+
   /** Decode value bytes; per-CPU maps give an array. */
   decodeValue(bytes: Uint8Array): V | V[] {
     const one = (b: Uint8Array): V => (this.valueCodec ? this.valueCodec.decode(b) : (b.slice() as unknown as V));
@@ -387,6 +397,7 @@ function codecFor<T>(btf: Btf, typeId: number, size: number): Codec<T> {
   const encode = compileEncoder(btf, typeId);
   return {
     decode: (b) => decode(new DataView(b.buffer, b.byteOffset, b.byteLength), 0) as T,
+    decodeAt: (view, offset) => decode(view, offset) as T,
     encode: (v) => {
       const out = new Uint8Array(size);
       encode(v, new DataView(out.buffer), 0);
