@@ -277,7 +277,7 @@ async function maps(args: string[]): Promise<void> {
         lap('delete_batch');
       }
       // The FFI floor: the cheapest syscall through koffi, against the peer's getpid() in C.
-      for (let i = 0; i < n; i++) sink += L.getpid();
+      for (let i = 0; i < n; i++) sink = (sink + L.getpid()) & 0xffff;
       lap('getpid');
     }
   }
