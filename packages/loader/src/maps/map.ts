@@ -225,7 +225,9 @@ export class BpfMap<K = unknown, V = unknown> implements Disposable {
       keys.push(k.subarray(0, r.count * this.keySize));
       values.push(v.subarray(0, r.count * vsize));
       total += r.count;
-      if (r.done) break;
+      // A map holds at most maxEntries elements: once that many are read, the ENOENT call that
+      // would confirm the end (and its buffers) is skipped.
+      if (r.done || (this.maxEntries > 0 && total >= this.maxEntries)) break;
       inToken.set(token);
       inBatch = inToken;
     }

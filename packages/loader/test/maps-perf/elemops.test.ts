@@ -115,4 +115,21 @@ describe('element calls through a precomputed attr address', () => {
     expect(m.delete(1)).toBe(true);
     expect(m.lookup(1)).toBeUndefined();
   });
+
+  it('lookupBatchBytes reads a full map whole, in one batch or several', () => {
+    using a = rawMap(BPF_MAP_TYPE.ARRAY, 4, 8, 4);
+    for (let i = 0; i < 4; i++) a.update(i, new Uint8Array(8).fill(i + 1));
+    for (const size of [4, 3, 64]) {
+      const r = a.lookupBatchBytes(size);
+      expect(r.count).toBe(4);
+      expect(r.values).toEqual(Uint8Array.from([1, 2, 3, 4].flatMap((x) => new Array<number>(8).fill(x))));
+    }
+    // 64 buckets for 5 keys: a bucket holding more than a batch (ENOSPC) is vanishingly unlikely.
+    using h = rawMap(BPF_MAP_TYPE.HASH, 4, 8, 64);
+    for (let i = 0; i < 5; i++) h.update(i * 10, new Uint8Array(8).fill(i));
+    const r = h.lookupBatchBytes(3);
+    expect(r.count).toBe(5);
+    const keys = Array.from({ length: 5 }, (_, i) => new DataView(r.keys.buffer, r.keys.byteOffset).getUint32(i * 4, true)).sort((x, y) => x - y);
+    expect(keys).toEqual([0, 10, 20, 30, 40]);
+  });
 });
