@@ -118,8 +118,25 @@ function cachedAddress(buf: Uint8Array | null): number {
   return a;
 }
 
+// The last key and value buffers seen by the module-level functions: callers that reuse their
+// buffers (the fast way to use them) skip the WeakMap with one identity check. Holding them keeps
+// at most one key and one value buffer alive until the next call.
+let lastKey: Uint8Array | null = null;
+let lastKeyAddress = 0;
+let lastValue: Uint8Array | null = null;
+let lastValueAddress = 0;
+
 function elemCall(cmd: number, fd: FdLike, key: Uint8Array | null, value: Uint8Array | null, flags: number | bigint): number {
-  return sharedElemAttr.call(cmd, rawFd(fd), cachedAddress(key), cachedAddress(value), flags, 32);
+  // byteLength is rechecked on a hit: a detached buffer must not keep its stale address.
+  if (key !== lastKey || key === null || key.byteLength === 0) {
+    lastKeyAddress = cachedAddress(key);
+    lastKey = key;
+  }
+  if (value !== lastValue || value === null || value.byteLength === 0) {
+    lastValueAddress = cachedAddress(value);
+    lastValue = value;
+  }
+  return sharedElemAttr.call(cmd, rawFd(fd), lastKeyAddress, lastValueAddress, flags, 32);
 }
 
 function elemError(cmd: number, errno: number, fd: FdLike): SyscallError {
@@ -160,8 +177,20 @@ export class MapElemOps {
     this.#valueAddress = addressNumber(this.value);
   }
 
+  // The caller's last own value buffer (an `out` reused across lookups skips the WeakMap).
+  #lastValue: Uint8Array | null = null;
+  #lastValueAddress = 0;
+
   #call(cmd: number, value: Uint8Array | null | undefined, flags: number, size: number): number {
-    const valueAddress = value === undefined ? this.#valueAddress : cachedAddress(value);
+    let valueAddress = this.#valueAddress;
+    if (value !== undefined) {
+      // byteLength is rechecked on a hit: a detached buffer must not keep its stale address.
+      if (value !== this.#lastValue || value === null || value.byteLength === 0) {
+        this.#lastValueAddress = cachedAddress(value);
+        this.#lastValue = value;
+      }
+      valueAddress = this.#lastValueAddress;
+    }
     return this.#attr.call(cmd, rawFd(this.#fd), this.#keyAddress, valueAddress, flags, size);
   }
 

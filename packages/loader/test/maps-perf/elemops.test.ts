@@ -132,4 +132,22 @@ describe('element calls through a precomputed attr address', () => {
     const keys = Array.from({ length: 5 }, (_, i) => new DataView(r.keys.buffer, r.keys.byteOffset).getUint32(i * 4, true)).sort((x, y) => x - y);
     expect(keys).toEqual([0, 10, 20, 30, 40]);
   });
+
+  it('alternating caller buffers each get their own element (the last-buffer address cache)', () => {
+    using m = rawMap(BPF_MAP_TYPE.ARRAY, 4, 4, 4);
+    for (let i = 0; i < 4; i++) m.update(i, new Uint8Array([i + 10, 0, 0, 0]));
+    const k = [new Uint8Array([1, 0, 0, 0]), new Uint8Array([2, 0, 0, 0])];
+    const out = [new Uint8Array(4), new Uint8Array(4)];
+    for (let round = 0; round < 3; round++) {
+      for (const j of [0, 1, 1, 0]) {
+        out[j].fill(0);
+        expect(mapLookupElem(m.fd, k[j], out[j])).toBe(true);
+        expect(out[j][0]).toBe(j + 11);
+        out[j].fill(0);
+        expect(m.lookupBytes(k[1 - j], out[j])).toBe(out[j]);
+        expect(out[j][0]).toBe(12 - j);
+      }
+    }
+  });
 });
+
