@@ -314,7 +314,10 @@ export class BpfMap<K = unknown, V = unknown> implements Disposable {
     const ops = this.ops;
     if (this.keySize === 0) return ops;
     if (key.byteLength !== this.keySize) throw new TsbpfError('MAP_BAD_KEY', `map ${this.name}: key is ${key.byteLength} bytes, expected ${this.keySize}`);
-    ops.key.set(key);
+    const dst = ops.key;
+    // Short keys byte by byte: cheaper than a TypedArray#set call.
+    if (key.byteLength <= 16) for (let i = 0; i < key.byteLength; i++) dst[i] = key[i];
+    else dst.set(key);
     return ops;
   }
 
