@@ -3,10 +3,12 @@
 //   maps <hash|array> <n> <rounds>
 // Creates a map with 4-byte keys and 64-byte values (max_entries n), then per round times:
 // update (all n keys), lookup (all n), delete (all n, hash only), update_batch, lookup_batch,
-// delete_batch (hash only). One JSON line: nanoseconds per element for each op, median over rounds.
+// delete_batch (hash only), and getpid() n times (the syscall floor the tsbpf side's FFI is measured
+// against). One JSON line: nanoseconds per element for each op, median over rounds.
 #include "common.h"
 #include <bpf/bpf.h>
 #include <errno.h>
+#include <unistd.h>
 
 #define VALUE_SIZE 64
 
@@ -41,9 +43,9 @@ int main(int argc, char **argv)
 	unsigned char *values = calloc(n, VALUE_SIZE);
 	for (int i = 0; i < n; i++)
 		keys[i] = i;
-	const char *ops[] = { "update", "lookup", "delete", "update_batch", "lookup_batch", "delete_batch" };
-	double *samples[6];
-	for (int o = 0; o < 6; o++)
+	const char *ops[] = { "update", "lookup", "delete", "update_batch", "lookup_batch", "delete_batch", "getpid" };
+	double *samples[7];
+	for (int o = 0; o < 7; o++)
 		samples[o] = calloc(rounds, sizeof(double));
 	unsigned long long sink = 0;
 	for (int r = 0; r < rounds; r++) {
@@ -93,16 +95,20 @@ int main(int argc, char **argv)
 			}
 		}
 		double t6 = now_ms();
+		for (int i = 0; i < n; i++)
+			sink += getpid();
+		double t7 = now_ms();
 		samples[0][r] = (t1 - t0) * 1e6 / n;
 		samples[1][r] = (t2 - t1) * 1e6 / n;
 		samples[2][r] = (t3 - t2) * 1e6 / n;
 		samples[3][r] = (t4 - t3) * 1e6 / n;
 		samples[4][r] = (t5 - t4) * 1e6 / n;
 		samples[5][r] = (t6 - t5) * 1e6 / n;
+		samples[6][r] = (t7 - t6) * 1e6 / n;
 	}
 	printf("{\"libbpf\":\"%s\",\"nsPerOp\":{", peer_libbpf_version());
 	int first = 1;
-	for (int o = 0; o < 6; o++) {
+	for (int o = 0; o < 7; o++) {
 		if (!hash && (o == 2 || o == 5))
 			continue;
 		printf("%s\"%s\":%.2f", first ? "" : ",", ops[o], median(samples[o], rounds));

@@ -7,17 +7,7 @@
 import type { Btf } from '../btf/btf.js';
 import { compileDecoder, compileEncoder } from '../btf/codec.js';
 import { TsbpfError } from '../errors.js';
-import {
-  mapDeleteElem,
-  mapFreeze,
-  mapGetNextKey,
-  mapLookupAndDeleteElem,
-  mapLookupBatch,
-  mapLookupElem,
-  mapUpdateBatch,
-  mapUpdateElem,
-  objPin,
-} from '../sys/bpf.js';
+import { MapElemOps, mapFreeze, mapGetNextKey, mapLookupAndDeleteElem, mapLookupBatch, mapLookupElem, mapUpdateBatch, objPin } from '../sys/bpf.js';
 import { BPF_ANY, BPF_MAP_TYPE, mapTypeName } from '../sys/constants.js';
 import { ERRNO } from '../sys/errno.js';
 import { isErrno } from '../sys/errors.js';
@@ -30,12 +20,14 @@ const PER_CPU = new Set<number>([BPF_MAP_TYPE.PERCPU_HASH, BPF_MAP_TYPE.PERCPU_A
 /** A key or value codec: bytes ↔ JS value. */
 interface Codec<T> {
   decode(bytes: Uint8Array): T;
+  /** Decode from `view` at `offset` (no view built per call). */
+  decodeAt(view: DataView, offset: number): T;
   encode(value: T): Uint8Array;
   /** Encode into `view` at `offset` (the encoder zero-fills its bytes first, padding included). */
   encodeInto(value: T, view: DataView, offset: number): void;
 }
 
-/** Raw values up to this size are copied into the map's scratch buffer (whose address is known) rather than passed as they are. */
+/** Raw values up to this size are copied into the map's scratch buffer (whose address is encoded once) rather than passed by their own address. */
 const COPY_LIMIT = 256;
 const TWO_32 = 4294967296;
 
@@ -77,14 +69,11 @@ export class BpfMap<K = unknown, V = unknown> implements Disposable {
   private valueCodecCache: Codec<V> | null | undefined;
   private readonly valueStride: number;
   /**
-   * Per-map scratch buffers for the key and the value of single-element calls. The sys layer caches a
-   * buffer's native address by identity, so reusing these avoids a fresh koffi address lookup (and an
-   * allocation) per call. Nothing returned to the caller aliases them: values are decoded or copied out.
+   * Single-element calls: this map's own attr plus scratch key and value buffers, their addresses
+   * encoded once (created on first use). Nothing returned to the caller aliases the scratch buffers:
+   * values are decoded or copied out. Like every JS object it is used from one thread at a time.
    */
-  #key: Uint8Array | undefined;
-  #keyView: DataView | undefined;
-  #value: Uint8Array | undefined;
-  #valueView: DataView | undefined;
+  #opsCache: MapElemOps | undefined;
 
   constructor(fd: Fd, desc: MapDescription) {
     this.fd = fd;
@@ -139,9 +128,13 @@ export class BpfMap<K = unknown, V = unknown> implements Disposable {
    * the value is written there (reuse one `out` for the fastest path); without, a new array is returned.
    */
   lookupBytes(key: Uint8Array, out?: Uint8Array): Uint8Array | undefined {
-    if (out) return mapLookupElem(this.fd, this.keyArg(key), out) ? out : undefined;
-    const scratch = this.scratchValue();
-    return mapLookupElem(this.fd, this.keyArg(key), scratch) ? scratch.slice(0, this.valueBufferSize) : undefined;
+    const ops = this.keyBytesArg(key);
+    if (out) {
+      // The kernel writes the whole value: a shorter `out` would be overrun.
+      if (out.byteLength < this.valueBufferSize) throw new TsbpfError('MAP_BAD_VALUE', `map ${this.name}: out is ${out.byteLength} bytes, expected ${this.valueBufferSize}`);
+      return ops.lookup(out) ? out : undefined;
+    }
+    return ops.lookup() ? ops.value.slice(0, this.valueBufferSize) : undefined;
   }
 
   /**
@@ -149,12 +142,12 @@ export class BpfMap<K = unknown, V = unknown> implements Disposable {
    * per possible CPU). `flags`: BPF_ANY, BPF_NOEXIST, BPF_EXIST, BPF_F_LOCK.
    */
   updateBytes(key: Uint8Array, value: Uint8Array, flags = BPF_ANY): void {
-    mapUpdateElem(this.fd, this.keyArg(key), this.rawValueArg(value), flags);
+    this.keyBytesArg(key).update(flags, this.rawValueArg(value));
   }
 
   /** Delete by raw key; false when the key was absent. */
   deleteBytes(key: Uint8Array): boolean {
-    return mapDeleteElem(this.fd, this.keyArg(key));
+    return this.keyBytesArg(key).delete();
   }
 
   /** Iterate raw keys in kernel order (snapshot semantics of BPF_MAP_GET_NEXT_KEY). */
@@ -173,27 +166,31 @@ export class BpfMap<K = unknown, V = unknown> implements Disposable {
 
   /** Look up a key; undefined when absent. Per-CPU maps return one value per possible CPU. */
   lookup(key: K): (V | V[]) | undefined {
-    const out = this.scratchValue();
+    const ops = this.keyArgFor(key);
     // Decoded (or copied) before returning: the result never aliases the scratch buffer.
-    return mapLookupElem(this.fd, this.keyArgFor(key), out) ? this.decodeValue(out) : undefined;
+    return ops.lookup() ? this.decodeScratch(ops) : undefined;
   }
 
   /** Set a key's value (per-CPU maps: one value for every CPU, or an array of them). */
   update(key: K, value: V | V[], flags = BPF_ANY): void {
-    const k = this.keyArgFor(key);
-    mapUpdateElem(this.fd, k, this.valueArgFor(value), flags);
+    const ops = this.keyArgFor(key);
+    ops.update(flags, this.valueArgFor(value));
   }
 
   /** Delete a key; false when it was absent. */
   delete(key: K): boolean {
-    return mapDeleteElem(this.fd, this.keyArgFor(key));
+    return this.keyArgFor(key).delete();
   }
 
   /** Look up and delete in one call (queue/stack maps: pass undefined to pop). */
   lookupAndDelete(key?: K): (V | V[]) | undefined {
-    const out = this.scratchValue();
-    const k = key === undefined ? null : this.keyArgFor(key);
-    return mapLookupAndDeleteElem(this.fd, k, out) ? this.decodeValue(out) : undefined;
+    if (key === undefined && this.keySize !== 0) {
+      // No key for a keyed map: passed as NULL, for the kernel to refuse as it sees fit.
+      const out = this.ops.value;
+      return mapLookupAndDeleteElem(this.fd, null, out) ? this.decodeValue(out) : undefined;
+    }
+    const ops = key === undefined ? this.ops : this.keyArgFor(key);
+    return ops.lookupAndDelete() ? this.decodeScratch(ops) : undefined;
   }
 
   /** Iterate keys. */
@@ -228,7 +225,9 @@ export class BpfMap<K = unknown, V = unknown> implements Disposable {
       keys.push(k.subarray(0, r.count * this.keySize));
       values.push(v.subarray(0, r.count * vsize));
       total += r.count;
-      if (r.done) break;
+      // A map holds at most maxEntries elements: once that many are read, the ENOENT call that
+      // would confirm the end (and its buffers) is skipped.
+      if (r.done || (this.maxEntries > 0 && total >= this.maxEntries)) break;
       inToken.set(token);
       inBatch = inToken;
     }
@@ -247,9 +246,10 @@ export class BpfMap<K = unknown, V = unknown> implements Disposable {
     const kv = new DataView(keys.buffer);
     const vv = new DataView(values.buffer);
     for (let i = 0; i < n; i++) {
-      const [k, v] = entries[i];
-      this.encodeKeyInto(k, keys, kv, i * this.keySize);
-      this.encodeValueInto(v, values, vv, i * vsize);
+      // Indexed, not destructured: no iterator per entry.
+      const e = entries[i];
+      this.encodeKeyInto(e[0], keys, kv, i * this.keySize);
+      this.encodeValueInto(e[1], values, vv, i * vsize);
     }
     return mapUpdateBatch(this.fd, { keys, values, count: n, elemFlags: flags });
   }
@@ -296,47 +296,61 @@ export class BpfMap<K = unknown, V = unknown> implements Disposable {
     throw new TsbpfError('MAP_NO_KEY_TYPE', `map ${this.name}: key type unknown (no BTF); pass the key as a Uint8Array of ${this.keySize} bytes`);
   }
 
-  /** The key argument of a single-element call: `key` encoded into the scratch key buffer. */
-  private keyArgFor(key: K): Uint8Array | null {
-    if (this.keySize === 0) return null;
-    if (!this.#key) {
-      this.#key = new Uint8Array(this.keySize);
-      this.#keyView = new DataView(this.#key.buffer);
-    }
-    this.encodeKeyInto(key, this.#key, this.#keyView as DataView, 0);
-    return this.#key;
+  /** The single-element call state (scratch key and value of valueBufferSize bytes). */
+  private get ops(): MapElemOps {
+    this.#opsCache ??= new MapElemOps(this.fd, this.keySize, this.valueBufferSize);
+    return this.#opsCache;
   }
 
-  /** The scratch value buffer (valueBufferSize bytes). */
-  private scratchValue(): Uint8Array {
-    if (!this.#value) {
-      this.#value = new Uint8Array(this.valueBufferSize);
-      this.#valueView = new DataView(this.#value.buffer);
-    }
-    return this.#value;
+  /** Single-element calls with `key` encoded into the scratch key buffer (maps without keys pass none). */
+  private keyArgFor(key: K): MapElemOps {
+    const ops = this.ops;
+    if (this.keySize !== 0) this.encodeKeyInto(key, ops.key, ops.keyView, 0);
+    return ops;
   }
 
-  /** The value argument of a single-element update: `value` encoded into the scratch value buffer. */
-  private valueArgFor(value: V | V[]): Uint8Array {
+  /** Single-element calls with raw `key` bytes (checked for length) in the scratch key buffer. */
+  private keyBytesArg(key: Uint8Array): MapElemOps {
+    const ops = this.ops;
+    if (this.keySize === 0) return ops;
+    if (key.byteLength !== this.keySize) throw new TsbpfError('MAP_BAD_KEY', `map ${this.name}: key is ${key.byteLength} bytes, expected ${this.keySize}`);
+    const dst = ops.key;
+    // Short keys byte by byte: cheaper than a TypedArray#set call.
+    if (key.byteLength <= 16) for (let i = 0; i < key.byteLength; i++) dst[i] = key[i];
+    else dst.set(key);
+    return ops;
+  }
+
+  /**
+   * The value argument of a single-element update: undefined once `value` is in the scratch value
+   * buffer (encoded or copied), else a raw value too large to copy, passed by its own address.
+   */
+  private valueArgFor(value: V | V[]): Uint8Array | undefined {
     if (value instanceof Uint8Array && (!this.perCpu || value.byteLength >= this.valueBufferSize)) return this.rawValueArg(value);
-    const out = this.scratchValue();
-    this.encodeValueInto(value, out, this.#valueView as DataView, 0);
-    return out;
+    const ops = this.ops;
+    this.encodeValueInto(value, ops.value, ops.valueView, 0);
+    return undefined;
   }
 
-  /** Raw value bytes for the kernel: checked for length; small ones copied into the scratch buffer. */
-  private rawValueArg(value: Uint8Array): Uint8Array {
+  /** Raw value bytes for the kernel, checked for length: small ones copied into the scratch buffer (undefined returned). */
+  private rawValueArg(value: Uint8Array): Uint8Array | undefined {
     const need = this.valueBufferSize;
     if (value.byteLength < need) throw new TsbpfError('MAP_BAD_VALUE', `map ${this.name}: value is ${value.byteLength} bytes, expected ${need}`);
     if (need > COPY_LIMIT) return value;
-    const out = this.scratchValue();
-    out.set(value.byteLength === need ? value : value.subarray(0, need));
-    return out;
+    this.ops.value.set(value.byteLength === need ? value : value.subarray(0, need));
+    return undefined;
   }
 
   /** Decode key bytes (raw bytes when the type is unknown). */
   decodeKey(bytes: Uint8Array): K {
     return this.keyCodec ? this.keyCodec.decode(bytes) : (bytes as unknown as K);
+  }
+
+  /** Decode the scratch value: through its DataView, and one copy for untyped values. */
+  private decodeScratch(ops: MapElemOps): V | V[] {
+    if (this.perCpu) return this.decodeValue(ops.value);
+    const codec = this.valueCodec;
+    return codec ? codec.decodeAt(ops.valueView, 0) : (ops.value.slice(0, this.valueSize) as unknown as V);
   }
 
   /** Decode value bytes; per-CPU maps give an array. */
@@ -381,12 +395,6 @@ export class BpfMap<K = unknown, V = unknown> implements Disposable {
     if (this.valueSize === 8 && (typeof v === 'bigint' || typeof v === 'number')) return setU64(view, offset, v);
     throw new TsbpfError('MAP_NO_VALUE_TYPE', `map ${this.name}: value type unknown (no BTF); pass the value as a Uint8Array of ${this.valueSize} bytes`);
   }
-
-  private keyArg(key: Uint8Array): Uint8Array | null {
-    if (this.keySize === 0) return null;
-    if (key.byteLength !== this.keySize) throw new TsbpfError('MAP_BAD_KEY', `map ${this.name}: key is ${key.byteLength} bytes, expected ${this.keySize}`);
-    return key;
-  }
 }
 
 function codecFor<T>(btf: Btf, typeId: number, size: number): Codec<T> {
@@ -394,6 +402,7 @@ function codecFor<T>(btf: Btf, typeId: number, size: number): Codec<T> {
   const encode = compileEncoder(btf, typeId);
   return {
     decode: (b) => decode(new DataView(b.buffer, b.byteOffset, b.byteLength), 0) as T,
+    decodeAt: (view, offset) => decode(view, offset) as T,
     encode: (v) => {
       const out = new Uint8Array(size);
       encode(v, new DataView(out.buffer), 0);

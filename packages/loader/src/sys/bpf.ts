@@ -30,7 +30,7 @@ import {
 import { BPF_CMD, bpfCmdName } from './constants.js';
 import { ERRNO } from './errno.js';
 import { SyscallError } from './errors.js';
-import { addressOf, bpfCall } from './ffi.js';
+import { addressNumber, bpfCall, bpfCallAt } from './ffi.js';
 import { Fd } from './fd.js';
 
 function cmdLabel(cmd: number): string {
@@ -64,30 +64,170 @@ export function mapCreate(attrs: MapCreateAttr): Fd {
   return callFd(BPF_CMD.MAP_CREATE, encodeMapCreate(attrs), label);
 }
 
-// One attr for every element command: map_fd, key, value/next_key, flags (32 bytes).
-const elemAttr = new Uint8Array(32);
-const elemView = new DataView(elemAttr.buffer);
+const TWO_32 = 4294967296;
 
-// Addresses of key/value buffers seen before: a WeakMap hit costs a fraction of koffi.address(), and a
-// typed array's address never changes (backing stores do not move, byteOffset is fixed).
-const addressCache = new WeakMap<Uint8Array, bigint>();
+/**
+ * A 32-byte attr for the element commands (map_fd, key, value/next_key, flags) whose own native
+ * address is computed once, so a call passes plain integers through the FFI (see `bpfCallAt`).
+ *
+ * Not re-entrant: a call fills the attr, then runs the syscall synchronously. That is safe because
+ * JS runs one call at a time on a thread and bpf(2) never calls back into JS; each worker thread has
+ * its own module instance and so its own attrs. The attr buffer is owned by this object, which keeps
+ * it alive for as long as its address can be used.
+ */
+class ElemAttr {
+  readonly #bytes = new Uint8Array(32);
+  readonly #view = new DataView(this.#bytes.buffer);
+  readonly #address = addressNumber(this.#bytes);
 
-function cachedAddress(buf: Uint8Array): bigint {
+  /** Fills the attr and runs `cmd`; addresses are numbers (0 for none). Returns the result or `-errno`. */
+  call(cmd: number, fd: number, keyAddress: number, valueAddress: number, flags: number | bigint, size: number): number {
+    const v = this.#view;
+    v.setUint32(0, fd, true);
+    // Two 32-bit halves: no BigInt for addresses below 2^53 or for number flags.
+    v.setUint32(8, keyAddress % TWO_32, true);
+    v.setUint32(12, Math.floor(keyAddress / TWO_32), true);
+    v.setUint32(16, valueAddress % TWO_32, true);
+    v.setUint32(20, Math.floor(valueAddress / TWO_32), true);
+    if (typeof flags === 'number') {
+      v.setUint32(24, flags % TWO_32, true);
+      v.setUint32(28, Math.floor(flags / TWO_32), true);
+    } else {
+      v.setBigUint64(24, BigInt.asUintN(64, flags), true);
+    }
+    return bpfCallAt(cmd, this.#address, size);
+  }
+}
+
+// The attr of the module-level element functions below.
+const sharedElemAttr = new ElemAttr();
+
+// Addresses of key/value buffers seen before: a WeakMap hit costs a fraction of an FFI address lookup,
+// and a typed array's address never changes (backing stores do not move, byteOffset is fixed). A
+// detached buffer's length drops to 0: it is passed as NULL (the kernel answers EFAULT), never by
+// its stale address.
+const addressCache = new WeakMap<Uint8Array, number>();
+
+function cachedAddress(buf: Uint8Array | null): number {
+  if (buf === null || buf.byteLength === 0) return 0;
   let a = addressCache.get(buf);
   if (a === undefined) {
-    a = addressOf(buf);
+    a = addressNumber(buf);
     addressCache.set(buf, a);
   }
   return a;
 }
 
+// The last key and value buffers seen by the module-level functions: callers that reuse their
+// buffers (the fast way to use them) skip the WeakMap with one identity check. Holding them keeps
+// at most one key and one value buffer alive until the next call.
+let lastKey: Uint8Array | null = null;
+let lastKeyAddress = 0;
+let lastValue: Uint8Array | null = null;
+let lastValueAddress = 0;
+
 function elemCall(cmd: number, fd: FdLike, key: Uint8Array | null, value: Uint8Array | null, flags: number | bigint): number {
-  elemView.setUint32(0, rawFd(fd), true);
-  elemView.setUint32(4, 0, true);
-  elemView.setBigUint64(8, key ? cachedAddress(key) : 0n, true);
-  elemView.setBigUint64(16, value ? cachedAddress(value) : 0n, true);
-  elemView.setBigUint64(24, BigInt(flags), true);
-  return bpfCall(cmd, elemAttr, 32);
+  // byteLength is rechecked on a hit: a detached buffer must not keep its stale address.
+  if (key !== lastKey || key === null || key.byteLength === 0) {
+    lastKeyAddress = cachedAddress(key);
+    lastKey = key;
+  }
+  if (value !== lastValue || value === null || value.byteLength === 0) {
+    lastValueAddress = cachedAddress(value);
+    lastValue = value;
+  }
+  return sharedElemAttr.call(cmd, rawFd(fd), lastKeyAddress, lastValueAddress, flags, 32);
+}
+
+function elemError(cmd: number, errno: number, fd: FdLike): SyscallError {
+  return new SyscallError(cmdLabel(cmd), errno, { context: labelOf(fd) });
+}
+
+/**
+ * Element calls on one map through its own attr and its own scratch key and value buffers, whose
+ * addresses are taken once: the per-call work is encoding into {@link key} (and {@link value}) and
+ * one integer-only FFI call. `BpfMap` holds one per map. Same single-thread rule as the module-level
+ * element functions; a caller must not hold on to the scratch contents across calls.
+ */
+export class MapElemOps {
+  /** Scratch key (the map's key size; empty for maps without keys, which pass a null key). */
+  readonly key: Uint8Array;
+  /** DataView over {@link key}. */
+  readonly keyView: DataView;
+  /** Scratch value (`valueSize` bytes: per-CPU maps pass the size of all CPUs' slots). */
+  readonly value: Uint8Array;
+  /** DataView over {@link value}. */
+  readonly valueView: DataView;
+  readonly #fd: FdLike;
+  readonly #attr = new ElemAttr();
+  readonly #keyAddress: number;
+  readonly #valueAddress: number;
+
+  /**
+   * @param fd the map; read on every call, so a closed {@link Fd} throws instead of reaching a reused
+   *   descriptor number.
+   */
+  constructor(fd: FdLike, keySize: number, valueSize: number) {
+    this.#fd = fd;
+    this.key = new Uint8Array(keySize);
+    this.keyView = new DataView(this.key.buffer);
+    this.value = new Uint8Array(Math.max(valueSize, 1));
+    this.valueView = new DataView(this.value.buffer);
+    this.#keyAddress = keySize === 0 ? 0 : addressNumber(this.key);
+    this.#valueAddress = addressNumber(this.value);
+  }
+
+  // The caller's last own value buffer (an `out` reused across lookups skips the WeakMap).
+  #lastValue: Uint8Array | null = null;
+  #lastValueAddress = 0;
+
+  #call(cmd: number, value: Uint8Array | null | undefined, flags: number, size: number): number {
+    let valueAddress = this.#valueAddress;
+    if (value !== undefined) {
+      // byteLength is rechecked on a hit: a detached buffer must not keep its stale address.
+      if (value !== this.#lastValue || value === null || value.byteLength === 0) {
+        this.#lastValueAddress = cachedAddress(value);
+        this.#lastValue = value;
+      }
+      valueAddress = this.#lastValueAddress;
+    }
+    return this.#attr.call(cmd, rawFd(this.#fd), this.#keyAddress, valueAddress, flags, size);
+  }
+
+  /**
+   * `BPF_MAP_LOOKUP_ELEM` of the scratch key into the scratch value, or into `out` (which must hold
+   * the value size). Returns false when the key is absent.
+   */
+  lookup(out?: Uint8Array, flags = 0): boolean {
+    const r = this.#call(BPF_CMD.MAP_LOOKUP_ELEM, out, flags, 32);
+    if (r >= 0) return true;
+    if (r === -ERRNO.ENOENT) return false;
+    throw elemError(BPF_CMD.MAP_LOOKUP_ELEM, -r, this.#fd);
+  }
+
+  /** `BPF_MAP_UPDATE_ELEM` of the scratch key with the scratch value, or with `value`. */
+  update(flags = 0, value?: Uint8Array): void {
+    const r = this.#call(BPF_CMD.MAP_UPDATE_ELEM, value, flags, 32);
+    if (r < 0) throw elemError(BPF_CMD.MAP_UPDATE_ELEM, -r, this.#fd);
+  }
+
+  /** `BPF_MAP_DELETE_ELEM` of the scratch key; false when it was absent. */
+  delete(): boolean {
+    // The attr ends at `key` for this command: a 16-byte size leaves value and flags to the
+    // kernel's zero fill, which it requires.
+    const r = this.#call(BPF_CMD.MAP_DELETE_ELEM, null, 0, 16);
+    if (r >= 0) return true;
+    if (r === -ERRNO.ENOENT) return false;
+    throw elemError(BPF_CMD.MAP_DELETE_ELEM, -r, this.#fd);
+  }
+
+  /** `BPF_MAP_LOOKUP_AND_DELETE_ELEM` of the scratch key (none for queue/stack maps) into the scratch value. */
+  lookupAndDelete(flags = 0): boolean {
+    const r = this.#call(BPF_CMD.MAP_LOOKUP_AND_DELETE_ELEM, undefined, flags, 32);
+    if (r >= 0) return true;
+    if (r === -ERRNO.ENOENT) return false;
+    throw elemError(BPF_CMD.MAP_LOOKUP_AND_DELETE_ELEM, -r, this.#fd);
+  }
 }
 
 /**

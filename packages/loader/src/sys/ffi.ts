@@ -131,6 +131,41 @@ export function bpfCall(cmd: number, attr: Uint8Array, size: number): number {
   return r < 0 ? -lastErrno() : r;
 }
 
+/**
+ * Native address of `buf` as a plain number, for attrs filled on hot paths without BigInt. User-space
+ * addresses on x86_64 and arm64 fit in 48 bits, so the number is exact; the same stability rule as
+ * {@link addressOf} holds, and `buf` must stay referenced for as long as the address is used.
+ * @throws TsbpfError `FFI_ADDRESS` for a detached (zero-length) buffer or an address beyond 2^53.
+ */
+export function addressNumber(buf: Uint8Array): number {
+  if (buf.byteLength === 0) throw new TsbpfError('FFI_ADDRESS', 'cannot take the address of an empty or detached buffer');
+  const a = koffi.address(buf);
+  if (a > BigInt(Number.MAX_SAFE_INTEGER)) throw new TsbpfError('FFI_ADDRESS', `address 0x${a.toString(16)} does not fit a JS number`);
+  return Number(a);
+}
+
+type BpfAt = (nr: number, cmd: number, attr: number, size: number) => number;
+let bpfAt: BpfAt | undefined;
+let bpfNr = 0;
+
+function bindBpfAt(): BpfAt {
+  bpfNr = syscallNumbers().bpf;
+  // Every parameter an integer: koffi then takes its fast call path (no pointer marshaling, no
+  // post-call finalization), and the attr is passed as the address the caller computed once.
+  bpfAt = koffi.load('libc.so.6').func('syscall', 'long', ['long', 'long', 'uintptr_t', 'unsigned long']) as BpfAt;
+  return bpfAt;
+}
+
+/**
+ * bpf(2) with the attr given by its native address (see {@link addressNumber}): the element-call hot
+ * path. The caller keeps the attr's buffer alive. Returns the result (>= 0) or `-errno`; errno is read
+ * only on failure.
+ */
+export function bpfCallAt(cmd: number, attrAddress: number, size: number): number {
+  const r = (bpfAt ?? bindBpfAt())(bpfNr, cmd, attrAddress, size);
+  return r < 0 ? -lastErrno() : r;
+}
+
 /** perf_event_open(2) with an encoded `perf_event_attr`: returns the fd or `-errno`. */
 export function perfEventOpenRaw(attr: Uint8Array, pid: number, cpu: number, groupFd: number, flags: number): number {
   const r = lib().perfEventOpen(attr, pid, cpu, groupFd, flags);
