@@ -508,17 +508,8 @@ function bytesOf(buffer: ArrayBufferLike): Buffer {
 }
 
 /**
- * Short ASCII strings seen before (task names, syscall names), by a hash of their bytes: the bytes
- * are compared in full on a hit, so a slot collision only costs a miss.
- */
-const INTERN_SLOTS = 512;
-const INTERN_MAX = 32;
-const internKeys: (Uint8Array | undefined)[] = new Array<Uint8Array | undefined>(INTERN_SLOTS).fill(undefined);
-const internValues: string[] = new Array<string>(INTERN_SLOTS).fill('');
-
-/**
  * A char array of `n` bytes at `o` of `v` as text, cut at the first NUL. ASCII (the common case)
- * is one native latin1 slice, or a cached string; other bytes go through `decode`.
+ * is one native latin1 slice; other bytes go through `decode`.
  */
 function charArrayText(v: DataView, o: number, n: number, decode: (v: DataView, start: number, end: number) => string, utf8: boolean): string {
   const b = bytesOf(v.buffer);
@@ -526,29 +517,46 @@ function charArrayText(v: DataView, o: number, n: number, decode: (v: DataView, 
   const limit = start + n;
   let end = start;
   let high = 0;
-  let h = 0;
   for (; end < limit; end++) {
     const c = b[end];
     if (c === 0) break;
     high |= c;
-    h = (Math.imul(h, 31) + c) | 0;
   }
-  const len = end - start;
-  if (len === 0) return '';
-  if (high >= 0x80) return utf8 ? decode(v, o, o + len) : latin1Slice.call(b, start, end);
-  if (len > INTERN_MAX) return latin1Slice.call(b, start, end);
-  const slot = (h ^ (h >>> 9) ^ len) & (INTERN_SLOTS - 1);
-  const key = internKeys[slot];
-  if (key !== undefined && key.length === len) {
-    let i = 0;
-    while (i < len && key[i] === b[start + i]) i++;
-    if (i === len) return internValues[slot];
-  }
-  const text = latin1Slice.call(b, start, end);
-  // A copy (Buffer#slice would be a view into memory that may be unmapped later).
-  internKeys[slot] = new Uint8Array(b.subarray(start, end));
-  internValues[slot] = text;
-  return text;
+  if (end === start) return '';
+  if (high >= 0x80 && utf8) return decode(v, o, o + (end - start));
+  return latin1Slice.call(b, start, end);
+}
+
+/** Char arrays up to this size remember the text of recent byte patterns (task names, syscall names). */
+const CACHED_TEXT_MAX = 32;
+const TEXT_SLOTS = 256;
+
+/**
+ * A char-array decoder for `n` bytes (a multiple of 4, at most {@link CACHED_TEXT_MAX}) that keeps
+ * the text of recently seen contents, keyed by all `n` bytes read as 32-bit words. A hit compares
+ * every word, so it returns exactly what decoding would; bytes after the NUL are part of the key,
+ * which only costs a miss.
+ */
+function cachedCharArray(n: number, decode: (v: DataView, start: number, end: number) => string, utf8: boolean): Dec {
+  const words = n >>> 2;
+  const keys = new Int32Array(TEXT_SLOTS * words);
+  const texts = new Array<string | undefined>(TEXT_SLOTS).fill(undefined);
+  return (v, o) => {
+    let h = 0;
+    for (let i = 0; i < words; i++) h = Math.imul(h ^ v.getInt32(o + 4 * i, true), 0x9e3779b1);
+    const slot = h >>> 24;
+    const base = slot * words;
+    const known = texts[slot];
+    if (known !== undefined) {
+      let i = 0;
+      while (i < words && keys[base + i] === v.getInt32(o + 4 * i, true)) i++;
+      if (i === words) return known;
+    }
+    const text = charArrayText(v, o, n, decode, utf8);
+    for (let i = 0; i < words; i++) keys[base + i] = v.getInt32(o + 4 * i, true);
+    texts[slot] = text;
+    return text;
+  };
 }
 
 /**
@@ -742,6 +750,7 @@ class DecoderCompiler {
       }
       const utf8 = this.opts.charEncoding === 'utf8';
       const decode = utf8 ? utf8Decode : latin1Decode;
+      if (nelems > 0 && nelems % 4 === 0 && nelems <= CACHED_TEXT_MAX) return cachedCharArray(nelems, decode, utf8);
       return (v, o) => charArrayText(v, o, nelems, decode, utf8);
     }
     const d = this.compile(elemType, `${path}[*]`);

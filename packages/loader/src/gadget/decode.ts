@@ -177,9 +177,20 @@ function hex(v: bigint): string {
   return `0x${v.toString(16)}`;
 }
 
+/** The `YYYY-MM-DDTHH:MM:SS` prefix of the last second formatted: events of one second share it. */
+let lastSecond = -1n;
+let lastPrefix = '';
+
 /** ISO-8601 with nanoseconds: `2026-11-24T07:53:01.123456789Z`. */
 export function wallClock(ns: bigint): string {
-  const ms = ns / 1_000_000n;
-  const iso = new Date(Number(ms)).toISOString();
-  return `${iso.slice(0, 19)}.${(ns % 1_000_000_000n).toString().padStart(9, '0')}Z`;
+  if (ns < 0n) {
+    const iso = new Date(Number(ns / 1_000_000n)).toISOString();
+    return `${iso.slice(0, 19)}.${(ns % 1_000_000_000n).toString().padStart(9, '0')}Z`;
+  }
+  const second = ns / 1_000_000_000n;
+  if (second !== lastSecond) {
+    lastPrefix = new Date(Number(second) * 1000).toISOString().slice(0, 19);
+    lastSecond = second;
+  }
+  return `${lastPrefix}.${String(Number(ns - second * 1_000_000_000n)).padStart(9, '0')}Z`;
 }

@@ -2,7 +2,7 @@
 // one go by the shaped decoder, and records read at an offset of a shared view (the raw reader path).
 import { describe, expect, it } from 'vitest';
 import { Btf } from '../../src/btf/btf.js';
-import { EventDecoder } from '../../src/gadget/decode.js';
+import { EventDecoder, wallClock } from '../../src/gadget/decode.js';
 import { CollectionSpec } from '../../src/spec/collection.js';
 import { gadgetObjectPath } from '../testdata.js';
 
@@ -62,8 +62,8 @@ describe('EventDecoder renames', () => {
     const u32 = b.add({ kind: 'int', name: 'unsigned int', size: 4, encoding: { signed: false, char: false, bool: false }, offset: 0, bits: 32 });
     const color = b.add({ kind: 'enum', name: 'color', size: 4, signed: false, values: [{ name: 'RED', value: 1 }, { name: 'BLUE', value: 2 }] });
     const m = (name: string, type: number, byte: number) => ({ name, type, bitOffset: byte * 8, bitfieldSize: 0 });
-    const inner = b.add({ kind: 'struct', name: 'inner', size: 8, members: [m('foo', u32, 0), m('bar_raw', color, 4)] });
-    const ev = b.add({ kind: 'struct', name: 'ev', size: 24, members: [m('a', u32, 0), m('foo_raw', color, 4), m('foo', u32, 8), m('in', inner, 12), m('z', u32, 20)] });
+    const inner = b.add({ kind: 'struct', name: 'inner', size: 8, kindFlag: false, members: [m('foo', u32, 0), m('bar_raw', color, 4)] });
+    const ev = b.add({ kind: 'struct', name: 'ev', size: 24, kindFlag: false, members: [m('a', u32, 0), m('foo_raw', color, 4), m('foo', u32, 8), m('in', inner, 12), m('z', u32, 20)] });
     const v = new DataView(new ArrayBuffer(24));
     [7, 2, 99, 5, 1, 3].forEach((x, i) => v.setUint32(i * 4, x, true));
     // `foo` is shadowed by foo_raw's display key at the top; `in.foo` is another struct's member and stays.
@@ -71,5 +71,17 @@ describe('EventDecoder renames', () => {
     expect(JSON.stringify(plain)).toBe('{"a":7,"foo":"BLUE","in":{"foo":5,"bar":"RED"},"z":3}');
     const withRaw = new EventDecoder(b, ev, { symbolize: false, keepRaw: true }).decode(v);
     expect(JSON.stringify(withRaw)).toBe('{"a":7,"foo_raw":"BLUE","foo":"BLUE","in":{"foo":5,"bar_raw":"RED","bar":"RED"},"z":3}');
+  });
+});
+
+describe('wallClock', () => {
+  /** The plain formula: milliseconds through Date, nanoseconds appended. */
+  const reference = (ns: bigint): string => `${new Date(Number(ns / 1_000_000n)).toISOString().slice(0, 19)}.${(ns % 1_000_000_000n).toString().padStart(9, '0')}Z`;
+
+  it('formats nanoseconds since the epoch, reusing the second only while it is the same second', () => {
+    const base = 1_764_000_000_000_000_000n; // late 2025
+    const samples = [base, base + 1n, base + 999_999_999n, base + 1_000_000_000n, base + 5n, base + 86_400_000_000_007n, 0n, 1n, 999_999_999_999n, base];
+    for (const ns of samples) expect(wallClock(ns)).toBe(reference(ns));
+    expect(wallClock(base + 42n)).toBe('2025-11-24T16:00:00.000000042Z');
   });
 });
