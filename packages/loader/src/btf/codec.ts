@@ -783,6 +783,9 @@ class DecoderCompiler {
         const start = m.bitOffset + inner;
         off = Math.floor(start / 8);
         dec = this.bitfield(leaf, start % 8, bits, mpath);
+      } else if (shape?.read) {
+        off = m.bitOffset / 8;
+        dec = shape.read;
       } else {
         off = m.bitOffset / 8;
         dec = this.compile(m.type, mpath);
@@ -1403,6 +1406,11 @@ export interface ShapedKey<C> {
 /** How a shaped decoder shows one struct member: under these keys, in this order (none: left out, and not read). */
 export interface MemberShape<C> {
   readonly keys: readonly ShapedKey<C>[];
+  /**
+   * Reads the member's value instead of the codec (given the record's view and the member's byte
+   * offset in it), e.g. to reuse the text of a value seen before. Ignored for bitfield members.
+   */
+  readonly read?: (view: DataView, offset: number) => unknown;
 }
 
 /**

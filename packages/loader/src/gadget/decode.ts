@@ -76,7 +76,8 @@ export class EventDecoder {
       const displayParts = f.displayPath.split('.');
       const displayKey = displayParts[displayParts.length - 1];
       if (rawKey === displayKey) {
-        shapes.set(f.path, { keys: [{ key: rawKey, format }] });
+        const read = field.formatter === 'enum_set' ? enumSetText(btf, f) : undefined;
+        shapes.set(f.path, read ? { keys: [{ key: rawKey }], read } : { keys: [{ key: rawKey, format }] });
         continue;
       }
       shapes.set(f.path, { keys: keepRaw ? [{ key: rawKey }, { key: displayKey, format }] : [{ key: displayKey, format }] });
@@ -165,6 +166,35 @@ function formatterFor(f: FieldDescriptor, ctx: FormatContext): Formatter | undef
     default:
       return undefined;
   }
+}
+
+/** Distinct set values whose text one enum-set member keeps (a workload has few; full: start over). */
+const ENUM_SET_TEXTS = 1024;
+
+/**
+ * Reads an `_set` enum member straight to its `A|B` text, reusing the text of values seen before
+ * (a root task's capability set names ~40 capabilities: naming and joining them per event was most
+ * of the decode). Undefined for members it cannot read whole (bitfields, sizes other than 1–8 bytes).
+ */
+function enumSetText(btf: Btf, f: FieldDescriptor): ((view: DataView, offset: number) => unknown) | undefined {
+  if (f.bitfield || ![1, 2, 4, 8].includes(f.size)) return undefined;
+  const names = compileDecoder(btf, f.typeId, { stripSetPrefix: true });
+  const size = f.size;
+  const texts = new Map<number | string, string>();
+  return (view, offset) => {
+    const lo = size === 8 || size === 4 ? view.getUint32(offset, true) : size === 2 ? view.getUint16(offset, true) : view.getUint8(offset);
+    const hi = size === 8 ? view.getUint32(offset + 4, true) : 0;
+    // Exact as a number below 2^53; the rare wider value keys by its two words.
+    const key = hi < 0x200000 ? hi * 4294967296 + lo : `${hi}:${lo}`;
+    const known = texts.get(key);
+    if (known !== undefined) return known;
+    const decoded = names(view, offset);
+    if (!Array.isArray(decoded)) return decoded;
+    const text = formatEnumSet(decoded);
+    if (texts.size >= ENUM_SET_TEXTS) texts.clear();
+    texts.set(key, text);
+    return text;
+  };
 }
 
 function pathValue(event: GadgetEvent, path: readonly string[]): unknown {

@@ -2,6 +2,7 @@
 // one go by the shaped decoder, and records read at an offset of a shared view (the raw reader path).
 import { describe, expect, it } from 'vitest';
 import { Btf } from '../../src/btf/btf.js';
+import { compileDecoder } from '../../src/btf/codec.js';
 import { EventDecoder, wallClock } from '../../src/gadget/decode.js';
 import { CollectionSpec } from '../../src/spec/collection.js';
 import { gadgetObjectPath } from '../testdata.js';
@@ -34,6 +35,25 @@ describe.each(['trace_capabilities.bpf.o', 'trace_capabilities_tp.bpf.o'])('Even
       'capable', 'audit', 'insetid', 'syscall_raw', 'syscall', 'kstack_raw', 'kstack', 'ustack_raw', 'ustack',
     ]);
     expect(r).toMatchObject({ kstack_raw: -1, kstack: [], ustack_raw: -1, ustack: [] });
+  });
+
+  it('names the effective set from its bits every time, whether or not the value was seen before', () => {
+    const d = new EventDecoder(btf, id, { symbolize: false });
+    const set = d.fields.find((f) => f.path === 'cap_effective');
+    if (!set) throw new Error('no cap_effective');
+    const names = compileDecoder(btf, set.typeId, { stripSetPrefix: true });
+    const shown = (mask: bigint): unknown => {
+      const rec = record(d, size, (v) => v.setBigUint64(set.offset, mask, true));
+      const view = new DataView(rec.buffer);
+      expect(d.decode(view).cap_effective).toBe((names(view, set.offset) as string[]).join('|'));
+      return d.decode(view).cap_effective;
+    };
+    expect(shown(0b101n)).toBe('CAP_CHOWN|CAP_DAC_READ_SEARCH');
+    expect(shown(0n)).toBe('');
+    expect(shown(0b101n)).toBe('CAP_CHOWN|CAP_DAC_READ_SEARCH');
+    expect(shown(1n << 39n)).toBe('CAP_BPF');
+    expect(shown((1n << 63n) | 1n)).toBe('CAP_CHOWN|0x8000000000000000');
+    expect(shown(0b100n)).toBe('CAP_DAC_READ_SEARCH');
   });
 
   it('decodes a record at an offset of a shared view the same as on its own, and reads its pid first', () => {
