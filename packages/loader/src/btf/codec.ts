@@ -492,12 +492,6 @@ function latin1Decode(v: DataView, start: number, end: number): string {
  * mapping and at most one stale heap buffer otherwise.
  */
 let lastBuffer: ArrayBufferLike | undefined;
-/** Node's native latin1 slice (what `toString('latin1', …)` calls after its argument checks), else that. */
-const latin1Slice: (this: Buffer, start: number, end: number) => string =
-  (Buffer.prototype as Buffer & { latin1Slice?: (start: number, end: number) => string }).latin1Slice ??
-  function (this: Buffer, start: number, end: number): string {
-    return this.toString('latin1', start, end);
-  };
 let lastBytes: Buffer = Buffer.alloc(0);
 function bytesOf(buffer: ArrayBufferLike): Buffer {
   if (buffer !== lastBuffer || buffer.byteLength !== lastBytes.length) {
@@ -506,6 +500,13 @@ function bytesOf(buffer: ArrayBufferLike): Buffer {
   }
   return lastBytes;
 }
+
+/** Node's native latin1 slice (what `toString('latin1', …)` calls after its argument checks), else that. */
+const latin1Slice: (this: Buffer, start: number, end: number) => string =
+  (Buffer.prototype as Buffer & { latin1Slice?: (start: number, end: number) => string }).latin1Slice ??
+  function (this: Buffer, start: number, end: number): string {
+    return this.toString('latin1', start, end);
+  };
 
 /**
  * A char array of `n` bytes at `o` of `v` as text, cut at the first NUL. ASCII (the common case)

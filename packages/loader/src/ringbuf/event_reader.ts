@@ -78,13 +78,14 @@ export function yieldToEventLoop(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
 }
 
-/** Wraps a per-record-view callback into the raw form: the one place a record gets a DataView of its own. */
+/** Wraps a per-record-view callback into the raw form: the one place a record gets a DataView of its own. @internal */
 export function viewPerRecord(cb: RecordCallback): RawRecordCallback {
   return (view, offset, length, cpu) => cb(new DataView(view.buffer, view.byteOffset + offset, length), cpu);
 }
 
 /** What the shared `start()` loop and async iterator need from a reader. @internal */
 export interface RecordSource {
+  /** True once the reader is closed (the loops stop). */
   isClosed(): boolean;
   /** Records `start()` and the iterator deliver before they let the event loop run. */
   readonly batch: number;
@@ -113,7 +114,7 @@ export async function consumeLoop(src: RecordSource, cb: RawRecordCallback): Pro
   }
 }
 
-/** The async iterator both readers share: one held record at a time, released on the next `next()`. */
+/** The async iterator both readers share: one held record at a time, released on the next `next()`. @internal */
 export async function* iterateRecords(src: RecordSource): AsyncGenerator<DataView, void, undefined> {
   let sinceYield = 0;
   while (!src.isClosed()) {
