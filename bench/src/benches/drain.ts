@@ -2,9 +2,10 @@
  * Benchmarks 3 and 4: ring buffer and perf buffer drain. A BPF_PROG_TYPE_SYSCALL (ring) or raw_tp
  * (perf) producer, run with BPF_PROG_TEST_RUN, writes a bpf_loop burst of 64/128/1024-byte records;
  * then the consumer drains them without blocking and only the drain is timed: CPU time of the
- * process (getrusage) and wall time. tsbpf RingBufReader/PerfReader.readAvailable against libbpf
- * ring_buffer__consume/perf_buffer__consume, raw (one field read per record) and decoded (tsbpf:
- * compileDecoder → object; C: copy into the struct and read the header fields).
+ * process (getrusage) and wall time. tsbpf RingBufReader/PerfReader.readAvailableRaw (the record as
+ * an offset into one shared view) against libbpf ring_buffer__consume/perf_buffer__consume, raw (one
+ * field read per record) and decoded (tsbpf: compileDecoder(view, offset) → object; C: copy into the
+ * struct and read the header fields).
  */
 import { PRODUCER_OBJECT, peerPath } from '../build.js';
 import { alternate, libLabel, primaryLib, WORKER, type BenchContext } from '../context.js';
@@ -30,7 +31,8 @@ export async function benchDrain(ctx: BenchContext, kind: 'ring' | 'perf'): Prom
   const primary = primaryLib(ctx);
   const burst = ctx.quick ? 256 : 4096;
   const bursts = ctx.quick ? 2 : 20;
-  const warmup = ctx.quick ? 1 : 5;
+  // Enough for the JIT to finish optimizing the drain loop and the decoder under load (steady state).
+  const warmup = ctx.quick ? 1 : 10;
   for (const size of [64, 128, 1024]) {
     for (const mode of ['raw', 'decoded'] as const) {
       const args = [PRODUCER_OBJECT, kind, String(size), String(burst), String(bursts), String(warmup), mode];

@@ -122,7 +122,8 @@ export function toCapabilityEvent(decoded: Record<string, unknown>): CapabilityE
     },
     current_userns: bigintOf(decoded.current_userns),
     target_userns: bigintOf(decoded.target_userns),
-    cap_effective: capSetNames(decoded.cap_effective).join('|'),
+    // The runtime already joins the set (`A|B`): only other forms need rebuilding.
+    cap_effective: typeof decoded.cap_effective === 'string' ? decoded.cap_effective : capSetNames(decoded.cap_effective).join('|'),
     cap: capName(decoded.cap ?? decoded.cap_raw),
     capable: decoded.capable === true || numberOf(decoded.capable) === 1,
     audit: triState(decoded.audit),

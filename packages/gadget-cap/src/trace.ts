@@ -111,7 +111,7 @@ export class CapabilityTrace implements AsyncIterable<CapabilityEvent>, AsyncDis
     // cold cache), and the caller should get the trace — and print that it is ready — first.
     setImmediate(() => {
       if (this.isClosed) return;
-      this.run.reader.start((view) => this.onRecord(view)).catch((err: unknown) => {
+      this.run.reader.startRaw((view, offset) => this.onRecord(view, offset)).catch((err: unknown) => {
         if (this.isClosed) return;
         this.error = err;
         this.close();
@@ -119,7 +119,8 @@ export class CapabilityTrace implements AsyncIterable<CapabilityEvent>, AsyncDis
     });
   }
 
-  private onRecord(view: DataView): void {
+  /** One record: `view` is shared by every record of the reader, this one starts at `offset`. */
+  private onRecord(view: DataView, offset: number): void {
     if (this.isClosed || this.accepted >= this.maxEvents) return;
     if (this.queue.length >= this.maxQueued) {
       this.dropped++;
@@ -129,12 +130,12 @@ export class CapabilityTrace implements AsyncIterable<CapabilityEvent>, AsyncDis
     // Linux 6.3 every bpf(2) call made a capability check (CAP_BPF, when unprivileged BPF is
     // disabled), so decoding a self event would trace a new one — a feedback loop that kept the
     // tracer busy with itself on 5.10 and 6.1 (issue 7).
-    if (this.selfPid >= 0 && this.decoder.pidOf(view) === this.selfPid) return;
+    if (this.selfPid >= 0 && this.decoder.pidOf(view, offset) === this.selfPid) return;
     // Decode now: the view is only valid during the callback, and user stacks must be read while
     // the process still exists. A record that cannot be decoded is counted, not fatal.
     let event: CapabilityEvent;
     try {
-      event = toCapabilityEvent(this.decoder.decode(view));
+      event = toCapabilityEvent(this.decoder.decode(view, offset));
     } catch (err) {
       this.undecodable++;
       if (this.undecodable === 1) this.warn(`an event could not be decoded (${err instanceof Error ? err.message : String(err)}); such events are counted as lost`);
@@ -188,7 +189,7 @@ export class CapabilityTrace implements AsyncIterable<CapabilityEvent>, AsyncDis
     // Take what is already in the buffer before the maps go away.
     if (this.error === undefined) {
       try {
-        this.run.reader.readAvailable((view) => this.onRecord(view));
+        this.run.reader.readAvailableRaw((view, offset) => this.onRecord(view, offset));
       } catch (err) {
         this.error = err;
       }

@@ -107,7 +107,8 @@ export type Decoder = (view: DataView, offset?: number) => unknown;
 /** A compiled encoder: writes `value` at `offset` (default 0) of `out`, zeroing padding and unset fields. */
 export type Encoder = (value: unknown, out: DataView, offset?: number) => void;
 
-type Dec = (v: DataView, o: number) => unknown;
+/** `c` is the caller's context of a shaped decoder (see {@link compileShapedDecoder}), passed down to member formatters. */
+type Dec = (v: DataView, o: number, c?: unknown) => unknown;
 type Enc = (value: unknown, v: DataView, o: number) => void;
 
 interface ResolvedOptions {
@@ -329,7 +330,7 @@ function rawReader(size: number, signed: boolean, rootId: number, path: string):
     case 4:
       return signed ? (v, o) => v.getInt32(o, true) : (v, o) => v.getUint32(o, true);
     case 8:
-      return signed ? (v, o) => v.getBigInt64(o, true) : (v, o) => v.getBigUint64(o, true);
+      return signed ? s64b : u64b;
     case 16:
       return signed
         ? (v, o) => (v.getBigInt64(o + 8, true) << 64n) | v.getBigUint64(o, true)
@@ -337,6 +338,44 @@ function rawReader(size: number, signed: boolean, rootId: number, path: string):
     default:
       throw new CodecError('CODEC_UNSUPPORTED_TYPE', path, rootId, `integer of ${size} bytes`);
   }
+}
+
+const LITTLE_ENDIAN_HOST = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+/** Scratch for an unaligned 64-bit read: two 32-bit stores, one 64-bit load (host order). */
+const scratch32 = new Uint32Array(2);
+const scratchU64 = new BigUint64Array(scratch32.buffer);
+const scratchS64 = new BigInt64Array(scratch32.buffer);
+const SCRATCH_LO = LITTLE_ENDIAN_HOST ? 0 : 1;
+/** 64-bit views of the last buffer read (records of one reader share one buffer). */
+let big: { buffer: ArrayBufferLike | undefined; u: BigUint64Array; s: BigInt64Array } = { buffer: undefined, u: new BigUint64Array(0), s: new BigInt64Array(0) };
+function bigOf(buffer: ArrayBufferLike): typeof big {
+  if (buffer !== big.buffer) {
+    const n = Math.floor(buffer.byteLength / 8);
+    big = { buffer, u: new BigUint64Array(buffer, 0, n), s: new BigInt64Array(buffer, 0, n) };
+  }
+  return big;
+}
+
+/**
+ * `getBigUint64(o, true)`, faster: V8 optimizes an element load of a BigUint64Array (aligned data
+ * on a little-endian host) far better than the DataView call, and an unaligned value (perf samples
+ * start 4 bytes off) goes through two 32-bit reads and a scratch 64-bit load.
+ */
+function u64b(v: DataView, o: number): bigint {
+  const a = v.byteOffset + o;
+  if ((a & 7) === 0 && LITTLE_ENDIAN_HOST) return bigOf(v.buffer).u[a >>> 3];
+  scratch32[SCRATCH_LO] = v.getUint32(o, true);
+  scratch32[1 - SCRATCH_LO] = v.getUint32(o + 4, true);
+  return scratchU64[0];
+}
+
+/** {@link u64b} for signed values. */
+function s64b(v: DataView, o: number): bigint {
+  const a = v.byteOffset + o;
+  if ((a & 7) === 0 && LITTLE_ENDIAN_HOST) return bigOf(v.buffer).s[a >>> 3];
+  scratch32[SCRATCH_LO] = v.getUint32(o, true);
+  scratch32[1 - SCRATCH_LO] = v.getUint32(o + 4, true);
+  return scratchS64[0];
 }
 
 /** An 8-byte reader returning a number whenever the value is a safe integer, else a bigint. */
@@ -448,6 +487,80 @@ function latin1Decode(v: DataView, start: number, end: number): string {
 }
 
 /**
+ * A Buffer over the memory of the last ArrayBuffer a char array was read from. Records of one reader
+ * share one buffer, so this is built once; keeping the last one referenced costs nothing for a
+ * mapping and at most one stale heap buffer otherwise.
+ */
+let lastBuffer: ArrayBufferLike | undefined;
+let lastBytes: Buffer = Buffer.alloc(0);
+function bytesOf(buffer: ArrayBufferLike): Buffer {
+  if (buffer !== lastBuffer || buffer.byteLength !== lastBytes.length) {
+    lastBytes = Buffer.from(buffer);
+    lastBuffer = buffer;
+  }
+  return lastBytes;
+}
+
+/** Node's native latin1 slice (what `toString('latin1', …)` calls after its argument checks), else that. */
+const latin1Slice: (this: Buffer, start: number, end: number) => string =
+  (Buffer.prototype as Buffer & { latin1Slice?: (start: number, end: number) => string }).latin1Slice ??
+  function (this: Buffer, start: number, end: number): string {
+    return this.toString('latin1', start, end);
+  };
+
+/**
+ * A char array of `n` bytes at `o` of `v` as text, cut at the first NUL. ASCII (the common case)
+ * is one native latin1 slice; other bytes go through `decode`.
+ */
+function charArrayText(v: DataView, o: number, n: number, decode: (v: DataView, start: number, end: number) => string, utf8: boolean): string {
+  const b = bytesOf(v.buffer);
+  const start = v.byteOffset + o;
+  const limit = start + n;
+  let end = start;
+  let high = 0;
+  for (; end < limit; end++) {
+    const c = b[end];
+    if (c === 0) break;
+    high |= c;
+  }
+  if (end === start) return '';
+  if (high >= 0x80 && utf8) return decode(v, o, o + (end - start));
+  return latin1Slice.call(b, start, end);
+}
+
+/** Char arrays up to this size remember the text of recent byte patterns (task names, syscall names). */
+const CACHED_TEXT_MAX = 32;
+const TEXT_SLOTS = 256;
+
+/**
+ * A char-array decoder for `n` bytes (a multiple of 4, at most {@link CACHED_TEXT_MAX}) that keeps
+ * the text of recently seen contents, keyed by all `n` bytes read as 32-bit words. A hit compares
+ * every word, so it returns exactly what decoding would; bytes after the NUL are part of the key,
+ * which only costs a miss.
+ */
+function cachedCharArray(n: number, decode: (v: DataView, start: number, end: number) => string, utf8: boolean): Dec {
+  const words = n >>> 2;
+  const keys = new Int32Array(TEXT_SLOTS * words);
+  const texts = new Array<string | undefined>(TEXT_SLOTS).fill(undefined);
+  return (v, o) => {
+    let h = 0;
+    for (let i = 0; i < words; i++) h = Math.imul(h ^ v.getInt32(o + 4 * i, true), 0x9e3779b1);
+    const slot = h >>> 24;
+    const base = slot * words;
+    const known = texts[slot];
+    if (known !== undefined) {
+      let i = 0;
+      while (i < words && keys[base + i] === v.getInt32(o + 4 * i, true)) i++;
+      if (i === words) return known;
+    }
+    const text = charArrayText(v, o, n, decode, utf8);
+    for (let i = 0; i < words; i++) keys[base + i] = v.getInt32(o + 4 * i, true);
+    texts[slot] = text;
+    return text;
+  };
+}
+
+/**
  * Decodes a NUL-terminated byte string the way char-array codecs do (see the module notes):
  * stops at the first NUL, keeps invalid UTF-8 bytes as U+DC80..U+DCFF.
  */
@@ -505,10 +618,13 @@ class DecoderCompiler {
     private readonly btf: Btf,
     private readonly rootId: number,
     private readonly opts: ResolvedOptions,
+    /** Shaped decoding: the root's path string, and how each member path is shown. */
+    private readonly shaping?: { readonly root: string; readonly shape: ShapeOf<never> },
   ) {}
 
   compile(id: number, path: string): Dec {
-    const cached = this.memo.get(id);
+    // A shaped struct may show differently at each path: memoize only unshaped decoders.
+    const cached = this.shaping ? undefined : this.memo.get(id);
     if (cached) return cached;
     if (this.inProgress.has(id)) {
       throw new CodecError('CODEC_UNSUPPORTED_TYPE', path, this.rootId, `type ${id} contains itself`);
@@ -543,7 +659,7 @@ class DecoderCompiler {
       case 'enum64':
         return this.enumDec(t, path);
       case 'ptr':
-        return (v, o) => v.getBigUint64(o, true);
+        return u64b;
       case 'float':
         return floatReader(t.size, this.rootId, path);
       case 'array':
@@ -633,17 +749,17 @@ class DecoderCompiler {
       if (this.opts.charArrays === 'bytes') {
         return (v, o) => new Uint8Array(v.buffer.slice(v.byteOffset + o, v.byteOffset + o + nelems));
       }
-      const decode = this.opts.charEncoding === 'utf8' ? utf8Decode : latin1Decode;
-      return (v, o) => {
-        const limit = o + nelems;
-        let end = o;
-        while (end < limit && v.getUint8(end) !== 0) end++;
-        return decode(v, o, end);
-      };
+      const utf8 = this.opts.charEncoding === 'utf8';
+      const decode = utf8 ? utf8Decode : latin1Decode;
+      if (nelems > 0 && nelems % 4 === 0 && nelems <= CACHED_TEXT_MAX) return cachedCharArray(nelems, decode, utf8);
+      return (v, o) => charArrayText(v, o, nelems, decode, utf8);
     }
     const d = this.compile(elemType, `${path}[*]`);
     if (nelems === 0) return () => [];
     const stride = this.btf.sizeof(elemType);
+    const expr = this.opts.codegen && nelems <= MAX_INLINE_ELEMS ? this.scalarExpression(elemType) : undefined;
+    const generated = expr && generateArrayDecoder(expr, stride, nelems);
+    if (generated) return generated;
     return (v, o) => {
       const a = new Array<unknown>(nelems);
       for (let i = 0; i < nelems; i++) a[i] = d(v, o + i * stride);
@@ -652,43 +768,54 @@ class DecoderCompiler {
   }
 
   private composite(members: readonly FlatMember[], path: string): Dec {
-    const n = members.length;
-    const names: string[] = [];
-    const offs: number[] = [];
-    const decs: Dec[] = [];
+    const slots: Slot[] = [];
     for (const m of members) {
       const mpath = `${path}.${m.name}`;
-      names.push(m.name);
+      const shape = this.shapeOf(mpath);
+      // A member shown under no key is not read at all.
+      if (shape && shape.keys.length === 0) continue;
+      let off: number;
+      let dec: Dec;
+      let expr: ((oe: string) => string) | undefined;
       if (m.bitfieldSize > 0 || m.bitOffset % 8 !== 0) {
         const leaf = resolve(this.btf, m.type, this.rootId, mpath).type;
         const bits = m.bitfieldSize > 0 ? m.bitfieldSize : leaf.kind === 'int' ? leaf.bits : 0;
         const inner = leaf.kind === 'int' ? leaf.offset : 0;
         const start = m.bitOffset + inner;
-        offs.push(Math.floor(start / 8));
-        decs.push(this.bitfield(leaf, start % 8, bits, mpath));
+        off = Math.floor(start / 8);
+        dec = this.bitfield(leaf, start % 8, bits, mpath);
+      } else if (shape?.read) {
+        off = m.bitOffset / 8;
+        dec = shape.read;
       } else {
-        offs.push(m.bitOffset / 8);
-        decs.push(this.compile(m.type, mpath));
+        off = m.bitOffset / 8;
+        dec = this.compile(m.type, mpath);
+        expr = this.scalarExpression(m.type);
       }
+      slots.push({ keys: shape ? shape.keys : [{ key: m.name }], off, dec, expr });
     }
-    const generated =
-      this.opts.codegen &&
-      generateObjectDecoder(
-      names,
-      offs,
-      decs,
-      members.map((m) => (m.bitfieldSize > 0 || m.bitOffset % 8 !== 0 ? undefined : this.scalarExpression(m.type))),
-    );
+    const generated = this.opts.codegen && generateObjectDecoder(slots);
     if (generated) return generated;
     // Fallback when code generation is disabled (node --disallow-code-generation-from-strings).
-    return (v, o) => {
+    return (v, o, c) => {
       const r: Record<string, unknown> = {};
-      for (let i = 0; i < n; i++) {
-        if (names[i] === '__proto__') Object.defineProperty(r, '__proto__', { value: decs[i](v, o + offs[i]), enumerable: true, writable: true, configurable: true });
-        else r[names[i]] = decs[i](v, o + offs[i]);
+      for (const slot of slots) {
+        const raw = slot.dec(v, o + slot.off, c);
+        for (const k of slot.keys) {
+          const value = k.format ? k.format(raw, c as never) : raw;
+          if (k.key === '__proto__') Object.defineProperty(r, '__proto__', { value, enumerable: true, writable: true, configurable: true });
+          else r[k.key] = value;
+        }
       }
       return r;
     };
+  }
+
+  /** The shape of the member at codec path `mpath` under shaped decoding, else undefined. */
+  private shapeOf(mpath: string): MemberShape<never> | undefined {
+    const shaping = this.shaping;
+    if (!shaping || !mpath.startsWith(`${shaping.root}.`)) return undefined;
+    return shaping.shape(mpath.slice(shaping.root.length + 1).split('.'));
   }
 
   /**
@@ -710,10 +837,10 @@ class DecoderCompiler {
         if (t.size === 1) return t.encoding.signed ? (oe) => `v.getInt8(${oe})` : (oe) => `v.getUint8(${oe})`;
         if (t.size === 2) return le(t.encoding.signed ? 'getInt16' : 'getUint16');
         if (t.size === 4) return le(t.encoding.signed ? 'getInt32' : 'getUint32');
-        if (t.size === 8 && this.opts.int64 === 'bigint') return le(t.encoding.signed ? 'getBigInt64' : 'getBigUint64');
+        if (t.size === 8) return (oe) => `${this.opts.int64 === 'bigint' ? (t.encoding.signed ? 's64b' : 'u64b') : t.encoding.signed ? 's64s' : 'u64s'}(v, ${oe})`;
         return undefined;
       case 'ptr':
-        return le('getBigUint64');
+        return (oe) => `u64b(v, ${oe})`;
       case 'float':
         return t.size === 4 ? le('getFloat32') : t.size === 8 ? le('getFloat64') : undefined;
       case 'enum':
@@ -722,7 +849,7 @@ class DecoderCompiler {
         if (t.size === 1) return t.signed ? (oe) => `v.getInt8(${oe})` : (oe) => `v.getUint8(${oe})`;
         if (t.size === 2) return le(t.signed ? 'getInt16' : 'getUint16');
         if (t.size === 4) return le(t.signed ? 'getInt32' : 'getUint32');
-        if (t.size === 8 && this.opts.int64 === 'bigint') return le(t.signed ? 'getBigInt64' : 'getBigUint64');
+        if (t.size === 8 && this.opts.int64 === 'bigint') return (oe) => `${t.signed ? 's64b' : 'u64b'}(v, ${oe})`;
         return undefined;
       default:
         return undefined;
@@ -730,41 +857,90 @@ class DecoderCompiler {
   }
 }
 
+/** One member of a composite as the generators see it: the keys it is shown under, and how it is read. */
+interface Slot {
+  readonly keys: readonly ShapedKey<never>[];
+  readonly off: number;
+  readonly dec: Dec;
+  /** Inline source for a scalar read, when there is one. */
+  readonly expr: ((oe: string) => string) | undefined;
+}
+
+const u64s = int64SafeReader(false);
+const s64s = int64SafeReader(true);
+
+/** Most array elements read inline as one array literal; longer arrays loop. */
+const MAX_INLINE_ELEMS = 64;
+
 /**
- * Generates `(v, o) => ({ a: v.getUint32(o + 0, true), b: d1(v, o + 4), … })` for a composite.
- *
- * An object literal with a fixed key list gets its hidden class from a boilerplate instead of
- * growing key by key, and scalar members read inline instead of through a closure call: several
- * times faster than a generic loop. Nothing from the BTF reaches the source unquoted: member names
- * go through JSON.stringify (and `__proto__` becomes a computed key, so it stays an own property),
- * offsets are integers, sub-decoders are passed in as arguments. Returns undefined when the runtime
- * forbids code generation.
+ * Instantiates generated source: `body` sees the int64 helpers plus `params` bound to `args`.
+ * Returns undefined when the runtime forbids code generation.
  */
-function generateObjectDecoder(
-  names: readonly string[],
-  offs: readonly number[],
-  decs: readonly Dec[],
-  exprs: readonly (((oe: string) => string) | undefined)[],
-): Dec | undefined {
-  // Offsets are whole bytes by construction; anything else stays out of generated source.
-  if (!offs.every((off) => Number.isSafeInteger(off) && off >= 0)) return undefined;
-  const params: string[] = [];
-  const args: Dec[] = [];
-  const parts = names.map((name, i) => {
-    const key = name === '__proto__' ? `[${JSON.stringify(name)}]` : JSON.stringify(name);
-    const oe = offs[i] === 0 ? 'o' : `o + ${offs[i]}`;
-    const expr = exprs[i];
-    if (expr) return `${key}: ${expr(oe)}`;
-    params.push(`d${i}`);
-    args.push(decs[i]);
-    return `${key}: d${i}(v, ${oe})`;
-  });
+function instantiate(params: readonly string[], args: readonly unknown[], body: string): Dec | undefined {
   try {
-    const factory = new Function(...params, `'use strict';\nreturn function decodeComposite(v, o) {\n  return { ${parts.join(',\n    ')} };\n};`) as (...d: Dec[]) => Dec;
-    return factory(...args);
+    const factory = new Function('u64s', 's64s', 'u64b', 's64b', ...params, `'use strict';\n${body}`) as (...a: unknown[]) => Dec;
+    return factory(u64s, s64s, u64b, s64b, ...args);
   } catch {
     return undefined;
   }
+}
+
+/** An object key as source: JSON-quoted, and `__proto__` computed so it stays an own property. */
+function keySource(key: string): string {
+  return key === '__proto__' ? `[${JSON.stringify(key)}]` : JSON.stringify(key);
+}
+
+/**
+ * Generates `(v, o, c) => ({ a: v.getUint32(o + 0, true), b: d1(v, o + 4, c), … })` for a composite.
+ *
+ * An object literal with a fixed key list gets its hidden class from a boilerplate instead of
+ * growing key by key, and scalar members read inline instead of through a closure call: several
+ * times faster than a generic loop. A member shown under several keys (a shaped decoder's raw and
+ * formatted forms) is read once into a local first. Nothing from the BTF reaches the source
+ * unquoted: keys go through JSON.stringify, offsets are integers, sub-decoders and formatters are
+ * passed in as arguments.
+ */
+function generateObjectDecoder(slots: readonly Slot[]): Dec | undefined {
+  // Offsets are whole bytes by construction; anything else stays out of generated source.
+  if (!slots.every((sl) => Number.isSafeInteger(sl.off) && sl.off >= 0)) return undefined;
+  const params: string[] = [];
+  const args: unknown[] = [];
+  const locals: string[] = [];
+  const parts: string[] = [];
+  slots.forEach((sl, i) => {
+    const oe = sl.off === 0 ? 'o' : `o + ${sl.off}`;
+    let read: string;
+    if (sl.expr) read = sl.expr(oe);
+    else {
+      params.push(`d${i}`);
+      args.push(sl.dec);
+      read = `d${i}(v, ${oe}, c)`;
+    }
+    const plain = sl.keys.length === 1 && !sl.keys[0].format;
+    if (plain) {
+      parts.push(`${keySource(sl.keys[0].key)}: ${read}`);
+      return;
+    }
+    locals.push(`const t${i} = ${read};`);
+    sl.keys.forEach((k, j) => {
+      if (!k.format) {
+        parts.push(`${keySource(k.key)}: t${i}`);
+        return;
+      }
+      params.push(`f${i}_${j}`);
+      args.push(k.format);
+      parts.push(`${keySource(k.key)}: f${i}_${j}(t${i}, c)`);
+    });
+  });
+  return instantiate(params, args, `return function decodeComposite(v, o, c) {\n  ${locals.join('\n  ')}\n  return { ${parts.join(',\n    ')} };\n};`);
+}
+
+/** Generates `(v, o) => [e(o), e(o + stride), …]` for a short array of inline-readable scalars. */
+function generateArrayDecoder(expr: (oe: string) => string, stride: number, nelems: number): Dec | undefined {
+  if (!Number.isSafeInteger(stride) || stride <= 0) return undefined;
+  const items: string[] = [];
+  for (let i = 0; i < nelems; i++) items.push(expr(i === 0 ? 'o' : `o + ${i * stride}`));
+  return instantiate([], [], `return function decodeArray(v, o) {\n  return [${items.join(', ')}];\n};`);
 }
 
 /**
@@ -1202,20 +1378,64 @@ export function compileDecoder(btf: Btf, typeId: number, options?: CodecOptions)
   const key = `${typeId}|${optionsKey(opts)}`;
   return memoized(decoderCache, btf, key, () => {
     const path = rootPath(btf, typeId);
-    const inner = new DecoderCompiler(btf, typeId, opts).compile(typeId, path);
-    const size = btf.sizeof(typeId);
-    const decoder: Decoder = (view, offset = 0) => {
-      if (!(offset >= 0) || offset + size > view.byteLength) throw shortBuffer(path, typeId, size, offset, view.byteLength);
-      try {
-        return inner(view, offset);
-      } catch (e) {
-        // Unreachable for consistent BTF (layouts are checked at compile time); never leak a RangeError.
-        if (e instanceof RangeError) throw shortBuffer(path, typeId, size, offset, view.byteLength);
-        throw e;
-      }
-    };
-    return decoder;
+    return guarded(new DecoderCompiler(btf, typeId, opts).compile(typeId, path), btf.sizeof(typeId), path, typeId);
   });
+}
+
+/** Bounds-checks once per call, and never leaks a RangeError. */
+function guarded(inner: Dec, size: number, path: string, typeId: number): (view: DataView, offset?: number, c?: unknown) => unknown {
+  return (view, offset = 0, c) => {
+    if (!(offset >= 0) || offset + size > view.byteLength) throw shortBuffer(path, typeId, size, offset, view.byteLength);
+    try {
+      return inner(view, offset, c);
+    } catch (e) {
+      // Unreachable for consistent BTF (layouts are checked at compile time).
+      if (e instanceof RangeError) throw shortBuffer(path, typeId, size, offset, view.byteLength);
+      throw e;
+    }
+  };
+}
+
+/** One key a shaped struct member is shown under, with the transform that derives its value. */
+export interface ShapedKey<C> {
+  /** The object key. */
+  readonly key: string;
+  /** Derives the shown value from the member's decoded value; absent: the decoded value itself. */
+  readonly format?: (value: unknown, context: C) => unknown;
+}
+
+/** How a shaped decoder shows one struct member: under these keys, in this order (none: left out, and not read). */
+export interface MemberShape<C> {
+  readonly keys: readonly ShapedKey<C>[];
+  /**
+   * Reads the member's value instead of the codec (given the record's view and the member's byte
+   * offset in it), e.g. to reuse the text of a value seen before. Ignored for bitfield members.
+   */
+  readonly read?: (view: DataView, offset: number) => unknown;
+}
+
+/**
+ * Chooses the shape of the struct member at `path` (C member names from the root type, nested
+ * structs included: `['proc', 'comm']`); undefined keeps the codec's own form.
+ */
+export type ShapeOf<C> = (path: readonly string[]) => MemberShape<C> | undefined;
+
+/** A decoder compiled by {@link compileShapedDecoder}: `context` reaches every formatter of the record. */
+export type ShapedDecoder<C> = (view: DataView, offset: number, context: C) => unknown;
+
+/**
+ * Like {@link compileDecoder} for a struct, but each member can be renamed, shown under several
+ * keys, transformed or left out, as `shape` decides per member path: the final object is built in
+ * one go, with a fixed key order (no second pass, no deleted keys). Not memoized (shapes are
+ * functions); compile once per consumer.
+ * @throws CodecError CODEC_UNSUPPORTED_TYPE when the type (or a member) has no value form
+ */
+export function compileShapedDecoder<C>(btf: Btf, typeId: number, options: CodecOptions | undefined, shape: ShapeOf<C>): ShapedDecoder<C> {
+  const opts = resolveOptions(options);
+  const path = rootPath(btf, typeId);
+  const inner = new DecoderCompiler(btf, typeId, opts, { root: path, shape: shape as ShapeOf<never> }).compile(typeId, path);
+  const decode = guarded(inner, btf.sizeof(typeId), path, typeId);
+  return (view, offset, context) => decode(view, offset, context);
 }
 
 /**

@@ -4,10 +4,10 @@
  * (gadget/fields.ts), members whose type carries a `gadget_*` typedef are formatted and renamed
  * by Inspektor Gadget's conventions (`cap_raw` → `cap`, `syscall_raw` → `syscall` with its name,
  * timestamps as wall-clock time, stacks symbolized, `_set` enums as `A|B`). The per-event work is a
- * flat list of precompiled steps; nothing is looked up by name on the hot path.
+ * decoder compiled for the display object; nothing is looked up by name on the hot path.
  */
 import type { Btf } from '../btf/btf.js';
-import { compileDecoder, type Decoder } from '../btf/codec.js';
+import { compileDecoder, compileShapedDecoder, type Decoder, type MemberShape, type ShapedDecoder } from '../btf/codec.js';
 import type { BpfMap } from '../maps/map.js';
 import { CLOCK, clockGettime } from '../sys/ffi.js';
 import { readStack, symbolizeKernelStack, symbolizeUserStack } from '../symbolize/stack.js';
@@ -30,47 +30,68 @@ export interface EventDecoderOptions {
 /** A decoded event: nested plain objects with display names. */
 export type GadgetEvent = Record<string, unknown>;
 
-type Formatter = (value: unknown, event: GadgetEvent) => unknown;
+/** Derives a shown value from a member's decoded value; `pid` is the record's process id (NaN when unknown). */
+type Formatter = (value: unknown, pid: number) => unknown;
 
-interface Step {
-  /** Keys from the event root to the object holding the member. */
-  parent: readonly string[];
-  rawKey: string;
-  displayKey: string;
-  format: Formatter;
-}
-
-/** Decodes one gadget event struct. Build once per tracer, call `decode` per record. */
+/**
+ * Decodes one gadget event struct. Build once per tracer, call `decode` per record.
+ *
+ * The display object is built in one go by a decoder compiled for it (btf/codec.ts
+ * `compileShapedDecoder`): each formatted member is shown under its display key at its place in C
+ * member order (after its raw key when `keepRaw`), a member whose name a sibling's display key takes
+ * is left out, everything else is the codec's value. No second pass, no key deletes.
+ */
 export class EventDecoder {
   /** The flattened field descriptors of the event struct. */
   readonly fields: readonly FieldDescriptor[];
   private readonly raw: Decoder;
-  private readonly steps: readonly Step[];
-  private readonly keepRaw: boolean;
-  private readonly renames: ReadonlyMap<string, string>;
+  private readonly display: ShapedDecoder<number>;
   private readonly pidField: { offset: number; size: number } | undefined;
+  /** Only the user-stack formatter needs the pid; a pid it cannot read from the bytes comes from a raw decode. */
+  private readonly pidForFormat: 'none' | 'bytes' | 'decode';
+  private readonly pidPath: readonly string[] | undefined;
 
   constructor(btf: Btf, structTypeId: number, options: EventDecoderOptions = {}) {
     this.fields = describeEventType(btf, structTypeId);
-    this.raw = compileDecoder(btf, structTypeId, { stripSetPrefix: true });
-    this.keepRaw = options.keepRaw ?? false;
+    const codecOptions = { stripSetPrefix: true };
+    this.raw = compileDecoder(btf, structTypeId, codecOptions);
+    const keepRaw = options.keepRaw ?? false;
     const bootToRealtimeNs = clockGettime(CLOCK.REALTIME) - clockGettime(CLOCK.BOOTTIME);
     const pidDescriptor = this.fields.find((f) => f.enrichment === 'pid');
-    const pidPath = pidDescriptor?.path.split('.');
+    this.pidPath = pidDescriptor?.path.split('.');
     this.pidField = pidDescriptor && !pidDescriptor.bitfield && (pidDescriptor.size === 4 || pidDescriptor.size === 8) ? { offset: pidDescriptor.offset, size: pidDescriptor.size } : undefined;
     const symbolize = options.symbolize ?? true;
-    const steps: Step[] = [];
+    const shapes = new Map<string, MemberShape<number>>();
+    /** Display keys of renamed members, per containing struct path: siblings of those names give way. */
+    const taken = new Map<string, Set<string>>();
+    let userStack = false;
     for (const f of this.fields) {
       // Bit-set enums always print as `A|B`, whatever the member is called.
       const field = f.kind === 'enum_set' && !f.formatter ? { ...f, formatter: 'enum_set' as const } : f;
-      const format = formatterFor(field, { bootToRealtimeNs, pidPath, symbolize, kernelStackMap: options.kernelStackMap, userStackMap: options.userStackMap });
+      const format = formatterFor(field, { bootToRealtimeNs, symbolize, kernelStackMap: options.kernelStackMap, userStackMap: options.userStackMap });
       if (!format) continue;
+      if (field.formatter === 'user_stack') userStack = true;
       const parts = f.path.split('.');
+      const rawKey = parts[parts.length - 1];
       const displayParts = f.displayPath.split('.');
-      steps.push({ parent: parts.slice(0, -1), rawKey: parts[parts.length - 1], displayKey: displayParts[displayParts.length - 1], format });
+      const displayKey = displayParts[displayParts.length - 1];
+      if (rawKey === displayKey) {
+        const read = field.formatter === 'enum_set' ? enumSetText(btf, f) : undefined;
+        shapes.set(f.path, read ? { keys: [{ key: rawKey }], read } : { keys: [{ key: rawKey, format }] });
+        continue;
+      }
+      shapes.set(f.path, { keys: keepRaw ? [{ key: rawKey }, { key: displayKey, format }] : [{ key: displayKey, format }] });
+      const parent = parts.slice(0, -1).join('.');
+      const set = taken.get(parent) ?? new Set<string>();
+      set.add(displayKey);
+      taken.set(parent, set);
     }
-    this.steps = steps;
-    this.renames = new Map(steps.filter((st) => st.rawKey !== st.displayKey).map((st) => [st.rawKey, st.displayKey]));
+    this.pidForFormat = !userStack ? 'none' : this.pidField ? 'bytes' : this.pidPath ? 'decode' : 'none';
+    this.display = compileShapedDecoder<number>(btf, structTypeId, codecOptions, (path) => {
+      const shape = shapes.get(path.join('.'));
+      if (shape) return shape;
+      return taken.get(path.slice(0, -1).join('.'))?.has(path[path.length - 1]) ? { keys: [] } : undefined;
+    });
   }
 
   /**
@@ -78,36 +99,31 @@ export class EventDecoder {
    * else; undefined when the event has none. Filters run on this before `decode`, which may make
    * syscalls (stack map lookups) that must not be spent on records about to be dropped.
    */
-  pidOf(view: DataView): number | undefined {
+  pidOf(view: DataView, offset = 0): number | undefined {
     const f = this.pidField;
-    if (!f || view.byteLength < f.offset + f.size) return undefined;
-    return f.size === 4 ? view.getUint32(f.offset, true) : Number(view.getBigUint64(f.offset, true));
+    if (!f || !(offset >= 0) || view.byteLength < offset + f.offset + f.size) return undefined;
+    return f.size === 4 ? view.getUint32(offset + f.offset, true) : Number(view.getBigUint64(offset + f.offset, true));
   }
 
-  /** C member names and codec values, no formatting. The view is only read during the call. */
-  decodeRaw(view: DataView): GadgetEvent {
-    return this.raw(view, 0) as GadgetEvent;
+  /** C member names and codec values, no formatting. The bytes are only read during the call. */
+  decodeRaw(view: DataView, offset = 0): GadgetEvent {
+    return this.raw(view, offset) as GadgetEvent;
   }
 
-  /** The display object of one record. The view is only read during the call. */
-  decode(view: DataView): GadgetEvent {
-    const event = this.raw(view, 0) as GadgetEvent;
-    const renamed = new Set<Record<string, unknown>>();
-    for (const s of this.steps) {
-      let holder: Record<string, unknown> = event;
-      for (const k of s.parent) holder = holder[k] as Record<string, unknown>;
-      holder[s.displayKey] = s.format(holder[s.rawKey], event);
-      if (s.rawKey !== s.displayKey) renamed.add(holder);
-    }
-    // Renamed members keep their place in C member order; raw members go unless asked for.
-    for (const holder of renamed) reorder(holder, this.renames, this.keepRaw);
-    return event;
+  /**
+   * The display object of the record at `offset` of `view` (the form `readAvailableRaw` hands out).
+   * The bytes are only read during the call.
+   */
+  decode(view: DataView, offset = 0): GadgetEvent {
+    let pid = NaN;
+    if (this.pidForFormat === 'bytes') pid = this.pidOf(view, offset) ?? NaN;
+    else if (this.pidForFormat === 'decode' && this.pidPath) pid = Number(pathValue(this.raw(view, offset) as GadgetEvent, this.pidPath));
+    return this.display(view, offset, pid) as GadgetEvent;
   }
 }
 
 interface FormatContext {
   bootToRealtimeNs: bigint;
-  pidPath: string[] | undefined;
   symbolize: boolean;
   kernelStackMap: BpfMap | undefined;
   userStackMap: BpfMap | undefined;
@@ -136,11 +152,9 @@ function formatterFor(f: FieldDescriptor, ctx: FormatContext): Formatter | undef
     }
     case 'user_stack': {
       const map = ctx.userStackMap;
-      const pidPath = ctx.pidPath;
-      return (v, event) => {
+      return (v, pid) => {
         if (!map || typeof v !== 'number' || v < 0) return [];
         const ips = readStack(map.fd, v);
-        const pid = pidPath ? Number(pathValue(event, pidPath)) : NaN;
         if (!ctx.symbolize || !Number.isInteger(pid) || pid <= 0) return ips.map(hex);
         try {
           return symbolizeUserStack(pid, ips).map((s, i) => (s?.name ? `${s.name}+0x${s.offset.toString(16)} (${s.path})` : hex(ips[i])));
@@ -154,20 +168,33 @@ function formatterFor(f: FieldDescriptor, ctx: FormatContext): Formatter | undef
   }
 }
 
-/** Rebuild `holder` in member order with each raw key replaced by its display key. */
-function reorder(holder: Record<string, unknown>, renames: ReadonlyMap<string, string>, keepRaw: boolean): void {
-  const entries = Object.entries(holder);
-  for (const k of Object.keys(holder)) delete holder[k];
-  const displayKeys = new Set(renames.values());
-  for (const [k, v] of entries) {
-    const display = renames.get(k);
-    if (display !== undefined) {
-      if (keepRaw) holder[k] = v;
-      holder[display] = entries.find(([e]) => e === display)?.[1];
-    } else if (!displayKeys.has(k)) {
-      holder[k] = v;
-    }
-  }
+/** Distinct set values whose text one enum-set member keeps (a workload has few; full: start over). */
+const ENUM_SET_TEXTS = 1024;
+
+/**
+ * Reads an `_set` enum member straight to its `A|B` text, reusing the text of values seen before
+ * (a root task's capability set names ~40 capabilities: naming and joining them per event was most
+ * of the decode). Undefined for members it cannot read whole (bitfields, sizes other than 1–8 bytes).
+ */
+function enumSetText(btf: Btf, f: FieldDescriptor): ((view: DataView, offset: number) => unknown) | undefined {
+  if (f.bitfield || ![1, 2, 4, 8].includes(f.size)) return undefined;
+  const names = compileDecoder(btf, f.typeId, { stripSetPrefix: true });
+  const size = f.size;
+  const texts = new Map<number | string, string>();
+  return (view, offset) => {
+    const lo = size === 8 || size === 4 ? view.getUint32(offset, true) : size === 2 ? view.getUint16(offset, true) : view.getUint8(offset);
+    const hi = size === 8 ? view.getUint32(offset + 4, true) : 0;
+    // Exact as a number below 2^53; the rare wider value keys by its two words.
+    const key = hi < 0x200000 ? hi * 4294967296 + lo : `${hi}:${lo}`;
+    const known = texts.get(key);
+    if (known !== undefined) return known;
+    const decoded = names(view, offset);
+    if (!Array.isArray(decoded)) return decoded;
+    const text = formatEnumSet(decoded);
+    if (texts.size >= ENUM_SET_TEXTS) texts.clear();
+    texts.set(key, text);
+    return text;
+  };
 }
 
 function pathValue(event: GadgetEvent, path: readonly string[]): unknown {
@@ -180,9 +207,20 @@ function hex(v: bigint): string {
   return `0x${v.toString(16)}`;
 }
 
+/** The `YYYY-MM-DDTHH:MM:SS` prefix of the last second formatted: events of one second share it. */
+let lastSecond = -1n;
+let lastPrefix = '';
+
 /** ISO-8601 with nanoseconds: `2026-11-24T07:53:01.123456789Z`. */
 export function wallClock(ns: bigint): string {
-  const ms = ns / 1_000_000n;
-  const iso = new Date(Number(ms)).toISOString();
-  return `${iso.slice(0, 19)}.${(ns % 1_000_000_000n).toString().padStart(9, '0')}Z`;
+  if (ns < 0n) {
+    const iso = new Date(Number(ns / 1_000_000n)).toISOString();
+    return `${iso.slice(0, 19)}.${(ns % 1_000_000_000n).toString().padStart(9, '0')}Z`;
+  }
+  const second = ns / 1_000_000_000n;
+  if (second !== lastSecond) {
+    lastPrefix = new Date(Number(second) * 1000).toISOString().slice(0, 19);
+    lastSecond = second;
+  }
+  return `${lastPrefix}.${String(Number(ns - second * 1_000_000_000n)).padStart(9, '0')}Z`;
 }

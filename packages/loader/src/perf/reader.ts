@@ -33,7 +33,7 @@ import {
   type MappedRegion,
 } from '../sys/index.js';
 import { TsbpfError } from '../errors.js';
-import { DEFAULT_BATCH_SIZE, consumeLoop, yieldToEventLoop, type EventReader, type EventReaderOptions, type RawRecordCallback, type RecordCallback } from '../ringbuf/event_reader.js';
+import { DEFAULT_BATCH_SIZE, consumeLoop, iterateRecords, viewPerRecord, type EventReader, type EventReaderOptions, type RawRecordCallback, type RecordCallback, type RecordSource } from '../ringbuf/event_reader.js';
 
 /** The perf reader was misused, or its map could not be populated. */
 export class PerfReaderError extends TsbpfError {
@@ -287,14 +287,17 @@ export class PerfReader implements EventReader {
    * and skipped. One `data_head` snapshot per pass, `data_tail` published once at the end (and every
    * quarter ring on the way), then `data_head` is read again before the ring counts as empty.
    */
-  #drain(ring: CpuRing, cb: RawRecordCallback | undefined, viewCb: RecordCallback | undefined, max: number): number {
+  #drain(ring: CpuRing, cb: RawRecordCallback, max: number): number {
     let n = 0;
     let tail = ring.tail;
     let head = ring.head();
     const data = ring.data;
     const mask = ring.mask;
+    const size = ring.size;
+    const cpu = ring.cpu;
+    let publishAt = ring.published + ring.publishEvery;
     try {
-      while (n < max && !this.#closed) {
+      while (n < max) {
         if (tail >= head) {
           ring.tail = tail;
           ring.publish();
@@ -304,47 +307,49 @@ export class PerfReader implements EventReader {
         const off = tail & mask;
         // Headers are 8-byte aligned and the ring a multiple of 8: a header never straddles the end.
         const type = data.getUint32(off, true);
-        const size = data.getUint16(off + 6, true);
-        if (size < 8 || size > ring.size) throw new PerfReaderError(`corrupt perf record on cpu ${ring.cpu}: size ${size} at offset ${off}`);
-        const next = tail + size;
+        const recSize = data.getUint16(off + 6, true);
+        if (recSize < 8 || recSize > size) throw new PerfReaderError(`corrupt perf record on cpu ${cpu}: size ${recSize} at offset ${off}`);
         let view = data;
         let at = off;
-        if (off + size > ring.size) {
-          view = this.#wrapped(ring, off, size);
+        if (off + recSize > size) {
+          view = this.#wrapped(ring, off, recSize);
           at = 0;
         }
+        // Consumed before the callback, so one that throws still consumes its record.
+        tail += recSize;
         if (type === PERF_RECORD_SAMPLE) {
           const rawSize = view.getUint32(at + 8, true);
-          if (12 + rawSize > size) throw new PerfReaderError(`corrupt sample on cpu ${ring.cpu}: raw size ${rawSize} exceeds record size ${size}`);
+          if (12 + rawSize > recSize) throw new PerfReaderError(`corrupt sample on cpu ${cpu}: raw size ${rawSize} exceeds record size ${recSize}`);
           n++;
-          // Consumed even if the callback throws: the drain stops after its record.
-          ring.tail = next;
-          tail = next;
-          if (viewCb) {
-            // The DataView path: one view of the record itself (no getters on the shared view).
-            if (view === data) viewCb(new DataView(ring.buffer, ring.dataOffset + at + 12, rawSize), ring.cpu);
-            else viewCb(new DataView(this.#scratch.buffer, at + 12, rawSize), ring.cpu);
-          } else if (cb) cb(view, at + 12, rawSize, ring.cpu);
-        } else {
-          tail = next;
-          ring.tail = next;
-          if (type === PERF_RECORD_LOST) this.#lostRecord(ring, view, at);
-          // other record types are not produced for BPF output events
+          cb(view, at + 12, rawSize, cpu);
+        } else if (type === PERF_RECORD_LOST) {
+          this.#lostRecord(ring, view, at);
+        } // other record types are not produced for BPF output events
+        // A callback (or onLost) may call close(): the mapping is gone then.
+        if (this.#closed) break;
+        if (tail >= publishAt) {
+          ring.tail = tail;
+          ring.publish();
+          publishAt = tail + ring.publishEvery;
         }
-        if (tail - ring.published >= ring.publishEvery) ring.publish();
       }
     } finally {
+      ring.tail = tail;
       if (!this.#closed) ring.publish();
     }
     return n;
   }
 
+  /** The ring and tail of the record the async iterator holds. */
+  #heldRing: CpuRing | undefined;
+  #heldNext = 0;
+
   /**
    * The next sample of `ring` for the async iterator, or undefined when it is empty. LOST records are
-   * accounted and skipped. Returns its view (its own, or a scratch copy) and the tail to publish once
-   * the caller is done with it.
+   * accounted and skipped. Returns its view (its own, or a scratch copy); the tail to publish once
+   * the caller is done with it goes to #heldNext.
    */
-  #peek(ring: CpuRing): { view: DataView; next: number } | undefined {
+  #peek(ring: CpuRing): DataView | undefined {
     for (;;) {
       const head = ring.head();
       if (ring.tail >= head) return undefined;
@@ -362,7 +367,8 @@ export class PerfReader implements EventReader {
       if (type === PERF_RECORD_SAMPLE) {
         const rawSize = view.getUint32(at + 8, true);
         if (12 + rawSize > size) throw new PerfReaderError(`corrupt sample on cpu ${ring.cpu}: raw size ${rawSize} exceeds record size ${size}`);
-        return { view: new DataView(view.buffer, view.byteOffset + at + 12, rawSize), next };
+        this.#heldNext = next;
+        return new DataView(view.buffer, view.byteOffset + at + 12, rawSize);
       }
       ring.release(next);
       if (type === PERF_RECORD_LOST) this.#lostRecord(ring, view, at);
@@ -370,14 +376,10 @@ export class PerfReader implements EventReader {
   }
 
   readAvailable(cb: RecordCallback, maxRecords = Infinity): number {
-    return this.#readAvailable(undefined, cb, maxRecords);
+    return this.readAvailableRaw(viewPerRecord(cb), maxRecords);
   }
 
   readAvailableRaw(cb: RawRecordCallback, maxRecords = Infinity): number {
-    return this.#readAvailable(cb, undefined, maxRecords);
-  }
-
-  #readAvailable(cb: RawRecordCallback | undefined, viewCb: RecordCallback | undefined, maxRecords: number): number {
     if (this.#closed) return 0;
     if (this.#holding) throw new PerfReaderError('an async iterator holds a record of this reader: finish or break the for-await loop before calling readAvailable()');
     if (this.#draining) throw new PerfReaderError('readAvailable() called from inside a record callback of the same reader');
@@ -387,7 +389,7 @@ export class PerfReader implements EventReader {
       const count = this.#rings.length;
       const start = this.#next;
       this.#next = (this.#next + 1) % count;
-      for (let i = 0; i < count && !this.#closed && n < maxRecords; i++) n += this.#drain(this.#rings[(start + i) % count], cb, viewCb, maxRecords - n);
+      for (let i = 0; i < count && !this.#closed && n < maxRecords; i++) n += this.#drain(this.#rings[(start + i) % count], cb, maxRecords - n);
       return n;
     } finally {
       this.#draining = false;
@@ -400,45 +402,52 @@ export class PerfReader implements EventReader {
     return !this.#closed;
   }
 
-  async start(cb: RecordCallback): Promise<void> {
+  /** The shared loops' view of this reader; marks it busy (one start() or iterator at a time). */
+  #claim(): RecordSource {
     if (this.#consuming) throw new PerfReaderError('this perf reader is already being consumed (start() or an iterator is running)');
     this.#consuming = true;
+    return {
+      isClosed: () => this.#closed,
+      batch: this.#batch,
+      drain: (cb, max) => this.readAvailableRaw(cb, max),
+      take: () => {
+        for (let i = 0; i < this.#rings.length && !this.#closed; i++) {
+          const view = this.#peek(this.#rings[i]);
+          if (view) {
+            this.#heldRing = this.#rings[i];
+            return view;
+          }
+        }
+        return undefined;
+      },
+      release: () => {
+        this.#heldRing?.release(this.#heldNext);
+        this.#heldRing = undefined;
+      },
+      hold: (holding) => {
+        this.#holding = holding;
+      },
+      waitForData: () => this.#waitForData(),
+    };
+  }
+
+  start(cb: RecordCallback): Promise<void> {
+    return this.startRaw(viewPerRecord(cb));
+  }
+
+  async startRaw(cb: RawRecordCallback): Promise<void> {
+    const src = this.#claim();
     try {
-      await consumeLoop((max) => this.readAvailable(cb, max), () => this.#waitForData(), () => this.#closed, this.#batch);
+      await consumeLoop(src, cb);
     } finally {
       this.#consuming = false;
     }
   }
 
   async *[Symbol.asyncIterator](): AsyncGenerator<DataView, void, undefined> {
-    if (this.#consuming) throw new PerfReaderError('this perf reader is already being consumed (start() or an iterator is running)');
-    this.#consuming = true;
-    let sinceYield = 0;
+    const src = this.#claim();
     try {
-      while (!this.#closed) {
-        // Awaiting a yielded value only runs microtasks: give timers and I/O a turn now and then.
-        if (++sinceYield > this.#batch) {
-          sinceYield = 0;
-          await yieldToEventLoop();
-          if (this.#closed) break;
-        }
-        let found = false;
-        for (let i = 0; i < this.#rings.length && !this.#closed; i++) {
-          const ring = this.#rings[i];
-          const rec = this.#peek(ring);
-          if (!rec) continue;
-          found = true;
-          this.#holding = true;
-          try {
-            yield rec.view;
-          } finally {
-            this.#holding = false;
-            if (!this.#closed) ring.release(rec.next);
-          }
-          break;
-        }
-        if (!found && !(await this.#waitForData())) break;
-      }
+      yield* iterateRecords(src);
     } finally {
       this.#consuming = false;
     }

@@ -38,6 +38,11 @@ export interface EventReader extends Disposable, AsyncIterable<DataView> {
    */
   start(cb: RecordCallback): Promise<void>;
   /**
+   * Like {@link start}, but delivers records the way {@link readAvailableRaw} does (offsets into a
+   * shared view, nothing allocated per record).
+   */
+  startRaw(cb: RawRecordCallback): Promise<void>;
+  /**
    * Records as an async iterable. Each yielded view is valid until the next `next()` call (the record is
    * released then). Ends after {@link close}.
    */
@@ -73,14 +78,64 @@ export function yieldToEventLoop(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
 }
 
+/** Wraps a per-record-view callback into the raw form: the one place a record gets a DataView of its own. @internal */
+export function viewPerRecord(cb: RecordCallback): RawRecordCallback {
+  return (view, offset, length, cpu) => cb(new DataView(view.buffer, view.byteOffset + offset, length), cpu);
+}
+
+/** What the shared `start()` loop and async iterator need from a reader. @internal */
+export interface RecordSource {
+  /** True once the reader is closed (the loops stop). */
+  isClosed(): boolean;
+  /** Records `start()` and the iterator deliver before they let the event loop run. */
+  readonly batch: number;
+  /** Non-blocking drain (readAvailableRaw). */
+  drain(cb: RawRecordCallback, max: number): number;
+  /** The next record for the iterator, held (not released) until {@link release}; undefined when none is ready. */
+  take(): DataView | undefined;
+  /** Hands the record of the last {@link take} back to the kernel. */
+  release(): void;
+  /** Marks that the iterator holds a record (other drains must refuse meanwhile). */
+  hold(holding: boolean): void;
+  /** Waits off the JS thread for data; false once closed. */
+  waitForData(): Promise<boolean>;
+}
+
 /**
  * The `start()` loop both readers share: drain up to `batch` records, give the event loop a turn
  * after a full batch, and wait off the JS thread when nothing is left, until closed.
  */
-export async function consumeLoop(drain: (max: number) => number, waitForData: () => Promise<boolean>, isClosed: () => boolean, batch: number): Promise<void> {
-  while (!isClosed()) {
-    const n = drain(batch);
+export async function consumeLoop(src: RecordSource, cb: RawRecordCallback): Promise<void> {
+  const batch = src.batch;
+  while (!src.isClosed()) {
+    const n = src.drain(cb, batch);
     if (n >= batch) await yieldToEventLoop();
-    else if (n === 0 && !(await waitForData())) break;
+    else if (n === 0 && !(await src.waitForData())) break;
+  }
+}
+
+/** The async iterator both readers share: one held record at a time, released on the next `next()`. @internal */
+export async function* iterateRecords(src: RecordSource): AsyncGenerator<DataView, void, undefined> {
+  let sinceYield = 0;
+  while (!src.isClosed()) {
+    // Awaiting a yielded value only runs microtasks: give timers and I/O a turn now and then.
+    if (++sinceYield > src.batch) {
+      sinceYield = 0;
+      await yieldToEventLoop();
+      if (src.isClosed()) break;
+    }
+    const view = src.take();
+    if (!view) {
+      if (!(await src.waitForData())) break;
+      continue;
+    }
+    src.hold(true);
+    try {
+      yield view;
+    } finally {
+      src.hold(false);
+      // Released on the next next() call, or when the consumer breaks out of the loop.
+      if (!src.isClosed()) src.release();
+    }
   }
 }

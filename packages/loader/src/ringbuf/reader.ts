@@ -10,9 +10,8 @@
  */
 import { Epoll, MAP, PROT, mmap, pageSize, type Fd, type MappedRegion } from '../sys/index.js';
 import { TsbpfError } from '../errors.js';
-import { DEFAULT_BATCH_SIZE, consumeLoop, yieldToEventLoop, type EventReader, type EventReaderOptions, type RawRecordCallback, type RecordCallback } from './event_reader.js';
+import { DEFAULT_BATCH_SIZE, consumeLoop, iterateRecords, viewPerRecord, type EventReader, type EventReaderOptions, type RawRecordCallback, type RecordCallback, type RecordSource } from './event_reader.js';
 
-const BUSY_BIT = 0x80000000;
 const DISCARD_BIT = 0x40000000;
 const LEN_MASK = 0x3fffffff;
 const HEADER_SIZE = 8;
@@ -155,23 +154,18 @@ export class RingBufReader implements EventReader {
       if (this.#cons >= this.#producer()) return -1;
       const at = this.#dataOffset + (this.#cons & this.#mask);
       // Acquire: the producer publishes the length with an xchg after writing the sample.
-      const header = Atomics.load(this.#words, at >>> 2) >>> 0;
-      if (header & BUSY_BIT) return -1;
+      const header = Atomics.load(this.#words, at >>> 2);
+      if (header < 0) return -1; // BUSY (bit 31)
       const len = header & LEN_MASK;
       const next = this.#cons + ((len + HEADER_SIZE + 7) & ~7);
       if (header & DISCARD_BIT) {
-        this.#release(next);
+        this.#cons = next;
+        this.#publish();
         continue;
       }
       if (len > this.#size) throw new RingBufError(`corrupt ring buffer record at position ${this.#cons}: length ${len} exceeds the ring size ${this.#size}`);
       return next;
     }
-  }
-
-  /** Moves the consumer position to `next` and publishes it. */
-  #release(next: number): void {
-    this.#cons = next;
-    this.#publish();
   }
 
   /**
@@ -209,15 +203,10 @@ export class RingBufReader implements EventReader {
   }
 
   readAvailable(cb: RecordCallback, maxRecords = Infinity): number {
-    return this.#readAvailable(undefined, cb, maxRecords);
+    return this.readAvailableRaw(viewPerRecord(cb), maxRecords);
   }
 
   readAvailableRaw(cb: RawRecordCallback, maxRecords = Infinity): number {
-    return this.#readAvailable(cb, undefined, maxRecords);
-  }
-
-  /** The drain loop behind both forms: exactly one of `cb` (offsets into the shared view) and `viewCb` (a view per record) is set. */
-  #readAvailable(cb: RawRecordCallback | undefined, viewCb: RecordCallback | undefined, maxRecords: number): number {
     if (this.#closed) return 0;
     if (this.#holding) throw new RingBufError('an async iterator holds a record of this reader: finish or break the for-await loop before calling readAvailable()');
     if (this.#draining) throw new RingBufError('readAvailable() called from inside a record callback of the same reader');
@@ -226,13 +215,16 @@ export class RingBufReader implements EventReader {
     const view = this.#view;
     const mask = this.#mask;
     const base = this.#dataOffset;
+    const size = this.#size;
+    const every = this.#publishEvery;
     let n = 0;
     let cons = this.#cons;
+    // Publish consumer_pos when it passes this mark (every quarter ring), so a running producer gets space back.
+    let publishAt = this.#published + every;
     // One producer snapshot per batch: re-read only when the records it covers are used up.
     let prod = this.#producer();
     try {
-      // A callback may call close(): re-check before touching the mapping again.
-      while (n < maxRecords && !this.#closed) {
+      while (n < maxRecords) {
         if (cons >= prod) {
           // Publish, then re-check (after the fence) before reporting "empty": never stalls.
           this.#cons = cons;
@@ -242,33 +234,38 @@ export class RingBufReader implements EventReader {
         }
         const at = base + (cons & mask);
         // Acquire: the producer publishes the length with an xchg after writing the sample.
-        const header = Atomics.load(words, at >>> 2) >>> 0;
-        if (header & BUSY_BIT) {
+        const header = Atomics.load(words, at >>> 2);
+        if (header < 0) {
+          // BUSY (bit 31): the producer is still writing this record.
           if (cons === this.#published) break;
           // Publish and look once more: the producer may have committed it meanwhile (see #publish).
           this.#cons = cons;
           this.#publish();
+          publishAt = cons + every;
           continue;
         }
         const len = header & LEN_MASK;
         const next = cons + ((len + HEADER_SIZE + 7) & ~7);
         if ((header & DISCARD_BIT) === 0) {
-          if (len > this.#size) throw new RingBufError(`corrupt ring buffer record at position ${cons}: length ${len} exceeds the ring size ${this.#size}`);
+          if (len > size) throw new RingBufError(`corrupt ring buffer record at position ${cons}: length ${len} exceeds the ring size ${size}`);
           n++;
-          // Consumed even if the callback throws: the drain stops after its record.
-          this.#cons = next;
-          if (viewCb) viewCb(new DataView(this.#buffer, at + HEADER_SIZE, len), -1);
-          else if (cb) cb(view, at + HEADER_SIZE, len, -1);
+          // Consumed before the call, so a callback that throws still consumes its record.
+          cons = next;
+          cb(view, at + HEADER_SIZE, len, -1);
+          // A callback may call close(): the mapping is gone then.
+          if (this.#closed) break;
+        } else {
+          cons = next;
         }
-        cons = next;
-        if (cons - this.#published >= this.#publishEvery) {
+        if (cons >= publishAt) {
           this.#cons = cons;
           this.#publish();
+          publishAt = cons + every;
         }
       }
     } finally {
       this.#draining = false;
-      this.#cons = cons > this.#cons ? cons : this.#cons;
+      this.#cons = cons;
       this.#publish();
     }
     return n;
@@ -283,44 +280,49 @@ export class RingBufReader implements EventReader {
     return !this.#closed;
   }
 
-  async start(cb: RecordCallback): Promise<void> {
+  /** The shared loops' view of this reader; marks it busy (one start() or iterator at a time). */
+  #claim(): RecordSource {
     if (this.#busyLoop) throw new RingBufError('this ring buffer reader is already being consumed (start() or an iterator is running)');
     this.#busyLoop = true;
+    let next = -1;
+    return {
+      isClosed: () => this.#closed,
+      batch: this.#batch,
+      drain: (cb, max) => this.readAvailableRaw(cb, max),
+      take: () => {
+        next = this.#peek();
+        if (next < 0) return undefined;
+        const at = this.#dataOffset + (this.#cons & this.#mask);
+        return new DataView(this.#buffer, at + HEADER_SIZE, Atomics.load(this.#words, at >>> 2) & LEN_MASK);
+      },
+      release: () => {
+        this.#cons = next;
+        this.#publish();
+      },
+      hold: (holding) => {
+        this.#holding = holding;
+      },
+      waitForData: () => this.#waitForData(),
+    };
+  }
+
+  start(cb: RecordCallback): Promise<void> {
+    return this.startRaw(viewPerRecord(cb));
+  }
+
+  async startRaw(cb: RawRecordCallback): Promise<void> {
+    const src = this.#claim();
     try {
-      await consumeLoop((max) => this.readAvailable(cb, max), () => this.#waitForData(), () => this.#closed, this.#batch);
+      await consumeLoop(src, cb);
     } finally {
       this.#busyLoop = false;
     }
   }
 
   async *[Symbol.asyncIterator](): AsyncGenerator<DataView, void, undefined> {
-    if (this.#busyLoop) throw new RingBufError('this ring buffer reader is already being consumed (start() or an iterator is running)');
-    this.#busyLoop = true;
-    let sinceYield = 0;
+    const src = this.#claim();
     try {
-      while (!this.#closed) {
-        // Awaiting a yielded value only runs microtasks: give timers and I/O a turn now and then.
-        if (++sinceYield > this.#batch) {
-          sinceYield = 0;
-          await yieldToEventLoop();
-          if (this.#closed) break;
-        }
-        const next = this.#peek();
-        if (next < 0) {
-          if (!(await this.#waitForData())) break;
-          continue;
-        }
-        const at = this.#dataOffset + (this.#cons & this.#mask);
-        const len = (Atomics.load(this.#words, at >>> 2) >>> 0) & LEN_MASK;
-        this.#holding = true;
-        try {
-          yield new DataView(this.#buffer, at + HEADER_SIZE, len);
-        } finally {
-          this.#holding = false;
-          // Released on the next next() call, or when the consumer breaks out of the loop.
-          this.#release(next);
-        }
-      }
+      yield* iterateRecords(src);
     } finally {
       this.#busyLoop = false;
     }

@@ -232,6 +232,53 @@ describe('char arrays', () => {
   });
 });
 
+describe('fast paths', () => {
+  it('reads every 64-bit value at any alignment and offset, with and without code generation', () => {
+    const t = baseBtf();
+    const args = addArray(t.b, t.u64, 3, t.u32);
+    const st = addComposite(t.b, 'struct', 'ev', [
+      ['ts', t.u64],
+      ['delta', t.s64],
+      ['args', args],
+    ]);
+    const want = { ts: 0xfedcba9876543210n, delta: -5n, args: [1n, 0xffffffffffffffffn, 1n << 63n] };
+    const enc = encodeValue(t.b, st, want);
+    // Shift the record by 0..7 bytes inside a larger buffer: perf samples start 4 bytes off.
+    for (let shift = 0; shift < 8; shift++) {
+      const buf = new Uint8Array(64);
+      buf.set(enc, 8 + shift);
+      for (const codegen of [true, false]) {
+        const d = compileDecoder(t.b, st, { codegen });
+        expect(d(new DataView(buf.buffer), 8 + shift)).toEqual(want);
+        // The same bytes through a view that starts elsewhere in the buffer.
+        expect(d(new DataView(buf.buffer, shift + 1), 7)).toEqual(want);
+      }
+    }
+  });
+
+  it('gives fresh text after the bytes change (short strings are cached by content, not by place)', () => {
+    const t = baseBtf();
+    const comm = addArray(t.b, t.char, 16, t.u32);
+    const d = compileDecoder(t.b, comm);
+    const buf = new Uint8Array(16);
+    const view = new DataView(buf.buffer);
+    buf.set(new TextEncoder().encode('bash'));
+    expect(d(view)).toBe('bash');
+    expect(d(view)).toBe('bash');
+    buf.set(new TextEncoder().encode('dash'));
+    expect(d(view)).toBe('dash');
+    buf[1] = 0xc3; // not ASCII any more: a lone lead byte is surrogate-escaped
+    expect(d(view)).toBe('d\udcc3sh');
+    buf.fill(0x7a);
+    expect(d(view)).toBe('z'.repeat(16));
+    // A long ASCII string (past the cache) and an empty one.
+    const path = addArray(t.b, t.char, 64, t.u32);
+    const long = new Uint8Array(64).fill(0x2f, 0, 40);
+    expect(compileDecoder(t.b, path)(new DataView(long.buffer))).toBe('/'.repeat(40));
+    expect(compileDecoder(t.b, path)(new DataView(new ArrayBuffer(64)))).toBe('');
+  });
+});
+
 describe('composites', () => {
   function event() {
     const t = baseBtf();

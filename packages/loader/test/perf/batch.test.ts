@@ -27,6 +27,25 @@ describe.skipIf(!producerSupport.ok)('PerfReader: batched data_tail', () => {
     expect(reader.readAvailableRaw(() => {})).toBe(0);
   });
 
+  it('startRaw delivers samples as (view, offset, length, cpu) until close() from a callback stops it', async () => {
+    using map = perfArray();
+    using p = new Producer('perf', map);
+    const reader = new PerfReader({ fd: map });
+    p.produce(50);
+    const seqs = new Set<bigint>();
+    await reader.startRaw((view, offset, length, cpu) => {
+      expect(onlineCpus()).toContain(cpu);
+      expect(length).toBe(20);
+      const r = decode(new DataView(view.buffer, view.byteOffset + offset, 16));
+      expect(r.intact).toBe(true);
+      seqs.add(r.seq);
+      // Closing unmaps the rings: the drain must not touch them again after this callback.
+      if (seqs.size === 30) reader.close();
+    });
+    expect(seqs.size).toBe(30);
+    expect(reader.closed).toBe(true);
+  });
+
   it('wrapped samples and samples committed during a drain all arrive, exactly once', () => {
     using map = perfArray();
     using reader = new PerfReader({ fd: map }, { pageCount: 1 });

@@ -104,6 +104,27 @@ describe.skipIf(!supported || !producerSupport.ok)('RingBufReader: batched consu
     await loop;
   });
 
+  it('startRaw delivers every record through the shared view until close() from a callback stops it', async () => {
+    const size = 8 * pageSize();
+    using map = ringbuf(size);
+    using p = new Producer('ringbuf', map);
+    const reader = new RingBufReader({ fd: map, maxEntries: size });
+    p.produce(50);
+    const seqs: bigint[] = [];
+    let shared: DataView | undefined;
+    await reader.startRaw((view, offset, length) => {
+      shared ??= view;
+      expect(view).toBe(shared);
+      const r = decode(new DataView(view.buffer, view.byteOffset + offset, length));
+      expect(r.intact).toBe(true);
+      seqs.push(r.seq);
+      // Closing unmaps the ring: the drain must not touch it again after this callback.
+      if (seqs.length === 30) reader.close();
+    });
+    expect(seqs).toEqual(Array.from({ length: 30 }, (_, i) => BigInt(i)));
+    expect(reader.closed).toBe(true);
+  });
+
   it('a drain cannot be started from inside its own callback', () => {
     const size = pageSize();
     using map = ringbuf(size);
