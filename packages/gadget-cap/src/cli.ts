@@ -175,22 +175,34 @@ function out(text: string): void {
   if (!stdoutGone) process.stdout.write(text);
 }
 
-/** How events are printed: an optional header (printed once attached) and one call per event. */
+/**
+ * How events are printed: an optional header (printed once attached), one call per event, and
+ * whether any stack reaches the output.
+ */
 interface EventPrinter {
   header?: string;
   print: (e: CapabilityEvent) => void;
+  /**
+   * Some output shows stack frames, so they must be named. When none does, symbolizing would only
+   * load the kernel symbol table (about 120k entries: time and tens of MB) for nothing.
+   */
+  showsStacks: boolean;
 }
 
+const isStackPath = (path: string): boolean => path === 'kstack' || path === 'ustack' || path.startsWith('kstack.') || path.startsWith('ustack.');
+
 function makeEventPrinter(cfg: CliConfig): EventPrinter {
-  if (cfg.profile) return { print: () => {} };
+  // The profile tells no-audit checks apart by kernel stack frame names.
+  if (cfg.profile) return { print: () => {}, showsStacks: true };
   if (cfg.format === 'columns') {
     const r = new ColumnsRenderer(CAPABILITY_COLUMNS, { fields: cfg.fields });
-    return { header: `${r.header()}\n`, print: (e) => out(`${r.row(e)}\n`) };
+    return { header: `${r.header()}\n`, print: (e) => out(`${r.row(e)}\n`), showsStacks: r.columns.some((c) => isStackPath(c.path)) };
   }
   const paths = cfg.fields?.filter((f) => !f.startsWith('+') && !f.startsWith('-')).map(columnPath);
   const fields = paths && paths.length > 0 ? paths : undefined;
-  if (cfg.format === 'json') return { print: (e) => out(formatJsonLine(e, { fields })) };
-  return { print: (e) => out(`${formatJson(e, { pretty: true, fields })}\n`) };
+  const showsStacks = fields === undefined || fields.some(isStackPath);
+  if (cfg.format === 'json') return { print: (e) => out(formatJsonLine(e, { fields })), showsStacks };
+  return { print: (e) => out(`${formatJson(e, { pretty: true, fields })}\n`), showsStacks };
 }
 
 /** Runs the CLI; resolves to the exit code. */
@@ -224,7 +236,7 @@ export async function main(argv: readonly string[] = process.argv.slice(2)): Pro
   }
 
   try {
-    trace = traceCapabilities({ ...cfg.trace, onWarning: warn });
+    trace = traceCapabilities({ ...cfg.trace, symbolize: printer.showsStacks, onWarning: warn });
   } catch (err) {
     process.stderr.write(`trace-capabilities: error: ${err instanceof Error ? err.message : String(err)}\n`);
     return 1;
