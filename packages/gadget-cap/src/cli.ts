@@ -1,8 +1,13 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --max-semi-space-size=2
 /**
  * `trace-capabilities`: every capability check the kernel makes, as a table, JSON lines, or a
  * least-privilege profile. Events go to stdout; everything else (strategy, warnings, lost events,
  * the readiness line) goes to stderr, so stdout stays machine-readable.
+ *
+ * The shebang caps V8's young generation at 2 MB per semi-space (default: up to 16 MB). Every event
+ * is a short-lived object, and with the default the young generation grows to hold bursts of them:
+ * measured while tracing 50 execs/s, peak RSS 73 MB without the flag, 67–68 MB with it, at the same
+ * CPU time. `node dist/cli.js` (without the shebang) runs with the defaults.
  */
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
