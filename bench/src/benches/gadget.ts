@@ -157,13 +157,23 @@ interface CliRun {
 }
 
 /**
- * Spawn the trace-capabilities CLI, time its readiness line, keep it tracing `holdSeconds`, read its
+ * The node options of a script's `#!/usr/bin/env -S node <options>` line, so that the CLI runs as its
+ * bin would, but with the node under test rather than the first one on PATH.
+ */
+export function shebangFlags(script: string): string[] {
+  const first = readFileSync(script, 'utf8').split('\n', 1)[0];
+  const m = /^#!\S*env\s+(?:-S\s+)?node((?:\s+-\S+)*)\s*$/.exec(first);
+  return m ? m[1].trim().split(/\s+/).filter((f) => f !== '') : [];
+}
+
+/**
+ * Spawn the trace-capabilities CLI (with its shebang's node options), time its readiness line, keep it tracing `holdSeconds`, read its
  * peak RSS from /proc/<pid>/status, then stop it with SIGINT (its normal way out).
  */
 export function runCli(holdSeconds: number): Promise<CliRun> {
   return new Promise((resolve, reject) => {
     const t0 = performance.now();
-    const child = spawn(process.execPath, [GADGET_CLI], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(process.execPath, [...shebangFlags(GADGET_CLI), GADGET_CLI], { stdio: ['ignore', 'ignore', 'pipe'] });
     let err = '';
     let readyMs: number | undefined;
     let vmhwmKb = -1;

@@ -180,6 +180,17 @@ describe('trace-capabilities CLI', () => {
     expect(lines.some((l) => /^CAP_SYS_NICE\s+\S+\s+0\s+\d+$/.test(l))).toBe(true);
   });
 
+  run('kernel stacks are named when a column shows them, and left alone when none does', async () => {
+    const comm = uniqueComm('kst');
+    const c = await child(comm, ACTIONS.nice);
+    const r = await traceChildren(['--comm', comm, '--fields', 'cap,kstack'], c);
+    expect(r.code, r.stderr).toBe(0);
+    const row = r.stdout.split('\n').find((l) => l.startsWith('CAP_SYS_NICE'));
+    expect(row, r.stdout).toBeDefined();
+    // A symbolized frame is name+0xoffset; an unsymbolized one is a bare address.
+    expect(row).toMatch(/CAP_SYS_NICE\s+[A-Za-z_][\w.]*\+0x[0-9a-f]+/);
+  });
+
   it.skipIf(!HAVE_PYTHON || !HAVE_UNSHARE)('--mntns pid:N and --unique', async () => {
     const comm = uniqueComm('cmnt');
     const twice = `${ACTIONS.nice}\n${ACTIONS.nice.replace('-5', '-6')}`;

@@ -44,6 +44,35 @@ export function paramDisplayName(variable: string): string {
   return variable.replace(/^targ_/, '').replace(/_/g, '-');
 }
 
+/** Collation weight of one identifier character, ignoring case: `_` < digits < letters. */
+function identifierWeight(code: number): number {
+  if (code === 0x5f) return 0;
+  if (code >= 0x30 && code <= 0x39) return code - 0x30 + 1;
+  if (code >= 0x61 && code <= 0x7a) return code - 0x61 + 11;
+  if (code >= 0x41 && code <= 0x5a) return code - 0x41 + 11;
+  return code + 64;
+}
+
+/**
+ * Orders C identifiers as `localeCompare` does (letters before case, lowercase first on a tie),
+ * without it: the first `localeCompare` of a process initialises ICU collation, about 10 ms.
+ */
+export function compareIdentifiers(a: string, b: string): number {
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) {
+    const d = identifierWeight(a.charCodeAt(i)) - identifierWeight(b.charCodeAt(i));
+    if (d !== 0) return d;
+  }
+  if (a.length !== b.length) return a.length - b.length;
+  for (let i = 0; i < n; i++) {
+    const ca = a.charCodeAt(i);
+    const cb = b.charCodeAt(i);
+    // Same letter in another case: lowercase sorts first.
+    if (ca !== cb) return ca > cb ? -1 : 1;
+  }
+  return 0;
+}
+
 /** Read tracers and parameters from a spec. Throws when a marker names something that is not there. */
 export function readGadgetMetadata(spec: CollectionSpec): GadgetMetadata {
   const btf = spec.btf;
@@ -68,6 +97,6 @@ export function readGadgetMetadata(spec: CollectionSpec): GadgetMetadata {
       params.push({ variable, name: paramDisplayName(variable), spec: v });
     }
   }
-  params.sort((a, b) => a.variable.localeCompare(b.variable));
+  params.sort((a, b) => compareIdentifiers(a.variable, b.variable));
   return { tracers, params, mntnsFilterMap: spec.maps.has('gadget_mntns_filter_map') ? 'gadget_mntns_filter_map' : undefined };
 }

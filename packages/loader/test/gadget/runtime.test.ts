@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { hasTpBtf } from '../../src/features/probes.js';
-import { readGadgetMetadata } from '../../src/gadget/metadata.js';
+import { compareIdentifiers, readGadgetMetadata } from '../../src/gadget/metadata.js';
 import { GadgetRun, mountNamespaceOf } from '../../src/gadget/runtime.js';
 import type { GadgetEvent } from '../../src/gadget/decode.js';
 import { CollectionSpec } from '../../src/spec/collection.js';
@@ -48,6 +48,14 @@ async function waitFor<T>(run: GadgetRun, trigger: () => Promise<T>, match: (e: 
     await reading;
   }
 }
+
+describe('parameter order', () => {
+  it('sorts C identifiers as localeCompare does, without ICU', () => {
+    const ids = ['targ_pid', 'Targ_pid', 'targ_Pid', 'collect_kstack', 'collect_ustack', 'a1', 'a_1', 'A', 'a', '_x', 'x9', 'x10', 'unique', 'audit_only', 'ab', 'aB', 'Ab', 'a_', 'a'];
+    // Every ordered pair, so a wrong sign anywhere fails.
+    for (const x of ids) for (const y of ids) expect(Math.sign(compareIdentifiers(x, y)), `${x} vs ${y}`).toBe(Math.sign(x.localeCompare(y)));
+  });
+});
 
 describe.skipIf(!tpAvailable)('gadget runtime on the trace-capabilities object (tp_btf variant)', () => {
   it('reads tracer and parameter metadata from symbols and BTF', () => {
