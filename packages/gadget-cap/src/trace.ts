@@ -126,10 +126,10 @@ export class CapabilityTrace implements AsyncIterable<CapabilityEvent>, AsyncDis
       this.dropped++;
       return;
     }
-    // Drop our own events before decoding: decoding looks up stack maps with bpf(2), and before
-    // Linux 6.3 every bpf(2) call made a capability check (CAP_BPF, when unprivileged BPF is
-    // disabled), so decoding a self event would trace a new one — a feedback loop that kept the
-    // tracer busy with itself on 5.10 and 6.1 (issue 7).
+    // Drop our own events before decoding: decoding looks up stack maps with bpf(2), and older
+    // kernels make a CAP_BPF check on every bpf(2) call (6.1 always, 5.10 when unprivileged BPF is
+    // disabled; gone by 6.12), so decoding a self event would trace a new one — a feedback loop
+    // that kept the tracer busy with itself (issue 7, vmtest/repro/gadget-self-feedback.mjs).
     if (this.selfPid >= 0 && this.decoder.pidOf(view, offset) === this.selfPid) return;
     // Decode now: the view is only valid during the callback, and user stacks must be read while
     // the process still exists. A record that cannot be decoded is counted, not fatal.

@@ -97,7 +97,11 @@ export function attachKprobeMulti(prog: Fd, options: KprobeMultiOptions): BpfLin
   const given = [options.symbols, options.pattern, options.addresses].filter((x) => x !== undefined).length;
   if (given !== 1) throw new AttachError('kprobe_multi: give exactly one of symbols, pattern or addresses');
   if (!probesAvailable('kprobe')) throw kprobesDisabledError();
-  const syms = options.pattern !== undefined ? matchTraceableFunctions(options.pattern) : options.symbols ? [...options.symbols] : undefined;
+  // A pattern without wildcards names one function: pass it through as a symbol. ftrace lists only
+  // one name per address, so an alias (`__x64_sys_getppid` sharing `__do_sys_getppid`'s address on
+  // 6.12+) would not match the list although the kernel resolves it.
+  const literal = options.pattern !== undefined && !/[*?]/.test(options.pattern);
+  const syms = literal ? [options.pattern as string] : options.pattern !== undefined ? matchTraceableFunctions(options.pattern) : options.symbols ? [...options.symbols] : undefined;
   if (syms && syms.length === 0) throw new AttachError(`kprobe_multi: no traceable function matches ${options.pattern ?? '(empty list)'}`);
   const what = options.pattern ?? `${syms?.length ?? options.addresses?.length} functions`;
   try {
