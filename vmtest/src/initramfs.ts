@@ -157,6 +157,8 @@ done
 for m in ${(o.optionalModules ?? []).map(q).join(' ')}; do
   insmod "/modules/$m.ko" 2>/dev/null || say "WARN optional module $m not loaded"
 done
+# Loopback up: the tc checks send datagrams over lo.
+ip link set lo up 2>/dev/null || say "WARN lo not up"
 R=/mnt/root
 mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000,cache=loose,ro hostroot "$R" \\
   || mount -t 9p -o trans=virtio,version=9p2000.L,ro hostroot "$R" || fail "mount hostroot over 9p"

@@ -96,10 +96,16 @@ export async function ensureKernel(
   return { entry, dir, manifest, cached: false };
 }
 
-/** A cached tree still fits when every required module is either in it or built in. */
+/**
+ * A cached tree still fits when every required module is either in it or built in, and every
+ * optional one was looked for when it was prepared (present, built in, or recorded as skipped):
+ * an optional module added to kernels.json later makes the tree be prepared again.
+ */
 function sameModules(m: KernelManifest, entry: KernelEntry): boolean {
   const have = new Set([...m.modules, ...m.builtinModules]);
-  return entry.modules.every((n) => have.has(n.replaceAll('-', '_')));
+  const considered = new Set([...have, ...m.skippedModules]);
+  const norm = (n: string): string => n.replaceAll('-', '_');
+  return entry.modules.every((n) => have.has(norm(n))) && entry.optionalModules.every((n) => considered.has(norm(n)));
 }
 
 /** True when `entry` has a usable cached tree (no apt work needed to boot it). */
