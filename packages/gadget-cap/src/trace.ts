@@ -122,15 +122,16 @@ export class CapabilityTrace implements AsyncIterable<CapabilityEvent>, AsyncDis
   /** One record: `view` is shared by every record of the reader, this one starts at `offset`. */
   private onRecord(view: DataView, offset: number): void {
     if (this.isClosed || this.accepted >= this.maxEvents) return;
-    if (this.queue.length >= this.maxQueued) {
-      this.dropped++;
-      return;
-    }
     // Drop our own events before decoding: decoding looks up stack maps with bpf(2), and older
     // kernels make a CAP_BPF check on every bpf(2) call (6.1 always, 5.10 when unprivileged BPF is
     // disabled; gone by 6.12), so decoding a self event would trace a new one — a feedback loop
     // that kept the tracer busy with itself (issue 7, vmtest/repro/gadget-self-feedback.mjs).
+    // Before the queue check too: our own events are not the user's losses.
     if (this.selfPid >= 0 && this.decoder.pidOf(view, offset) === this.selfPid) return;
+    if (this.queue.length >= this.maxQueued) {
+      this.dropped++;
+      return;
+    }
     // Decode now: the view is only valid during the callback, and user stacks must be read while
     // the process still exists. A record that cannot be decoded is counted, not fatal.
     let event: CapabilityEvent;

@@ -349,7 +349,8 @@ const SCRATCH_LO = LITTLE_ENDIAN_HOST ? 0 : 1;
 /** 64-bit views of the last buffer read (records of one reader share one buffer). */
 let big: { buffer: ArrayBufferLike | undefined; u: BigUint64Array; s: BigInt64Array } = { buffer: undefined, u: new BigUint64Array(0), s: new BigInt64Array(0) };
 function bigOf(buffer: ArrayBufferLike): typeof big {
-  if (buffer !== big.buffer) {
+  // A resizable buffer may have grown since its views were made: compare the length too.
+  if (buffer !== big.buffer || big.u.length !== Math.floor(buffer.byteLength / 8)) {
     const n = Math.floor(buffer.byteLength / 8);
     big = { buffer, u: new BigUint64Array(buffer, 0, n), s: new BigInt64Array(buffer, 0, n) };
   }

@@ -402,7 +402,11 @@ function attachWith(sock: NetlinkSocket, prog: Fd, ifindex: number, direction: T
   if (ownsQdisc) createdQdiscUsers.set(ifindex, created ? 1 : (createdQdiscUsers.get(ifindex) ?? 0) + 1);
   const parent = HOOK_PARENT[direction];
   const priority = options.priority ?? 0;
+  // Filters already on the hook: if the kernel does not echo the new one, it is the one not among
+  // these (never another filter of the same program, which close() would then delete).
+  const key = (f: { handle: number; priority: number }): string => `${f.handle}/${f.priority}`;
   try {
+    const before: ReadonlySet<string> = new Set(created ? [] : filtersOn(sock, ifindex, direction).map(key));
     const body = nlConcat([
       tcmsg(ifindex, options.handle ?? 0, parent, (priority << 16) | htons(ETH_P_ALL)),
       nlAttrString(TCA.KIND, 'bpf'),
@@ -413,7 +417,7 @@ function attachWith(sock: NetlinkSocket, prog: Fd, ifindex: number, direction: T
     const echo = replies.map(parseTcObject).find((o) => o !== undefined && o.ifindex === ifindex && o.parent === parent && o.handle !== 0);
     const found = echo
       ? { handle: echo.handle, priority: echo.info >>> 16 }
-      : filtersOn(sock, ifindex, direction).find((f) => f.programId === info.id && (options.priority === undefined || f.priority === options.priority));
+      : filtersOn(sock, ifindex, direction).find((f) => f.programId === info.id && !before.has(key(f)) && (options.priority === undefined || f.priority === options.priority));
     if (!found) throw new AttachError(`${what}: the kernel accepted the filter but neither echoed it nor lists it`);
     return new TcFilterLink(ifindex, direction, found.handle, found.priority, ownsQdisc);
   } catch (err) {

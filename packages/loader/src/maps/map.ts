@@ -74,6 +74,8 @@ export class BpfMap<K = unknown, V = unknown> implements Disposable {
    * values are decoded or copied out. Like every JS object it is used from one thread at a time.
    */
   #opsCache: MapElemOps | undefined;
+  /** True while a typed key or value is being encoded into the scratch buffers (see enterEncode). */
+  private encoding = false;
 
   constructor(fd: Fd, desc: MapDescription) {
     this.fd = fd;
@@ -305,8 +307,24 @@ export class BpfMap<K = unknown, V = unknown> implements Disposable {
   /** Single-element calls with `key` encoded into the scratch key buffer (maps without keys pass none). */
   private keyArgFor(key: K): MapElemOps {
     const ops = this.ops;
-    if (this.keySize !== 0) this.encodeKeyInto(key, ops.key, ops.keyView, 0);
+    if (this.keySize !== 0) {
+      this.enterEncode();
+      try {
+        this.encodeKeyInto(key, ops.key, ops.keyView, 0);
+      } finally {
+        this.encoding = false;
+      }
+    }
     return ops;
+  }
+
+  /**
+   * Encoding a typed key or value can run the caller's code (getters, `valueOf`); a map call made
+   * from there would overwrite the scratch buffers the outer call is filling, so it is refused.
+   */
+  private enterEncode(): void {
+    if (this.encoding) throw new TsbpfError('MAP_REENTRANT', `map ${this.name}: a map operation was called while this map was encoding a key or value (from a getter or valueOf)`);
+    this.encoding = true;
   }
 
   /** Single-element calls with raw `key` bytes (checked for length) in the scratch key buffer. */
@@ -328,7 +346,12 @@ export class BpfMap<K = unknown, V = unknown> implements Disposable {
   private valueArgFor(value: V | V[]): Uint8Array | undefined {
     if (value instanceof Uint8Array && (!this.perCpu || value.byteLength >= this.valueBufferSize)) return this.rawValueArg(value);
     const ops = this.ops;
-    this.encodeValueInto(value, ops.value, ops.valueView, 0);
+    this.enterEncode();
+    try {
+      this.encodeValueInto(value, ops.value, ops.valueView, 0);
+    } finally {
+      this.encoding = false;
+    }
     return undefined;
   }
 

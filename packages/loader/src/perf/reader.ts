@@ -372,6 +372,8 @@ export class PerfReader implements EventReader {
       }
       ring.release(next);
       if (type === PERF_RECORD_LOST) this.#lostRecord(ring, view, at);
+      // `onLost` may have closed the reader: the rings are unmapped, reading on would fault.
+      if (this.#closed) return undefined;
     }
   }
 

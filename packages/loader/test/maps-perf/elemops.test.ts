@@ -5,6 +5,9 @@ import { MapElemOps, mapCreate, mapLookupElem, mapUpdateElem } from '../../src/s
 import { BPF_MAP_TYPE } from '../../src/sys/constants.js';
 import { SyscallError } from '../../src/sys/errors.js';
 import { addressNumber, addressOf } from '../../src/sys/ffi.js';
+import { Collection } from '../../src/collection.js';
+import { CollectionSpec } from '../../src/spec/collection.js';
+import { testdataPath } from '../testdata.js';
 
 function rawMap(type: number, keySize: number, valueSize: number, maxEntries = 16): BpfMap<number, Uint8Array> {
   const fd = mapCreate({ mapType: type, keySize, valueSize, maxEntries, mapName: 'elemops' });
@@ -151,3 +154,28 @@ describe('element calls through a precomputed attr address', () => {
   });
 });
 
+
+describe('typed calls made while the same map is encoding', () => {
+  it('are refused with MAP_REENTRANT instead of overwriting the scratch key', () => {
+    using coll = Collection.load(CollectionSpec.fromFile(testdataPath('maps.bpf.o')));
+    const m = coll.map('hash_struct');
+    const key = { id: 5, color: 'COLOR_RED', name: 'k' };
+    const value = { point: { x: 1, y: 2 }, counter: 3n, label: 'v', color: 'COLOR_GREEN' };
+    m.update(key, value);
+    let inner: unknown;
+    // The getter runs while the outer lookup encodes its key into the scratch buffer.
+    const sneaky = {
+      id: 6,
+      color: 'COLOR_RED',
+      get name(): string {
+        inner = errOf(() => m.lookup(key));
+        return 'x';
+      },
+    };
+    expect(m.lookup(sneaky)).toBeUndefined();
+    expect(inner).toBeInstanceOf(TsbpfError);
+    expect((inner as TsbpfError).code).toBe('MAP_REENTRANT');
+    // The guard is released afterwards.
+    expect(m.lookup(key)).toMatchObject({ counter: 3n });
+  });
+});

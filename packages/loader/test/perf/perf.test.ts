@@ -207,3 +207,38 @@ describe.skipIf(!producerSupport.ok)('PerfReader', () => {
     expect(() => new PerfReader({ fd: map }, { wakeupEvents: 1, watermarkBytes: 10 })).toThrow(/not both/);
   });
 });
+
+describe('PerfReader closed from its onLost callback', () => {
+  it('ends the async iterator instead of reading the unmapped ring', async () => {
+    using map = perfArray();
+    let closedFromLost = false;
+    const reader: PerfReader = new PerfReader(
+      { fd: map },
+      {
+        pageCount: 1,
+        onLost: () => {
+          closedFromLost = true;
+          reader.close();
+        },
+      },
+    );
+    using p = new Producer('perf', map);
+    // One ring, as in the accounting test: overfill it, drain it, then one more output writes the
+    // LOST record (and that sample) for the iterator to find.
+    let drained = 0;
+    expect(setCpuAffinity([onlineCpus()[0]])).toBe(0);
+    try {
+      p.produce(1000);
+      drained = reader.readAvailable(() => {});
+      p.produce(1);
+    } finally {
+      setCpuAffinity(onlineCpus());
+    }
+    expect(drained).toBeGreaterThan(0);
+    expect(p.state.dropped).toBeGreaterThan(0n);
+    let afterClose = 0;
+    for await (const _ of reader) if (closedFromLost) afterClose++;
+    expect(closedFromLost).toBe(true);
+    expect(afterClose).toBe(0);
+  });
+});
