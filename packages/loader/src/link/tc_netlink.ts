@@ -20,7 +20,6 @@ import {
   nlAttrNested,
   nlAttrString,
   nlAttrU32,
-  nlConcat,
   nlString,
   nlU32,
   parseNlAttrs,
@@ -33,6 +32,7 @@ import { AttachError, AttachNotSupportedError } from './errors.js';
 import { errnoIs, runAll } from './internal.js';
 import { type Link } from './link.js';
 import { resolveInterface } from './xdp.js';
+import { concatBytes } from '../bytes.js';
 
 /** rtnetlink message types of traffic control. */
 const RTM = { NEWQDISC: 36, DELQDISC: 37, GETQDISC: 38, NEWTFILTER: 44, DELTFILTER: 45, GETTFILTER: 46 } as const;
@@ -228,7 +228,7 @@ const createdQdiscUsers = new Map<number, number>();
 /** Adds the clsact qdisc; false when one is already there (EEXIST). */
 function addClsact(sock: NetlinkSocket, ifindex: number): boolean {
   try {
-    sock.request(RTM.NEWQDISC, NLM_F.CREATE | NLM_F.EXCL, nlConcat([tcmsg(ifindex, CLSACT_HANDLE, TC_H_CLSACT, 0), nlAttrString(TCA.KIND, 'clsact')]), 'RTM_NEWQDISC');
+    sock.request(RTM.NEWQDISC, NLM_F.CREATE | NLM_F.EXCL, concatBytes([tcmsg(ifindex, CLSACT_HANDLE, TC_H_CLSACT, 0), nlAttrString(TCA.KIND, 'clsact')]), 'RTM_NEWQDISC');
     return true;
   } catch (err) {
     if (errnoIs(err, 'EEXIST')) return false;
@@ -251,7 +251,7 @@ function releaseQdisc(sock: NetlinkSocket, ifindex: number): void {
   createdQdiscUsers.delete(ifindex);
   try {
     if (filtersOn(sock, ifindex, 'ingress').length > 0 || filtersOn(sock, ifindex, 'egress').length > 0) return;
-    sock.request(RTM.DELQDISC, 0, nlConcat([tcmsg(ifindex, CLSACT_HANDLE, TC_H_CLSACT, 0), nlAttrString(TCA.KIND, 'clsact')]), 'RTM_DELQDISC');
+    sock.request(RTM.DELQDISC, 0, concatBytes([tcmsg(ifindex, CLSACT_HANDLE, TC_H_CLSACT, 0), nlAttrString(TCA.KIND, 'clsact')]), 'RTM_DELQDISC');
   } catch (err) {
     if (!isGone(err)) throw err;
   }
@@ -341,7 +341,7 @@ export class TcFilterLink implements Link {
       runAll([
       () => {
         try {
-          const body = nlConcat([tcmsg(this.ifindex, this.handle, HOOK_PARENT[this.direction], (this.priority << 16) | htons(ETH_P_ALL)), nlAttrString(TCA.KIND, 'bpf')]);
+          const body = concatBytes([tcmsg(this.ifindex, this.handle, HOOK_PARENT[this.direction], (this.priority << 16) | htons(ETH_P_ALL)), nlAttrString(TCA.KIND, 'bpf')]);
           sock.request(RTM.DELTFILTER, 0, body, 'RTM_DELTFILTER');
         } catch (err) {
           if (!isGone(err)) throw tcError(err, `removing tc ${this.direction} filter ${this.handle} (priority ${this.priority}) from interface ${this.ifindex}`, this.ifindex, 'filter');
@@ -407,7 +407,7 @@ function attachWith(sock: NetlinkSocket, prog: Fd, ifindex: number, direction: T
   const key = (f: { handle: number; priority: number }): string => `${f.handle}/${f.priority}`;
   try {
     const before: ReadonlySet<string> = new Set(created ? [] : filtersOn(sock, ifindex, direction).map(key));
-    const body = nlConcat([
+    const body = concatBytes([
       tcmsg(ifindex, options.handle ?? 0, parent, (priority << 16) | htons(ETH_P_ALL)),
       nlAttrString(TCA.KIND, 'bpf'),
       nlAttrNested(TCA.OPTIONS, nlAttrU32(TCA_BPF.FD, prog.raw), nlAttrString(TCA_BPF.NAME, `${info.name || 'prog'}:[${info.id}]`), nlAttrU32(TCA_BPF.FLAGS, TCA_BPF_FLAG_ACT_DIRECT)),

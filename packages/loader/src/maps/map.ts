@@ -13,6 +13,7 @@ import { ERRNO } from '../sys/errno.js';
 import { isErrno } from '../sys/errors.js';
 import type { Fd } from '../sys/fd.js';
 import { numPossibleCpus } from '../sys/ffi.js';
+import { concatBytes } from '../bytes.js';
 
 /** Map types whose values are stored once per CPU. */
 const PER_CPU = new Set<number>([BPF_MAP_TYPE.PERCPU_HASH, BPF_MAP_TYPE.PERCPU_ARRAY, BPF_MAP_TYPE.LRU_PERCPU_HASH, BPF_MAP_TYPE.PERCPU_CGROUP_STORAGE]);
@@ -235,7 +236,7 @@ export class BpfMap<K = unknown, V = unknown> implements Disposable {
     }
     // One call (the common case with a large enough batch): no copy.
     if (keys.length === 1) return { keys: keys[0], values: values[0], count: total };
-    return { keys: concat(keys), values: concat(values), count: total };
+    return { keys: concatBytes(keys), values: concatBytes(values), count: total };
   }
 
   /** Write many entries with one BPF_MAP_UPDATE_BATCH call. */
@@ -443,16 +444,6 @@ function setU64(view: DataView, offset: number, n: number | bigint): void {
     return;
   }
   view.setBigUint64(offset, BigInt.asUintN(64, BigInt(n)), true);
-}
-
-function concat(parts: readonly Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.byteLength;
-  }
-  return out;
 }
 
 /** True when `err` says the kernel lacks the batch operations for this map. */

@@ -12,6 +12,7 @@ import { ERRNO, errnoInfo } from './errno.js';
 import { SyscallError } from './errors.js';
 import { Fd } from './fd.js';
 import { lastErrno } from './ffi.js';
+import { concatBytes } from '../bytes.js';
 
 type Fn<A extends unknown[], R> = (...args: A) => R;
 
@@ -181,18 +182,7 @@ export function nlAttrString(type: number, value: string): Uint8Array {
 
 /** A nested attribute holding `children` (NLA_F_NESTED set). */
 export function nlAttrNested(type: number, ...children: Uint8Array[]): Uint8Array {
-  return nlAttr(type | NLA_F_NESTED, nlConcat(children));
-}
-
-/** Concatenates byte arrays. */
-export function nlConcat(parts: readonly Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
-  let off = 0;
-  for (const p of parts) {
-    out.set(p, off);
-    off += p.byteLength;
-  }
-  return out;
+  return nlAttr(type | NLA_F_NESTED, concatBytes(children));
 }
 
 /**

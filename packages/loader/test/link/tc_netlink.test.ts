@@ -7,13 +7,14 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createSocket } from 'node:dgram';
-import { BPF_ATTACH_TYPE, BPF_PROG_TYPE, Fd, NLM_F, NLMSG_HDRLEN, NetlinkError, decodeNetlinkError, ifNameToIndex, nlAttrString, nlConcat, progInfo } from '../../src/sys/index.js';
+import { BPF_ATTACH_TYPE, BPF_PROG_TYPE, Fd, NLM_F, NLMSG_HDRLEN, NetlinkError, decodeNetlinkError, ifNameToIndex, nlAttrString, progInfo } from '../../src/sys/index.js';
 import { AttachError, AttachNotSupportedError, TcFilterLink, attachProgram, attachTc, attachTcNetlink, listTcFilters, listTcQdiscs, type Link } from '../../src/link/index.js';
 import { hasTcx } from '../../src/features/index.js';
 import { openFdCount } from '../testdata.js';
 import { Counter, counterInsns, load, until } from './progs.js';
 import { VethNamespace } from './veth.js';
 import { LOADER_DIST, haveDist } from '../hardening/helpers.js';
+import { concatBytes } from '../../src/bytes.js';
 
 const ready = spawnSync('ip', ['-V']).status === 0 && spawnSync('tc', ['-V']).status === 0 && spawnSync('bash', ['-c', 'true']).status === 0;
 if (!ready) console.warn('skipping tc netlink tests: iproute2 (ip, tc) or bash is not installed');
@@ -308,11 +309,11 @@ describe.skipIf(!ready)('tc entry point and auto-attach', () => {
 describe('netlink error decoding', () => {
   /** An NLMSG_ERROR payload as the kernel writes it with NETLINK_CAP_ACK and NETLINK_EXT_ACK. */
   function errorPayload(errno: number, capped: boolean, message?: string): Uint8Array {
-    const request = nlConcat([new Uint8Array(NLMSG_HDRLEN), new Uint8Array(20)]);
+    const request = concatBytes([new Uint8Array(NLMSG_HDRLEN), new Uint8Array(20)]);
     new DataView(request.buffer).setUint32(0, request.byteLength, true);
     const head = new Uint8Array(4);
     new DataView(head.buffer).setInt32(0, -errno, true);
-    return nlConcat([head, capped ? request.subarray(0, NLMSG_HDRLEN) : request, ...(message ? [nlAttrString(1, message)] : [])]);
+    return concatBytes([head, capped ? request.subarray(0, NLMSG_HDRLEN) : request, ...(message ? [nlAttrString(1, message)] : [])]);
   }
 
   it('reads the errno and the extended ack text after a capped or full echo of the request', () => {
@@ -325,7 +326,7 @@ describe('netlink error decoding', () => {
     const plain = decodeNetlinkError(errorPayload(1, true), NLM_F.CAPPED, 'RTM_NEWQDISC', true);
     expect(plain?.message).toMatch(/EPERM: .*CAP_NET_ADMIN/);
     // NLMSG_DONE of a failed dump: the error, then the attributes, no echoed request.
-    const done = nlConcat([errorPayload(22, true).subarray(0, 4), nlAttrString(1, 'bad dump')]);
+    const done = concatBytes([errorPayload(22, true).subarray(0, 4), nlAttrString(1, 'bad dump')]);
     expect(decodeNetlinkError(done, NLM_F.ACK_TLVS, 'RTM_GETTFILTER', false)?.extack).toBe('bad dump');
   });
 });
