@@ -365,15 +365,25 @@ function bigOf(buffer: ArrayBufferLike): typeof big {
 function u64b(v: DataView, o: number): bigint {
   const a = v.byteOffset + o;
   if ((a & 7) === 0 && LITTLE_ENDIAN_HOST) return bigOf(v.buffer).u[a >>> 3];
-  scratch32[SCRATCH_LO] = v.getUint32(o, true);
-  scratch32[1 - SCRATCH_LO] = v.getUint32(o + 4, true);
-  return scratchU64[0];
+  return u64x(v, o);
 }
 
 /** {@link u64b} for signed values. */
 function s64b(v: DataView, o: number): bigint {
   const a = v.byteOffset + o;
   if ((a & 7) === 0 && LITTLE_ENDIAN_HOST) return bigOf(v.buffer).s[a >>> 3];
+  return s64x(v, o);
+}
+
+/** An unsigned 64-bit value at any alignment: two 32-bit reads and one scratch 64-bit load. */
+function u64x(v: DataView, o: number): bigint {
+  scratch32[SCRATCH_LO] = v.getUint32(o, true);
+  scratch32[1 - SCRATCH_LO] = v.getUint32(o + 4, true);
+  return scratchU64[0];
+}
+
+/** {@link u64x} for signed values. */
+function s64x(v: DataView, o: number): bigint {
   scratch32[SCRATCH_LO] = v.getUint32(o, true);
   scratch32[1 - SCRATCH_LO] = v.getUint32(o + 4, true);
   return scratchS64[0];
@@ -777,7 +787,7 @@ class DecoderCompiler {
       if (shape && shape.keys.length === 0) continue;
       let off: number;
       let dec: Dec;
-      let expr: ((oe: string) => string) | undefined;
+      let expr: ScalarSource | undefined;
       if (m.bitfieldSize > 0 || m.bitOffset % 8 !== 0) {
         const leaf = resolve(this.btf, m.type, this.rootId, mpath).type;
         const bits = m.bitfieldSize > 0 ? m.bitfieldSize : leaf.kind === 'int' ? leaf.bits : 0;
@@ -823,14 +833,14 @@ class DecoderCompiler {
    * A JS expression reading type `id` at the byte offset expression `oe` from DataView `v`, for the
    * scalar kinds whose read is a single DataView call under the current options; else undefined.
    */
-  private scalarExpression(id: number): ((oe: string) => string) | undefined {
+  private scalarExpression(id: number): ScalarSource | undefined {
     let t: BtfType;
     try {
       t = resolve(this.btf, id, this.rootId, 'value').type;
     } catch {
       return undefined;
     }
-    const le = (fn: string) => (oe: string) => `v.${fn}(${oe}, true)`;
+    const le = (fn: string): ScalarSource => (oe) => `v.${fn}(${oe}, true)`;
     switch (t.kind) {
       case 'int':
         if (t.bits !== t.size * 8 || t.offset !== 0) return undefined;
@@ -838,10 +848,10 @@ class DecoderCompiler {
         if (t.size === 1) return t.encoding.signed ? (oe) => `v.getInt8(${oe})` : (oe) => `v.getUint8(${oe})`;
         if (t.size === 2) return le(t.encoding.signed ? 'getInt16' : 'getUint16');
         if (t.size === 4) return le(t.encoding.signed ? 'getInt32' : 'getUint32');
-        if (t.size === 8) return (oe) => `${this.opts.int64 === 'bigint' ? (t.encoding.signed ? 's64b' : 'u64b') : t.encoding.signed ? 's64s' : 'u64s'}(v, ${oe})`;
+        if (t.size === 8) return this.opts.int64 === 'bigint' ? wideSource(t.encoding.signed) : (oe) => `${t.encoding.signed ? 's64s' : 'u64s'}(v, ${oe})`;
         return undefined;
       case 'ptr':
-        return (oe) => `u64b(v, ${oe})`;
+        return wideSource(false);
       case 'float':
         return t.size === 4 ? le('getFloat32') : t.size === 8 ? le('getFloat64') : undefined;
       case 'enum':
@@ -850,7 +860,7 @@ class DecoderCompiler {
         if (t.size === 1) return t.signed ? (oe) => `v.getInt8(${oe})` : (oe) => `v.getUint8(${oe})`;
         if (t.size === 2) return le(t.signed ? 'getInt16' : 'getUint16');
         if (t.size === 4) return le(t.signed ? 'getInt32' : 'getUint32');
-        if (t.size === 8 && this.opts.int64 === 'bigint') return (oe) => `${t.signed ? 's64b' : 'u64b'}(v, ${oe})`;
+        if (t.size === 8 && this.opts.int64 === 'bigint') return wideSource(t.signed);
         return undefined;
       default:
         return undefined;
@@ -864,7 +874,40 @@ interface Slot {
   readonly off: number;
   readonly dec: Dec;
   /** Inline source for a scalar read, when there is one. */
-  readonly expr: ((oe: string) => string) | undefined;
+  readonly expr: ScalarSource | undefined;
+}
+
+/**
+ * Inline source for a scalar read at the offset expression `oe`, which is `rel` bytes after the
+ * decoder's `o`. A 64-bit read may use the decoder's 64-bit views (see {@link WIDE_PROLOGUE}).
+ */
+type ScalarSource = (oe: string, rel: number) => string;
+
+/**
+ * Opens a generated decoder that reads 64-bit members: `w64` holds the 64-bit views of the record's
+ * buffer when the record starts 8-byte aligned on a little-endian host, looked up once per record
+ * rather than once per member.
+ */
+const WIDE_PROLOGUE = 'const at = v.byteOffset + o;\n  const w64 = (at & 7) === 0 ? wideViews(v.buffer) : undefined;';
+
+/** Marks generated source that reads through {@link WIDE_PROLOGUE}'s `w64`. */
+const WIDE_MARK = '(w64 !== undefined ? w64.';
+
+/**
+ * A bigint read of 8 bytes: an element of `w64` when the record is aligned, else the two-word read
+ * ({@link u64x}/{@link s64x}: perf samples start 4 bytes off). A member that is misaligned inside
+ * its record uses {@link u64b}/{@link s64b}, which look at the alignment themselves.
+ */
+function wideSource(signed: boolean): ScalarSource {
+  const any = signed ? 's64b' : 'u64b';
+  const split = signed ? 's64x' : 'u64x';
+  const arr = signed ? 's' : 'u';
+  return (oe, rel) => (rel % 8 === 0 ? `${WIDE_MARK}${arr}[(at + ${rel}) >>> 3] : ${split}(v, ${oe}))` : `${any}(v, ${oe})`);
+}
+
+/** {@link bigOf} where element reads give the value (little-endian host), else undefined. */
+function wideViews(buffer: ArrayBufferLike): typeof big | undefined {
+  return LITTLE_ENDIAN_HOST ? bigOf(buffer) : undefined;
 }
 
 const u64s = int64SafeReader(false);
@@ -879,8 +922,8 @@ const MAX_INLINE_ELEMS = 64;
  */
 function instantiate(params: readonly string[], args: readonly unknown[], body: string): Dec | undefined {
   try {
-    const factory = new Function('u64s', 's64s', 'u64b', 's64b', ...params, `'use strict';\n${body}`) as (...a: unknown[]) => Dec;
-    return factory(u64s, s64s, u64b, s64b, ...args);
+    const factory = new Function('u64s', 's64s', 'u64b', 's64b', 'u64x', 's64x', 'wideViews', ...params, `'use strict';\n${body}`) as (...a: unknown[]) => Dec;
+    return factory(u64s, s64s, u64b, s64b, u64x, s64x, wideViews, ...args);
   } catch {
     return undefined;
   }
@@ -911,7 +954,7 @@ function generateObjectDecoder(slots: readonly Slot[]): Dec | undefined {
   slots.forEach((sl, i) => {
     const oe = sl.off === 0 ? 'o' : `o + ${sl.off}`;
     let read: string;
-    if (sl.expr) read = sl.expr(oe);
+    if (sl.expr) read = sl.expr(oe, sl.off);
     else {
       params.push(`d${i}`);
       args.push(sl.dec);
@@ -933,15 +976,17 @@ function generateObjectDecoder(slots: readonly Slot[]): Dec | undefined {
       parts.push(`${keySource(k.key)}: f${i}_${j}(t${i}, c)`);
     });
   });
+  if ([...locals, ...parts].some((line) => line.includes(WIDE_MARK))) locals.unshift(WIDE_PROLOGUE);
   return instantiate(params, args, `return function decodeComposite(v, o, c) {\n  ${locals.join('\n  ')}\n  return { ${parts.join(',\n    ')} };\n};`);
 }
 
 /** Generates `(v, o) => [e(o), e(o + stride), …]` for a short array of inline-readable scalars. */
-function generateArrayDecoder(expr: (oe: string) => string, stride: number, nelems: number): Dec | undefined {
+function generateArrayDecoder(expr: ScalarSource, stride: number, nelems: number): Dec | undefined {
   if (!Number.isSafeInteger(stride) || stride <= 0) return undefined;
   const items: string[] = [];
-  for (let i = 0; i < nelems; i++) items.push(expr(i === 0 ? 'o' : `o + ${i * stride}`));
-  return instantiate([], [], `return function decodeArray(v, o) {\n  return [${items.join(', ')}];\n};`);
+  for (let i = 0; i < nelems; i++) items.push(expr(i === 0 ? 'o' : `o + ${i * stride}`, i * stride));
+  const prologue = items.some((item) => item.includes(WIDE_MARK)) ? `${WIDE_PROLOGUE}\n  ` : '';
+  return instantiate([], [], `return function decodeArray(v, o) {\n  ${prologue}return [${items.join(', ')}];\n};`);
 }
 
 /**

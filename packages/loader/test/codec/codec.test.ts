@@ -256,6 +256,35 @@ describe('fast paths', () => {
     }
   });
 
+  it('reads 64-bit members at offsets that are not multiples of 8 inside a packed record, and pointers', () => {
+    const t = baseBtf();
+    const ptr = t.b.add({ kind: 'ptr', name: '', type: t.u32 });
+    const inner = addComposite(t.b, 'struct', 'inner', [['v', t.u64]]);
+    // __attribute__((packed)): the 64-bit members sit 4 bytes off an 8-byte boundary.
+    const st = t.b.add({
+      kind: 'struct',
+      name: 'packed_ev',
+      size: 36,
+      kindFlag: false,
+      members: [
+        { name: 'tag', type: t.u32, bitOffset: 0, bitfieldSize: 0 },
+        { name: 'a', type: t.u64, bitOffset: 32, bitfieldSize: 0 },
+        { name: 'b', type: t.s64, bitOffset: 96, bitfieldSize: 0 },
+        { name: 'p', type: ptr, bitOffset: 160, bitfieldSize: 0 },
+        { name: 'in', type: inner, bitOffset: 224, bitfieldSize: 0 },
+      ],
+    });
+    const want = { tag: 7, a: 0x0102030405060708n, b: -2n, p: 0xffff888012345678n, in: { v: 0x8000000000000001n } };
+    const enc = encodeValue(t.b, st, want);
+    for (let shift = 0; shift < 8; shift++) {
+      const buf = new Uint8Array(64);
+      buf.set(enc, 16 + shift);
+      for (const codegen of [true, false]) {
+        expect(compileDecoder(t.b, st, { codegen })(new DataView(buf.buffer), 16 + shift)).toEqual(want);
+      }
+    }
+  });
+
   it('gives fresh text after the bytes change (short strings are cached by content, not by place)', () => {
     const t = baseBtf();
     const comm = addArray(t.b, t.char, 16, t.u32);
