@@ -6,6 +6,10 @@
 //   ring64/ring128/ring1024  SEC("syscall"), run with BPF_PROG_TEST_RUN: bpf_loop() writes
 //                            `args->count` records of 64/128/1024 bytes to the ring buffer `rb`.
 //   perf64/perf128/perf1024  same, through bpf_perf_event_output() to `events` (current CPU).
+//   ring_e2e/perf_e2e        SEC("tracepoint/syscalls/sys_enter_getppid"): one 128-byte event per
+//                            getppid() of the process in e2e_target[0], to `rb_e2e` / `events`;
+//                            e2e_stats[0] counts events written, e2e_stats[1] events the kernel
+//                            refused (ring full). The end-to-end rate benchmark.
 //
 // The ctx of every program is struct bench_args (ctx_in of the test run). Records carry a
 // gadget-like header (timestamp, pid, tid, uid, gid, mntns, comm) so decoding them costs what
@@ -70,6 +74,26 @@ struct {
 	__uint(key_size, sizeof(__u32));
 	__uint(value_size, sizeof(__u32));
 } events SEC(".maps");
+
+/* The end-to-end producers: a 1 MiB ring (small enough that a slow consumer drops), the target tgid, counters. */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 1024 * 1024);
+} rb_e2e SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} e2e_target SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 2);
+	__type(key, __u32);
+	__type(value, __u64);
+} e2e_stats SEC(".maps");
 
 __u64 seq = 0;
 __u64 failed = 0;
@@ -173,5 +197,55 @@ struct perf_ctx {
 PERF_PRODUCER(64)
 PERF_PRODUCER(128)
 PERF_PRODUCER(1024)
+
+static __always_inline int e2e_wanted(void)
+{
+	__u32 zero = 0;
+	__u32 *target = bpf_map_lookup_elem(&e2e_target, &zero);
+
+	return target && *target && (bpf_get_current_pid_tgid() >> 32) == *target;
+}
+
+static __always_inline void e2e_count(__u32 which)
+{
+	__u64 *n = bpf_map_lookup_elem(&e2e_stats, &which);
+
+	if (n)
+		__sync_fetch_and_add(n, 1);
+}
+
+SEC("tracepoint/syscalls/sys_enter_getppid")
+int ring_e2e(void *ctx)
+{
+	if (!e2e_wanted())
+		return 0;
+	struct event128 *e = bpf_ringbuf_reserve(&rb_e2e, sizeof(*e), 0);
+	if (!e) {
+		e2e_count(1);
+		return 0;
+	}
+	fill128(e, __sync_fetch_and_add(&seq, 1));
+	bpf_ringbuf_submit(e, 0);
+	e2e_count(0);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_getppid")
+int perf_e2e(void *ctx)
+{
+	__u32 zero = 0;
+
+	if (!e2e_wanted())
+		return 0;
+	struct event128 *e = bpf_map_lookup_elem(&scratch, &zero);
+	if (!e)
+		return 0;
+	fill128(e, __sync_fetch_and_add(&seq, 1));
+	if (bpf_perf_event_output(ctx, &events, BPF_F_CURRENT_CPU, e, sizeof(*e)))
+		e2e_count(1);
+	else
+		e2e_count(0);
+	return 0;
+}
 
 char LICENSE[] SEC("license") = "GPL";

@@ -23,7 +23,7 @@ export const GADGET_OBJECT = join(REPO_ROOT, 'bpf/gadgets/trace_capabilities_tp.
 /** The compiled producer object of the drain benchmarks. */
 export const PRODUCER_OBJECT = join(BUILD_DIR, 'ringbuf_bench.bpf.o');
 
-const PEERS = ['btf', 'gadget', 'drain', 'maps'] as const;
+const PEERS = ['btf', 'gadget', 'drain', 'maps', 'e2e'] as const;
 /** A peer program. */
 export type PeerName = (typeof PEERS)[number];
 
@@ -212,6 +212,25 @@ function compareVersions(a: string, b: string): number {
     if (d) return d;
   }
   return 0;
+}
+
+/** The end-to-end benchmark's load generator (bench/peers/hammer.c: no libbpf). */
+export const HAMMER = join(BUILD_DIR, 'hammer');
+
+/** Build {@link HAMMER} with the system compiler; returns a reason when it cannot. */
+export function buildHammer(log: Log): string | undefined {
+  if (!have('cc')) return 'no C compiler (cc) on PATH: the end-to-end benchmark needs it to build bench/peers/hammer.c';
+  const src = join(BENCH_ROOT, 'peers/hammer.c');
+  if (!newer([src], HAMMER)) return undefined;
+  mkdirSync(BUILD_DIR, { recursive: true });
+  const args = ['-O2', '-Wall', '-o', HAMMER, src];
+  log(`cc ${args.join(' ')}`);
+  try {
+    execFileSync('cc', args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  } catch (err) {
+    return `cc failed: ${String((err as { stderr?: unknown }).stderr ?? err).slice(0, 400)}`;
+  }
+  return undefined;
 }
 
 /** Path of a peer binary built against `lib`. */

@@ -7,7 +7,9 @@
  *   worker gadget <object> [hold-seconds]
  *   worker drain <object> ring|perf <size> <burst> <bursts> <warmup> raw|decoded
  *   worker maps bpfmap|bytes|sys hash|array <n> <rounds>
+ *   worker e2e <object> ring|perf <ms> raw|decoded <hammer> <hammer cpu>
  */
+import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { pathToFileURL } from 'node:url';
@@ -290,8 +292,74 @@ async function maps(args: string[]): Promise<void> {
   out({ nsPerOp, sink: sink & 1 });
 }
 
+/**
+ * End-to-end: ring_e2e/perf_e2e write one event per getppid() of the hammer process, which runs on
+ * its own CPU for `ms`; this process consumes live through `startRaw` (waiting in epoll off the JS
+ * thread between bursts, as the gadget does) until the hammer exits, then drains what is left. CPU
+ * time is the whole process's (every thread) from the start signal to the end of the drain.
+ */
+async function e2e(args: string[]): Promise<void> {
+  const [object, kind, ms, mode, hammer, hammerCpu] = args;
+  const L = await loadLoader();
+  const spec = L.CollectionSpec.fromFile(object);
+  const name = `${kind}_e2e`;
+  for (const [n, p] of spec.programs) p.autoload = n === name;
+  using c = L.Collection.load(spec);
+  using link = L.attachProgram(c.program(name));
+  const reader =
+    kind === 'perf' ? new L.PerfReader({ fd: c.map('events').fd }, { pageCount: 64 }) : new L.RingBufReader({ fd: c.map('rb_e2e').fd, maxEntries: c.map('rb_e2e').maxEntries });
+  const btf = spec.btf;
+  const typeId = btf?.find('event128', 'struct');
+  if (!btf || typeId === undefined) throw new Error('producer object has no struct event128');
+  const decode = L.compileDecoder(btf, typeId);
+  let sink = 0;
+  let received = 0;
+  const cb =
+    mode === 'decoded'
+      ? (v: DataView, off: number): void => {
+          const e = decode(v, off) as { hdr: { pid: number } };
+          sink = (sink + e.hdr.pid) | 0;
+          received++;
+        }
+      : (v: DataView, off: number): void => {
+          sink = (sink + v.getUint32(off + 8, true)) | 0;
+          received++;
+        };
+  L.setCpuAffinity([0]);
+  const child = spawn(hammer, [ms, hammerCpu], { stdio: ['pipe', 'pipe', 'inherit'] });
+  let output = '';
+  child.stdout.on('data', (d: Buffer) => (output += d.toString()));
+  const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
+  const pid = child.pid;
+  if (pid === undefined) throw new Error(`cannot start ${hammer}`);
+  const target = new Uint8Array(4);
+  new DataView(target.buffer).setUint32(0, pid, true);
+  c.map('e2e_target').updateBytes(new Uint8Array(4), target);
+  const c0 = process.cpuUsage();
+  const w0 = process.hrtime.bigint();
+  child.stdin.end('go\n');
+  const loop = reader.startRaw(cb);
+  const code = await exited;
+  reader.readAvailableRaw(cb);
+  const w1 = process.hrtime.bigint();
+  const c1 = process.cpuUsage(c0);
+  reader.close();
+  await loop;
+  if (code !== 0) throw new Error(`hammer exited with ${code}`);
+  const stats = c.map('e2e_stats');
+  const stat = (i: number): number => {
+    const key = new Uint8Array(4);
+    new DataView(key.buffer).setUint32(0, i, true);
+    const v = stats.lookupBytes(key);
+    return v ? Number(new DataView(v.buffer, v.byteOffset).getBigUint64(0, true)) : 0;
+  };
+  const lost = reader instanceof L.PerfReader ? reader.lost : 0;
+  const calls = Number((JSON.parse(output) as { calls: number }).calls);
+  out({ received, written: stat(0), refused: stat(1), lost, calls, cpuNs: (c1.user + c1.system) * 1000, wallNs: Number(w1 - w0), sink: sink & 1 });
+}
+
 const [cmd, ...rest] = process.argv.slice(2);
-const table: Record<string, (a: string[]) => Promise<void>> = { btf, gadget, drain, maps };
+const table: Record<string, (a: string[]) => Promise<void>> = { btf, gadget, drain, maps, e2e };
 const fn = cmd ? table[cmd] : undefined;
 if (!fn) {
   console.error(`usage: worker ${Object.keys(table).join('|')} …`);

@@ -1,13 +1,19 @@
 /**
- * Benchmarks 3 and 4: ring buffer and perf buffer drain. A BPF_PROG_TYPE_SYSCALL (ring) or raw_tp
+ * Benchmarks 3 and 4: ring buffer and perf buffer drain, and the end-to-end rate. A BPF_PROG_TYPE_SYSCALL (ring) or raw_tp
  * (perf) producer, run with BPF_PROG_TEST_RUN, writes a bpf_loop burst of 64/128/1024-byte records;
  * then the consumer drains them without blocking and only the drain is timed: CPU time of the
  * process (getrusage) and wall time. tsbpf RingBufReader/PerfReader.readAvailableRaw (the record as
  * an offset into one shared view) against libbpf ring_buffer__consume/perf_buffer__consume, raw (one
  * field read per record) and decoded (tsbpf: compileDecoder(view, offset) → object; C: copy into the
  * struct and read the header fields).
+ *
+ * End to end ({@link benchEndToEnd}): a tracepoint producer writes one 128-byte event per getppid()
+ * of a load generator pinned to the last CPU; the consumer (pinned to CPU 0) reads live, blocking in
+ * epoll between bursts, for as long as the generator runs. Reported: events received per second,
+ * the share the kernel refused or lost (ring or perf buffer full), and consumer CPU per event.
  */
-import { PRODUCER_OBJECT, peerPath } from '../build.js';
+import { cpus } from 'node:os';
+import { HAMMER, PRODUCER_OBJECT, peerPath } from '../build.js';
 import { alternate, libLabel, primaryLib, WORKER, type BenchContext } from '../context.js';
 import { runChild } from '../proc.js';
 import { ratioTarget, row } from '../result.js';
@@ -66,4 +72,64 @@ export async function benchDrain(ctx: BenchContext, kind: 'ring' | 'perf'): Prom
     }
   }
   ctx.notes.push(`${bench}: ${bursts} bursts of ${burst} records per process (after ${warmup} warm-up bursts), one process per round and side; only the drain is timed.`);
+  await benchEndToEnd(ctx, kind);
+}
+
+interface EndToEndResult {
+  received: number;
+  written: number;
+  refused: number;
+  lost: number;
+  calls: number;
+  cpuNs: number;
+  wallNs: number;
+  libbpf?: string;
+}
+
+/** The end-to-end case of `kind`: live consumption of a syscall-driven producer, tsbpf against each peer. */
+async function benchEndToEnd(ctx: BenchContext, kind: 'ring' | 'perf'): Promise<void> {
+  const bench = kind === 'ring' ? 'ringbuf' : 'perfbuf';
+  if (ctx.hammerSkip) {
+    ctx.skipped.push({ bench: `${bench} end-to-end`, reason: ctx.hammerSkip });
+    return;
+  }
+  const libs = ctx.peerSkip ? [] : ctx.compareLibs;
+  const ms = ctx.quick ? 200 : 1000;
+  const hammerCpu = String(Math.max(0, cpus().length - 1));
+  // Each round costs 2 × ms per mode and side: a few rounds are enough for rates of this size.
+  const rounds = Math.min(ctx.rounds, 5);
+  for (const mode of ['raw', 'decoded'] as const) {
+    const args = [PRODUCER_OBJECT, kind, String(ms), mode, HAMMER, hammerCpu];
+    const ts: EndToEndResult[] = [];
+    const peers = new Map<string, EndToEndResult[]>();
+    await alternate(
+      rounds,
+      async () => {
+        ts.push((await runChild<EndToEndResult>(process.execPath, [WORKER, 'e2e', ...args])).json);
+      },
+      async () => {
+        for (const lib of libs) {
+          const r = (await runChild<EndToEndResult>(peerPath(lib, 'e2e'), args)).json;
+          lib.reported = r.libbpf;
+          peers.set(lib.id, [...(peers.get(lib.id) ?? []), r]);
+        }
+      },
+    );
+    const rate = (rs: EndToEndResult[]): ReturnType<typeof stat> => stat(rs.map((r) => (r.received / r.wallNs) * 1e9 / 1e3));
+    const missed = (rs: EndToEndResult[]): ReturnType<typeof stat> => stat(rs.map((r) => (100 * (r.refused + r.lost)) / Math.max(1, r.written + r.refused + r.lost)));
+    const cpu = (rs: EndToEndResult[]): ReturnType<typeof stat> => stat(rs.map((r) => r.cpuNs / Math.max(1, r.received)));
+    const name = `${kind} end-to-end 128 B ${mode}`;
+    const cases: [string, string, (rs: EndToEndResult[]) => ReturnType<typeof stat>][] = [
+      [`${name}: events received (higher is better)`, 'k events/s', rate],
+      [`${name}: refused or lost by the kernel`, '% of events', missed],
+      [`${name}: consumer CPU per event received`, 'ns', cpu],
+    ];
+    for (const [what, unit, f] of cases) {
+      if (libs.length === 0) ctx.rows.push(row({ bench, case: what, unit, tsbpf: f(ts) }));
+      for (const lib of libs) ctx.rows.push(row({ bench, case: what, unit, tsbpf: f(ts), peer: f(peers.get(lib.id) ?? []), peerLabel: libLabel(lib) }));
+    }
+  }
+  ctx.notes.push(
+    `${bench} end-to-end: ${kind === 'ring' ? 'ring_e2e into a 1 MiB ring' : 'perf_e2e into 64-page perf buffers'}, one event per getppid() of bench/peers/hammer.c pinned to CPU ${hammerCpu} for ${ms} ms, consumer pinned to CPU 0 and blocking in epoll (tsbpf startRaw, libbpf ${kind === 'ring' ? 'ring_buffer__poll' : 'perf_buffer__poll'}); ${rounds} rounds.`,
+  );
 }
