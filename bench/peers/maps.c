@@ -4,13 +4,24 @@
 // Creates a map with 4-byte keys and 64-byte values (max_entries n), then per round times:
 // update (all n keys), lookup (all n), delete (all n, hash only), update_batch, lookup_batch,
 // delete_batch (hash only), and getpid() n times (the syscall floor the tsbpf side's FFI is measured
-// against). One JSON line: nanoseconds per element for each op, median over rounds.
+// against). One JSON line: nanoseconds per element for each op, median over rounds; and for the
+// single-element ops, the user and kernel CPU time summed over all rounds (getrusage, whose split
+// is sampled at the scheduler tick: meaningful over many operations only).
 #include "common.h"
 #include <bpf/bpf.h>
 #include <errno.h>
 #include <unistd.h>
 
 #define VALUE_SIZE 64
+
+/* User and system CPU time of this process in ns. */
+static void cpu_split(double *user, double *sys)
+{
+	struct rusage ru;
+	getrusage(RUSAGE_SELF, &ru);
+	*user = ru.ru_utime.tv_sec * 1e9 + ru.ru_utime.tv_usec * 1e3;
+	*sys = ru.ru_stime.tv_sec * 1e9 + ru.ru_stime.tv_usec * 1e3;
+}
 
 static int cmpd(const void *a, const void *b)
 {
@@ -48,7 +59,10 @@ int main(int argc, char **argv)
 	for (int o = 0; o < 7; o++)
 		samples[o] = calloc(rounds, sizeof(double));
 	unsigned long long sink = 0;
+	/* Summed user/kernel ns of update, lookup, delete over all rounds. */
+	double split_user[3] = { 0 }, split_sys[3] = { 0 }, u0, s0, u1, s1;
 	for (int r = 0; r < rounds; r++) {
+		cpu_split(&u0, &s0);
 		double t0 = now_ms();
 		for (int i = 0; i < n; i++) {
 			unsigned int k = i;
@@ -57,6 +71,11 @@ int main(int argc, char **argv)
 				return 1;
 		}
 		double t1 = now_ms();
+		cpu_split(&u1, &s1);
+		split_user[0] += u1 - u0;
+		split_sys[0] += s1 - s0;
+		u0 = u1;
+		s0 = s1;
 		for (int i = 0; i < n; i++) {
 			unsigned int k = i;
 			if (bpf_map_lookup_elem(fd, &k, value))
@@ -64,6 +83,11 @@ int main(int argc, char **argv)
 			sink += value[0];
 		}
 		double t2 = now_ms();
+		cpu_split(&u1, &s1);
+		split_user[1] += u1 - u0;
+		split_sys[1] += s1 - s0;
+		u0 = u1;
+		s0 = s1;
 		if (hash) {
 			for (int i = 0; i < n; i++) {
 				unsigned int k = i;
@@ -72,6 +96,9 @@ int main(int argc, char **argv)
 			}
 		}
 		double t3 = now_ms();
+		cpu_split(&u1, &s1);
+		split_user[2] += u1 - u0;
+		split_sys[2] += s1 - s0;
 		LIBBPF_OPTS(bpf_map_batch_opts, bopts);
 		__u32 cnt = n;
 		if (bpf_map_update_batch(fd, keys, values, &cnt, &bopts) || cnt != (unsigned)n) {
@@ -112,6 +139,14 @@ int main(int argc, char **argv)
 		if (!hash && (o == 2 || o == 5))
 			continue;
 		printf("%s\"%s\":%.2f", first ? "" : ",", ops[o], median(samples[o], rounds));
+		first = 0;
+	}
+	printf("},\"split\":{");
+	first = 1;
+	for (int o = 0; o < 3; o++) {
+		if (!hash && o == 2)
+			continue;
+		printf("%s\"%s\":{\"userNs\":%.0f,\"sysNs\":%.0f,\"ops\":%d}", first ? "" : ",", ops[o], split_user[o], split_sys[o], rounds * n);
 		first = 0;
 	}
 	printf("},\"sink\":%llu}\n", sink & 1);

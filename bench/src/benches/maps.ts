@@ -12,6 +12,8 @@ import { stat } from '../stats.js';
 
 interface MapsResult {
   nsPerOp: Record<string, number>;
+  /** User and kernel CPU of the single-element ops (raw calls / libbpf), summed over the process's passes. */
+  split?: Record<string, { userNs: number; sysNs: number; ops: number }>;
   libbpf?: string;
 }
 
@@ -67,7 +69,31 @@ export async function benchMaps(ctx: BenchContext): Promise<void> {
         }
       }
     }
+    // Where the time of a single-element op goes: user space (JS + FFI, or libbpf) and the kernel.
+    for (const op of ['update', 'lookup', 'delete']) {
+      for (const [part, key] of [
+        ['user', 'userNs'],
+        ['kernel', 'sysNs'],
+      ] as const) {
+        const per = (rs: MapsResult[]): number[] =>
+          rs.flatMap((r) => {
+            const sp = r.split?.[op];
+            return sp && sp.ops > 0 ? [sp[key] / sp.ops] : [];
+          });
+        const mine = per(ts.get('sys') ?? []);
+        if (mine.length === 0) continue;
+        const label = `${type} ${op} (sys/bpf.ts raw): ${part} CPU per op`;
+        if (libs.length === 0) ctx.rows.push(row({ bench: 'maps', case: label, unit: 'ns/elem', tsbpf: stat(mine) }));
+        for (const lib of libs) {
+          const theirs = per(peers.get(lib.id) ?? []);
+          if (theirs.length) ctx.rows.push(row({ bench: 'maps', case: label, unit: 'ns/elem', tsbpf: stat(mine), peer: stat(theirs), peerLabel: libLabel(lib) }));
+        }
+      }
+    }
   }
+  ctx.notes.push(
+    `maps: the user/kernel CPU rows split each side's CPU time with getrusage, which samples the split at the scheduler tick (250 Hz here): read them over many rounds.`,
+  );
   ctx.notes.push(
     `maps: ${n} elements, ${inner} timed passes per process (median), one process per round and side. BpfMap has no deleteBatch, and its byte API has no batch calls: those rows exist only for the raw calls. The getpid() rows time the cheapest syscall through koffi against C: the floor of any FFI crossing.`,
   );
