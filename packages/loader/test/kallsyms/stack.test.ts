@@ -39,11 +39,14 @@ function stackProgram(counter: Counter, stackMapFd: number, flags: number): Uint
 
 describe.skipIf(process.arch !== 'x64' || !existsSync(LIBC) || !havePython)('stack traces', () => {
   it('reads and names the kernel and user stacks of a getppid() call', async () => {
-    using stacks = mapCreate({ mapType: BPF_MAP_TYPE.STACK_TRACE, keySize: 4, valueSize: 32 * 8, maxEntries: 64, mapName: 'stacks' });
+    // One map per kind: two different stacks hashing to the same bucket of a shared map would make
+    // the second get_stackid() fail with EEXIST (a one-in-64 chance with 64 buckets).
+    using stacks = mapCreate({ mapType: BPF_MAP_TYPE.STACK_TRACE, keySize: 4, valueSize: 32 * 8, maxEntries: 64, mapName: 'kstacks' });
+    using ustacks = mapCreate({ mapType: BPF_MAP_TYPE.STACK_TRACE, keySize: 4, valueSize: 32 * 8, maxEntries: 64, mapName: 'ustacks' });
     using kernelCounter = new Counter();
     using userCounter = new Counter();
     using kprog = load({ progType: BPF_PROG_TYPE.TRACEPOINT, insns: stackProgram(kernelCounter, stacks.raw, 0) });
-    using uprog = load({ progType: BPF_PROG_TYPE.TRACEPOINT, insns: stackProgram(userCounter, stacks.raw, BPF_F_USER_STACK) });
+    using uprog = load({ progType: BPF_PROG_TYPE.TRACEPOINT, insns: stackProgram(userCounter, ustacks.raw, BPF_F_USER_STACK) });
     using l1 = attachTracepoint(kprog, 'syscalls', 'sys_enter_getppid');
     using l2 = attachTracepoint(uprog, 'syscalls', 'sys_enter_getppid');
     const child = new Child('os.getppid()\nimport time\ntime.sleep(3)');
@@ -63,7 +66,7 @@ describe.skipIf(process.arch !== 'x64' || !existsSync(LIBC) || !havePython)('sta
       const knames = symbolizeKernelStack(kstack).map((s) => s?.name);
       expect(knames).toContain('do_syscall_64');
 
-      const ustack = readStack(stacks, uid, 32);
+      const ustack = readStack(ustacks, uid, 32);
       expect(ustack.length).toBeGreaterThan(0);
       const top = symbolizeUserStack(pid, ustack)[0];
       expect(top?.path).toMatch(/libc\.so\.6$/);
