@@ -900,9 +900,11 @@ const WIDE_MARK = '(w64 !== undefined ? w64.';
  */
 function wideSource(signed: boolean): ScalarSource {
   const any = signed ? 's64b' : 'u64b';
-  const split = signed ? 's64x' : 'u64x';
   const arr = signed ? 's' : 'u';
-  return (oe, rel) => (rel % 8 === 0 ? `${WIDE_MARK}${arr}[(at + ${rel}) >>> 3] : ${split}(v, ${oe}))` : `${any}(v, ${oe})`);
+  // The two-word read inline (a call per member is not always inlined): halves into the scratch words, one 64-bit load.
+  const split = (oe: string): string =>
+    `(scratch32[${SCRATCH_LO}] = v.getUint32(${oe}, true), scratch32[${1 - SCRATCH_LO}] = v.getUint32(${oe} + 4, true), ${signed ? 'scratchS64' : 'scratchU64'}[0])`;
+  return (oe, rel) => (rel % 8 === 0 ? `${WIDE_MARK}${arr}[(at + ${rel}) >>> 3] : ${split(oe)})` : `${any}(v, ${oe})`);
 }
 
 /** {@link bigOf} where element reads give the value (little-endian host), else undefined. */
@@ -922,8 +924,8 @@ const MAX_INLINE_ELEMS = 64;
  */
 function instantiate(params: readonly string[], args: readonly unknown[], body: string): Dec | undefined {
   try {
-    const factory = new Function('u64s', 's64s', 'u64b', 's64b', 'u64x', 's64x', 'wideViews', ...params, `'use strict';\n${body}`) as (...a: unknown[]) => Dec;
-    return factory(u64s, s64s, u64b, s64b, u64x, s64x, wideViews, ...args);
+    const factory = new Function('u64s', 's64s', 'u64b', 's64b', 'scratch32', 'scratchU64', 'scratchS64', 'wideViews', ...params, `'use strict';\n${body}`) as (...a: unknown[]) => Dec;
+    return factory(u64s, s64s, u64b, s64b, scratch32, scratchU64, scratchS64, wideViews, ...args);
   } catch {
     return undefined;
   }
