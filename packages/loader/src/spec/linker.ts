@@ -7,11 +7,11 @@
  */
 import { Insns } from '../asm/instruction.js';
 import type { BtfCoreRelo, BtfFuncInfo, BtfLineInfo } from '../btf/ext.js';
-import { BPF_PSEUDO, BPF_PSEUDO_CALL, INSN_SIZE } from '../asm/opcodes.js';
+import { BPF_PSEUDO, BPF_PSEUDO_CALL, CALL, INSN_SIZE, LD_IMM64 } from '../asm/opcodes.js';
 import type { CollectionSpec } from './collection.js';
 import { SpecError } from './error.js';
 import type { CodeSection, FunctionSymbol, ProgramSpec } from './program.js';
-import type { Reference } from './relocation.js';
+import type { Reference, SectionRelocation } from './relocation.js';
 
 /** A function copied into the linked stream. */
 export interface LinkedFunction {
@@ -64,24 +64,32 @@ export function linkProgram(spec: CollectionSpec, program: ProgramSpec): LinkedP
     return { fn: linked, offset: target - fn.start };
   };
 
-  // Discover subprograms breadth-first: each placed function's calls may place more.
-  const callTargets = new Map<string, { fn: LinkedFunction; offset: number }>();
+  // Discover subprograms breadth-first: each placed function's calls may place more. The scan reads
+  // opcode bytes directly and consults the relocations only at calls and ld_imm64 (the only
+  // instructions a call relocation can sit on): it runs once per instruction, cold.
+  const callTargets = new Map<number, Map<number, { fn: LinkedFunction; offset: number }>>();
   for (let f = 0; f < functions.length; f++) {
     const { section, fn } = functions[f];
     const relocs = spec.relocations.get(section.index);
+    const code = section.insns.bytes;
+    let targets = callTargets.get(section.index);
     for (let i = fn.start; i < fn.end; i++) {
+      const op = code[i * INSN_SIZE];
+      if (op !== CALL && op !== LD_IMM64) continue;
       const rel = relocs?.get(i);
       if (rel?.ref.kind === 'call') {
         const targetSection = spec.codeSections.get(rel.ref.section);
         if (!targetSection) throw new SpecError('BAD_CALL', `${where(section, i)}: call into section ${rel.ref.section}, which holds no code`);
-        callTargets.set(`${section.index}:${i}`, place(targetSection, rel.ref.target, where(section, i)));
-      } else if (!rel && section.insns.isCall(i) && section.insns.src(i) === BPF_PSEUDO_CALL) {
+        if (!targets) callTargets.set(section.index, (targets = new Map()));
+        targets.set(i, place(targetSection, rel.ref.target, where(section, i)));
+      } else if (!rel && op === CALL && code[i * INSN_SIZE + 1] >> 4 === BPF_PSEUDO_CALL) {
         // A call clang resolved itself: relative to this section.
         const target = i + section.insns.imm(i) + 1;
         if (target < 0 || target >= section.insns.length) throw new SpecError('BAD_CALL', `${where(section, i)}: call target ${target} is outside ${section.name}`);
-        callTargets.set(`${section.index}:${i}`, place(section, target, where(section, i)));
+        if (!targets) callTargets.set(section.index, (targets = new Map()));
+        targets.set(i, place(section, target, where(section, i)));
       }
-      if (section.insns.isLdImm64(i)) i++;
+      if (op === LD_IMM64) i++;
     }
   }
 
@@ -97,21 +105,25 @@ export function linkProgram(spec: CollectionSpec, program: ProgramSpec): LinkedP
   for (const f of functions) {
     const { section, fn } = f;
     const delta = f.start - fn.start;
-    const relocs = spec.relocations.get(section.index);
-    for (let i = fn.start; i < fn.end; i++) {
-      const target = callTargets.get(`${section.index}:${i}`);
-      const at = i + delta;
-      if (target) {
-        const rel = target.fn.start + target.offset - (at + 1);
-        insns.setImm(at, rel);
+    const targets = callTargets.get(section.index);
+    if (targets) {
+      for (const [i, target] of targets) {
+        if (i < fn.start || i >= fn.end) continue;
+        const at = i + delta;
+        insns.setImm(at, target.fn.start + target.offset - (at + 1));
         if (insns.isLdImm64(at)) {
           insns.setSrc(at, BPF_PSEUDO.FUNC);
           insns.setImm(at + 1, 0);
         }
-      } else {
-        const rel = relocs?.get(i);
-        if (rel && rel.ref.kind !== 'call') references.set(at, rel.ref);
       }
+    }
+    // References in instruction order, as the loader reports the first unresolvable one.
+    const relocs = spec.relocations.get(section.index);
+    if (relocs) {
+      const inFn: number[] = [];
+      for (const [i, rel] of relocs) if (i >= fn.start && i < fn.end && rel.ref.kind !== 'call') inFn.push(i);
+      inFn.sort((a, b) => a - b);
+      for (const i of inFn) references.set(i + delta, (relocs.get(i) as SectionRelocation).ref);
     }
     if (ext) {
       for (const r of ext.funcInfo.get(section.name) ?? []) {
