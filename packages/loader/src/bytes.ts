@@ -13,3 +13,12 @@ export function concatBytes(parts: readonly Uint8Array[]): Uint8Array {
   }
   return out;
 }
+
+/**
+ * `bytes` as a plain `Uint8Array` over the same memory. A Node `Buffer` (what `readFileSync`
+ * returns) routes `indexOf`, `subarray` and `slice` through JavaScript wrappers that are slow
+ * before the JIT warms up, and its `slice` does not copy; parsers that scan strings keep this view.
+ */
+export function plainBytes(bytes: Uint8Array): Uint8Array {
+  return Object.getPrototypeOf(bytes) === Uint8Array.prototype ? bytes : new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}

@@ -11,6 +11,7 @@
  *   an unmodified object reproduces the input (for the usual header/types/strings layout);
  * - split BTF (kernel modules) continues the id and string-offset spaces of its base.
  */
+import { plainBytes } from '../bytes.js';
 import { BtfError } from './error.js';
 import { type Framing, type KindChains, type KindWords, WASM_MIN_BYTES, frameJs, frameWasm } from './frame.js';
 import { BTF_KIND, type BtfKindName, type BtfMember, type BtfType, QUALIFIER_KINDS } from './types.js';
@@ -348,7 +349,8 @@ export class Btf {
    * The returned object keeps views into `bytes`: do not modify them afterwards.
    * @throws BtfError BTF_TRUNCATED, BTF_BAD_MAGIC, BTF_BAD_HEADER, BTF_BAD_STRING, BTF_BAD_KIND
    */
-  static parse(bytes: Uint8Array, options?: BtfOptions): Btf {
+  static parse(input: Uint8Array, options?: BtfOptions): Btf {
+    const bytes = plainBytes(input);
     const source = options?.source ?? '<btf>';
     const base = options?.base;
     if (bytes.length < 2) throw new BtfError('BTF_TRUNCATED', `${bytes.length} bytes is shorter than a BTF header`, { source, offset: 0 });
@@ -801,6 +803,15 @@ export class Btf {
     const out: number[] = [];
     if (q.length === 0) return out;
     const kinds = this.kinds;
+    const nameOffs = this.nameOffs;
+    const raw = this.strBytes;
+    const rawStart = this.strStart;
+    const rawLen = raw.length;
+    // A name equal to q (or q___flavour) has q's last byte at qn - 1 and NUL or `___` at qn: checked
+    // in place before matchName, which buckets like `trace_event_raw_*` would otherwise call
+    // thousands of times, cold.
+    const qn = q.length;
+    const qLast = q[qn - 1];
     const lookups = this.kindLookups[k] < 255 ? ++this.kindLookups[k] : 255;
     if (this.chainBuilt[k] === 0) {
       if (first && lookups === 1) return this.firstOfKind(k, q, ess, flavouredEss);
@@ -817,6 +828,11 @@ export class Btf {
         const pnext = this.prefixNext;
         const key = prefixKey(q0, q.length > 1 ? q[1] : 0);
         for (let local = heads[key]; local >= 0; local = pnext[local]) {
+          const rel = nameOffs[local] - rawStart;
+          if (rel >= 0 && rel < rawLen) {
+            const after = raw[rel + qn];
+            if (raw[rel + qn - 1] !== qLast || (after !== 0 && (after !== UNDERSCORE || raw[rel + qn + 1] !== UNDERSCORE || raw[rel + qn + 2] !== UNDERSCORE))) continue;
+          }
           if (kinds[local] === k && this.matchName(local, q, ess, flavouredEss)) out.push(local);
         }
         const key2 = prefixKey(q0, UNDERSCORE);
@@ -827,10 +843,6 @@ export class Btf {
         }
         return out;
       }
-      const raw = this.strBytes;
-      const rawStart = this.strStart;
-      const rawLen = raw.length;
-      const nameOffs = this.nameOffs;
       if (first && lookups === 1) {
         // A one-off find: stop at the first hit, build nothing. Most names differ in the first byte.
         for (let local = this.kindHead[k]; local >= 0; local = next[local]) {
@@ -838,6 +850,8 @@ export class Btf {
           const rel = off - rawStart;
           if (rel >= 0 && rel < rawLen) {
             if (raw[rel] !== q0) continue;
+            const after = raw[rel + qn];
+            if (raw[rel + qn - 1] !== qLast || (after !== 0 && (after !== UNDERSCORE || raw[rel + qn + 1] !== UNDERSCORE || raw[rel + qn + 2] !== UNDERSCORE))) continue;
           } else if (off === 0) {
             continue;
           }
@@ -870,7 +884,12 @@ export class Btf {
         const key = prefixKey(b0, b1);
         pnext[local] = fresh[key];
         fresh[key] = local;
-        if (b0 === q0 && kinds[local] === k && this.matchName(local, q, ess, flavouredEss)) out.push(local);
+        if (b0 !== q0) continue;
+        if (rel >= 0 && rel < rawLen) {
+          const after = raw[rel + qn];
+          if (raw[rel + qn - 1] !== qLast || (after !== 0 && (after !== UNDERSCORE || raw[rel + qn + 1] !== UNDERSCORE || raw[rel + qn + 2] !== UNDERSCORE))) continue;
+        }
+        if (kinds[local] === k && this.matchName(local, q, ess, flavouredEss)) out.push(local);
       }
       this.prefixHeads[k] = fresh;
       return out;
@@ -906,10 +925,16 @@ export class Btf {
     const rawStart = this.strStart;
     const rawLen = raw.length;
     const q0 = q[0];
+    const qn = q.length;
+    const qLast = q[qn - 1];
     const n = this.ownCount;
     for (let local = kinds.indexOf(k); local >= 0 && local < n; local = kinds.indexOf(k, local + 1)) {
       const rel = nameOffs[local] - rawStart;
-      if (rel >= 0 && rel < rawLen && raw[rel] !== q0) continue;
+      if (rel >= 0 && rel < rawLen) {
+        // Same in-place pre-check as ownLocals.
+        const after = raw[rel + qn];
+        if (raw[rel] !== q0 || raw[rel + qn - 1] !== qLast || (after !== 0 && (after !== UNDERSCORE || raw[rel + qn + 1] !== UNDERSCORE || raw[rel + qn + 2] !== UNDERSCORE))) continue;
+      }
       if (this.matchName(local, q, ess, flavouredEss)) {
         out.push(local);
         break;

@@ -5,6 +5,7 @@
  */
 import { EM_BPF, SHN, SHT } from './constants.js';
 import { ElfError } from './error.js';
+import { plainBytes } from '../bytes.js';
 
 /** One section header, with its bytes available as a view into the file. */
 export interface ElfSection {
@@ -68,7 +69,8 @@ export class ElfFile {
   private symbolCache: readonly ElfSymbol[] | undefined;
 
   private constructor(bytes: Uint8Array, source: string) {
-    this.bytes = bytes;
+    this.bytes = plainBytes(bytes);
+    bytes = this.bytes;
     this.source = source;
     this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     if (bytes.byteLength < ELF_HEADER_SIZE) this.fail('ELF_TRUNCATED', `file is ${bytes.byteLength} bytes, shorter than an ELF header`);
