@@ -192,6 +192,8 @@ function prefixKey(b0: number, b1: number): number {
  * two characters other than `_` (libbpf's rule; `core/names.ts` has the same function for CO-RE).
  */
 function essentialOf(name: string): string {
+  // Most names have no `___` at all: one native search instead of a character loop.
+  if (name.indexOf('___') < 0) return name;
   for (let i = name.length - 5; i >= 0; i--) {
     if (name[i] !== '_' && name[i + 1] === '_' && name[i + 2] === '_' && name[i + 3] === '_' && name[i + 4] !== '_') {
       return name.slice(0, i + 1);
@@ -881,7 +883,7 @@ export class Btf {
           b0 = loc.bytes[loc.start];
           b1 = b0 === 0 ? 0 : loc.bytes[loc.start + 1];
         }
-        const key = prefixKey(b0, b1);
+        const key = (b0 * 37 + b1) & (PREFIX_BUCKETS - 1); // prefixKey(), inlined: this loop runs cold over every type of the kind
         pnext[local] = fresh[key];
         fresh[key] = local;
         if (b0 !== q0) continue;
