@@ -8,7 +8,7 @@
 import { chmodSync, existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Btf } from './btf/btf.js';
-import { applyCoreRelocations, CORE_POISON_IMM, type CoreRelocationReport } from './btf/core/relocate.js';
+import { applyCoreRelocations, CORE_POISON_IMM, type CoreRelocationReport, type CoreResolution } from './btf/core/relocate.js';
 import { checkHelper } from './features/probes.js';
 import { encodeFuncInfo, encodeLineInfo, FUNC_INFO_SIZE, LINE_INFO_SIZE } from './btf/ext.js';
 import { KernelBtfTargets, listModuleBtf, loadKernelBtf } from './btf/kernel.js';
@@ -159,6 +159,8 @@ class Loader {
   private readonly maps = new Map<string, BpfMap>();
   private readonly programs = new Map<string, Program>();
   private readonly coreReports = new Map<string, CoreRelocationReport[]>();
+  /** CO-RE resolutions shared by the programs of this load (same object BTF, same kernel). */
+  private readonly coreResolutions = new Map<string, CoreResolution>();
   private btfFd: Fd | undefined;
   private kernelBtfs: KernelBtfTargets | undefined;
   private readonly timings: LoadTimings = { kernelBtf: 0, objectBtf: 0, maps: 0, relocate: 0, programs: 0 };
@@ -517,7 +519,7 @@ class Loader {
     if (linked.coreRelos.length > 0) {
       const local = this.spec.btf;
       if (!local) throw new SpecError('CORE_WITHOUT_BTF', `${this.spec.source}: program ${prog.name} has CO-RE relocations but the object has no BTF`);
-      reports = applyCoreRelocations(insns, linked.coreRelos, local, this.kernelTargets(), { programName: prog.name });
+      reports = applyCoreRelocations(insns, linked.coreRelos, local, this.kernelTargets(), { programName: prog.name, resolutions: this.coreResolutions });
     }
     this.coreReports.set(prog.name, reports);
     return reports;

@@ -157,7 +157,8 @@ class ObjectParser {
     this.readMapSlotInits(maps);
     this.readLegacyMaps(maps);
     this.readDataSections(maps, variables);
-    const externs = this.readExterns(maps);
+    // Most objects declare no externs: skip compiling the extern layout then.
+    const externs = this.symbols.some((s) => s.sectionIndex === SHN.UNDEF && s.name !== '' && s.bind !== STB.LOCAL) ? this.readExterns(maps) : new Map<string, ExternSpec>();
     const codeSections = this.readCodeSections();
     const relocations = new Map<number, Map<number, SectionRelocation>>();
     for (const section of codeSections.values()) relocations.set(section.index, this.readRelocations(section, externs));
@@ -222,15 +223,26 @@ class ObjectParser {
    * ELF section sizes and symbol values, as every loader does.
    */
   private fixDatasecs(btf: Btf): void {
+    // The first symbol of each name per section, as a linear `find` per variable would pick.
+    let bySection: Map<number, Map<string, ElfSymbol>> | undefined;
     for (let id = btf.firstTypeId; id < btf.typeCount; id++) {
       if (btf.kind(id) !== 'datasec') continue;
       const ds = btf.type(id) as BtfDatasec;
       if (ds.name === '.kconfig' || ds.name === '.ksyms') continue; // laid out by readExterns
       const section = this.elf.section(ds.name);
       if (!section) continue;
+      if (!bySection) {
+        bySection = new Map();
+        for (const sym of this.symbols) {
+          let names = bySection.get(sym.sectionIndex);
+          if (!names) bySection.set(sym.sectionIndex, (names = new Map()));
+          if (!names.has(sym.name)) names.set(sym.name, sym);
+        }
+      }
+      const inSection = bySection.get(section.index);
       const vars = ds.vars.map((v) => {
         const name = btf.name(v.type);
-        const sym = this.symbols.find((s) => s.name === name && s.sectionIndex === section.index);
+        const sym = inSection?.get(name);
         return sym ? { ...v, offset: sym.value, size: v.size || sym.size } : v;
       });
       btf.replace(id, { ...ds, size: section.size, vars });

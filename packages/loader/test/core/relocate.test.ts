@@ -9,6 +9,7 @@ import {
   explainVerifierLog,
   resolveCoreRelocation,
   type CoreRelocation,
+  type CoreResolution,
 } from '../../src/btf/core/index.js';
 import { BtfBuilder } from './builder.js';
 
@@ -79,6 +80,26 @@ describe('field relocations', () => {
     expect(insns.offset(0)).toBe(20);
     expect(insns.opcode(0)).toBe(BPF_CLASS.LDX | BPF_MODE.MEM | BPF_SIZE.W);
     expect(report).toMatchObject({ index: 0, insnIndex: 0, kind: 'FIELD_BYTE_OFFSET', description: 'struct task_struct___x.pid', localValue: 0n, targetValue: 20n, poisoned: false });
+  });
+
+  it('shares resolutions across programs through options.resolutions, with the same patches and reports', () => {
+    const { local, target, lTask } = fixture();
+    const relos = [rel(BPF_CORE.FIELD_BYTE_OFFSET, lTask, '0:0', 0), rel(BPF_CORE.FIELD_BYTE_OFFSET, lTask, '0:1', 1)];
+    const fresh = assemble([asm.ldxMem(4, 1, 2, 0), asm.ldxMem(4, 1, 2, 4), asm.exit()]);
+    const want = applyCoreRelocations(fresh, relos, local, [target]);
+    const resolutions = new Map<string, CoreResolution>();
+    const first = assemble([asm.ldxMem(4, 1, 2, 0), asm.ldxMem(4, 1, 2, 4), asm.exit()]);
+    expect(applyCoreRelocations(first, relos, local, [target], { resolutions })).toEqual(want);
+    expect(resolutions.size).toBe(2);
+    // A second program repeating one access and adding another: the shared entry is reused as is.
+    const shared = resolutions.get(`${lTask}:${BPF_CORE.FIELD_BYTE_OFFSET}:0:0`);
+    const second = assemble([asm.ldxMem(4, 1, 2, 0), asm.movImm(2, 1), asm.exit()]);
+    const reports = applyCoreRelocations(second, [relos[0], rel(BPF_CORE.FIELD_EXISTS, lTask, '0:3', 1)], local, [target], { resolutions });
+    expect(resolutions.get(`${lTask}:${BPF_CORE.FIELD_BYTE_OFFSET}:0:0`)).toBe(shared);
+    expect(resolutions.size).toBe(3);
+    expect(second.bytes.subarray(0, 8)).toEqual(fresh.bytes.subarray(0, 8));
+    expect(second.imm(1)).toBe(0); // `gone` does not exist in the target
+    expect(reports[0]).toEqual(want[0]);
   });
 
   it('patches ALU immediates (add/mov with K source) and stores', () => {

@@ -310,6 +310,12 @@ export interface CoreRelocationReport {
 export interface CoreApplyOptions {
   /** Program name for error messages. */
   programName?: string;
+  /**
+   * Resolutions already computed against the same local BTF and targets, filled in as this call
+   * resolves more: the programs of one object repeat accesses (`task_struct.nsproxy` in each), so
+   * a loader passes one map for all of an object's programs. The BTFs must not change meanwhile.
+   */
+  resolutions?: Map<string, CoreResolution>;
 }
 
 /** Overwrite slot `i` with `call 0xbad2310`. */
@@ -427,14 +433,19 @@ export function applyCoreRelocations(
   options: CoreApplyOptions = {},
 ): CoreRelocationReport[] {
   const prefix = options.programName !== undefined ? `program ${options.programName}: ` : '';
+  const known = options.resolutions;
   return relos.map((relo, index) => {
-    const where0 = `${prefix}CO-RE relocation #${index} (${coreRelocationKindName(relo.kind)}) at insn ${relo.insnIndex}`;
-    let res: CoreResolution;
-    try {
-      res = resolveCoreRelocation(local, targets, relo);
-    } catch (e) {
-      if (e instanceof CoreError) throw new CoreError(e.code, `${where0}: ${e.message}`, { cause: e });
-      throw e;
+    const key = `${relo.typeId}:${relo.kind}:${relo.accessString}`;
+    let res = known?.get(key);
+    if (res === undefined) {
+      try {
+        res = resolveCoreRelocation(local, targets, relo);
+      } catch (e) {
+        const where0 = `${prefix}CO-RE relocation #${index} (${coreRelocationKindName(relo.kind)}) at insn ${relo.insnIndex}`;
+        if (e instanceof CoreError) throw new CoreError(e.code, `${where0}: ${e.message}`, { cause: e });
+        throw e;
+      }
+      known?.set(key, res);
     }
     const where = `${prefix}CO-RE relocation #${index} (${res.kindName} ${res.description}) at insn ${relo.insnIndex}`;
     const patched = patchCoreInstruction(insns, relo.insnIndex, res, where);
