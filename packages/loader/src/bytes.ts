@@ -22,3 +22,21 @@ export function concatBytes(parts: readonly Uint8Array[]): Uint8Array {
 export function plainBytes(bytes: Uint8Array): Uint8Array {
   return Object.getPrototypeOf(bytes) === Uint8Array.prototype ? bytes : new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
+
+/** Node's native UTF-8 slice of a byte range (what `Buffer#toString` uses), where it exists. */
+const nativeUtf8Slice = (Buffer.prototype as unknown as { utf8Slice?: (this: Uint8Array, start: number, end: number) => string }).utf8Slice;
+const utf8Decoder = new TextDecoder('utf-8', { fatal: false });
+
+/**
+ * `bytes[start, end)` decoded as UTF-8 (invalid sequences become U+FFFD, as `TextDecoder` does).
+ * One native call: decoding names byte by byte in JavaScript costs ~3 µs each before the JIT warms
+ * up, and a load decodes a thousand of them. Text with a U+FFFD is decoded again by `TextDecoder`
+ * so that malformed input reads exactly as before.
+ */
+export function utf8Text(bytes: Uint8Array, start: number, end: number): string {
+  if (nativeUtf8Slice !== undefined) {
+    const s = nativeUtf8Slice.call(bytes, start, end);
+    if (s.indexOf('\uFFFD') < 0) return s;
+  }
+  return utf8Decoder.decode(bytes.subarray(start, end));
+}

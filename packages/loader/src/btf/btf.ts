@@ -11,7 +11,7 @@
  *   an unmodified object reproduces the input (for the usual header/types/strings layout);
  * - split BTF (kernel modules) continues the id and string-offset spaces of its base.
  */
-import { plainBytes } from '../bytes.js';
+import { plainBytes, utf8Text } from '../bytes.js';
 import { BtfError } from './error.js';
 import { type Framing, type KindChains, type KindWords, WASM_MIN_BYTES, frameJs, frameWasm } from './frame.js';
 import { BTF_KIND, type BtfKindName, type BtfMember, type BtfType, QUALIFIER_KINDS } from './types.js';
@@ -114,7 +114,6 @@ function recordSize(t: BtfType): number {
 const VOID: BtfType = Object.freeze({ kind: 'void', name: '' }) as BtfType;
 
 const utf8Encoder = new TextEncoder();
-const utf8Decoder = new TextDecoder('utf-8', { fatal: false });
 /** A lone NUL: the bytes of a name whose offset is out of range (indexed as empty). */
 const EMPTY_NAME = new Uint8Array(1);
 
@@ -561,12 +560,12 @@ export class Btf {
       if (rel < raw.length) {
         const end = raw.indexOf(0, rel);
         // parse() guarantees a terminating NUL; empty() strings too.
-        return decodeName(raw, rel, end < 0 ? raw.length : end);
+        return utf8Text(raw, rel, end < 0 ? raw.length : end);
       }
       rel -= raw.length;
       if (rel < this.strExtraLen) {
         const end = this.strExtra.indexOf(0, rel);
-        return decodeName(this.strExtra, rel, end);
+        return utf8Text(this.strExtra, rel, end);
       }
     }
     throw new BtfError('BTF_BAD_STRING', `string offset ${offset} is outside the ${this.stringsLength}-byte string table`, {
@@ -1392,7 +1391,7 @@ export class Btf {
         let end = bytes.indexOf(0, start);
         if (end < 0 || end > len) end = len;
         if (end > start) {
-          const str = decodeName(bytes, start, end);
+          const str = utf8Text(bytes, start, end);
           if (!this.internMap.has(str)) this.internMap.set(str, base + start);
         }
         start = end + 1;
@@ -1592,17 +1591,3 @@ function searchWhole(hay: Uint8Array, needle: Uint8Array): number {
   return at < 0 ? -1 : at + 1;
 }
 
-/** Decode a name: ASCII fast path (virtually every BTF name), UTF-8 otherwise. */
-function decodeName(bytes: Uint8Array, start: number, end: number): string {
-  if (end - start < 64) {
-    let ascii = true;
-    for (let i = start; i < end; i++) {
-      if (bytes[i] >= 0x80) {
-        ascii = false;
-        break;
-      }
-    }
-    if (ascii) return String.fromCharCode.apply(null, bytes.subarray(start, end) as unknown as number[]);
-  }
-  return utf8Decoder.decode(bytes.subarray(start, end));
-}

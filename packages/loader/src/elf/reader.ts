@@ -5,7 +5,7 @@
  */
 import { EM_BPF, SHN, SHT } from './constants.js';
 import { ElfError } from './error.js';
-import { plainBytes } from '../bytes.js';
+import { plainBytes, utf8Text } from '../bytes.js';
 
 /** One section header, with its bytes available as a view into the file. */
 export interface ElfSection {
@@ -209,7 +209,7 @@ export class ElfFile {
     const start = strtab.offset + offset;
     const end = this.bytes.indexOf(0, start);
     if (end < 0 || end >= strtab.offset + strtab.size) this.fail('ELF_BAD_STRING', `${what}: unterminated string at offset ${offset}`);
-    return latin1(this.bytes, start, end);
+    return utf8Text(this.bytes, start, end);
   }
 
   private u64(offset: number, what: string): number {
@@ -230,12 +230,3 @@ export class ElfFile {
   }
 }
 
-const decoder = new TextDecoder('utf-8');
-function latin1(bytes: Uint8Array, start: number, end: number): string {
-  let ascii = true;
-  for (let i = start; i < end; i++) if (bytes[i] > 0x7f) ascii = false;
-  if (!ascii) return decoder.decode(bytes.subarray(start, end));
-  let s = '';
-  for (let i = start; i < end; i++) s += String.fromCharCode(bytes[i]);
-  return s;
-}
