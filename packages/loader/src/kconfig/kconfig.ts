@@ -30,8 +30,16 @@ export function kernelConfig(): ReadonlyMap<string, string> {
   return out;
 }
 
+let runningVersionCode: number | undefined;
+
 /** `KERNEL_VERSION(a, b, c)` of the running kernel, as `LINUX_KERNEL_VERSION` (patch capped at 255). */
-export function kernelVersionCode(rel = release()): number {
+export function kernelVersionCode(rel?: string): number {
+  // Every program load asks: the running kernel's answer is computed once (uname and a regex).
+  if (rel === undefined) return (runningVersionCode ??= versionCodeOf(release()));
+  return versionCodeOf(rel);
+}
+
+function versionCodeOf(rel: string): number {
   const m = /^(\d+)\.(\d+)(?:\.(\d+))?/.exec(rel);
   if (!m) return 0;
   return (Number(m[1]) << 16) + (Number(m[2]) << 8) + Math.min(255, Number(m[3] ?? 0));

@@ -24,6 +24,9 @@ describe('__kconfig and __ksym externs (kconfig.bpf.o)', () => {
   it('computes LINUX_KERNEL_VERSION from the release string', () => {
     expect(kernelVersionCode('6.18.44-fc')).toBe((6 << 16) | (18 << 8) | 44);
     expect(kernelVersionCode('5.10.300')).toBe((5 << 16) | (10 << 8) | 255);
+    // The running kernel's code (computed once, then remembered) matches its release string.
+    expect(kernelVersionCode()).toBe(kernelVersionCode(release()));
+    expect(kernelVersionCode()).toBe(kernelVersionCode(release()));
     expect(kernelVersionCode(release())).toBeGreaterThan(5 << 16);
   });
 
