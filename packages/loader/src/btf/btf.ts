@@ -776,6 +776,17 @@ export class Btf {
     return locals;
   }
 
+  /** Own type ids whose kind is now `kind`, ascending: a native scan of the kind bytes, nothing decoded. */
+  ownIdsOfKind(kind: BtfKindName): number[] {
+    const k = KIND_NUMBERS.get(kind);
+    const out: number[] = [];
+    if (k === undefined || k === 0) return out;
+    const kinds = this.kinds;
+    const n = this.ownCount;
+    for (let local = kinds.indexOf(k); local >= 0 && local < n; local = kinds.indexOf(k, local + 1)) out.push(this.firstTypeId + local);
+    return out;
+  }
+
   /**
    * Own ids of kind `kind` whose essential name (the name without its last `___flavour` suffix, as
    * CO-RE compares names) equals the essential name of `name`: `task_struct___v2` finds

@@ -225,8 +225,7 @@ class ObjectParser {
   private fixDatasecs(btf: Btf): void {
     // The first symbol of each name per section, as a linear `find` per variable would pick.
     let bySection: Map<number, Map<string, ElfSymbol>> | undefined;
-    for (let id = btf.firstTypeId; id < btf.typeCount; id++) {
-      if (btf.kind(id) !== 'datasec') continue;
+    for (const id of btf.ownIdsOfKind('datasec')) {
       const ds = btf.type(id) as BtfDatasec;
       if (ds.name === '.kconfig' || ds.name === '.ksyms') continue; // laid out by readExterns
       const section = this.elf.section(ds.name);

@@ -37,6 +37,11 @@ function scan(btf: Btf): { byName: Map<string, number[]>; byEssential: Map<strin
 /** Every lookup of `names` (by name, by name and kind, by essential name and kind) against `truth`. */
 function checkAll(btf: Btf, names: readonly string[], kinds: readonly BtfKindName[]): void {
   const { byName, byEssential } = scan(btf);
+  for (const kind of kinds) {
+    const want: number[] = [];
+    for (let id = btf.firstTypeId; id < btf.typeCount; id++) if (btf.kind(id) === kind) want.push(id);
+    expect(btf.ownIdsOfKind(kind), `ownIdsOfKind(${kind})`).toEqual(want);
+  }
   for (const name of names) {
     const ids = byName.get(name) ?? [];
     expect(btf.idsByName(name), `idsByName(${JSON.stringify(name)})`).toEqual(ids);
