@@ -70,7 +70,8 @@ export class CapabilityTrace implements AsyncIterable<CapabilityEvent>, AsyncDis
   readonly done: Promise<void>;
 
   private readonly run: GadgetRun;
-  private readonly decoder: EventDecoder;
+  private readonly makeDecoder: () => EventDecoder;
+  private decoderCache: EventDecoder | undefined;
   private readonly queue: CapabilityEvent[] = [];
   private readonly maxQueued: number;
   private readonly maxEvents: number;
@@ -90,9 +91,9 @@ export class CapabilityTrace implements AsyncIterable<CapabilityEvent>, AsyncDis
   private resolveDone: () => void = () => {};
 
   /** @internal use {@link traceCapabilities} */
-  constructor(init: { run: GadgetRun; decoder: EventDecoder; strategy: AttachStrategy; objectPath: string; skipped: readonly StrategyProbe[]; options: TraceCapabilitiesOptions }) {
+  constructor(init: { run: GadgetRun; decoder: () => EventDecoder; strategy: AttachStrategy; objectPath: string; skipped: readonly StrategyProbe[]; options: TraceCapabilitiesOptions }) {
     this.run = init.run;
-    this.decoder = init.decoder;
+    this.makeDecoder = init.decoder;
     this.strategy = init.strategy;
     this.output = init.run.output;
     this.objectPath = init.objectPath;
@@ -111,12 +112,29 @@ export class CapabilityTrace implements AsyncIterable<CapabilityEvent>, AsyncDis
     // cold cache), and the caller should get the trace — and print that it is ready — first.
     setImmediate(() => {
       if (this.isClosed) return;
+      try {
+        this.decoderCache ??= this.makeDecoder();
+      } catch (err) {
+        this.error = err;
+        this.close();
+        return;
+      }
       this.run.reader.startRaw((view, offset) => this.onRecord(view, offset)).catch((err: unknown) => {
         if (this.isClosed) return;
         this.error = err;
         this.close();
       });
     });
+  }
+
+  /**
+   * The event decoder, built on first use: compiling it (a few ms) is output setup, not part of
+   * attaching, so it runs after the caller got the trace and printed that it is ready. Records
+   * that arrive meanwhile wait in the kernel buffer.
+   */
+  private get decoder(): EventDecoder {
+    this.decoderCache ??= this.makeDecoder();
+    return this.decoderCache;
   }
 
   /** One record: `view` is shared by every record of the reader, this one starts at `offset`. */
@@ -340,12 +358,14 @@ export function traceCapabilities(options: TraceCapabilitiesOptions = {}): Capab
   try {
     const btf = spec.btf;
     if (!btf) throw new TsbpfError('GADGET_METADATA', `${choice.objectPath}: the object has no BTF`);
-    const decoder = new EventDecoder(btf, run.tracer.structTypeId, {
-      kernelStackMap: run.collection.maps.get('ig_kstack'),
-      userStackMap: run.collection.maps.get('ig_ustack'),
-      symbolize: options.symbolize ?? true,
-      keepRaw: true,
-    });
+    const structTypeId = run.tracer.structTypeId;
+    const decoder = (): EventDecoder =>
+      new EventDecoder(btf, structTypeId, {
+        kernelStackMap: run.collection.maps.get('ig_kstack'),
+        userStackMap: run.collection.maps.get('ig_ustack'),
+        symbolize: options.symbolize ?? true,
+        keepRaw: true,
+      });
     return new CapabilityTrace({ run, decoder, strategy: choice.strategy, objectPath: choice.objectPath, skipped: choice.skipped, options });
   } catch (err) {
     run.close();
