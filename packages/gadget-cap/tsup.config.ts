@@ -28,20 +28,32 @@ export default defineConfig([
     external: ['@tsbpf/loader', 'koffi'],
   },
   {
-    // The CLI: one file with the parts of @tsbpf/loader it uses, bundled from the loader's
+    // The CLI: one CommonJS file with the parts of @tsbpf/loader it uses, bundled from the loader's
     // sources so that unused modules (inspect, fuzz, …) drop out. Resolving and linking a dozen ESM
-    // chunks was about a fifth of its start; only koffi (a native addon) stays outside.
-    entry: ['src/cli.ts'],
-    format: ['esm'],
+    // chunks was about a fifth of its start; only koffi (a native addon) stays outside. CommonJS so
+    // that the bin can compile it with vm.Script and a code cache (src/codecache.ts).
+    entry: { 'cli-bundle': 'src/cli.ts' },
+    format: ['cjs'],
     target: 'node20',
     sourcemap: true,
     clean: false,
     splitting: false,
+    // import.meta.url (object search path) from __filename.
+    shims: true,
     noExternal: ['@tsbpf/loader'],
     external: ['koffi'],
     esbuildOptions(options) {
       options.alias = { '@tsbpf/loader': join(__dirname, '..', 'loader', 'src', 'index.ts') };
     },
     onSuccess: async () => copyObjects(),
+  },
+  {
+    // The bin (dist/cli.js): loads the bundle above through the code cache.
+    entry: { cli: 'src/bin.ts' },
+    format: ['esm'],
+    target: 'node20',
+    sourcemap: true,
+    clean: false,
+    splitting: false,
   },
 ]);

@@ -1,13 +1,10 @@
-#!/usr/bin/env -S node --max-semi-space-size=2
 /**
  * `trace-capabilities`: every capability check the kernel makes, as a table, JSON lines, or a
  * least-privilege profile. Events go to stdout; everything else (strategy, warnings, lost events,
  * the readiness line) goes to stderr, so stdout stays machine-readable.
  *
- * The shebang caps V8's young generation at 2 MB per semi-space (default: up to 16 MB). Every event
- * is a short-lived object, and with the default the young generation grows to hold bursts of them:
- * measured while tracing 50 execs/s, peak RSS 73 MB without the flag, 67–68 MB with it, at the same
- * CPU time. `node dist/cli.js` (without the shebang) runs with the defaults.
+ * Built as a CommonJS bundle (dist/cli-bundle.cjs) that the bin (src/bin.ts, dist/cli.js) runs with
+ * a V8 code cache; `node dist/cli-bundle.cjs` also runs it, without the cache.
  */
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -210,8 +207,14 @@ function makeEventPrinter(cfg: CliConfig): EventPrinter {
   return { print: (e) => out(`${formatJson(e, { pretty: true, fields })}\n`), showsStacks };
 }
 
+/** Callbacks of {@link main} for the program that runs it. */
+export interface MainHooks {
+  /** Called once, right after the readiness line: every program attached, the buffer ready. */
+  onReady?: () => void;
+}
+
 /** Runs the CLI; resolves to the exit code. */
-export async function main(argv: readonly string[] = process.argv.slice(2)): Promise<number> {
+export async function main(argv: readonly string[] = process.argv.slice(2), hooks: MainHooks = {}): Promise<number> {
   let cfg: CliConfig | 'help';
   try {
     cfg = parse(argv);
@@ -254,6 +257,7 @@ export async function main(argv: readonly string[] = process.argv.slice(2)): Pro
   info(`attached with the ${t.strategy} strategy (${t.objectPath.split('/').pop() ?? t.objectPath}), output through the ${t.output === 'ringbuf' ? 'ring buffer' : 'perf buffer'}`);
   if (printer.header) out(printer.header);
   info(`tracing capability checks (${t.strategy}, ${t.output})… press Ctrl-C to stop`);
+  hooks.onReady?.();
 
   let lastLost = 0n;
   const lostTimer = setInterval(() => {
@@ -302,8 +306,9 @@ function isMain(): boolean {
   }
 }
 
-if (isMain()) {
-  main().then(
+/** Runs {@link main} as the program: its result becomes the exit code, an unexpected error is printed. */
+export function runAsProgram(hooks: MainHooks = {}): void {
+  main(process.argv.slice(2), hooks).then(
     (code) => {
       process.exitCode = code;
     },
@@ -313,3 +318,5 @@ if (isMain()) {
     },
   );
 }
+
+if (isMain()) runAsProgram();

@@ -3,9 +3,11 @@
  * with SIGINT, with real children making capability checks.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ACTIONS, HAVE_PYTHON, HAVE_SETPRIV, HAVE_UNSHARE, bpfIds, bpfIdsOfProcess, startChild, uniqueComm, type Child } from './helpers.js';
 
 const CLI = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
@@ -75,8 +77,17 @@ async function waitUntil(cond: () => boolean): Promise<boolean> {
   return cond();
 }
 
+// The bin's code cache goes to a directory of this test file, not to the user's ~/.cache.
+const CACHE_DIR = mkdtempSync(join(tmpdir(), 'tsbpf-cli-cache-'));
+const savedCacheDir = process.env.TSBPF_CACHE_DIR;
 beforeAll(() => {
   if (!existsSync(CLI)) throw new Error(`${CLI} is missing: build first (npm run build at the repository root)`);
+  process.env.TSBPF_CACHE_DIR = CACHE_DIR;
+});
+afterAll(() => {
+  if (savedCacheDir === undefined) delete process.env.TSBPF_CACHE_DIR;
+  else process.env.TSBPF_CACHE_DIR = savedCacheDir;
+  rmSync(CACHE_DIR, { recursive: true, force: true });
 });
 
 const run = it.skipIf(!HAVE_PYTHON);
@@ -121,6 +132,29 @@ describe('trace-capabilities CLI', () => {
     expect(r.status, r.stderr).toBe(1);
     expect(r.stderr).toMatch(/not running as root: missing CAP_BPF and CAP_PERFMON[\s\S]*run it as root \(sudo\), or grant CAP_BPF and CAP_PERFMON/);
     expect(r.stdout).toBe('');
+  });
+
+  it('writes its code cache once ready, and a corrupted cache changes nothing but the compile', async () => {
+    rmSync(CACHE_DIR, { recursive: true, force: true });
+    const first = startCli(['--comm', uniqueComm('cache')]);
+    await first.ready;
+    // Written on the turn after the readiness line: wait for it, then stop.
+    expect(await waitUntil(() => existsSync(CACHE_DIR) && readdirSync(CACHE_DIR).some((f) => f.endsWith('.v8cache')))).toBe(true);
+    first.proc.kill('SIGINT');
+    expect(await first.exit).toBe(0);
+    const [file] = readdirSync(CACHE_DIR).filter((f) => f.endsWith('.v8cache'));
+    const path = join(CACHE_DIR, file);
+    const good = readFileSync(path);
+    const bad = Buffer.from(good);
+    bad[bad.length >> 1] ^= 0xff;
+    writeFileSync(path, bad);
+    const second = startCli(['--comm', uniqueComm('cache')]);
+    await second.ready;
+    // Rewritten whole (checksummed) once ready again.
+    expect(await waitUntil(() => !readFileSync(path).equals(bad))).toBe(true);
+    second.proc.kill('SIGINT');
+    expect(await second.exit).toBe(0);
+    expect(second.stderr()).not.toMatch(/error|warning: (?!attach strategy)/);
   });
 
   run('JSON output: one object per line with the nested IG field names', async () => {

@@ -1,0 +1,204 @@
+/**
+ * Runs a CommonJS bundle through `vm.Script` with a V8 code cache, so that a later start skips
+ * parsing and compiling the functions the previous run compiled (Node 20 has no
+ * `module.enableCompileCache`). The cache is produced after the program has done its start-up work
+ * ({@link LoadedBundle.saveCache}), so it holds the lazily compiled functions of that path too,
+ * not just the top level.
+ *
+ * The cache is an optimisation only: a missing, stale, corrupted, foreign or unwritable cache never
+ * changes what the program does, it only costs the compile the cache would have saved.
+ *
+ * - Key: Node version, V8 version, architecture, the node options (V8 rejects a cache made under
+ *   other flags) and a SHA-256 of the bundle's source. The key is part of the file name, so a
+ *   rebuilt bundle or another Node finds no file, compiles, and replaces the old file.
+ * - Integrity: V8 release builds do not checksum code caches, so the file carries a SHA-256 of its
+ *   payload; a file that fails it is ignored and rewritten.
+ * - Trust: the cache is machine code input for V8, so only a file owned by the effective user and
+ *   writable by no one else is used (a root process never runs a cache another user could have
+ *   written, e.g. under a HOME kept by `sudo -E`).
+ * - Writes go to a private temporary file renamed into place, so readers see a whole file or none.
+ */
+import { createHash } from 'node:crypto';
+import { closeSync, constants as fsConstants, fstatSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { homedir } from 'node:os';
+import { basename, dirname, join } from 'node:path';
+import { Script } from 'node:vm';
+
+/** How the cache served one start. */
+export type CodeCacheState =
+  /** V8 took the cached code. */
+  | 'hit'
+  /** No cache file for this key. */
+  | 'miss'
+  /** The file was unreadable, not ours, or failed its checksum: ignored. */
+  | 'invalid'
+  /** The file was sound but V8 refused it (another V8 build or flags). */
+  | 'rejected'
+  /** No cache directory (disabled, or none could be determined). */
+  | 'disabled';
+
+/** Options of {@link loadBundle}. */
+export interface LoadBundleOptions {
+  /** Directory of the cache files; undefined disables the cache. See {@link defaultCacheDir}. */
+  cacheDir: string | undefined;
+  /** File name prefix of this bundle's cache files (one bundle, one prefix). */
+  name: string;
+}
+
+/** A bundle that has run its top level. */
+export interface LoadedBundle {
+  /** The bundle's `module.exports`. */
+  readonly exports: Record<string, unknown>;
+  /** What the cache did for this start. */
+  readonly state: CodeCacheState;
+  /** The cache file for this key (undefined when disabled). */
+  readonly cachePath: string | undefined;
+  /**
+   * Write the cache now, unless V8 took the existing one: call it once the program has compiled
+   * what a start needs. Returns whether a file was written; never throws (an unwritable
+   * directory only means the next start compiles again).
+   */
+  saveCache(): boolean;
+}
+
+const MAGIC = Buffer.from('TSBPFV8C1\n', 'latin1');
+const DIGEST_BYTES = 32;
+const HEADER_BYTES = MAGIC.length + DIGEST_BYTES;
+/** A cache file larger than this is not ours (the bundle's cache is well under 10 MB). */
+const MAX_CACHE_BYTES = 64 << 20;
+
+const sha256 = (data: string | Uint8Array): Buffer => createHash('sha256').update(data).digest();
+
+/**
+ * The default cache directory: `$TSBPF_CACHE_DIR` when set (empty: no cache), else
+ * `$XDG_CACHE_HOME/tsbpf`, else `~/.cache/tsbpf`; undefined when there is no home directory.
+ */
+export function defaultCacheDir(env: NodeJS.ProcessEnv = process.env): string | undefined {
+  const explicit = env.TSBPF_CACHE_DIR;
+  if (explicit !== undefined) return explicit === '' ? undefined : explicit;
+  if (env.XDG_CACHE_HOME) return join(env.XDG_CACHE_HOME, 'tsbpf');
+  let home: string;
+  try {
+    home = homedir();
+  } catch {
+    return undefined;
+  }
+  return home ? join(home, '.cache', 'tsbpf') : undefined;
+}
+
+/** The part of the cache key that depends on the running node and its flags, not on the bundle. */
+function runtimeKey(): string {
+  return [process.version, process.versions.v8, process.arch, process.execArgv.join(' '), process.env.NODE_OPTIONS ?? ''].join('\0');
+}
+
+/** File name of the cache of `source` for this runtime. */
+export function cacheFileName(name: string, source: string): string {
+  const key = sha256(`${runtimeKey()}\0${sha256(source).toString('hex')}`).toString('hex').slice(0, 32);
+  return `${name}-${key}.v8cache`;
+}
+
+/**
+ * The payload of a cache file, or undefined when the file is missing (`miss`) or unusable
+ * (`invalid`): not a regular file of the effective user, writable by others, too large, truncated,
+ * or failing its checksum.
+ */
+export function readCacheFile(path: string): { data: Buffer } | 'miss' | 'invalid' {
+  let fd: number;
+  try {
+    fd = openSync(path, fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    return code === 'ENOENT' || code === 'ENOTDIR' ? 'miss' : 'invalid';
+  }
+  try {
+    const st = fstatSync(fd);
+    const euid = typeof process.geteuid === 'function' ? process.geteuid() : st.uid;
+    if (!st.isFile() || st.uid !== euid || (st.mode & 0o022) !== 0 || st.size < HEADER_BYTES || st.size > MAX_CACHE_BYTES) return 'invalid';
+    const buf = Buffer.allocUnsafe(st.size);
+    let got = 0;
+    while (got < buf.length) {
+      const n = readSync(fd, buf, got, buf.length - got, got);
+      if (n === 0) break;
+      got += n;
+    }
+    if (got !== buf.length || !buf.subarray(0, MAGIC.length).equals(MAGIC)) return 'invalid';
+    const data = buf.subarray(HEADER_BYTES);
+    if (!sha256(data).equals(buf.subarray(MAGIC.length, HEADER_BYTES))) return 'invalid';
+    return { data };
+  } catch {
+    return 'invalid';
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * Write `data` as the cache file `path` (private directory and file, atomic rename), then remove
+ * the other cache files of the same bundle name in that directory (stale keys). Returns whether it
+ * was written; never throws.
+ */
+export function writeCacheFile(path: string, name: string, data: Uint8Array): boolean {
+  const dir = dirname(path);
+  const tmp = `${path}.${process.pid}.tmp`;
+  try {
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    // 'wx': never through an existing file or symlink of that name.
+    writeFileSync(tmp, Buffer.concat([MAGIC, sha256(data), data]), { mode: 0o600, flag: 'wx' });
+    renameSync(tmp, path);
+  } catch {
+    try {
+      unlinkSync(tmp);
+    } catch {
+      // not created
+    }
+    return false;
+  }
+  try {
+    const keep = basename(path);
+    for (const f of readdirSync(dir)) {
+      if (f !== keep && f.startsWith(`${name}-`) && f.endsWith('.v8cache')) unlinkSync(join(dir, f));
+    }
+  } catch {
+    // an old file that stays costs only disk space
+  }
+  return true;
+}
+
+/**
+ * Compile and run the CommonJS bundle `file` (no shebang line) the way Node's loader would, with
+ * `require` resolving from the bundle's directory, using and afterwards able to refresh the code
+ * cache in `options.cacheDir`.
+ */
+export function loadBundle(file: string, options: LoadBundleOptions): LoadedBundle {
+  const source = readFileSync(file, 'utf8');
+  const cachePath = options.cacheDir === undefined ? undefined : join(options.cacheDir, cacheFileName(options.name, source));
+  const cached = cachePath === undefined ? undefined : readCacheFile(cachePath);
+  const cachedData = typeof cached === 'object' ? cached.data : undefined;
+  // The same wrapper as Node's CommonJS loader, so the bundle sees the usual module scope.
+  const script = new Script(`(function (exports, require, module, __filename, __dirname) {${source}\n})`, { filename: file, cachedData });
+  let state: CodeCacheState;
+  if (cachePath === undefined) state = 'disabled';
+  else if (cachedData === undefined) state = cached === 'invalid' ? 'invalid' : 'miss';
+  else state = script.cachedDataRejected === true ? 'rejected' : 'hit';
+  const module = { exports: {} as Record<string, unknown> };
+  const wrapper = script.runInThisContext() as (exports: object, require: NodeJS.Require, module: object, filename: string, dirname: string) => void;
+  wrapper.call(module.exports, module.exports, createRequire(file), module, file, dirname(file));
+  let saved = false;
+  return {
+    exports: module.exports,
+    state,
+    cachePath,
+    saveCache(): boolean {
+      if (cachePath === undefined || state === 'hit' || saved) return false;
+      saved = true;
+      let data: Buffer;
+      try {
+        data = script.createCachedData();
+      } catch {
+        return false;
+      }
+      return writeCacheFile(cachePath, options.name, data);
+    },
+  };
+}
