@@ -97,7 +97,7 @@ async function startLib() {
 }
 
 async function startCli() {
-  const cli = resolve(root, 'packages/gadget-cap/dist/cli.js');
+  const cli = resolve(root, 'packages/gadget-cap/dist/cli.cjs');
   const argv = [cli, '-o', 'json', '--no-collect-kstack', ...(all ? [] : ['--comm', COMM])];
   const child = spawn(process.execPath, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
   let events = 0;

@@ -4,7 +4,7 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   resolve: {
     // Library tests run against the loader's source, so they never race a concurrent rebuild of its
-    // dist/. The CLI tests spawn the built CLI (dist/cli.js) as users run it.
+    // dist/. The CLI tests spawn the built CLI (dist/cli.cjs) as users run it.
     alias: { '@tsbpf/loader': fileURLToPath(new URL('../loader/src/index.ts', import.meta.url)) },
   },
   test: {

@@ -46,7 +46,7 @@ export async function benchGadget(ctx: BenchContext): Promise<void> {
   const libs = ctx.peerSkip ? [] : ctx.libs;
   if (ctx.peerSkip) ctx.skipped.push({ bench: 'gadget', reason: `libbpf peer skipped: ${ctx.peerSkip}` });
   const haveCli = existsSync(GADGET_CLI);
-  if (!haveCli) ctx.skipped.push({ bench: 'gadget', reason: 'gadget-cap CLI not built (packages/gadget-cap/dist/cli.js missing): cold start measured with the GadgetRun worker only' });
+  if (!haveCli) ctx.skipped.push({ bench: 'gadget', reason: 'gadget-cap CLI not built (packages/gadget-cap/dist/cli.cjs missing): cold start measured with the GadgetRun worker only' });
   const primary = primaryLib(ctx);
   const floor: number[] = [];
   const ts: { json: TsGadget; readyMs: number }[] = [];
@@ -144,8 +144,8 @@ export async function benchGadget(ctx: BenchContext): Promise<void> {
   );
 }
 
-/** The gadget-cap CLI (packages/gadget-cap/dist/cli.js), or undefined when it is not built. */
-export const GADGET_CLI = join(REPO_ROOT, 'packages/gadget-cap/dist/cli.js');
+/** The gadget-cap CLI (packages/gadget-cap/dist/cli.cjs), or undefined when it is not built. */
+export const GADGET_CLI = join(REPO_ROOT, 'packages/gadget-cap/dist/cli.cjs');
 /** The CLI's readiness line. */
 const CLI_READY = /^trace-capabilities: tracing capability checks/m;
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env -S node --max-semi-space-size=2
 /**
- * The `trace-capabilities` bin: runs the CLI bundle (dist/cli-bundle.cjs, built from src/cli.ts)
+ * The `trace-capabilities` bin (dist/cli.cjs): runs the CLI bundle (dist/cli-bundle.cjs, built from src/cli.ts)
  * with a V8 code cache (src/codecache.ts), written once the first run is ready. With the cache, a
  * start skips compiling the CLI's code: about 10 ms of its start → ready on the benchmark machine.
  * The cache lives in `$TSBPF_CACHE_DIR`, else `$XDG_CACHE_HOME/tsbpf`, else `~/.cache/tsbpf`;
@@ -9,7 +9,7 @@
  * The shebang caps V8's young generation at 2 MB per semi-space (default: up to 16 MB). Every event
  * is a short-lived object, and with the default the young generation grows to hold bursts of them:
  * measured while tracing 50 execs/s, peak RSS 73 MB without the flag, 67–68 MB with it, at the same
- * CPU time. `node dist/cli.js` (without the shebang) runs with the defaults.
+ * CPU time. `node dist/cli.cjs` (without the shebang) runs with the defaults.
  */
 import { fileURLToPath } from 'node:url';
 import type { runAsProgram } from './cli.js';

@@ -3,7 +3,7 @@
  * least-privilege profile. Events go to stdout; everything else (strategy, warnings, lost events,
  * the readiness line) goes to stderr, so stdout stays machine-readable.
  *
- * Built as a CommonJS bundle (dist/cli-bundle.cjs) that the bin (src/bin.ts, dist/cli.js) runs with
+ * Built as a CommonJS bundle (dist/cli-bundle.cjs) that the bin (src/bin.ts, dist/cli.cjs) runs with
  * a V8 code cache; `node dist/cli-bundle.cjs` also runs it, without the cache.
  */
 import { realpathSync } from 'node:fs';

@@ -12,7 +12,7 @@
  *   namespace, `--cap-drop=ALL --cap-add=…`, Kubernetes `securityContext`).
  * - {@link runGadgetSelfTest} verifies one strategy end to end (used by the vmtest guest).
  *
- * The `trace-capabilities` CLI (dist/cli.js) is a thin layer over these.
+ * The `trace-capabilities` CLI (dist/cli.cjs) is a thin layer over these.
  *
  * @example
  * ```ts

@@ -1,5 +1,5 @@
 /**
- * The built `trace-capabilities` CLI (dist/cli.js) as users run it: a separate process, stopped
+ * The built `trace-capabilities` CLI (dist/cli.cjs) as users run it: a separate process, stopped
  * with SIGINT, with real children making capability checks.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ACTIONS, HAVE_PYTHON, HAVE_SETPRIV, HAVE_UNSHARE, bpfIds, bpfIdsOfProcess, startChild, uniqueComm, type Child } from './helpers.js';
 
-const CLI = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
+const CLI = fileURLToPath(new URL('../dist/cli.cjs', import.meta.url));
 
 interface Cli {
   proc: ChildProcess;

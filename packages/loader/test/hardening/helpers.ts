@@ -13,7 +13,7 @@ import { repoRoot } from '../testdata.js';
 /** The loader's built entry (children import it; `npm test` builds first). */
 export const LOADER_DIST = resolve(repoRoot, 'packages/loader/dist/index.js');
 /** The trace-capabilities CLI. */
-export const GADGET_CAP_CLI = resolve(repoRoot, 'packages/gadget-cap/dist/cli.js');
+export const GADGET_CAP_CLI = resolve(repoRoot, 'packages/gadget-cap/dist/cli.cjs');
 /** The child script running a gadget through GadgetRun. */
 export const GADGET_CHILD = resolve(repoRoot, 'packages/loader/test/hardening/fixtures/gadget-child.mjs');
 /** The tp_btf variant of the trace-capabilities object (the one this kernel can run). */
