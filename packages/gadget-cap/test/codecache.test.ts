@@ -8,7 +8,7 @@ import { chmodSync, chownSync, mkdtempSync, readdirSync, readFileSync, rmSync, s
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { cacheFileName, defaultCacheDir, loadBundle, readCacheFile, writeCacheFile } from '../src/codecache.js';
+import { cacheFileName, checksum, defaultCacheDir, loadBundle, readCacheFile, writeCacheFile } from '../src/codecache.js';
 
 const NAME = 'fixture';
 let root: string;
@@ -52,7 +52,7 @@ describe('code cache', () => {
     expect(first.state).toBe('miss');
     expect(first.saveCache()).toBe(true);
     expect(first.saveCache()).toBe(false);
-    expect(cacheFiles()).toEqual([cacheFileName(NAME, SOURCE)]);
+    expect(cacheFiles()).toEqual([cacheFileName(NAME, Buffer.from(SOURCE))]);
     expect(statSync(first.cachePath!).mode & 0o777).toBe(0o600);
     expect(statSync(cacheDir).mode & 0o777).toBe(0o700);
     const second = load(bundle(SOURCE));
@@ -65,18 +65,18 @@ describe('code cache', () => {
     const old = load(bundle(SOURCE));
     old.saveCache();
     const changed = `${SOURCE}\nexports.version = 2;\n`;
-    expect(cacheFileName(NAME, changed)).not.toBe(cacheFileName(NAME, SOURCE));
+    expect(cacheFileName(NAME, Buffer.from(changed))).not.toBe(cacheFileName(NAME, Buffer.from(SOURCE)));
     const b = load(bundle(changed));
     expect(b.state).toBe('miss');
     expect(b.saveCache()).toBe(true);
-    expect(cacheFiles()).toEqual([cacheFileName(NAME, changed)]);
+    expect(cacheFiles()).toEqual([cacheFileName(NAME, Buffer.from(changed))]);
     expect(load(bundle(changed)).state).toBe('hit');
   });
 
   it('other bundles’ cache files in the same directory are left alone', () => {
     writeCacheFile(join(cacheDir, 'other-0123.v8cache'), 'other', new Uint8Array([1, 2, 3]));
     load(bundle(SOURCE)).saveCache();
-    expect(cacheFiles().sort()).toEqual([cacheFileName(NAME, SOURCE), 'other-0123.v8cache'].sort());
+    expect(cacheFiles().sort()).toEqual([cacheFileName(NAME, Buffer.from(SOURCE)), 'other-0123.v8cache'].sort());
   });
 
   it('a corrupted or truncated cache is ignored, then rewritten', () => {
@@ -98,7 +98,7 @@ describe('code cache', () => {
   });
 
   it('a sound file that V8 refuses is rejected, the program still runs, and the cache is rewritten', () => {
-    const path = join(cacheDir, cacheFileName(NAME, SOURCE));
+    const path = join(cacheDir, cacheFileName(NAME, Buffer.from(SOURCE)));
     expect(writeCacheFile(path, NAME, Buffer.alloc(4096, 0x5a))).toBe(true);
     expect(typeof readCacheFile(path)).toBe('object');
     const b = load(bundle(SOURCE));
@@ -151,6 +151,19 @@ describe('code cache', () => {
     symlinkSync(first.cachePath!, link);
     expect(typeof readCacheFile(first.cachePath!)).toBe('object');
     expect(readCacheFile(link)).toBe('invalid');
+  });
+
+  it('the checksum sees every byte, at any alignment', () => {
+    const data = Buffer.alloc(4099);
+    for (let i = 0; i < data.length; i++) data[i] = (i * 7) & 0xff;
+    const sum = checksum(data);
+    expect(checksum(Buffer.concat([Buffer.alloc(1), data]).subarray(1))).toEqual(sum);
+    for (const i of [0, 1, 2047, 4095, 4096, 4098]) {
+      const d = Buffer.from(data);
+      d[i] ^= 1;
+      expect(checksum(d), `byte ${i}`).not.toEqual(sum);
+    }
+    expect(checksum(data.subarray(0, 4098))).not.toEqual(sum);
   });
 
   it('the default directory follows TSBPF_CACHE_DIR, then XDG_CACHE_HOME, then the home directory', () => {
