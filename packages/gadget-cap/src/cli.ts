@@ -6,7 +6,7 @@
  * Built as a CommonJS bundle (dist/cli-bundle.cjs) that the bin (src/bin.ts, dist/cli.cjs) runs with
  * a V8 code cache; `node dist/cli-bundle.cjs` also runs it, without the cache.
  */
-import { realpathSync } from 'node:fs';
+import { realpathSync, writeSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { ColumnsRenderer, TsbpfError, formatJson, formatJsonLine, sanitizeForTerminal } from '@tsbpf/loader';
@@ -163,18 +163,48 @@ function parse(argv: readonly string[]): CliConfig | 'help' {
   };
 }
 
+/**
+ * Writes to stderr with writeSync on fd 2. Creating `process.stderr` loads Node's stream and net
+ * modules (3–9 ms when stderr is a pipe), on the way to the readiness line that needs none of
+ * them. Anything that fd 2 refuses (a non-blocking pipe that is full, a closed fd) goes through
+ * `process.stderr`; Node writes stderr synchronously on Linux, so lines keep their order.
+ */
+function errText(text: string): void {
+  let rest = Buffer.from(text);
+  try {
+    while (rest.length > 0) rest = rest.subarray(writeSync(2, rest));
+    return;
+  } catch {
+    // handed to the stream below
+  }
+  process.stderr.write(rest);
+}
+
 function warn(message: string): void {
-  process.stderr.write(`trace-capabilities: warning: ${sanitizeForTerminal(message)}\n`);
+  errText(`trace-capabilities: warning: ${sanitizeForTerminal(message)}\n`);
 }
 
 function info(message: string): void {
-  process.stderr.write(`trace-capabilities: ${message}\n`);
+  errText(`trace-capabilities: ${message}\n`);
 }
 
-/** Writes to stdout; returns false once stdout is gone (EPIPE: the reader went away). */
+/** What `out` does when stdout goes away (EPIPE: the reader left). */
+let onStdoutGone: () => void = () => {};
 let stdoutGone = false;
+let stdoutWatched = false;
+/** Writes to stdout, until stdout is gone. `process.stdout` is created on first use, after the start. */
 function out(text: string): void {
-  if (!stdoutGone) process.stdout.write(text);
+  if (stdoutGone) return;
+  if (!stdoutWatched) {
+    stdoutWatched = true;
+    process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code === 'EPIPE') {
+        stdoutGone = true;
+        onStdoutGone();
+      }
+    });
+  }
+  process.stdout.write(text);
 }
 
 /**
@@ -219,7 +249,7 @@ export async function main(argv: readonly string[] = process.argv.slice(2), hook
   try {
     cfg = parse(argv);
   } catch (err) {
-    process.stderr.write(`trace-capabilities: ${(err as Error).message}\nTry 'trace-capabilities --help'.\n`);
+    errText(`trace-capabilities: ${(err as Error).message}\nTry 'trace-capabilities --help'.\n`);
     return 2;
   }
   if (cfg === 'help') {
@@ -227,26 +257,21 @@ export async function main(argv: readonly string[] = process.argv.slice(2), hook
     return 0;
   }
   let trace: CapabilityTrace | undefined;
-  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
-    if (err.code === 'EPIPE') {
-      stdoutGone = true;
-      trace?.close();
-    }
-  });
+  onStdoutGone = () => trace?.close();
 
   let printer: EventPrinter;
   try {
     // Before loading: an unknown --fields name fails here, not after attaching.
     printer = makeEventPrinter(cfg);
   } catch (err) {
-    process.stderr.write(`trace-capabilities: ${(err as Error).message}\n`);
+    errText(`trace-capabilities: ${(err as Error).message}\n`);
     return 2;
   }
 
   try {
     trace = traceCapabilities({ ...cfg.trace, symbolize: printer.showsStacks, onWarning: warn });
   } catch (err) {
-    process.stderr.write(`trace-capabilities: error: ${err instanceof Error ? err.message : String(err)}\n`);
+    errText(`trace-capabilities: error: ${err instanceof Error ? err.message : String(err)}\n`);
     return 1;
   }
   const t = trace;
@@ -255,9 +280,10 @@ export async function main(argv: readonly string[] = process.argv.slice(2), hook
   process.on('SIGTERM', stop);
   process.on('SIGHUP', stop);
   info(`attached with the ${t.strategy} strategy (${t.objectPath.split('/').pop() ?? t.objectPath}), output through the ${t.output === 'ringbuf' ? 'ring buffer' : 'perf buffer'}`);
-  if (printer.header) out(printer.header);
   info(`tracing capability checks (${t.strategy}, ${t.output})… press Ctrl-C to stop`);
   hooks.onReady?.();
+  // After the readiness line: the first stdout write creates process.stdout.
+  if (printer.header) out(printer.header);
 
   let lastLost = 0n;
   const lostTimer = setInterval(() => {
@@ -275,7 +301,7 @@ export async function main(argv: readonly string[] = process.argv.slice(2), hook
       printer.print(e);
     }
   } catch (err) {
-    process.stderr.write(`trace-capabilities: error while reading events: ${err instanceof Error ? err.message : String(err)}\n`);
+    errText(`trace-capabilities: error while reading events: ${err instanceof Error ? err.message : String(err)}\n`);
     code = 1;
   } finally {
     clearInterval(lostTimer);
@@ -313,7 +339,7 @@ export function runAsProgram(hooks: MainHooks = {}): void {
       process.exitCode = code;
     },
     (err: unknown) => {
-      process.stderr.write(`trace-capabilities: internal error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+      errText(`trace-capabilities: internal error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
       process.exitCode = 1;
     },
   );

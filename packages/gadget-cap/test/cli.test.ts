@@ -157,6 +157,18 @@ describe('trace-capabilities CLI', () => {
     expect(second.stderr()).not.toMatch(/error|warning: (?!attach strategy)/);
   });
 
+  run('stops by itself, exit 0, when the reader of its stdout goes away (EPIPE)', async () => {
+    const comm = uniqueComm('epipe');
+    const c = await child(comm, ACTIONS.rawSocket);
+    const cli = startCli(['--comm', comm]);
+    await cli.ready;
+    cli.proc.stdout?.destroy();
+    await c.go();
+    // No signal: the event's write fails with EPIPE, which closes the trace and ends main.
+    expect(await cli.exit).toBe(0);
+    expect(cli.stderr()).toMatch(/detached after \d+ event\(s\)/);
+  });
+
   run('JSON output: one object per line with the nested IG field names', async () => {
     const comm = uniqueComm('json');
     const c = await child(comm, `${ACTIONS.rawSocket}\n${ACTIONS.nice}`);
