@@ -19,9 +19,11 @@
  * - Trust: the cache is machine code input for V8, so only a file owned by the effective user and
  *   writable by no one else is used (a root process never runs a cache another user could have
  *   written, e.g. under a HOME kept by `sudo -E`).
- * - Writes go to a private temporary file renamed into place, so readers see a whole file or none.
+ * - Writes go to a private temporary file renamed into place, so readers see a whole file or none,
+ *   and only into a directory of the effective user: root, started with another user's HOME, does
+ *   not leave root-owned directories or files in that user's home.
  */
-import { closeSync, constants as fsConstants, fstatSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
+import { closeSync, constants as fsConstants, fstatSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { homedir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
@@ -137,8 +139,7 @@ export function readCacheFile(path: string): { data: Buffer } | 'miss' | 'invali
   }
   try {
     const st = fstatSync(fd);
-    const euid = typeof process.geteuid === 'function' ? process.geteuid() : st.uid;
-    if (!st.isFile() || st.uid !== euid || (st.mode & 0o022) !== 0 || st.size < HEADER_BYTES || st.size > MAX_CACHE_BYTES) return 'invalid';
+    if (!st.isFile() || st.uid !== (euid() ?? st.uid) || (st.mode & 0o022) !== 0 || st.size < HEADER_BYTES || st.size > MAX_CACHE_BYTES) return 'invalid';
     const buf = Buffer.allocUnsafe(st.size);
     let got = 0;
     while (got < buf.length) {
@@ -157,6 +158,24 @@ export function readCacheFile(path: string): { data: Buffer } | 'miss' | 'invali
   }
 }
 
+const euid = (): number | undefined => (typeof process.geteuid === 'function' ? process.geteuid() : undefined);
+
+/**
+ * Is `dir` ours to write in: it is, or would be created below, a directory owned by the effective
+ * user? (Every missing level is created by us; the first existing one decides.)
+ */
+function ownDirectory(dir: string): boolean {
+  const me = euid();
+  for (let d = dir; ; d = dirname(d)) {
+    try {
+      const st = statSync(d);
+      return st.isDirectory() && (me === undefined || st.uid === me);
+    } catch {
+      if (dirname(d) === d) return false;
+    }
+  }
+}
+
 /**
  * Write `data` as the cache file `path` (private directory and file, atomic rename), then remove
  * the other cache files of the same bundle name in that directory (stale keys). Returns whether it
@@ -165,6 +184,7 @@ export function readCacheFile(path: string): { data: Buffer } | 'miss' | 'invali
 export function writeCacheFile(path: string, name: string, data: Uint8Array): boolean {
   const dir = dirname(path);
   const tmp = `${path}.${process.pid}.tmp`;
+  if (!ownDirectory(dir)) return false;
   try {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     // 'wx': never through an existing file or symlink of that name.

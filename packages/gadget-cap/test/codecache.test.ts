@@ -4,7 +4,7 @@
  * in-process compilation cache keyed by script origin, so every load here uses a new file name
  * (the code cache key is the content, not the path).
  */
-import { chmodSync, chownSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -134,6 +134,23 @@ describe('code cache', () => {
     expect((b.exports.answer as () => number)()).toBe(42);
     expect(b.saveCache()).toBe(false);
     expect(readdirSync(root).filter((f) => f.endsWith('.tmp'))).toEqual([]);
+  });
+
+  it('writes only into a directory of its own user (root with another user’s HOME leaves nothing there)', () => {
+    if (process.geteuid?.() !== 0) {
+      console.warn('not root: a directory of another user cannot be made here; the case is not exercised');
+      return;
+    }
+    const home = join(root, 'home');
+    mkdirSync(home, { mode: 0o755 });
+    chownSync(home, 65534, 65534);
+    const b = loadBundle(bundle(SOURCE), { cacheDir: join(home, '.cache', 'tsbpf'), name: NAME });
+    expect(b.state).toBe('miss');
+    expect(b.saveCache()).toBe(false);
+    expect(readdirSync(home)).toEqual([]);
+    // Our own directory below it is fine.
+    mkdirSync(join(home, 'mine'));
+    expect(loadBundle(bundle(SOURCE), { cacheDir: join(home, 'mine', 'tsbpf'), name: NAME }).saveCache()).toBe(true);
   });
 
   it('no cache directory: compiled every time, nothing written', () => {
