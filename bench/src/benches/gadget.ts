@@ -10,7 +10,7 @@
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { GADGET_OBJECT, peerPath, REPO_ROOT } from '../build.js';
+import { BUILD_DIR, GADGET_OBJECT, peerPath, REPO_ROOT } from '../build.js';
 import { alternate, libLabel, primaryLib, WORKER, type BenchContext } from '../context.js';
 import { runChild } from '../proc.js';
 import { ratioTarget, row, type Target } from '../result.js';
@@ -51,7 +51,10 @@ export async function benchGadget(ctx: BenchContext): Promise<void> {
   const floor: number[] = [];
   const ts: { json: TsGadget; readyMs: number }[] = [];
   const cli: CliRun[] = [];
+  const cliCold: CliRun[] = [];
   const cliErrors: string[] = [];
+  // One untimed run writes the CLI's code cache, as a user's first run does.
+  if (haveCli) await runCli(0).catch(() => undefined);
   const peers = new Map<string, { json: PeerGadget; readyMs: number }[]>();
   await alternate(
     ctx.rounds,
@@ -62,6 +65,7 @@ export async function benchGadget(ctx: BenchContext): Promise<void> {
       if (haveCli) {
         try {
           cli.push(await runCli(0));
+          cliCold.push(await runCli(0, { codeCache: false }));
         } catch (err) {
           cliErrors.push((err as Error).message.split('\n').slice(0, 3).join(' '));
         }
@@ -81,6 +85,7 @@ export async function benchGadget(ctx: BenchContext): Promise<void> {
   const nodeFloor = stat(floor);
   const tsReady = stat(ts.map((x) => x.readyMs));
   const cliReady = cli.length ? stat(cli.map((x) => x.readyMs)) : undefined;
+  const cliColdReady = cliCold.length ? stat(cliCold.map((x) => x.readyMs)) : undefined;
   const tsLoad = stat(ts.map((x) => x.json.loadAttachMs));
   ctx.rows.push(row({ bench: 'gadget', case: 'node -e 0 (floor: spawn → exit)', unit: 'ms', tsbpf: nodeFloor }));
   for (const lib of libs) {
@@ -103,6 +108,9 @@ export async function benchGadget(ctx: BenchContext): Promise<void> {
         r.note = `CLI ${strategy ?? ''}`;
       }
       ctx.rows.push(r);
+    }
+    if (cliColdReady) {
+      ctx.rows.push(row({ bench: 'gadget', case: 'process start → ready: trace-capabilities CLI without its code cache (a first run)', unit: 'ms', tsbpf: cliColdReady, peer: peerReady, peerLabel: libLabel(lib) }));
     }
     const r = row({ bench: 'gadget', case: 'process start → ready: GadgetRun worker', unit: 'ms', tsbpf: tsReady, peer: peerReady, peerLabel: libLabel(lib) });
     if (lib === primary) r.target = target(tsReady);
@@ -146,6 +154,8 @@ export async function benchGadget(ctx: BenchContext): Promise<void> {
 
 /** The gadget-cap CLI (packages/gadget-cap/dist/cli.cjs), or undefined when it is not built. */
 export const GADGET_CLI = join(REPO_ROOT, 'packages/gadget-cap/dist/cli.cjs');
+/** The CLI's code cache directory for the benchmarks (not the user's ~/.cache). */
+const CLI_CACHE_DIR = join(BUILD_DIR, 'v8cache');
 /** The CLI's readiness line. */
 const CLI_READY = /^trace-capabilities: tracing capability checks/m;
 
@@ -168,12 +178,14 @@ export function shebangFlags(script: string): string[] {
 
 /**
  * Spawn the trace-capabilities CLI (with its shebang's node options), time its readiness line, keep it tracing `holdSeconds`, read its
- * peak RSS from /proc/<pid>/status, then stop it with SIGINT (its normal way out).
+ * peak RSS from /proc/<pid>/status, then stop it with SIGINT (its normal way out). With `codeCache: false`
+ * the CLI compiles its code as on a first run.
  */
-export function runCli(holdSeconds: number): Promise<CliRun> {
+export function runCli(holdSeconds: number, options: { codeCache?: boolean } = {}): Promise<CliRun> {
   return new Promise((resolve, reject) => {
+    const env = { ...process.env, TSBPF_CACHE_DIR: options.codeCache === false ? '' : CLI_CACHE_DIR };
     const t0 = performance.now();
-    const child = spawn(process.execPath, [...shebangFlags(GADGET_CLI), GADGET_CLI], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(process.execPath, [...shebangFlags(GADGET_CLI), GADGET_CLI], { stdio: ['ignore', 'ignore', 'pipe'], env });
     let err = '';
     let readyMs: number | undefined;
     let vmhwmKb = -1;
