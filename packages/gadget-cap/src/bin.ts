@@ -2,7 +2,8 @@
 /**
  * The `trace-capabilities` bin (dist/cli.cjs): runs the CLI bundle (dist/cli-bundle.cjs, built from src/cli.ts)
  * with a V8 code cache (src/codecache.ts), written once the first run is ready. With the cache, a
- * start skips compiling the CLI's code: about 10 ms of its start → ready on the benchmark machine.
+ * start skips compiling the CLI's code: about 30 ms of its start → ready on the benchmark machine
+ * (bench gadget: the CLI with and without its cache).
  * The cache lives in `$TSBPF_CACHE_DIR`, else `$XDG_CACHE_HOME/tsbpf`, else `~/.cache/tsbpf`;
  * `TSBPF_CACHE_DIR=` (empty) turns it off.
  *

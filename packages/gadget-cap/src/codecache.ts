@@ -125,9 +125,9 @@ export function cacheFileName(name: string, source: Uint8Array): string {
 }
 
 /**
- * The payload of a cache file, or undefined when the file is missing (`miss`) or unusable
- * (`invalid`): not a regular file of the effective user, writable by others, too large, truncated,
- * or failing its checksum.
+ * The payload of a cache file; `miss` when there is none, `invalid` when it is unusable: not a
+ * regular file of the effective user, writable by others, too large, truncated, or failing its
+ * checksum.
  */
 export function readCacheFile(path: string): { data: Buffer } | 'miss' | 'invalid' {
   let fd: number;
