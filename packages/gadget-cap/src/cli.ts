@@ -50,6 +50,7 @@ Output:
   --profile                print no events; at exit, print per process and per mount namespace
                            which capabilities were checked, granted and denied, and the
                            least-privilege set (--cap-drop/--cap-add, Kubernetes securityContext)
+  --timings                after the readiness line, print how long each start phase took
 
 Stopping:
   --timeout <seconds>      stop after this long
@@ -79,6 +80,7 @@ interface CliConfig {
   format: 'columns' | 'json' | 'json-pretty';
   fields: string[] | undefined;
   profile: boolean;
+  timings: boolean;
 }
 
 function parse(argv: readonly string[]): CliConfig | 'help' {
@@ -108,6 +110,7 @@ function parse(argv: readonly string[]): CliConfig | 'help' {
       'output-format': { type: 'string', short: 'o' },
       fields: { type: 'string' },
       profile: { type: 'boolean' },
+      timings: { type: 'boolean' },
     },
   });
   if (values.help) return 'help';
@@ -160,6 +163,7 @@ function parse(argv: readonly string[]): CliConfig | 'help' {
     format,
     fields: values.fields === undefined ? undefined : normalizeFields(values.fields),
     profile: values.profile ?? false,
+    timings: values.timings ?? false,
   };
 }
 
@@ -282,6 +286,10 @@ export async function main(argv: readonly string[] = process.argv.slice(2), hook
   info(`attached with the ${t.strategy} strategy (${t.objectPath.split('/').pop() ?? t.objectPath}), output through the ${t.output === 'ringbuf' ? 'ring buffer' : 'perf buffer'}`);
   info(`tracing capability checks (${t.strategy}, ${t.output})… press Ctrl-C to stop`);
   hooks.onReady?.();
+  if (cfg.timings) {
+    const st = t.startTimings;
+    info(`start timings (ms): strategy ${st.strategyMs.toFixed(1)}, parse object ${st.parseMs.toFixed(1)}, load+attach ${st.loadAttachMs.toFixed(1)}, total ${st.totalMs.toFixed(1)}`);
+  }
   // After the readiness line: the first stdout write creates process.stdout.
   if (printer.header) out(printer.header);
 

@@ -7,6 +7,18 @@ import { toCapabilityEvent, type CapabilityEvent } from './event.js';
 import { checkPrivileges, explainLoadError } from './preflight.js';
 import { chooseStrategy, type AttachStrategy, type StrategyProbe } from './strategy.js';
 
+/** How long {@link traceCapabilities} took, by phase, in milliseconds (`performance.now()`). */
+export interface TraceStartTimings {
+  /** Privilege check and choosing the attach strategy (feature probes, kernel BTF lookups). */
+  readonly strategyMs: number;
+  /** Reading and parsing the chosen object (`CollectionSpec.fromFile`). */
+  readonly parseMs: number;
+  /** Creating the maps, loading and attaching the programs, opening the buffer (`GadgetRun.start`). */
+  readonly loadAttachMs: number;
+  /** The whole call. */
+  readonly totalMs: number;
+}
+
 /** Options of {@link traceCapabilities}. */
 export interface TraceCapabilitiesOptions {
   /** Only checks the kernel audits (not CAP_OPT_NOAUDIT). No effect with the tracepoint strategy, which cannot see the option. */
@@ -68,6 +80,8 @@ export class CapabilityTrace implements AsyncIterable<CapabilityEvent>, AsyncDis
   readonly skipped: readonly StrategyProbe[];
   /** Resolves once the trace is closed (by {@link close}, `maxEvents`, `timeoutMs`, the signal, or a reader error). */
   readonly done: Promise<void>;
+  /** How long starting the trace took, by phase. */
+  readonly startTimings: TraceStartTimings;
 
   private readonly run: GadgetRun;
   private readonly makeDecoder: () => EventDecoder;
@@ -91,8 +105,17 @@ export class CapabilityTrace implements AsyncIterable<CapabilityEvent>, AsyncDis
   private resolveDone: () => void = () => {};
 
   /** @internal use {@link traceCapabilities} */
-  constructor(init: { run: GadgetRun; decoder: () => EventDecoder; strategy: AttachStrategy; objectPath: string; skipped: readonly StrategyProbe[]; options: TraceCapabilitiesOptions }) {
+  constructor(init: {
+    run: GadgetRun;
+    decoder: () => EventDecoder;
+    strategy: AttachStrategy;
+    objectPath: string;
+    skipped: readonly StrategyProbe[];
+    options: TraceCapabilitiesOptions;
+    startTimings: TraceStartTimings;
+  }) {
     this.run = init.run;
+    this.startTimings = init.startTimings;
     this.makeDecoder = init.decoder;
     this.strategy = init.strategy;
     this.output = init.run.output;
@@ -328,6 +351,7 @@ function checkId(name: string, v: number | undefined, max: number): number | und
 export function traceCapabilities(options: TraceCapabilitiesOptions = {}): CapabilityTrace {
   if (options.signal?.aborted) throw new DOMException('the capability trace was aborted before it started', 'AbortError');
   const warn = options.onWarning ?? (() => {});
+  const t0 = performance.now();
   checkPrivileges();
   const choice = chooseStrategy(options.attach ?? 'auto');
   for (const s of choice.skipped) warn(`attach strategy ${s.strategy} unavailable (${s.detail ?? 'not supported'}): trying the next one`);
@@ -346,7 +370,9 @@ export function traceCapabilities(options: TraceCapabilitiesOptions = {}): Capab
     targ_gid: checkId('gid', options.gid, 0xfffffffe),
     targ_comm: options.comm === undefined ? undefined : commFilter(options.comm, warn),
   };
+  const t1 = performance.now();
   const spec = CollectionSpec.fromFile(choice.objectPath);
+  const t2 = performance.now();
   let run: GadgetRun;
   try {
     // The entry half must attach before the exit half (tracepoint strategy: programs on one
@@ -366,7 +392,9 @@ export function traceCapabilities(options: TraceCapabilitiesOptions = {}): Capab
         symbolize: options.symbolize ?? true,
         keepRaw: true,
       });
-    return new CapabilityTrace({ run, decoder, strategy: choice.strategy, objectPath: choice.objectPath, skipped: choice.skipped, options });
+    const t3 = performance.now();
+    const startTimings = { strategyMs: t1 - t0, parseMs: t2 - t1, loadAttachMs: t3 - t2, totalMs: t3 - t0 };
+    return new CapabilityTrace({ run, decoder, strategy: choice.strategy, objectPath: choice.objectPath, skipped: choice.skipped, options, startTimings });
   } catch (err) {
     run.close();
     throw err;

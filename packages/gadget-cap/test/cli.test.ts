@@ -204,10 +204,17 @@ describe('trace-capabilities CLI', () => {
   run('columns: default fields, and a hostile process name is escaped', async () => {
     const hostile = '\x1b[2J\x07evil\x1b]0;';
     const c = await child(hostile, ACTIONS.nice);
-    const r = await traceChildren(['--pid', String(c.pid)], c);
+    const r = await traceChildren(['--pid', String(c.pid), '--timings'], c);
     expect(r.code, r.stderr).toBe(0);
     const lines = r.stdout.split('\n').filter((l) => l !== '');
     expect(lines[0].split(/\s+/)).toEqual(['COMM', 'PID', 'TID', 'CAPABLE', 'AUDIT', 'CAP', 'SYSCALL']);
+    // --timings: one stderr line after the readiness line, the phases adding up to the total.
+    const t = /start timings \(ms\): strategy ([\d.]+), parse object ([\d.]+), load\+attach ([\d.]+), total ([\d.]+)/.exec(r.stderr);
+    expect(t, r.stderr).not.toBeNull();
+    const [strategy, parse, loadAttach, total] = (t ?? []).slice(1).map(Number);
+    expect(loadAttach).toBeGreaterThan(0);
+    expect(Math.abs(strategy + parse + loadAttach - total)).toBeLessThan(0.5);
+    expect(r.stderr.indexOf('start timings')).toBeGreaterThan(r.stderr.indexOf('press Ctrl-C to stop'));
     const row = lines.find((l) => l.includes('CAP_SYS_NICE'));
     expect(row).toBeDefined();
     expect(row).toContain('SYS_SETPRIORITY');

@@ -326,6 +326,11 @@ describe('strategies not available on this kernel', () => {
   it.skipIf(!TP)('auto picks the tracepoint here and says why the better ones were skipped', () => {
     const warnings: string[] = [];
     const t = trace({ comm: uniqueComm('auto'), onWarning: (m) => warnings.push(m) });
+    // Every phase of the start is timed, and the phases make up the whole.
+    const st = t.startTimings;
+    expect(st.loadAttachMs).toBeGreaterThan(0);
+    expect(st.parseMs).toBeGreaterThan(0);
+    expect(st.strategyMs + st.parseMs + st.loadAttachMs).toBeCloseTo(st.totalMs, 6);
     if (FENTRY.supported) expect(t.strategy).toBe('fentry');
     else if (KPROBE.supported) expect(t.strategy).toBe('kprobe');
     else {
