@@ -5,7 +5,8 @@
 // hammer (bench/peers/hammer.c), points the producer at its pid, then consumes with
 // ring_buffer__poll / perf_buffer__poll (blocking in epoll, as a real tool does) until the hammer
 // exits, and drains what is left. Prints events received, events the producer wrote and the ones
-// the kernel refused, perf LOST counts, the hammer's calls, and this process's CPU time over the run.
+// the kernel refused, perf LOST counts (the same drops, seen from user space), the hammer's calls
+// and run time, and this process's CPU time over the run.
 #define _GNU_SOURCE
 #include "common.h"
 #include <bpf/bpf.h>
@@ -133,16 +134,17 @@ int main(int argc, char **argv)
 	char line[128] = { 0 };
 	ssize_t got = read(out[0], line, sizeof(line) - 1);
 	unsigned long long calls = 0;
+	double hammer_ns = 0;
 	if (got > 0)
-		sscanf(line, "{\"calls\":%llu", &calls);
+		sscanf(line, "{\"calls\":%llu,\"ns\":%lf", &calls, &hammer_ns);
 	__u64 stats[2] = { 0, 0 };
 	int sfd = bpf_map__fd(bpf_object__find_map_by_name(obj, "e2e_stats"));
 	for (__u32 i = 0; i < 2; i++)
 		bpf_map_lookup_elem(sfd, &i, &stats[i]);
 	printf("{\"libbpf\":\"%s\",\"received\":%llu,\"written\":%llu,\"refused\":%llu,\"lost\":%llu,\"calls\":%llu,"
-	       "\"cpuNs\":%.0f,\"wallNs\":%.0f,\"sink\":%llu}\n",
+	       "\"hammerNs\":%.0f,\"cpuNs\":%.0f,\"wallNs\":%.0f,\"sink\":%llu}\n",
 	       peer_libbpf_version(), received, (unsigned long long)stats[0], (unsigned long long)stats[1], lost, calls,
-	       c1 - c0, (w1 - w0) * 1e6, sink & 1);
+	       hammer_ns, c1 - c0, (w1 - w0) * 1e6, sink & 1);
 	perf_buffer__free(pb);
 	ring_buffer__free(rb);
 	bpf_link__destroy(link);

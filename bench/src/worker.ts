@@ -341,9 +341,15 @@ async function e2e(args: string[]): Promise<void> {
   const child = spawn(hammer, [ms, hammerCpu], { stdio: ['pipe', 'pipe', 'inherit'] });
   let output = '';
   child.stdout.on('data', (d: Buffer) => (output += d.toString()));
+  let spawnError: Error | undefined;
+  child.on('error', (err) => (spawnError = err));
   const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
   const pid = child.pid;
-  if (pid === undefined) throw new Error(`cannot start ${hammer}`);
+  if (pid === undefined) {
+    await exited;
+    reader.close();
+    throw new Error(`cannot start the load generator ${hammer}: ${spawnError?.message ?? 'no pid'}`);
+  }
   const target = new Uint8Array(4);
   new DataView(target.buffer).setUint32(0, pid, true);
   c.map('e2e_target').updateBytes(new Uint8Array(4), target);
@@ -366,8 +372,8 @@ async function e2e(args: string[]): Promise<void> {
     return v ? Number(new DataView(v.buffer, v.byteOffset).getBigUint64(0, true)) : 0;
   };
   const lost = reader instanceof L.PerfReader ? reader.lost : 0;
-  const calls = Number((JSON.parse(output) as { calls: number }).calls);
-  out({ received, written: stat(0), refused: stat(1), lost, calls, cpuNs: (c1.user + c1.system) * 1000, wallNs: Number(w1 - w0), sink: sink & 1 });
+  const h = JSON.parse(output) as { calls: number; ns: number };
+  out({ received, written: stat(0), refused: stat(1), lost, calls: h.calls, hammerNs: h.ns, cpuNs: (c1.user + c1.system) * 1000, wallNs: Number(w1 - w0), sink: sink & 1 });
 }
 
 const [cmd, ...rest] = process.argv.slice(2);

@@ -37,8 +37,9 @@ function wellFormed(r: Row): void {
   if (r.peer) {
     expect(Number.isFinite(r.peer.median)).toBe(true);
     expect(r.peerLabel).toMatch(/libbpf v?\d/);
-    // A share the peer measured as 0 (no event lost) has no ratio.
+    // A peer median of 0 (no event lost; a user-CPU share below the tick sampling) has no ratio.
     if (r.peer.median > 0) expect(Number.isFinite(r.ratio)).toBe(true);
+    else expect(r.ratio).toBeUndefined();
   }
   if (r.target) expect(typeof r.target.met).toBe('boolean');
 }

@@ -23,7 +23,7 @@
  *   and only into a directory of the effective user: root, started with another user's HOME, does
  *   not leave root-owned directories or files in that user's home.
  */
-import { closeSync, constants as fsConstants, fstatSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { closeSync, constants as fsConstants, fstatSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, renameSync, unlinkSync, writeFileSync, type Stats } from 'node:fs';
 import { createRequire } from 'node:module';
 import { homedir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
@@ -161,19 +161,44 @@ export function readCacheFile(path: string): { data: Buffer } | 'miss' | 'invali
 const euid = (): number | undefined => (typeof process.geteuid === 'function' ? process.geteuid() : undefined);
 
 /**
- * Is `dir` ours to write in: it is, or would be created below, a directory owned by the effective
- * user? (Every missing level is created by us; the first existing one decides.)
+ * May a directory of another owner stand above our cache directory? Root's or ours, and writable by
+ * no one else unless sticky (`/tmp`: others cannot rename what we create there); a symlink only if
+ * root made it (a system's `/home` → `/usr/home`).
  */
-function ownDirectory(dir: string): boolean {
-  const me = euid();
+function trustedAbove(st: Stats, me: number): boolean {
+  if (st.uid !== me && st.uid !== 0) return false;
+  if (st.isSymbolicLink()) return st.uid === 0;
+  return st.isDirectory() && ((st.mode & 0o022) === 0 || (st.mode & 0o1000) !== 0);
+}
+
+/** Are the existing levels from `dir` up to `/` all {@link trustedAbove}? (Missing ones we create.) */
+function trustedPath(dir: string, me: number): boolean {
   for (let d = dir; ; d = dirname(d)) {
+    let st: Stats | undefined;
     try {
-      const st = statSync(d);
-      return st.isDirectory() && (me === undefined || st.uid === me);
+      st = lstatSync(d);
     } catch {
-      if (dirname(d) === d) return false;
+      st = undefined;
     }
+    if (st !== undefined && !trustedAbove(st, me)) return false;
+    if (dirname(d) === d) return true;
   }
+}
+
+/**
+ * Is `dir` ours to write in: a real directory (lstat: not a symlink) owned by the effective user and
+ * writable by no one else, below levels that only root or this user control? A symlink another user
+ * planted (say `~/.cache/tsbpf` → `/etc`, when root runs with that user's HOME) makes the answer no,
+ * and so does any level owned by another user.
+ */
+function ownDirectory(dir: string, me: number): boolean {
+  let st: Stats;
+  try {
+    st = lstatSync(dir);
+  } catch {
+    return false;
+  }
+  return st.isDirectory() && st.uid === me && (st.mode & 0o022) === 0 && trustedPath(dirname(dir), me);
 }
 
 /**
@@ -184,9 +209,12 @@ function ownDirectory(dir: string): boolean {
 export function writeCacheFile(path: string, name: string, data: Uint8Array): boolean {
   const dir = dirname(path);
   const tmp = `${path}.${process.pid}.tmp`;
-  if (!ownDirectory(dir)) return false;
+  const me = euid();
+  // Nothing is created below a level another user controls; what we create is checked again.
+  if (me !== undefined && !trustedPath(dirname(dir), me)) return false;
   try {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
+    if (me !== undefined && !ownDirectory(dir, me)) return false;
     // 'wx': never through an existing file or symlink of that name.
     writeFileSync(tmp, Buffer.concat([MAGIC, checksum(data), data]), { mode: 0o600, flag: 'wx' });
     renameSync(tmp, path);

@@ -338,6 +338,10 @@ function checkId(name: string, v: number | undefined, max: number): number | und
  * Start tracing capability checks. Loads and attaches at once (synchronously); read the events by
  * iterating the result, and close it when done.
  *
+ * The event decoder is built on the next turn of the event loop, when reading starts (it is output
+ * setup, not needed to be attached): an object whose event type cannot be decoded closes the trace,
+ * and iterating it throws that error.
+ *
  * @example
  * ```ts
  * await using trace = traceCapabilities({ comm: 'nginx', timeoutMs: 10_000 });

@@ -148,9 +148,30 @@ describe('code cache', () => {
     expect(b.state).toBe('miss');
     expect(b.saveCache()).toBe(false);
     expect(readdirSync(home)).toEqual([]);
-    // Our own directory below it is fine.
+    // Not even into a directory of ours below it: its owner could swap that directory for a symlink.
     mkdirSync(join(home, 'mine'));
-    expect(loadBundle(bundle(SOURCE), { cacheDir: join(home, 'mine', 'tsbpf'), name: NAME }).saveCache()).toBe(true);
+    expect(loadBundle(bundle(SOURCE), { cacheDir: join(home, 'mine', 'tsbpf'), name: NAME }).saveCache()).toBe(false);
+    expect(readdirSync(join(home, 'mine'))).toEqual([]);
+    // Our own directory elsewhere is fine.
+    mkdirSync(join(root, 'mine'));
+    expect(loadBundle(bundle(SOURCE), { cacheDir: join(root, 'mine', 'tsbpf'), name: NAME }).saveCache()).toBe(true);
+  });
+
+  it('does not write through a symlinked cache directory, or into one writable by others', () => {
+    // A planted link (~/.cache/tsbpf → a directory of someone else's choosing) is refused even when
+    // its target would pass: the link itself is the deepest existing level.
+    const target = join(root, 'target');
+    mkdirSync(target, { mode: 0o700 });
+    const link = join(root, 'linked');
+    symlinkSync(target, link);
+    const b = loadBundle(bundle(SOURCE), { cacheDir: link, name: NAME });
+    expect(b.saveCache()).toBe(false);
+    expect(readdirSync(target)).toEqual([]);
+    const open = join(root, 'open');
+    mkdirSync(open);
+    chmodSync(open, 0o777);
+    expect(loadBundle(bundle(SOURCE), { cacheDir: open, name: NAME }).saveCache()).toBe(false);
+    expect(readdirSync(open)).toEqual([]);
   });
 
   it('no cache directory: compiled every time, nothing written', () => {

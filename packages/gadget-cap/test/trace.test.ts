@@ -325,12 +325,16 @@ describe('traceCapabilities (tracepoint strategy on this kernel)', () => {
 describe('strategies not available on this kernel', () => {
   it.skipIf(!TP)('auto picks the tracepoint here and says why the better ones were skipped', () => {
     const warnings: string[] = [];
+    const before = performance.now();
     const t = trace({ comm: uniqueComm('auto'), onWarning: (m) => warnings.push(m) });
-    // Every phase of the start is timed, and the phases make up the whole.
+    const wall = performance.now() - before;
+    // Every phase of the start is timed, within the call: loading and attaching take real time.
     const st = t.startTimings;
-    expect(st.loadAttachMs).toBeGreaterThan(0);
+    expect(st.strategyMs).toBeGreaterThan(0);
     expect(st.parseMs).toBeGreaterThan(0);
-    expect(st.strategyMs + st.parseMs + st.loadAttachMs).toBeCloseTo(st.totalMs, 6);
+    expect(st.loadAttachMs).toBeGreaterThan(st.parseMs);
+    expect(st.totalMs).toBeLessThanOrEqual(wall);
+    expect(st.totalMs).toBeGreaterThan(wall / 2);
     if (FENTRY.supported) expect(t.strategy).toBe('fentry');
     else if (KPROBE.supported) expect(t.strategy).toBe('kprobe');
     else {

@@ -30,11 +30,13 @@ const utf8Decoder = new TextDecoder('utf-8', { fatal: false });
 /**
  * `bytes[start, end)` decoded as UTF-8 (invalid sequences become U+FFFD, as `TextDecoder` does).
  * One native call: decoding names byte by byte in JavaScript costs ~3 µs each before the JIT warms
- * up, and a load decodes a thousand of them. Text with a U+FFFD is decoded again by `TextDecoder`
- * so that malformed input reads exactly as before.
+ * up, and a load decodes a thousand of them. Text with a U+FFFD, or starting with a byte-order mark
+ * (which `TextDecoder` drops and the native slice keeps), is decoded by `TextDecoder`, so every input
+ * reads exactly as before.
  */
 export function utf8Text(bytes: Uint8Array, start: number, end: number): string {
-  if (nativeUtf8Slice !== undefined) {
+  const bom = end - start >= 3 && bytes[start] === 0xef && bytes[start + 1] === 0xbb && bytes[start + 2] === 0xbf;
+  if (nativeUtf8Slice !== undefined && !bom) {
     const s = nativeUtf8Slice.call(bytes, start, end);
     if (s.indexOf('\uFFFD') < 0) return s;
   }
