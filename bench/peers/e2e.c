@@ -9,6 +9,7 @@
 // and run time, and this process's CPU time over the run.
 #define _GNU_SOURCE
 #include "common.h"
+#include "consume.h"
 #include <bpf/bpf.h>
 #include <errno.h>
 #include <sched.h>
@@ -16,41 +17,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-struct ev_hdr {
-	unsigned long long timestamp;
-	unsigned int pid, tid, uid, gid;
-	unsigned long long mntns_id;
-	char comm[16];
-};
-
-static unsigned long long sink, received, lost;
-static int decoded;
-
-static void consume(void *data, size_t size)
-{
-	if (!decoded) {
-		sink += ((struct ev_hdr *)data)->pid;
-	} else {
-		unsigned char copy[1024];
-		size_t n = size < sizeof(copy) ? size : sizeof(copy);
-		memcpy(copy, data, n);
-		struct ev_hdr *h = (struct ev_hdr *)copy;
-		sink += h->timestamp + h->pid + h->tid + h->uid + h->gid + h->mntns_id + (unsigned char)h->comm[0] + n;
-		__asm__ volatile("" : : "r"(copy) : "memory");
-	}
-	received++;
-}
-
-static int ring_cb(void *ctx, void *data, size_t size)
-{
-	consume(data, size);
-	return 0;
-}
-
-static void perf_cb(void *ctx, int cpu, void *data, __u32 size)
-{
-	consume(data, size);
-}
+static unsigned long long lost;
 
 static void perf_lost(void *ctx, int cpu, __u64 n)
 {
@@ -143,7 +110,7 @@ int main(int argc, char **argv)
 		bpf_map_lookup_elem(sfd, &i, &stats[i]);
 	printf("{\"libbpf\":\"%s\",\"received\":%llu,\"written\":%llu,\"refused\":%llu,\"lost\":%llu,\"calls\":%llu,"
 	       "\"hammerNs\":%.0f,\"cpuNs\":%.0f,\"wallNs\":%.0f,\"sink\":%llu}\n",
-	       peer_libbpf_version(), received, (unsigned long long)stats[0], (unsigned long long)stats[1], lost, calls,
+	       peer_libbpf_version(), count, (unsigned long long)stats[0], (unsigned long long)stats[1], lost, calls,
 	       hammer_ns, c1 - c0, (w1 - w0) * 1e6, sink & 1);
 	perf_buffer__free(pb);
 	ring_buffer__free(rb);

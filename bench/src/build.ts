@@ -149,7 +149,7 @@ export function peerUnavailableReason(): string | undefined {
 function compile(lib: Libbpf, name: PeerName, extra: { include?: string; archive?: string }, log: Log): void {
   const src = join(BENCH_ROOT, 'peers', `${name}.c`);
   const out = join(lib.binDir, name);
-  const deps = [src, join(BENCH_ROOT, 'peers/common.h')];
+  const deps = [src, join(BENCH_ROOT, 'peers/common.h'), join(BENCH_ROOT, 'peers/consume.h')];
   if (!newer(deps, out)) return;
   mkdirSync(lib.binDir, { recursive: true });
   const args = ['-O2', '-Wall', '-o', out];

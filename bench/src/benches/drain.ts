@@ -13,7 +13,7 @@
  * the share the kernel refused or lost (ring or perf buffer full), and consumer CPU per event.
  */
 import { cpus } from 'node:os';
-import { HAMMER, PRODUCER_OBJECT, peerPath } from '../build.js';
+import { HAMMER, PRODUCER_OBJECT, peerPath, type Libbpf } from '../build.js';
 import { alternate, libLabel, primaryLib, WORKER, type BenchContext } from '../context.js';
 import { runChild } from '../proc.js';
 import { ratioTarget, row } from '../result.js';
@@ -24,6 +24,34 @@ interface DrainResult {
   cpuNs: number;
   wallNs: number;
   libbpf?: string;
+}
+
+/**
+ * `rounds` rounds of the worker's `name` subcommand against the peer binary of the same name built
+ * for each of `libs`, alternating (see {@link alternate}); results by side, peers by libbpf id.
+ */
+async function alternateSides<R extends { libbpf?: string }>(
+  rounds: number,
+  libs: readonly Libbpf[],
+  name: 'drain' | 'e2e',
+  args: readonly string[],
+): Promise<{ ts: R[]; peers: Map<string, R[]> }> {
+  const ts: R[] = [];
+  const peers = new Map<string, R[]>();
+  await alternate(
+    rounds,
+    async () => {
+      ts.push((await runChild<R>(process.execPath, [WORKER, name, ...args])).json);
+    },
+    async () => {
+      for (const lib of libs) {
+        const r = (await runChild<R>(peerPath(lib, name), [...args])).json;
+        lib.reported = r.libbpf;
+        peers.set(lib.id, [...(peers.get(lib.id) ?? []), r]);
+      }
+    },
+  );
+  return { ts, peers };
 }
 
 export async function benchDrain(ctx: BenchContext, kind: 'ring' | 'perf'): Promise<void> {
@@ -42,21 +70,7 @@ export async function benchDrain(ctx: BenchContext, kind: 'ring' | 'perf'): Prom
   for (const size of [64, 128, 1024]) {
     for (const mode of ['raw', 'decoded'] as const) {
       const args = [PRODUCER_OBJECT, kind, String(size), String(burst), String(bursts), String(warmup), mode];
-      const ts: DrainResult[] = [];
-      const peers = new Map<string, DrainResult[]>();
-      await alternate(
-        ctx.rounds,
-        async () => {
-          ts.push((await runChild<DrainResult>(process.execPath, [WORKER, 'drain', ...args])).json);
-        },
-        async () => {
-          for (const lib of libs) {
-            const r = (await runChild<DrainResult>(peerPath(lib, 'drain'), args)).json;
-            lib.reported = r.libbpf;
-            peers.set(lib.id, [...(peers.get(lib.id) ?? []), r]);
-          }
-        },
-      );
+      const { ts, peers } = await alternateSides<DrainResult>(ctx.rounds, libs, 'drain', args);
       const cpu = (rs: DrainResult[]): ReturnType<typeof stat> => stat(rs.map((r) => r.cpuNs / r.events));
       const rate = (rs: DrainResult[]): ReturnType<typeof stat> => stat(rs.map((r) => (r.events / r.wallNs) * 1e9 / 1e6));
       const name = `${kind} ${size} B ${mode}`;
@@ -104,21 +118,7 @@ async function benchEndToEnd(ctx: BenchContext, kind: 'ring' | 'perf'): Promise<
   const rounds = Math.min(ctx.rounds, 5);
   for (const mode of ['raw', 'decoded'] as const) {
     const args = [PRODUCER_OBJECT, kind, String(ms), mode, HAMMER, hammerCpu];
-    const ts: EndToEndResult[] = [];
-    const peers = new Map<string, EndToEndResult[]>();
-    await alternate(
-      rounds,
-      async () => {
-        ts.push((await runChild<EndToEndResult>(process.execPath, [WORKER, 'e2e', ...args])).json);
-      },
-      async () => {
-        for (const lib of libs) {
-          const r = (await runChild<EndToEndResult>(peerPath(lib, 'e2e'), args)).json;
-          lib.reported = r.libbpf;
-          peers.set(lib.id, [...(peers.get(lib.id) ?? []), r]);
-        }
-      },
-    );
+    const { ts, peers } = await alternateSides<EndToEndResult>(rounds, libs, 'e2e', args);
     // Per second of load (the generator's own run time): each side's wall time also holds its way out.
     const rate = (rs: EndToEndResult[]): ReturnType<typeof stat> => stat(rs.map((r) => (r.received / r.hammerNs) * 1e9 / 1e3));
     // A perf drop is both a failed bpf_perf_event_output (refused) and a LOST record: count it once.

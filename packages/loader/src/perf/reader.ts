@@ -430,6 +430,9 @@ export class PerfReader implements EventReader {
         this.#holding = holding;
       },
       waitForData: () => this.#waitForData(),
+      unclaim: () => {
+        this.#consuming = false;
+      },
     };
   }
 
@@ -437,22 +440,13 @@ export class PerfReader implements EventReader {
     return this.startRaw(viewPerRecord(cb));
   }
 
+  // async: a reader already being consumed rejects the promise rather than throwing.
   async startRaw(cb: RawRecordCallback): Promise<void> {
-    const src = this.#claim();
-    try {
-      await consumeLoop(src, cb);
-    } finally {
-      this.#consuming = false;
-    }
+    return consumeLoop(this.#claim(), cb);
   }
 
   async *[Symbol.asyncIterator](): AsyncGenerator<DataView, void, undefined> {
-    const src = this.#claim();
-    try {
-      yield* iterateRecords(src);
-    } finally {
-      this.#consuming = false;
-    }
+    yield* iterateRecords(this.#claim());
   }
 
   /** Block the JS thread until a ring has data or `timeoutMs` passes. For tools and tests. */

@@ -99,6 +99,8 @@ export interface RecordSource {
   hold(holding: boolean): void;
   /** Waits off the JS thread for data; false once closed. */
   waitForData(): Promise<boolean>;
+  /** Ends the reader's claim for this loop: another `start()` or iterator may run. Called once, when the loop ends. */
+  unclaim(): void;
 }
 
 /**
@@ -107,35 +109,43 @@ export interface RecordSource {
  */
 export async function consumeLoop(src: RecordSource, cb: RawRecordCallback): Promise<void> {
   const batch = src.batch;
-  while (!src.isClosed()) {
-    const n = src.drain(cb, batch);
-    if (n >= batch) await yieldToEventLoop();
-    else if (n === 0 && !(await src.waitForData())) break;
+  try {
+    while (!src.isClosed()) {
+      const n = src.drain(cb, batch);
+      if (n >= batch) await yieldToEventLoop();
+      else if (n === 0 && !(await src.waitForData())) break;
+    }
+  } finally {
+    src.unclaim();
   }
 }
 
 /** The async iterator both readers share: one held record at a time, released on the next `next()`. @internal */
 export async function* iterateRecords(src: RecordSource): AsyncGenerator<DataView, void, undefined> {
   let sinceYield = 0;
-  while (!src.isClosed()) {
-    // Awaiting a yielded value only runs microtasks: give timers and I/O a turn now and then.
-    if (++sinceYield > src.batch) {
-      sinceYield = 0;
-      await yieldToEventLoop();
-      if (src.isClosed()) break;
+  try {
+    while (!src.isClosed()) {
+      // Awaiting a yielded value only runs microtasks: give timers and I/O a turn now and then.
+      if (++sinceYield > src.batch) {
+        sinceYield = 0;
+        await yieldToEventLoop();
+        if (src.isClosed()) break;
+      }
+      const view = src.take();
+      if (!view) {
+        if (!(await src.waitForData())) break;
+        continue;
+      }
+      src.hold(true);
+      try {
+        yield view;
+      } finally {
+        src.hold(false);
+        // Released on the next next() call, or when the consumer breaks out of the loop.
+        if (!src.isClosed()) src.release();
+      }
     }
-    const view = src.take();
-    if (!view) {
-      if (!(await src.waitForData())) break;
-      continue;
-    }
-    src.hold(true);
-    try {
-      yield view;
-    } finally {
-      src.hold(false);
-      // Released on the next next() call, or when the consumer breaks out of the loop.
-      if (!src.isClosed()) src.release();
-    }
+  } finally {
+    src.unclaim();
   }
 }

@@ -313,6 +313,9 @@ export class RingBufReader implements EventReader {
         this.#holding = holding;
       },
       waitForData: () => this.#waitForData(),
+      unclaim: () => {
+        this.#busyLoop = false;
+      },
     };
   }
 
@@ -320,22 +323,13 @@ export class RingBufReader implements EventReader {
     return this.startRaw(viewPerRecord(cb));
   }
 
+  // async: a reader already being consumed rejects the promise rather than throwing.
   async startRaw(cb: RawRecordCallback): Promise<void> {
-    const src = this.#claim();
-    try {
-      await consumeLoop(src, cb);
-    } finally {
-      this.#busyLoop = false;
-    }
+    return consumeLoop(this.#claim(), cb);
   }
 
   async *[Symbol.asyncIterator](): AsyncGenerator<DataView, void, undefined> {
-    const src = this.#claim();
-    try {
-      yield* iterateRecords(src);
-    } finally {
-      this.#busyLoop = false;
-    }
+    yield* iterateRecords(this.#claim());
   }
 
   /** Block the JS thread until data is available or `timeoutMs` passes (-1: forever). For tools and tests. */

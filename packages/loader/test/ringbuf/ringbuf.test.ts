@@ -213,6 +213,32 @@ describe.skipIf(!supported || !producerSupport.ok)('RingBufReader', () => {
     expect(rest).toEqual([1n, 2n]);
   });
 
+  it('one start() or iterator at a time; the claim ends with the loop, however it ends', async () => {
+    const size = pageSize();
+    using map = ringbuf(size);
+    using reader = new RingBufReader({ fd: map, maxEntries: size });
+    using p = new Producer('ringbuf', map);
+    p.produce(2);
+    for await (const view of reader) {
+      expect(decode(view).seq).toBe(0n);
+      await expect(reader.start(() => {})).rejects.toThrow(/already being consumed/);
+      break;
+    }
+    // Broken out of: the iterator's claim is gone. A loop ended by a throwing callback lets go too.
+    const failed = reader.start(() => {
+      throw new Error('stop here');
+    });
+    await expect(failed).rejects.toThrow('stop here');
+    const seen: bigint[] = [];
+    p.produce(1);
+    const loop = reader.start((view) => {
+      seen.push(decode(view).seq);
+      reader.close();
+    });
+    await loop;
+    expect(seen).toEqual([2n]);
+  });
+
   it('a throwing callback stops the drain after its record and propagates', () => {
     const size = pageSize();
     using map = ringbuf(size);
