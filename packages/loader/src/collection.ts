@@ -33,6 +33,7 @@ import { isErrno, SyscallError } from './sys/errors.js';
 import type { Fd } from './sys/fd.js';
 import { numPossibleCpus } from './sys/ffi.js';
 import { btfInfo, mapInfo } from './sys/info.js';
+import { nowMs } from './clock.js';
 
 /** Options of {@link Collection.load}. */
 export interface CollectionOptions {
@@ -173,9 +174,9 @@ class Loader {
   run(): Collection {
     const memlock = ensureMemlockLimit();
     if (memlock === 'failed') this.warn('this kernel charges BPF memory to RLIMIT_MEMLOCK and raising it failed: loads may fail with EPERM');
-    let t = performance.now();
+    let t = nowMs();
     const lap = (k: keyof LoadTimings): void => {
-      const now = performance.now();
+      const now = nowMs();
       this.timings[k] += now - t;
       t = now;
     };
@@ -218,7 +219,7 @@ class Loader {
 
   private kernelTargets(): KernelBtfTargets {
     if (this.kernelBtfs) return this.kernelBtfs;
-    const t0 = performance.now();
+    const t0 = nowMs();
     const k = this.options.kernelBtf;
     let vmlinux: Btf;
     try {
@@ -238,7 +239,7 @@ class Loader {
         this.timings.kernelBtf += ms;
       },
     });
-    this.timings.kernelBtf += performance.now() - t0;
+    this.timings.kernelBtf += nowMs() - t0;
     return this.kernelBtfs;
   }
 

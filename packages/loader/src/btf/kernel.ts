@@ -11,6 +11,7 @@ import { MAP, PROT, mmapRaw, munmapRaw, viewAt } from '../sys/ffi.js';
 import { Btf } from './btf.js';
 import type { LazyCoreTargets } from './core/candidates.js';
 import { BtfError } from './error.js';
+import { nowMs } from '../clock.js';
 
 /** Directory of the kernel's BTF files. */
 export const KERNEL_BTF_DIR = '/sys/kernel/btf';
@@ -192,7 +193,7 @@ export class KernelBtfTargets implements LazyCoreTargets {
     const known = this.parsed[i];
     if (known !== undefined) return known ?? undefined;
     const name = this.moduleNames[i];
-    const t0 = performance.now();
+    const t0 = nowMs();
     let btf: Btf | null;
     try {
       btf = loadModuleBtf(name);
@@ -202,7 +203,7 @@ export class KernelBtfTargets implements LazyCoreTargets {
       this.options.onError?.(name, err instanceof Error ? err : new Error(String(err)));
     }
     this.parsed[i] = btf;
-    this.options.onParse?.(performance.now() - t0);
+    this.options.onParse?.(nowMs() - t0);
     return btf ?? undefined;
   }
 }

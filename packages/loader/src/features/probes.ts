@@ -467,7 +467,11 @@ export interface KprobeSupport {
 
 let kprobeCache: KprobeSupport | undefined;
 
-/** How kprobes can be attached here. */
+/**
+ * How kprobes can be attached here. `multi` (and `detail` when single probes work) come from a
+ * program load and a link attempt, made only when first read: a caller asking for single probes
+ * does not pay for them.
+ */
 export function kprobes(): KprobeSupport {
   if (kprobeCache) return kprobeCache;
   const pmu = existsSync('/sys/bus/event_source/devices/kprobe/type');
@@ -477,9 +481,17 @@ export function kprobes(): KprobeSupport {
   } catch {
     tracefs = false;
   }
-  const multi = checkKprobeMulti();
-  const detail = !pmu && !tracefs ? 'kprobes are not enabled in this kernel (CONFIG_KPROBES): no kprobe PMU and no kprobe_events' : multi.detail;
-  kprobeCache = { pmu, tracefs, multi: multi.supported, detail };
+  const none = !pmu && !tracefs ? 'kprobes are not enabled in this kernel (CONFIG_KPROBES): no kprobe PMU and no kprobe_events' : undefined;
+  kprobeCache = {
+    pmu,
+    tracefs,
+    get multi(): boolean {
+      return checkKprobeMulti().supported;
+    },
+    get detail(): string | undefined {
+      return none ?? checkKprobeMulti().detail;
+    },
+  };
   return kprobeCache;
 }
 
@@ -565,6 +577,19 @@ export function checkTrampolines(): FeatureResult {
 /** {@link checkTrampolines} as a boolean. */
 export function hasTrampolines(): boolean {
   return checkTrampolines().supported;
+}
+
+/**
+ * Can an fentry program attach to kernel function `name` (in kernel BTF as a function, trampolines
+ * working, the function traceable)? Attaches a do-nothing program for a moment. One lookup of the
+ * function, where {@link checkTrampolines} followed by a lookup of `name` would make two.
+ */
+export function checkFentry(name: string): FeatureResult {
+  return cached(`fentry:${name}`, () => {
+    const id = kernelBtfId(name, 'func');
+    if (id === undefined) return { supported: false, detail: `${name} is not a function in kernel BTF (inlined, renamed or absent)` };
+    return loadAndAttachTracing(BPF_PROG_TYPE.TRACING, BPF_ATTACH_TYPE.TRACE_FENTRY, id, `fentry/${name}`);
+  });
 }
 
 function activeLsms(): string[] | undefined {

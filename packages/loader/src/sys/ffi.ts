@@ -1,14 +1,14 @@
 /**
- * koffi bindings to the few libc entry points tsbpf needs. This file (and the rest of `sys/`) is the only
- * place that imports koffi. Every binding returns the raw C result; callers read {@link lastErrno}
- * right after a -1. libc is loaded on first use so that importing the package on a machine without
- * it (unit tests of the parsers) costs nothing.
+ * koffi bindings to the few libc entry points tsbpf needs. `sys/` is the only place that uses koffi
+ * (loaded by ./koffi.ts). Every binding returns the raw C result; callers read {@link lastErrno}
+ * right after a -1. koffi and libc are loaded on first use, so that importing the package on a
+ * machine without them (unit tests of the parsers) costs nothing.
  *
  * Non-variadic prototypes are declared for variadic functions (`syscall`, `ioctl`, `fcntl`): the
  * calling conventions of x86_64 and aarch64 Linux pass such arguments identically.
  */
 import { readFileSync } from 'node:fs';
-import koffi from 'koffi';
+import { koffi } from './koffi.js';
 import { TsbpfError } from '../errors.js';
 
 /** Syscall numbers of the running architecture. */
@@ -68,7 +68,7 @@ let native: Native | undefined;
 function lib(): Native {
   if (native) return native;
   const nr = syscallNumbers();
-  const libc = koffi.load('libc.so.6');
+  const libc = koffi().load('libc.so.6');
   // koffi returns `any`; each binding is given its C signature's TypeScript shape here, once.
   const f = <A extends unknown[], R>(decl: string): Fn<A, R> => libc.func(decl) as Fn<A, R>;
   const bpf = libc.func('syscall', 'long', ['long', 'int', 'void *', 'unsigned int']) as Fn<[number, number, Uint8Array, number], number>;
@@ -109,7 +109,7 @@ function lib(): Native {
 
 /** errno left by the most recent binding call (meaningful only right after it returned -1). */
 export function lastErrno(): number {
-  return koffi.errno();
+  return koffi().errno();
 }
 
 /**
@@ -117,12 +117,12 @@ export function lastErrno(): number {
  * `bpf_attr` and friends. The address is stable: Node never moves typed array backing stores.
  */
 export function addressOf(buf: Uint8Array): bigint {
-  return koffi.address(buf);
+  return koffi().address(buf);
 }
 
 /** An ArrayBuffer over `length` bytes of native memory at `address` (an mmap()ed region). */
 export function viewAt(address: bigint, length: number): ArrayBuffer {
-  return koffi.view(address, length);
+  return koffi().view(address, length);
 }
 
 /** bpf(2): returns the result (>= 0) or `-errno`. */
@@ -139,7 +139,7 @@ export function bpfCall(cmd: number, attr: Uint8Array, size: number): number {
  */
 export function addressNumber(buf: Uint8Array): number {
   if (buf.byteLength === 0) throw new TsbpfError('FFI_ADDRESS', 'cannot take the address of an empty or detached buffer');
-  const a = koffi.address(buf);
+  const a = koffi().address(buf);
   if (a > BigInt(Number.MAX_SAFE_INTEGER)) throw new TsbpfError('FFI_ADDRESS', `address 0x${a.toString(16)} does not fit a JS number`);
   return Number(a);
 }
@@ -152,7 +152,7 @@ function bindBpfAt(): BpfAt {
   bpfNr = syscallNumbers().bpf;
   // Every parameter an integer: koffi then takes its fast call path (no pointer marshaling, no
   // post-call finalization), and the attr is passed as the address the caller computed once.
-  bpfAt = koffi.load('libc.so.6').func('syscall', 'long', ['long', 'long', 'uintptr_t', 'unsigned long']) as BpfAt;
+  bpfAt = koffi().load('libc.so.6').func('syscall', 'long', ['long', 'long', 'uintptr_t', 'unsigned long']) as BpfAt;
   return bpfAt;
 }
 

@@ -6,7 +6,7 @@
  * Attribute (`nlattr`) encoders and a decoder live here too; the rtnetlink message bodies (tc, links)
  * are built by their users in `link/`.
  */
-import koffi from 'koffi';
+import { koffi } from './koffi.js';
 import { TsbpfError } from '../errors.js';
 import { ERRNO, errnoInfo } from './errno.js';
 import { SyscallError } from './errors.js';
@@ -29,7 +29,7 @@ let native: NetlinkNative | undefined;
 
 function lib(): NetlinkNative {
   if (native) return native;
-  const libc = koffi.load('libc.so.6');
+  const libc = koffi().load('libc.so.6');
   // koffi returns `any`; each binding gets its C signature's TypeScript shape here, once.
   native = {
     socket: libc.func('int socket(int domain, int type, int protocol)') as NetlinkNative['socket'],

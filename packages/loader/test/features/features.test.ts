@@ -2,11 +2,13 @@ import { describe, expect, it, vi } from 'vitest';
 import { existsSync } from 'node:fs';
 import {
   checkBtfKind,
+  checkFentry,
   checkHelper,
   checkKprobeMulti,
   checkMapType,
   checkProgType,
   checkTpBtf,
+  checkTrampolines,
   clearFeatureCache,
   featureReport,
   hasBpfLink,
@@ -80,6 +82,16 @@ describe('feature probes on this kernel', () => {
     expect(checkTpBtf('no_such_tracepoint_xyz')).toMatchObject({ supported: false, detail: expect.stringMatching(/btf_trace_no_such_tracepoint_xyz/) });
     expect(checkBtfKind('nonsense')).toMatchObject({ supported: false });
     expect(probeBtfKind(16 /* BTF_KIND_FLOAT */)).toBe(true);
+  });
+
+  it('probes fentry on a named function, agreeing with the trampoline probe', () => {
+    const before = openFdCount();
+    const cap = checkFentry('cap_capable');
+    expect(cap.supported).toBe(checkTrampolines().supported);
+    if (!cap.supported) expect(cap.detail).toMatch(/fentry\/cap_capable/);
+    expect(checkFentry('no_such_function_xyz')).toMatchObject({ supported: false, detail: expect.stringMatching(/^no_such_function_xyz is not a function in kernel BTF/) });
+    expect(checkFentry('cap_capable')).toBe(cap);
+    expect(openFdCount()).toBe(before);
   });
 
   it('reports kprobe support consistently with sysfs', () => {

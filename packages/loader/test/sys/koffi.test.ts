@@ -1,0 +1,47 @@
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, describe, expect, it } from 'vitest';
+import { findPrebuilt, koffi, programInterpreter } from '../../src/sys/koffi.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const scratch = mkdtempSync(join(tmpdir(), 'tsbpf-koffi-'));
+afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+
+describe('loading koffi', () => {
+  it('finds the prebuilt addon of the installed koffi, with its version', () => {
+    const found = findPrebuilt(here);
+    expect(found).toBeDefined();
+    // koffi's exports map hides its package.json: read it next to the entry Node resolves.
+    const entry = createRequire(import.meta.url).resolve('koffi');
+    const koffiPackage = JSON.parse(readFileSync(join(dirname(entry), 'package.json'), 'utf8')) as { version: string };
+    expect(found?.version).toBe(koffiPackage.version);
+    expect(found?.addon).toMatch(new RegExp(`@koromix/koffi-${process.platform}-${process.arch}/(${process.platform}|musl)_${process.arch}/koffi\\.node$`));
+  });
+
+  it('shares one addon instance with require("koffi")', () => {
+    const api = koffi();
+    const viaPackage = createRequire(import.meta.url)('koffi') as { default: unknown };
+    expect(api).toBe(viaPackage.default);
+    expect(typeof api.load).toBe('function');
+    expect(koffi()).toBe(api);
+  });
+
+  it('takes no addon from a koffi package without its platform package', () => {
+    const lonely = join(scratch, 'a', 'b');
+    mkdirSync(lonely, { recursive: true });
+    // A koffi package without its platform package next to it (or above it) is not taken.
+    mkdirSync(join(scratch, 'node_modules', 'koffi'), { recursive: true });
+    writeFileSync(join(scratch, 'node_modules', 'koffi', 'package.json'), JSON.stringify({ version: '9.9.9' }));
+    expect(findPrebuilt(lonely)).toBeUndefined();
+  });
+
+  it('reads the program interpreter of ELF executables', () => {
+    expect(programInterpreter(process.execPath)).toMatch(/\/ld-(linux|musl)[-\w.]*\.so(\.\d+)?$/);
+    const text = join(scratch, 'not-elf');
+    writeFileSync(text, '#!/bin/sh\n'.repeat(20));
+    expect(programInterpreter(text)).toBeUndefined();
+  });
+});
