@@ -3,7 +3,8 @@
 //   drain <object> ring|perf <size 64|128|1024> <burst> <bursts> <warmup> raw|decoded
 // Each burst: BPF_PROG_TEST_RUN of the producer (<kind><size>) writes <burst> records, then the
 // consumer drains them with ring_buffer__consume / perf_buffer__consume; only the drain is timed
-// (CPU time from getrusage, wall time from CLOCK_MONOTONIC). raw/decoded: see consume.h.
+// (CPU time from getrusage, wall time from CLOCK_MONOTONIC), on CPU 0. raw/decoded: see consume.h.
+#define _GNU_SOURCE
 #include "common.h"
 #include "consume.h"
 #include <bpf/bpf.h>
@@ -24,6 +25,7 @@ int main(int argc, char **argv)
 	int warmup = atoi(argv[6]);
 	decoded = strcmp(argv[7], "decoded") == 0;
 	peer_init();
+	pin_consumer();
 	struct bpf_object *obj = bpf_object__open_file(path, NULL);
 	if (!obj)
 		return 1;

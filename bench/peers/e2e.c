@@ -12,7 +12,6 @@
 #include "consume.h"
 #include <bpf/bpf.h>
 #include <errno.h>
-#include <sched.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -35,10 +34,7 @@ int main(int argc, char **argv)
 	const char *name = perf ? "perf_e2e" : "ring_e2e";
 	peer_init();
 	/* The consumer on CPU 0, the hammer on its own CPU (as the tsbpf worker does). */
-	cpu_set_t set;
-	CPU_ZERO(&set);
-	CPU_SET(0, &set);
-	sched_setaffinity(0, sizeof(set), &set);
+	pin_consumer();
 	struct bpf_object *obj = bpf_object__open_file(argv[1], NULL);
 	if (!obj)
 		return 1;

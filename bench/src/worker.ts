@@ -118,6 +118,8 @@ async function drain(args: string[]): Promise<void> {
   const bursts = Number(burstsS);
   const warmup = Number(warmupS);
   const L = await loadLoader();
+  // On CPU 0, as the C peer: the CPUs of a VM can differ by half in speed.
+  L.setCpuAffinity([0]);
   const spec = L.CollectionSpec.fromFile(object);
   const name = `${kind}${size}`;
   for (const [n, p] of spec.programs) p.autoload = n === name;

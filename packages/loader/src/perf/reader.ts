@@ -75,6 +75,17 @@ const LO = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1 ? 0 : 1;
 const HI = 1 - LO;
 const TWO_32 = 4294967296;
 
+/** The largest data area the drain loop's int32 offsets allow (an offset stays below two ring sizes). */
+const MAX_RING_SIZE = 2 ** 30;
+/** Record limit standing for "no limit" in the drain loop (an int32 compare). */
+const MAX_OFFSET = 0x7fffffff;
+
+/** Bytes between `from` and the ring's `data_head`, as an int32 (at most a ring's worth unless the page is corrupt). */
+function available(ring: CpuRing, from: number): number {
+  const bytes = ring.head() - from;
+  return bytes > MAX_OFFSET ? MAX_OFFSET : bytes | 0;
+}
+
 /** One CPU's perf event and ring. */
 class CpuRing {
   readonly cpu: number;
@@ -105,6 +116,7 @@ class CpuRing {
     const off = this.#field(DATA_OFFSET) || page;
     this.size = this.#field(DATA_SIZE) || region.length - page;
     if ((this.size & (this.size - 1)) !== 0) throw new PerfReaderError(`perf ring of cpu ${cpu} has a data size ${this.size} that is not a power of two`);
+    if (this.size > MAX_RING_SIZE) throw new PerfReaderError(`perf ring of cpu ${cpu} has a data size ${this.size} above the ${MAX_RING_SIZE} bytes this reader supports`);
     this.mask = this.size - 1;
     this.publishEvery = Math.max(8, this.size >>> 2);
     this.buffer = region.buffer;
@@ -288,53 +300,71 @@ export class PerfReader implements EventReader {
    * quarter ring on the way), then `data_head` is read again before the ring counts as empty.
    */
   #drain(ring: CpuRing, cb: RawRecordCallback, max: number): number {
-    let n = 0;
-    let tail = ring.tail;
-    let head = ring.head();
+    // Typed locals for everything the loop reads: V8 otherwise re-checks, untags or converts module
+    // constants and object fields on every iteration (see RingBufReader.readAvailableRaw).
     const data = ring.data;
-    const mask = ring.mask;
-    const size = ring.size;
+    const mask = ring.mask | 0;
+    const size = ring.size | 0;
+    const every = ring.publishEvery | 0;
     const cpu = ring.cpu;
-    let publishAt = ring.published + ring.publishEvery;
+    const sampleType = PERF_RECORD_SAMPLE | 0;
+    const lostType = PERF_RECORD_LOST | 0;
+    const limit = max >= MAX_OFFSET ? MAX_OFFSET : Math.max(0, Math.floor(max));
+    let n = 0;
+    // Positions in the loop are int32 offsets from `origin` (the 64-bit tail, a double, at the
+    // last re-base), re-based at each publish so that they stay below two ring sizes.
+    let origin = ring.tail;
+    let start = origin & mask; // ToInt32 takes the position modulo 2^32, and mask < 2^32
+    let off = 0;
+    let avail = available(ring, origin);
+    let publishAt = (ring.published + every - origin) | 0;
     try {
-      while (n < max) {
-        if (tail >= head) {
-          ring.tail = tail;
+      while (n < limit) {
+        if (off >= avail) {
+          origin += off;
+          start = (start + off) & mask;
+          off = 0;
+          ring.tail = origin;
           ring.publish();
-          head = ring.head();
-          if (tail >= head) break;
+          publishAt = every;
+          avail = available(ring, origin);
+          if (avail <= 0) break;
         }
-        const off = tail & mask;
+        const pos = (start + off) & mask;
         // Headers are 8-byte aligned and the ring a multiple of 8: a header never straddles the end.
-        const type = data.getUint32(off, true);
-        const recSize = data.getUint16(off + 6, true);
-        if (recSize < 8 || recSize > size) throw new PerfReaderError(`corrupt perf record on cpu ${cpu}: size ${recSize} at offset ${off}`);
+        const type = data.getUint32(pos, true);
+        const recSize = data.getUint16(pos + 6, true);
+        if (recSize < 8 || recSize > size) throw new PerfReaderError(`corrupt perf record on cpu ${cpu}: size ${recSize} at offset ${pos}`);
         let view = data;
-        let at = off;
-        if (off + recSize > size) {
-          view = this.#wrapped(ring, off, recSize);
+        let at = pos;
+        if (pos + recSize > size) {
+          view = this.#wrapped(ring, pos, recSize);
           at = 0;
         }
         // Consumed before the callback, so one that throws still consumes its record.
-        tail += recSize;
-        if (type === PERF_RECORD_SAMPLE) {
+        off = (off + recSize) | 0;
+        if (type === sampleType) {
           const rawSize = view.getUint32(at + 8, true);
           if (12 + rawSize > recSize) throw new PerfReaderError(`corrupt sample on cpu ${cpu}: raw size ${rawSize} exceeds record size ${recSize}`);
           n++;
           cb(view, at + 12, rawSize, cpu);
-        } else if (type === PERF_RECORD_LOST) {
+        } else if (type === lostType) {
           this.#lostRecord(ring, view, at);
         } // other record types are not produced for BPF output events
         // A callback (or onLost) may call close(): the mapping is gone then.
         if (this.#closed) break;
-        if (tail >= publishAt) {
-          ring.tail = tail;
+        if (off >= publishAt) {
+          origin += off;
+          start = (start + off) & mask;
+          avail = (avail - off) | 0;
+          off = 0;
+          ring.tail = origin;
           ring.publish();
-          publishAt = tail + ring.publishEvery;
+          publishAt = every;
         }
       }
     } finally {
-      ring.tail = tail;
+      ring.tail = origin + off;
       if (!this.#closed) ring.publish();
     }
     return n;
