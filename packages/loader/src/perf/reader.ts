@@ -309,7 +309,7 @@ export class PerfReader implements EventReader {
     const cpu = ring.cpu;
     const sampleType = PERF_RECORD_SAMPLE | 0;
     const lostType = PERF_RECORD_LOST | 0;
-    const limit = max >= MAX_OFFSET ? MAX_OFFSET : Math.max(0, Math.floor(max));
+    const limit = max >= MAX_OFFSET ? MAX_OFFSET : Math.max(0, Math.ceil(max));
     let n = 0;
     // Positions in the loop are int32 offsets from `origin` (the 64-bit tail, a double, at the
     // last re-base), re-based at each publish so that they stay below two ring sizes.

@@ -244,7 +244,7 @@ export class RingBufReader implements EventReader {
     const lenMask = LEN_MASK | 0;
     const discardBit = DISCARD_BIT | 0;
     const headerSize = HEADER_SIZE | 0;
-    const limit = maxRecords >= MAX_OFFSET ? MAX_OFFSET : Math.max(0, Math.floor(maxRecords));
+    const limit = maxRecords >= MAX_OFFSET ? MAX_OFFSET : Math.max(0, Math.ceil(maxRecords));
     let n = 0;
     // Inside the loop positions are int32 offsets from `origin` (the 64-bit position, a double, at
     // the last re-base): integer adds and masks instead of double arithmetic and truncation on every
