@@ -12,7 +12,7 @@
  * back to `require('koffi')`. Both paths go through `require`, so a program that also imports koffi
  * gets the same addon instance.
  */
-import { closeSync, existsSync, openSync, readFileSync, readSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync, readSync, realpathSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -50,8 +50,9 @@ export function findPrebuilt(from: string): { addon: string; version: string } |
     const version = (JSON.parse(readFileSync(join(modules, 'koffi', 'package.json'), 'utf8')) as { version?: unknown }).version;
     if (typeof version !== 'string') return undefined;
     const platformPackage = `@koromix/koffi-${process.platform}-${process.arch}`;
-    // koffi's own dependency resolves from its directory: nested first, then the levels above.
-    const owner = nearestNodeModules(join(modules, 'koffi'), platformPackage);
+    // koffi's own dependency resolves from its real directory (pnpm links packages into a store,
+    // their dependencies next to them): nested first, then the levels above.
+    const owner = nearestNodeModules(realpathSync(join(modules, 'koffi')), platformPackage);
     if (owner === undefined) return undefined;
     const libc = process.platform === 'linux' && (programInterpreter(process.execPath) ?? '').includes('ld-musl') ? 'musl' : process.platform;
     const addon = join(owner, platformPackage, `${libc}_${process.arch}`, 'koffi.node');

@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -36,6 +36,27 @@ describe('loading koffi', () => {
     mkdirSync(join(scratch, 'node_modules', 'koffi'), { recursive: true });
     writeFileSync(join(scratch, 'node_modules', 'koffi', 'package.json'), JSON.stringify({ version: '9.9.9' }));
     expect(findPrebuilt(lonely)).toBeUndefined();
+  });
+
+  it('follows a linked koffi to the platform package next to its real directory (pnpm layout)', () => {
+    const store = join(scratch, 'store', 'koffi@9.9.8', 'node_modules');
+    mkdirSync(join(store, 'koffi'), { recursive: true });
+    writeFileSync(join(store, 'koffi', 'package.json'), JSON.stringify({ version: '9.9.8' }));
+    const platformPackage = join(store, '@koromix', `koffi-${process.platform}-${process.arch}`);
+    mkdirSync(platformPackage, { recursive: true });
+    writeFileSync(join(platformPackage, 'package.json'), '{}');
+    for (const libc of [process.platform, 'musl']) {
+      const dir = join(platformPackage, `${libc}_${process.arch}`);
+      mkdirSync(dir, { recursive: true });
+      writeFileSync(join(dir, 'koffi.node'), '');
+    }
+    const project = join(scratch, 'project');
+    mkdirSync(join(project, 'node_modules'), { recursive: true });
+    mkdirSync(join(project, 'src'), { recursive: true });
+    symlinkSync(join(store, 'koffi'), join(project, 'node_modules', 'koffi'));
+    const found = findPrebuilt(join(project, 'src'));
+    expect(found?.version).toBe('9.9.8');
+    expect(found?.addon.startsWith(join(realpathSync(store), '@koromix') + '/')).toBe(true);
   });
 
   it('reads the program interpreter of ELF executables', () => {
