@@ -2,10 +2,10 @@
  * Benchmarks 3 and 4: ring buffer and perf buffer drain, and the end-to-end rate. A BPF_PROG_TYPE_SYSCALL (ring) or raw_tp
  * (perf) producer, run with BPF_PROG_TEST_RUN, writes a bpf_loop burst of 64/128/1024-byte records;
  * then the consumer (pinned to CPU 0 on both sides) drains them without blocking and only the drain
- * is timed, after warm-up bursts: CPU time of the process (getrusage) and wall time. tsbpf RingBufReader/PerfReader.readAvailableRaw (the record as
- * an offset into one shared view) against libbpf ring_buffer__consume/perf_buffer__consume, raw (one
- * field read per record) and decoded (tsbpf: compileDecoder(view, offset) → object; C: copy into the
- * struct and read the header fields).
+ * is timed, after warm-up bursts: CPU time of the process (getrusage) and wall time. tsbpf
+ * RingBufReader/PerfReader.readAvailableRaw (the record as an offset into one shared view) against
+ * libbpf ring_buffer__consume/perf_buffer__consume, raw (one field read per record) and decoded
+ * (tsbpf: compileDecoder(view, offset) → object; C: copy into the struct and read the header fields).
  *
  * End to end ({@link benchEndToEnd}): a tracepoint producer writes one 128-byte event per getppid()
  * of a load generator pinned to the last CPU; the consumer (pinned to CPU 0) reads live, blocking in
