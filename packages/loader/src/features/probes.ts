@@ -42,6 +42,7 @@ function cached(key: string, probe: () => FeatureResult): FeatureResult {
 /** Forget every cached answer (after loading a module, or in tests). */
 export function clearFeatureCache(): void {
   cache.clear();
+  kprobeCache = undefined;
 }
 
 function describeError(err: unknown): string {

@@ -44,7 +44,7 @@ export class PerfReaderError extends TsbpfError {
 
 /** Options of {@link PerfReader}. */
 export interface PerfReaderOptions extends EventReaderOptions {
-  /** Data pages per CPU ring (a power of two; default 8). */
+  /** Data pages per CPU ring (a power of two; default 8; at most 1 GiB of data per CPU). */
   readonly pageCount?: number;
   /**
    * Wake the reader every N samples per CPU (default 1). Exclusive with `watermarkBytes`. With N > 1 the
@@ -83,7 +83,7 @@ const MAX_OFFSET = 0x7fffffff;
 /** Bytes between `from` and the ring's `data_head`, as an int32 (at most a ring's worth unless the page is corrupt). */
 function available(ring: CpuRing, from: number): number {
   const bytes = ring.head() - from;
-  return bytes > MAX_OFFSET ? MAX_OFFSET : bytes | 0;
+  return bytes <= 0 ? 0 : bytes > MAX_OFFSET ? MAX_OFFSET : bytes | 0;
 }
 
 /** One CPU's perf event and ring. */
@@ -194,6 +194,7 @@ export class PerfReader implements EventReader {
     const page = pageSize();
     const pages = options.pageCount ?? 8;
     if (!Number.isInteger(pages) || pages <= 0 || (pages & (pages - 1)) !== 0) throw new PerfReaderError(`pageCount ${pages} is not a power of two`);
+    if (pages * page > MAX_RING_SIZE) throw new PerfReaderError(`pageCount ${pages} makes ${pages * page}-byte rings, above the ${MAX_RING_SIZE} bytes this reader supports`);
     if (options.wakeupEvents !== undefined && options.watermarkBytes !== undefined) throw new PerfReaderError('give wakeupEvents or watermarkBytes, not both');
     this.#map = map.fd;
     this.#pollTimeoutMs = options.pollTimeoutMs ?? -1;
@@ -237,7 +238,14 @@ export class PerfReader implements EventReader {
       fd.close();
       throw err;
     }
-    const ring = new CpuRing(cpu, fd, region, page);
+    let ring: CpuRing;
+    try {
+      ring = new CpuRing(cpu, fd, region, page);
+    } catch (err) {
+      region.unmap();
+      fd.close();
+      throw err;
+    }
     this.#rings.push(ring);
     perfEventEnable(fd);
     const key = new Uint8Array(4);

@@ -23,7 +23,10 @@ export class RingBufError extends TsbpfError {
   }
 }
 
-/** A ring buffer map to read: its fd and `max_entries` (the data size, a power-of-two multiple of the page size). */
+/**
+ * A ring buffer map to read: its fd and `max_entries` (the data size, a power-of-two multiple of the
+ * page size, at most 1 GiB: the kernel allows more, the reader's drain loop does not).
+ */
 export interface RingBufMap {
   readonly fd: Fd;
   readonly maxEntries: number;
@@ -161,7 +164,7 @@ export class RingBufReader implements EventReader {
   /** Bytes between `from` and `producer_pos`, as an int32 (at most a ring's worth unless the page is corrupt). */
   #available(from: number): number {
     const bytes = this.#producer() - from;
-    return bytes > MAX_OFFSET ? MAX_OFFSET : bytes | 0;
+    return bytes <= 0 ? 0 : bytes > MAX_OFFSET ? MAX_OFFSET : bytes | 0;
   }
 
   /**

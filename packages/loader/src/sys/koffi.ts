@@ -7,14 +7,16 @@
  * addon, `@koromix/koffi-<platform>-<arch>/<linux|musl>_<arch>/koffi.node`, whose exports are koffi's
  * API. So tsbpf looks for that file where npm installs it (next to the koffi package Node would
  * resolve from here), picks glibc or musl the way koffi does (the interpreter named in the node
- * binary's `PT_INTERP`), and requires it: about 2 ms. It is used only when its version is the koffi
- * package's; anything unexpected (another layout, a bundler, a version mismatch, a load error) falls
- * back to `require('koffi')`. Both paths go through `require`, so a program that also imports koffi
- * gets the same addon instance.
+ * binary's `PT_INTERP`), and requires it: about 2 ms. It is used only when the platform package and
+ * the addon carry the koffi package's version; anything unexpected (another layout, Yarn Plug'n'Play,
+ * `--preserve-symlinks`, a version mismatch, a load error) falls back to `require('koffi')`. Both
+ * paths go through `require`, so a program that also imports koffi gets the same addon instance.
+ * Bundlers and dependency tracers see koffi only as a runtime `require`: keep it external and
+ * installed next to the bundle.
  */
 import { closeSync, existsSync, openSync, readFileSync, readSync, realpathSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type koffiModule from 'koffi';
 
@@ -28,18 +30,36 @@ export function koffi(): Koffi {
   return (loaded ??= loadKoffi());
 }
 
-function loadKoffi(): Koffi {
+/**
+ * Load koffi: through its prebuilt addon when `direct` (and found), else through `require('koffi')`.
+ * Exported for tests; use {@link koffi}.
+ */
+export function loadKoffi(direct = nodeResolvesLikeThis()): Koffi {
   const require = createRequire(import.meta.url);
-  const direct = findPrebuilt(dirname(fileURLToPath(import.meta.url)));
-  if (direct) {
+  const prebuilt = direct ? findPrebuilt(dirname(fileURLToPath(import.meta.url))) : undefined;
+  if (prebuilt) {
     try {
-      const api = require(direct.addon) as Partial<Koffi>;
-      if (api.version === direct.version && typeof api.load === 'function') return api as Koffi;
+      const api = require(prebuilt.addon) as Partial<Koffi>;
+      if (api.version === prebuilt.version && typeof api.load === 'function') return api as Koffi;
     } catch {
       // not loadable here (another C library, a missing dependency): koffi's loader decides
     }
   }
-  return require('koffi') as Koffi;
+  // koffi's CommonJS entry is a wrapper whose `default` is the addon's API.
+  const wrapper = require('koffi') as { default?: Koffi } & Koffi;
+  return wrapper.default ?? wrapper;
+}
+
+/**
+ * Whether Node resolves packages the way {@link findPrebuilt} walks: not under Yarn Plug'n'Play
+ * (no node_modules to walk) and not with `--preserve-symlinks` (the addon would load a second time
+ * under its link path).
+ */
+function nodeResolvesLikeThis(): boolean {
+  if ((process.versions as Record<string, string | undefined>).pnp !== undefined) return false;
+  if (process.env.NODE_PRESERVE_SYMLINKS === '1') return false;
+  const flags = `${process.execArgv.join(' ')} ${process.env.NODE_OPTIONS ?? ''}`;
+  return !flags.includes('--preserve-symlinks');
 }
 
 /** The prebuilt addon of the koffi package Node would resolve from `from`, with that package's version. */
@@ -54,7 +74,10 @@ export function findPrebuilt(from: string): { addon: string; version: string } |
     // their dependencies next to them): nested first, then the levels above.
     const owner = nearestNodeModules(realpathSync(join(modules, 'koffi')), platformPackage);
     if (owner === undefined) return undefined;
-    const libc = process.platform === 'linux' && (programInterpreter(process.execPath) ?? '').includes('ld-musl') ? 'musl' : process.platform;
+    // koffi pins its platform packages to its own version: another one is not ours to load.
+    const platformVersion = (JSON.parse(readFileSync(join(owner, platformPackage, 'package.json'), 'utf8')) as { version?: unknown }).version;
+    if (platformVersion !== version) return undefined;
+    const libc = process.platform === 'linux' && isMuslInterpreter(programInterpreter(process.execPath)) ? 'musl' : process.platform;
     const addon = join(owner, platformPackage, `${libc}_${process.arch}`, 'koffi.node');
     return existsSync(addon) ? { addon, version } : undefined;
   } catch {
@@ -71,6 +94,11 @@ function nearestNodeModules(dir: string, name: string): string | undefined {
     }
     if (dirname(d) === d) return undefined;
   }
+}
+
+/** Whether an ELF interpreter path is musl's dynamic linker (`/lib/ld-musl-x86_64.so.1`), as koffi decides. */
+export function isMuslInterpreter(path: string | undefined): boolean {
+  return path !== undefined && basename(path).startsWith('ld-musl-');
 }
 
 const PT_INTERP = 3;

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
-import { findPrebuilt, koffi, programInterpreter } from '../../src/sys/koffi.js';
+import { findPrebuilt, isMuslInterpreter, koffi, loadKoffi, programInterpreter } from '../../src/sys/koffi.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const scratch = mkdtempSync(join(tmpdir(), 'tsbpf-koffi-'));
@@ -18,7 +18,8 @@ describe('loading koffi', () => {
     const entry = createRequire(import.meta.url).resolve('koffi');
     const koffiPackage = JSON.parse(readFileSync(join(dirname(entry), 'package.json'), 'utf8')) as { version: string };
     expect(found?.version).toBe(koffiPackage.version);
-    expect(found?.addon).toMatch(new RegExp(`@koromix/koffi-${process.platform}-${process.arch}/(${process.platform}|musl)_${process.arch}/koffi\\.node$`));
+    const libc = isMuslInterpreter(programInterpreter(process.execPath)) ? 'musl' : process.platform;
+    expect(found?.addon.endsWith(`@koromix/koffi-${process.platform}-${process.arch}/${libc}_${process.arch}/koffi.node`)).toBe(true);
   });
 
   it('shares one addon instance with require("koffi")', () => {
@@ -27,6 +28,8 @@ describe('loading koffi', () => {
     expect(api).toBe(viaPackage.default);
     expect(typeof api.load).toBe('function');
     expect(koffi()).toBe(api);
+    // The fallback (koffi's own loader) gives the same API object, not koffi's CommonJS wrapper.
+    expect(loadKoffi(false)).toBe(api);
   });
 
   it('takes no addon from a koffi package without its platform package', () => {
@@ -44,7 +47,7 @@ describe('loading koffi', () => {
     writeFileSync(join(store, 'koffi', 'package.json'), JSON.stringify({ version: '9.9.8' }));
     const platformPackage = join(store, '@koromix', `koffi-${process.platform}-${process.arch}`);
     mkdirSync(platformPackage, { recursive: true });
-    writeFileSync(join(platformPackage, 'package.json'), '{}');
+    writeFileSync(join(platformPackage, 'package.json'), JSON.stringify({ version: '9.9.8' }));
     for (const libc of [process.platform, 'musl']) {
       const dir = join(platformPackage, `${libc}_${process.arch}`);
       mkdirSync(dir, { recursive: true });
@@ -57,6 +60,16 @@ describe('loading koffi', () => {
     const found = findPrebuilt(join(project, 'src'));
     expect(found?.version).toBe('9.9.8');
     expect(found?.addon.startsWith(join(realpathSync(store), '@koromix') + '/')).toBe(true);
+    // A platform package of another version is not koffi's to load.
+    writeFileSync(join(platformPackage, 'package.json'), JSON.stringify({ version: '9.9.7' }));
+    expect(findPrebuilt(join(project, 'src'))).toBeUndefined();
+  });
+
+  it("tells musl's dynamic linker by its file name, as koffi does", () => {
+    expect(isMuslInterpreter('/lib/ld-musl-x86_64.so.1')).toBe(true);
+    expect(isMuslInterpreter('/lib64/ld-linux-x86-64.so.2')).toBe(false);
+    expect(isMuslInterpreter('/opt/ld-musl-tools/lib/ld-linux-aarch64.so.1')).toBe(false);
+    expect(isMuslInterpreter(undefined)).toBe(false);
   });
 
   it('reads the program interpreter of ELF executables', () => {
