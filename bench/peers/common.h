@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-// Shared helpers of the libbpf peers: clocks, rusage, peak RSS, and one JSON line of output.
+// Shared helpers of the libbpf peers: clocks, rusage, peak RSS, loading one program of an object.
 #ifndef BENCH_PEER_COMMON_H
 #define BENCH_PEER_COMMON_H
 
@@ -56,6 +56,23 @@ static int quiet_print(enum libbpf_print_level level, const char *fmt, va_list a
 static inline void peer_init(void)
 {
 	libbpf_set_print(quiet_print);
+}
+
+/* Open the object at `path` and load only its program `name`; NULL (after a message) on failure. */
+static inline struct bpf_object *load_only(const char *path, const char *name)
+{
+	struct bpf_object *obj = bpf_object__open_file(path, NULL);
+	if (!obj)
+		return NULL;
+	struct bpf_program *p;
+	bpf_object__for_each_program(p, obj) bpf_program__set_autoload(p, strcmp(bpf_program__name(p), name) == 0);
+	int err = bpf_object__load(obj);
+	if (err) {
+		fprintf(stderr, "load: %s\n", strerror(-err));
+		bpf_object__close(obj);
+		return NULL;
+	}
+	return obj;
 }
 
 static inline const char *peer_libbpf_version(void)

@@ -26,18 +26,11 @@ int main(int argc, char **argv)
 	decoded = strcmp(argv[7], "decoded") == 0;
 	peer_init();
 	pin_consumer();
-	struct bpf_object *obj = bpf_object__open_file(path, NULL);
-	if (!obj)
-		return 1;
 	char name[32];
 	snprintf(name, sizeof(name), "%s%d", perf ? "perf" : "ring", size);
-	struct bpf_program *p;
-	bpf_object__for_each_program(p, obj) bpf_program__set_autoload(p, strcmp(bpf_program__name(p), name) == 0);
-	int err = bpf_object__load(obj);
-	if (err) {
-		fprintf(stderr, "load: %s\n", strerror(-err));
+	struct bpf_object *obj = load_only(path, name);
+	if (!obj)
 		return 1;
-	}
 	struct bpf_program *prog = bpf_object__find_program_by_name(obj, name);
 	if (!prog)
 		return 1;
@@ -60,7 +53,7 @@ int main(int argc, char **argv)
 	double cpu_total = 0, wall_total = 0;
 	unsigned long long events = 0;
 	for (int i = 0; i < warmup + bursts; i++) {
-		err = bpf_prog_test_run_opts(bpf_program__fd(prog), &topts);
+		int err = bpf_prog_test_run_opts(bpf_program__fd(prog), &topts);
 		if (err || topts.retval != (unsigned)burst) {
 			fprintf(stderr, "test run: err %d retval %u\n", err, topts.retval);
 			return 1;

@@ -35,16 +35,9 @@ int main(int argc, char **argv)
 	peer_init();
 	/* The consumer on CPU 0, the hammer on its own CPU (as the tsbpf worker does). */
 	pin_consumer();
-	struct bpf_object *obj = bpf_object__open_file(argv[1], NULL);
+	struct bpf_object *obj = load_only(argv[1], name);
 	if (!obj)
 		return 1;
-	struct bpf_program *p;
-	bpf_object__for_each_program(p, obj) bpf_program__set_autoload(p, strcmp(bpf_program__name(p), name) == 0);
-	int err = bpf_object__load(obj);
-	if (err) {
-		fprintf(stderr, "load: %s\n", strerror(-err));
-		return 1;
-	}
 	struct bpf_link *link = bpf_program__attach(bpf_object__find_program_by_name(obj, name));
 	if (!link) {
 		fprintf(stderr, "attach: %s\n", strerror(errno));
