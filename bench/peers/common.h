@@ -1,8 +1,13 @@
 // SPDX-License-Identifier: Apache-2.0
-// Shared helpers of the libbpf peers: clocks, rusage, peak RSS, loading one program of an object.
+// Shared helpers of the libbpf peers: clocks, rusage, peak RSS, loading one program of an object,
+// pinning to CPU 0.
 #ifndef BENCH_PEER_COMMON_H
 #define BENCH_PEER_COMMON_H
 
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* sched_setaffinity */
+#endif
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,6 +56,18 @@ static int quiet_print(enum libbpf_print_level level, const char *fmt, va_list a
 	if (level == LIBBPF_WARN && getenv("BENCH_PEER_VERBOSE"))
 		return vfprintf(stderr, fmt, ap);
 	return 0;
+}
+
+/*
+ * Runs the measuring thread on CPU 0, as the tsbpf worker does for the same benchmarks: the vCPUs
+ * of a VM can differ by half in speed, so both sides must time on the same one.
+ */
+static inline void pin_to_cpu0(void)
+{
+	cpu_set_t set;
+	CPU_ZERO(&set);
+	CPU_SET(0, &set);
+	sched_setaffinity(0, sizeof(set), &set);
 }
 
 static inline void peer_init(void)

@@ -5,7 +5,6 @@
 #ifndef BENCH_PEER_CONSUME_H
 #define BENCH_PEER_CONSUME_H
 
-#include <sched.h>
 #include <string.h>
 #include <linux/types.h>
 
@@ -44,15 +43,6 @@ static int ring_cb(void *ctx, void *data, size_t size)
 static void perf_cb(void *ctx, int cpu, void *data, __u32 size)
 {
 	consume(data, size);
-}
-
-/* The consumer runs on CPU 0, as the tsbpf worker does (CPUs of a VM can differ by half in speed). */
-static void pin_consumer(void)
-{
-	cpu_set_t set;
-	CPU_ZERO(&set);
-	CPU_SET(0, &set);
-	sched_setaffinity(0, sizeof(set), &set);
 }
 
 #endif

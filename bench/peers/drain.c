@@ -25,7 +25,7 @@ int main(int argc, char **argv)
 	int warmup = atoi(argv[6]);
 	decoded = strcmp(argv[7], "decoded") == 0;
 	peer_init();
-	pin_consumer();
+	pin_to_cpu0();
 	char name[32];
 	snprintf(name, sizeof(name), "%s%d", perf ? "perf" : "ring", size);
 	struct bpf_object *obj = load_only(path, name);

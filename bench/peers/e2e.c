@@ -34,7 +34,7 @@ int main(int argc, char **argv)
 	const char *name = perf ? "perf_e2e" : "ring_e2e";
 	peer_init();
 	/* The consumer on CPU 0, the hammer on its own CPU (as the tsbpf worker does). */
-	pin_consumer();
+	pin_to_cpu0();
 	struct bpf_object *obj = load_only(argv[1], name);
 	if (!obj)
 		return 1;

@@ -43,6 +43,7 @@ int main(int argc, char **argv)
 	int n = atoi(argv[2]);
 	int rounds = atoi(argv[3]);
 	peer_init();
+	pin_to_cpu0();
 	int fd = bpf_map_create(hash ? BPF_MAP_TYPE_HASH : BPF_MAP_TYPE_ARRAY, "bench", 4, VALUE_SIZE, n, NULL);
 	if (fd < 0) {
 		fprintf(stderr, "bpf_map_create: %s\n", strerror(errno));

@@ -176,6 +176,8 @@ async function maps(args: string[]): Promise<void> {
   const n = Number(nS);
   const rounds = Number(roundsS);
   const L = await loadLoader();
+  // On CPU 0, as the C peer (see drain).
+  L.setCpuAffinity([0]);
   const hash = type === 'hash';
   const VALUE = 64;
   const fd = L.mapCreate({ mapType: hash ? L.BPF_MAP_TYPE.HASH : L.BPF_MAP_TYPE.ARRAY, keySize: 4, valueSize: VALUE, maxEntries: n, mapName: 'bench' });

@@ -95,6 +95,6 @@ export async function benchMaps(ctx: BenchContext): Promise<void> {
     `maps: the user/kernel CPU rows split each side's CPU time with getrusage, which samples the split at the scheduler tick (250 Hz here): read them over many rounds.`,
   );
   ctx.notes.push(
-    `maps: ${n} elements, ${inner} timed passes per process (median), one process per round and side. BpfMap has no deleteBatch, and its byte API has no batch calls: those rows exist only for the raw calls. The getpid() rows time the cheapest syscall through koffi against C: the floor of any FFI crossing.`,
+    `maps: ${n} elements, ${inner} timed passes per process (median), one process per round and side, pinned to CPU 0 on both sides. BpfMap has no deleteBatch, and its byte API has no batch calls: those rows exist only for the raw calls. The getpid() rows time the cheapest syscall through koffi against C: the floor of any FFI crossing.`,
   );
 }

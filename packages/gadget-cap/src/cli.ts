@@ -288,7 +288,9 @@ export async function main(argv: readonly string[] = process.argv.slice(2), hook
   hooks.onReady?.();
   if (cfg.timings) {
     const st = t.startTimings;
-    info(`start timings (ms): strategy ${st.strategyMs.toFixed(1)}, parse object ${st.parseMs.toFixed(1)}, load+attach ${st.loadAttachMs.toFixed(1)}, total ${st.totalMs.toFixed(1)}`);
+    const l = st.load;
+    const phases = `maps ${l.maps.toFixed(1)}, CO-RE and linking ${l.relocate.toFixed(1)}, program loads ${l.programs.toFixed(1)}, object BTF ${l.objectBtf.toFixed(1)}`;
+    info(`start timings (ms): strategy ${st.strategyMs.toFixed(1)}, parse object ${st.parseMs.toFixed(1)}, load+attach ${st.loadAttachMs.toFixed(1)} (${phases}), total ${st.totalMs.toFixed(1)}`);
   }
   // After the readiness line: the first stdout write creates process.stdout.
   if (printer.header) out(printer.header);

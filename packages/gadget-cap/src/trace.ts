@@ -2,7 +2,7 @@
  * The library API: `traceCapabilities(options)` loads the best trace_capabilities object for this
  * kernel through the generic gadget runtime and hands out typed events as an async iterable.
  */
-import { CollectionSpec, EventDecoder, GadgetRun, TsbpfError, mountNamespaceOf } from '@tsbpf/loader';
+import { CollectionSpec, EventDecoder, GadgetRun, TsbpfError, mountNamespaceOf, type LoadTimings } from '@tsbpf/loader';
 import { toCapabilityEvent, type CapabilityEvent } from './event.js';
 import { checkPrivileges, explainLoadError } from './preflight.js';
 import { chooseStrategy, type AttachStrategy, type StrategyProbe } from './strategy.js';
@@ -18,6 +18,8 @@ export interface TraceStartTimings {
   readonly parseMs: number;
   /** Creating the maps, loading and attaching the programs, opening the buffer (`GadgetRun.start`). */
   readonly loadAttachMs: number;
+  /** The collection load inside {@link loadAttachMs}, by phase (`Collection.timings`); the rest is attaching and the reader. */
+  readonly load: Readonly<LoadTimings>;
   /** The whole call. */
   readonly totalMs: number;
 }
@@ -400,7 +402,7 @@ export function traceCapabilities(options: TraceCapabilitiesOptions = {}): Capab
         keepRaw: true,
       });
     const t3 = nowMs();
-    const startTimings = { strategyMs: t1 - t0, parseMs: t2 - t1, loadAttachMs: t3 - t2, totalMs: t3 - t0 };
+    const startTimings = { strategyMs: t1 - t0, parseMs: t2 - t1, loadAttachMs: t3 - t2, load: { ...run.collection.timings }, totalMs: t3 - t0 };
     return new CapabilityTrace({ run, decoder, strategy: choice.strategy, objectPath: choice.objectPath, skipped: choice.skipped, options, startTimings });
   } catch (err) {
     run.close();

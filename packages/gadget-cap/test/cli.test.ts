@@ -209,11 +209,15 @@ describe('trace-capabilities CLI', () => {
     const lines = r.stdout.split('\n').filter((l) => l !== '');
     expect(lines[0].split(/\s+/)).toEqual(['COMM', 'PID', 'TID', 'CAPABLE', 'AUDIT', 'CAP', 'SYSCALL']);
     // --timings: one stderr line after the readiness line, the phases adding up to the total.
-    const t = /start timings \(ms\): strategy ([\d.]+), parse object ([\d.]+), load\+attach ([\d.]+), total ([\d.]+)/.exec(r.stderr);
+    const t = /start timings \(ms\): strategy ([\d.]+), parse object ([\d.]+), load\+attach ([\d.]+) \(maps ([\d.]+), CO-RE and linking ([\d.]+), program loads ([\d.]+), object BTF ([\d.]+)\), total ([\d.]+)/.exec(r.stderr);
     expect(t, r.stderr).not.toBeNull();
-    const [strategy, parse, loadAttach, total] = (t ?? []).slice(1).map(Number);
+    const [strategy, parse, loadAttach, maps, relocate, programs, objectBtf, total] = (t ?? []).slice(1).map(Number);
     expect(loadAttach).toBeGreaterThan(0);
     expect(Math.abs(strategy + parse + loadAttach - total)).toBeLessThan(0.5);
+    // The load's phases are part of load+attach (each printed rounded: allow their rounding).
+    expect(maps).toBeGreaterThan(0);
+    expect(programs).toBeGreaterThan(0);
+    expect(maps + relocate + programs + objectBtf).toBeLessThanOrEqual(loadAttach + 0.2);
     expect(r.stderr.indexOf('start timings')).toBeGreaterThan(r.stderr.indexOf('press Ctrl-C to stop'));
     const row = lines.find((l) => l.includes('CAP_SYS_NICE'));
     expect(row).toBeDefined();

@@ -333,6 +333,11 @@ describe('strategies not available on this kernel', () => {
     expect(st.strategyMs).toBeGreaterThan(0);
     expect(st.parseMs).toBeGreaterThan(0);
     expect(st.loadAttachMs).toBeGreaterThan(st.parseMs);
+    // The collection's phases happen inside load+attach.
+    const l = st.load;
+    expect(l.maps).toBeGreaterThan(0);
+    expect(l.programs).toBeGreaterThan(0);
+    expect(l.maps + l.relocate + l.programs + l.objectBtf).toBeLessThanOrEqual(st.loadAttachMs);
     expect(st.totalMs).toBeLessThanOrEqual(wall);
     expect(st.totalMs).toBeGreaterThan(wall / 2);
     if (FENTRY.supported) expect(t.strategy).toBe('fentry');

@@ -580,6 +580,11 @@ class Loader {
     } catch (err) {
       // A helper this kernel lacks makes the verifier fail in confusing ways (e.g. a callback
       // subprogram it does not recognise): name the helper instead, so callers can leave it out.
+      // Interrupted by signals on every attempt: the program was not judged, so neither a verifier
+      // verdict nor a missing helper can be reported (the partial log says nothing).
+      if (err instanceof SyscallError && err.errnoName === 'EAGAIN') {
+        throw new TsbpfError('PROG_LOAD', `${this.spec.source}: loading program ${prog.name} (${prog.sectionName}) failed: ${err.message}`, { cause: err });
+      }
       if (err instanceof SyscallError) {
         const missing = missingHelpers(prog.type, linked);
         if (missing.length > 0) {
@@ -607,7 +612,13 @@ function missingHelpers(progType: number, linked: LinkedProgram): string[] {
     if (insns.isCall(i) && insns.src(i) === 0 && insns.imm(i) !== CORE_POISON_IMM) ids.add(insns.imm(i));
     if (insns.isLdImm64(i)) i++;
   }
-  return [...ids].filter((id) => !checkHelper(progType, id).supported).map((id) => `helper ${helperName(id) ?? `#${id}`}`);
+  // Only helpers the verifier itself refused: a probe that could not tell (refused, interrupted) names none.
+  return [...ids]
+    .filter((id) => {
+      const r = checkHelper(progType, id);
+      return !r.supported && r.undecided !== true;
+    })
+    .map((id) => `helper ${helperName(id) ?? `#${id}`}`);
 }
 
 /** Wrap a fresh map fd; the fd is closed if the handle cannot be built, so nothing leaks. */

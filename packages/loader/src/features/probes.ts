@@ -22,9 +22,16 @@ export interface FeatureResult {
   readonly supported: boolean;
   /** Why it is unsupported (errno and what it means), or a note on how support was decided. */
   readonly detail?: string;
+  /**
+   * The probe could not tell: it was itself refused (e.g. EPERM under lockdown) or interrupted by
+   * signals. `supported` is false, but the kernel may well have the feature.
+   */
+  readonly undecided?: boolean;
 }
 
 const cache = new Map<string, FeatureResult>();
+/** Results of interrupted probes: answered, but not cached (the next call probes again). */
+const interrupted = new WeakSet<FeatureResult>();
 
 function cached(key: string, probe: () => FeatureResult): FeatureResult {
   const hit = cache.get(key);
@@ -33,9 +40,25 @@ function cached(key: string, probe: () => FeatureResult): FeatureResult {
   try {
     r = probe();
   } catch (err) {
-    r = { supported: false, detail: describeError(err) };
+    r = failed(err);
   }
-  cache.set(key, r);
+  if (!interrupted.has(r)) cache.set(key, r);
+  return r;
+}
+
+/** An undecided result resting on `from` (not cached either when `from` was interrupted). */
+function undecided(from: FeatureResult, detail: string | undefined): FeatureResult {
+  const r: FeatureResult = { supported: false, undecided: true, detail };
+  if (interrupted.has(from)) interrupted.add(r);
+  return r;
+}
+
+/** A probe that failed with `err` (`what` says which step). An interrupted one is undecided and not cached. */
+function failed(err: unknown, what?: string): FeatureResult {
+  const detail = what === undefined ? describeError(err) : `${what}: ${describeError(err)}`;
+  if (!(err instanceof SyscallError) || (err.errnoName !== 'EAGAIN' && err.errnoName !== 'EINTR')) return { supported: false, detail };
+  const r: FeatureResult = { supported: false, undecided: true, detail: `${detail} (the probe was interrupted by signals)` };
+  interrupted.add(r);
   return r;
 }
 
@@ -189,7 +212,7 @@ export function checkMapType(type: number): FeatureResult {
       fd.close();
       return { supported: true };
     } catch (err) {
-      if (isUnsupportedErrno(err) || err instanceof SyscallError) return { supported: false, detail: describeError(err) };
+      if (isUnsupportedErrno(err) || err instanceof SyscallError) return failed(err);
       throw err;
     } finally {
       for (const fd of owned) fd.close();
@@ -255,7 +278,7 @@ export function checkProgType(progType: number): FeatureResult {
       progLoad({ progType, insns: insns(RET0), license: 'GPL', ...base }).close();
       return { supported: true };
     } catch (err) {
-      return { supported: false, detail: describeError(err) };
+      return failed(err);
     }
   });
 }
@@ -271,9 +294,12 @@ const HELPER_MISSING = /unknown func|invalid func|cannot use helper|cannot call|
 export function checkHelper(progType: number, helperId: number): FeatureResult {
   return cached(`helper:${progType}:${helperId}`, () => {
     const prog = checkProgType(progType);
-    if (!prog.supported) return { supported: false, detail: `program type ${progTypeName(progType) ?? progType} is not supported${prog.detail ? ` (${prog.detail})` : ''}` };
+    if (!prog.supported) {
+      const detail = `program type ${progTypeName(progType) ?? progType} is not supported${prog.detail ? ` (${prog.detail})` : ''}`;
+      return prog.undecided ? undecided(prog, detail) : { supported: false, detail };
+    }
     const base = progBaseAttrs(progType);
-    if (typeof base === 'string') return { supported: false, detail: `cannot probe helpers of ${progTypeName(progType)}: ${base}` };
+    if (typeof base === 'string') return { supported: false, undecided: true, detail: `cannot probe helpers of ${progTypeName(progType)}: ${base}` };
     const body = [asm.movImm(1, 0), asm.movImm(2, 0), asm.movImm(3, 0), asm.movImm(4, 0), asm.movImm(5, 0), asm.callHelper(helperId), asm.movImm(0, 0), asm.exit()];
     try {
       const { fd } = progLoadWithLog({ progType, insns: insns(body), license: 'GPL', ...base, logLevel: 1, logBuf: new Uint8Array(64 * 1024) });
@@ -286,7 +312,9 @@ export function checkHelper(progType: number, helperId: number): FeatureResult {
         // Rejected for its (deliberately bogus) arguments: the helper itself is known.
         if (err.errnoName === 'EACCES' || err.errnoName === 'EINVAL') return { supported: true, detail: 'helper accepted by the verifier (arguments rejected as expected)' };
       }
-      return { supported: false, detail: describeError(err) };
+      // Refused for another reason (EPERM, interrupted): this says nothing about the helper.
+      const r = failed(err);
+      return undecided(r, r.detail);
     }
   });
 }
@@ -308,7 +336,7 @@ export function checkAttachType(progType: number, attachType: number): FeatureRe
       progLoad({ progType, insns: insns(RET0), license: 'GPL', ...base, expectedAttachType: attachType, ...target }).close();
       return { supported: true };
     } catch (err) {
-      return { supported: false, detail: `${attachTypeName(attachType) ?? attachType}: ${describeError(err)}` };
+      return failed(err, `${attachTypeName(attachType) ?? attachType}`);
     }
   });
 }
@@ -393,7 +421,7 @@ export function checkBtfKind(kindOrNumber: string | number): FeatureResult {
       btfLoad({ btf: encodeBtf(sample) }).close();
       return { supported: true };
     } catch (err) {
-      return { supported: false, detail: describeError(err) };
+      return failed(err);
     }
   });
 }
@@ -414,7 +442,7 @@ export function checkBpfLink(): FeatureResult {
       return { supported: true };
     } catch (err) {
       if (err instanceof SyscallError && err.errnoName === 'EBADF') return { supported: true };
-      return { supported: false, detail: describeError(err) };
+      return failed(err);
     }
   });
 }
@@ -434,7 +462,7 @@ export function checkPerfLink(): FeatureResult {
       if (err instanceof SyscallError && err.errnoName === 'EBADF') {
         return { supported: checkAttachType(BPF_PROG_TYPE.TRACEPOINT, BPF_ATTACH_TYPE.PERF_EVENT).supported || hasBpfLink(), detail: 'LINK_CREATE present; perf links decided by attach type' };
       }
-      return { supported: false, detail: describeError(err) };
+      return failed(err);
     }
   });
 }
@@ -503,14 +531,14 @@ export function checkKprobeMulti(): FeatureResult {
     try {
       prog = progLoad({ progType: BPF_PROG_TYPE.KPROBE, insns: insns(RET0), license: 'GPL', expectedAttachType: BPF_ATTACH_TYPE.TRACE_KPROBE_MULTI });
     } catch (err) {
-      return { supported: false, detail: `kprobe_multi program: ${describeError(err)}` };
+      return failed(err, 'kprobe_multi program');
     }
     return withFd(prog, (p) => {
       try {
         linkCreate({ progFd: p, attachType: BPF_ATTACH_TYPE.TRACE_KPROBE_MULTI, kprobeMulti: { syms: ['vprintk'] } }).close();
         return { supported: true };
       } catch (err) {
-        return { supported: false, detail: `kprobe_multi link: ${describeError(err)}` };
+        return failed(err, 'kprobe_multi link');
       }
     });
   });
@@ -523,7 +551,7 @@ export function checkUprobeMulti(): FeatureResult {
     try {
       prog = progLoad({ progType: BPF_PROG_TYPE.KPROBE, insns: insns(RET0), license: 'GPL', expectedAttachType: BPF_ATTACH_TYPE.TRACE_UPROBE_MULTI });
     } catch (err) {
-      return { supported: false, detail: `uprobe_multi program: ${describeError(err)}` };
+      return failed(err, 'uprobe_multi program');
     }
     return withFd(prog, (p) => {
       try {
@@ -532,7 +560,7 @@ export function checkUprobeMulti(): FeatureResult {
         return { supported: true };
       } catch (err) {
         if (err instanceof SyscallError && err.errnoName === 'EBADF') return { supported: true };
-        return { supported: false, detail: `uprobe_multi link: ${describeError(err)}` };
+        return failed(err, 'uprobe_multi link');
       }
     });
   });
@@ -549,7 +577,7 @@ function loadAndAttachTracing(progType: number, attachType: number, id: number, 
   try {
     prog = progLoad({ progType, insns: insns(RET0), license: 'GPL', expectedAttachType: attachType, attachBtfId: id });
   } catch (err) {
-    return { supported: false, detail: `loading ${what}: ${describeError(err)}` };
+    return failed(err, `loading ${what}`);
   }
   return withFd(prog, (p) => {
     try {
@@ -560,7 +588,7 @@ function loadAndAttachTracing(progType: number, attachType: number, id: number, 
         rawTracepointOpen(null, p).close();
         return { supported: true, detail: 'attached with RAW_TRACEPOINT_OPEN' };
       } catch {
-        return { supported: false, detail: `attaching ${what}: ${describeError(err)}` };
+        return failed(err, `attaching ${what}`);
       }
     }
   });
@@ -626,7 +654,7 @@ export function checkTpBtf(name: string): FeatureResult {
       progLoad({ progType: BPF_PROG_TYPE.TRACING, insns: insns(RET0), license: 'GPL', expectedAttachType: BPF_ATTACH_TYPE.TRACE_RAW_TP, attachBtfId: id }).close();
       return { supported: true };
     } catch (err) {
-      return { supported: false, detail: describeError(err) };
+      return failed(err);
     }
   });
 }
@@ -647,7 +675,7 @@ export function checkTcx(): FeatureResult {
         const enumOk = kernelEnumHas('bpf_attach_type', 'BPF_TCX_INGRESS');
         return { supported: enumOk, detail: 'decided from the kernel enum bpf_attach_type' };
       }
-      return { supported: false, detail: describeError(err) };
+      return failed(err);
     }
   });
 }

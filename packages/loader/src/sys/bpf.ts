@@ -30,7 +30,7 @@ import {
 import { BPF_CMD, bpfCmdName } from './constants.js';
 import { ERRNO } from './errno.js';
 import { SyscallError } from './errors.js';
-import { addressNumber, bpfCall, bpfCallAt } from './ffi.js';
+import { addressNumber, bpfCall, bpfCallAt, withNotifySignalsHeld } from './ffi.js';
 import { Fd } from './fd.js';
 
 function cmdLabel(cmd: number): string {
@@ -354,12 +354,17 @@ function logText(buf: Uint8Array | undefined): string | undefined {
   return s === '' ? undefined : s;
 }
 
-/** Verification interrupted by a signal (a profiler's timer, Ctrl-C) fails with EAGAIN; retry like libbpf. */
+/**
+ * Verification interrupted by a signal (a profiler's timer, a child's exit, Ctrl-C) fails with EAGAIN:
+ * retried like libbpf does. When every attempt was interrupted, one more runs with the notification
+ * signals held pending (a profiler's timer fires faster than a large program verifies).
+ */
 const PROG_LOAD_ATTEMPTS = 5;
 
 function progLoadCall(w: AttrWriter): number {
   let r = -ERRNO.EAGAIN;
   for (let i = 0; i < PROG_LOAD_ATTEMPTS && r === -ERRNO.EAGAIN; i++) r = bpfCall(BPF_CMD.PROG_LOAD, w.bytes, w.size);
+  if (r === -ERRNO.EAGAIN) r = withNotifySignalsHeld(() => bpfCall(BPF_CMD.PROG_LOAD, w.bytes, w.size));
   return r;
 }
 

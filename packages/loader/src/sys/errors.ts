@@ -83,6 +83,10 @@ function explain(errno: number, syscall: string): string | undefined {
       return 'not supported by this kernel or for this object type';
     case ERRNO.EFAULT:
       return 'the kernel could not read or write a buffer passed by address';
+    case ERRNO.EAGAIN:
+      return syscall.includes('PROG_LOAD')
+        ? 'verification was interrupted by signals on every attempt (SIGINT, SIGTERM, SIGHUP or SIGQUIT, or a stream of signals): nothing was found wrong with the program; try again'
+        : undefined;
     default:
       return undefined;
   }

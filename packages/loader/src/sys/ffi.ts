@@ -132,6 +132,39 @@ export function bpfCall(cmd: number, attr: Uint8Array, size: number): number {
 }
 
 /**
+ * Signals that only notify (user signals, timers incl. a profiler's SIGPROF, child status, window
+ * size, urgent data, I/O readiness). The numbers are the same on x86_64 and arm64.
+ */
+const NOTIFY_SIGNALS = [10, 12, 14, 17, 23, 26, 27, 28, 29];
+const SIG_BLOCK = 0;
+const SIG_SETMASK = 2;
+/** glibc's and musl's `sigset_t`: 1024 bits. */
+const SIGSET_BYTES = 128;
+
+type SigMask = Fn<[number, Uint8Array | null, Uint8Array | null], number>;
+let sigmask: SigMask | undefined;
+
+/**
+ * Runs `run` on this thread with the notification signals ({@link NOTIFY_SIGNALS}) held pending,
+ * and delivers them afterwards. The verifier gives up with EAGAIN whenever a signal is pending, so
+ * a program load under a profiler's timer (or a stream of SIGCHLD/SIGWINCH) can fail on every
+ * attempt; holding these lets one attempt finish, while SIGINT, SIGTERM, SIGHUP and SIGQUIT still
+ * interrupt it. If the mask cannot be changed, `run` runs unmasked.
+ */
+export function withNotifySignalsHeld<T>(run: () => T): T {
+  sigmask ??= koffi().load('libc.so.6').func('int pthread_sigmask(int how, void *set, void *oldset)') as SigMask;
+  const set = new Uint8Array(SIGSET_BYTES);
+  for (const s of NOTIFY_SIGNALS) set[(s - 1) >> 3] |= 1 << ((s - 1) & 7);
+  const old = new Uint8Array(SIGSET_BYTES);
+  if (sigmask(SIG_BLOCK, set, old) !== 0) return run();
+  try {
+    return run();
+  } finally {
+    sigmask(SIG_SETMASK, old, null);
+  }
+}
+
+/**
  * Native address of `buf` as a plain number, for attrs filled on hot paths without BigInt. User-space
  * addresses on x86_64 and arm64 fit in 48 bits, so the number is exact; the same stability rule as
  * {@link addressOf} holds, and `buf` must stay referenced for as long as the address is used.
