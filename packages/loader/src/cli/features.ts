@@ -10,7 +10,7 @@ const HELP = `usage: tsbpf features [--json]
 Probes what the running kernel supports by creating maps, loading tiny programs and attaching links
 (needs root or CAP_BPF/CAP_PERFMON). Every answer comes from the kernel, not from its version.
 
-  --json    one JSON object: {"kernel": ..., "features": [{group, name, supported, detail?}]}`;
+  --json    one JSON object: {"kernel": ..., "features": [{group, name, supported, undecided?, detail?}]}`;
 
 /** Renders the report as an aligned table grouped by feature family. */
 export function formatFeatureTable(rows: readonly FeatureReportEntry[]): string {
@@ -22,11 +22,12 @@ export function formatFeatureTable(rows: readonly FeatureReportEntry[]): string 
       group = r.group;
       out.push('', group.toUpperCase());
     }
-    const mark = r.supported ? 'yes' : 'no ';
+    const mark = r.supported ? 'yes' : r.undecided ? '?  ' : 'no ';
     out.push(`  ${r.name.padEnd(width)}  ${mark}${r.detail && !r.supported ? `  ${r.detail}` : r.detail ? `  (${r.detail})` : ''}`);
   }
   const yes = rows.filter((r) => r.supported).length;
-  out.push('', `${yes} of ${rows.length} features supported`);
+  const unknown = rows.filter((r) => !r.supported && r.undecided).length;
+  out.push('', `${yes} of ${rows.length} features supported${unknown > 0 ? `, ${unknown} undecided (?: the probe was refused or interrupted)` : ''}`);
   return out.join('\n').replace(/^\n/, '');
 }
 

@@ -53,10 +53,16 @@ function undecided(from: FeatureResult, detail: string | undefined): FeatureResu
   return r;
 }
 
-/** A probe that failed with `err` (`what` says which step). An interrupted one is undecided and not cached. */
+/**
+ * A probe that failed with `err` (`what` says which step). A refused one (EPERM) is undecided; an
+ * interrupted one (EAGAIN, EINTR) is undecided and not cached.
+ */
 function failed(err: unknown, what?: string): FeatureResult {
   const detail = what === undefined ? describeError(err) : `${what}: ${describeError(err)}`;
-  if (!(err instanceof SyscallError) || (err.errnoName !== 'EAGAIN' && err.errnoName !== 'EINTR')) return { supported: false, detail };
+  if (!(err instanceof SyscallError)) return { supported: false, detail };
+  // Refused (lockdown, an LSM, a missing capability): the kernel may have it, this process cannot tell.
+  if (err.errnoName === 'EPERM') return { supported: false, undecided: true, detail };
+  if (err.errnoName !== 'EAGAIN' && err.errnoName !== 'EINTR') return { supported: false, detail };
   const r: FeatureResult = { supported: false, undecided: true, detail: `${detail} (the probe was interrupted by signals)` };
   interrupted.add(r);
   return r;
@@ -690,6 +696,8 @@ export interface FeatureReportEntry {
   readonly group: string;
   readonly name: string;
   readonly supported: boolean;
+  /** The probe could not tell (see {@link FeatureResult.undecided}). */
+  readonly undecided?: boolean;
   readonly detail?: string;
 }
 
@@ -697,7 +705,7 @@ export interface FeatureReportEntry {
 export function featureReport(): FeatureReportEntry[] {
   const out: FeatureReportEntry[] = [];
   const add = (group: string, name: string, r: FeatureResult): void => {
-    out.push({ group, name, supported: r.supported, ...(r.detail ? { detail: r.detail } : {}) });
+    out.push({ group, name, supported: r.supported, ...(r.undecided ? { undecided: true } : {}), ...(r.detail ? { detail: r.detail } : {}) });
   };
   const seenProgs = new Set<number>();
   for (const [name, type] of Object.entries(BPF_PROG_TYPE)) {

@@ -411,6 +411,7 @@ function withLog(
   if (!requestedLevel) {
     const { r } = run(undefined, undefined);
     if (r >= 0) return { fd: new Fd(r, label), log: undefined };
+    if (r === -ERRNO.EAGAIN) throw new SyscallError(cmdLabel(cmd), ERRNO.EAGAIN, { context: label });
   }
   const level = requestedLevel || 1;
   let size = initial;
@@ -418,6 +419,8 @@ function withLog(
     const buf = new Uint8Array(size);
     const { r, trueSize } = run(buf, level);
     if (r >= 0) return { fd: new Fd(r, label), log: logText(buf) };
+    // Interrupted on every attempt: the log is a fragment of an unfinished run, not a verdict.
+    if (r === -ERRNO.EAGAIN) throw new SyscallError(cmdLabel(cmd), ERRNO.EAGAIN, { context: label });
     if (r === -ERRNO.ENOSPC && size < max) {
       // Kernels 6.4+ report the size they needed; older ones leave 0 and we double.
       size = Math.min(max, trueSize > size ? trueSize : size * 2);

@@ -148,11 +148,18 @@ let sigmask: SigMask | undefined;
  * Runs `run` on this thread with the notification signals ({@link NOTIFY_SIGNALS}) held pending,
  * and delivers them afterwards. The verifier gives up with EAGAIN whenever a signal is pending, so
  * a program load under a profiler's timer (or a stream of SIGCHLD/SIGWINCH) can fail on every
- * attempt; holding these lets one attempt finish, while SIGINT, SIGTERM, SIGHUP and SIGQUIT still
- * interrupt it. If the mask cannot be changed, `run` runs unmasked.
+ * attempt; holding these lets one attempt finish. Every other signal (SIGINT, SIGTERM, SIGHUP,
+ * SIGQUIT, SIGPIPE, SIGCONT, real-time signals) still interrupts it. If the mask cannot be changed,
+ * `run` runs unmasked.
  */
 export function withNotifySignalsHeld<T>(run: () => T): T {
-  sigmask ??= koffi().load('libc.so.6').func('int pthread_sigmask(int how, void *set, void *oldset)') as SigMask;
+  if (sigmask === undefined) {
+    try {
+      sigmask = koffi().load('libc.so.6').func('int pthread_sigmask(int how, void *set, void *oldset)') as SigMask;
+    } catch {
+      return run();
+    }
+  }
   const set = new Uint8Array(SIGSET_BYTES);
   for (const s of NOTIFY_SIGNALS) set[(s - 1) >> 3] |= 1 << ((s - 1) & 7);
   const old = new Uint8Array(SIGSET_BYTES);

@@ -130,6 +130,14 @@ describe('tsbpf features', () => {
       const parsed = JSON.parse(lines.join('\n')) as { kernel: string; features: { name: string; supported: boolean }[] };
       expect(parsed.features.find((f) => f.name === 'ringbuf')?.supported).toBe(true);
       expect(parsed.features.length).toBe(featureReport().length);
+      // A probe refused with EPERM (trampolines under lockdown here) could not tell: '?', not 'no'.
+      const tramp = checkTrampolines();
+      if (!tramp.supported && /EPERM/.test(tramp.detail ?? '')) {
+        expect(tramp.undecided).toBe(true);
+        expect(parsed.features.find((f) => f.name.startsWith('fentry'))).toMatchObject({ supported: false, undecided: true });
+        expect(text).toMatch(/fentry\/fexit \(trampolines\)\s+\?/);
+        expect(text).toMatch(/\d+ undecided/);
+      }
     } finally {
       spy.mockRestore();
     }
