@@ -20,6 +20,27 @@ import { readGadgetMetadata, type GadgetMetadata, type TracerMetadata } from './
 import { EventDecoder, type EventDecoderOptions, type GadgetEvent } from './decode.js';
 import { findParam } from './params.js';
 
+/**
+ * The stack maps of gadget/stack.h and the read-only parameter that switches each on. A
+ * STACK_TRACE map preallocates every entry (GADGET_STACK_MAP_ENTRIES × the frames' size: ~10 MiB
+ * of kernel memory and ~2 ms of map creation for 10240 × 127 frames), yet with its switch off the
+ * program never writes it (the call sits behind the constant, which the verifier prunes).
+ */
+const STACK_MAP_SWITCHES: readonly (readonly [variable: string, map: string])[] = [
+  ['collect_kstack', 'ig_kstack'],
+  ['collect_ustack', 'ig_ustack'],
+];
+
+/** Creates each stack map whose `const volatile` switch is off with one entry instead of its declared size. */
+function shrinkUnusedStackMaps(spec: CollectionSpec): void {
+  for (const [variable, mapName] of STACK_MAP_SWITCHES) {
+    const v = spec.variables.get(variable);
+    const m = spec.maps.get(mapName);
+    if (!v || !m || m.type !== BPF_MAP_TYPE.STACK_TRACE || !v.readOnly) continue;
+    if (v.bytes().every((b) => b === 0)) m.maxEntries = 1;
+  }
+}
+
 /** How records leave the kernel. */
 export type OutputKind = 'ringbuf' | 'perf';
 
@@ -82,6 +103,7 @@ export class GadgetRun implements Disposable {
       if (!metadata.mntnsFilterMap) throw new TsbpfError('GADGET_FILTER', `${spec.source}: this gadget cannot filter by mount namespace`);
       spec.variable('gadget_filter_by_mntns').set(true);
     }
+    shrinkUnusedStackMaps(spec);
     const output = chooseOutput(options.output ?? 'auto');
     if (output === 'perf') {
       const map = spec.map(tracer.mapName);

@@ -5,6 +5,7 @@ import { compareIdentifiers, readGadgetMetadata } from '../../src/gadget/metadat
 import { GadgetRun, mountNamespaceOf } from '../../src/gadget/runtime.js';
 import type { GadgetEvent } from '../../src/gadget/decode.js';
 import { CollectionSpec } from '../../src/spec/collection.js';
+import { mapInfo } from '../../src/sys/info.js';
 import { gadgetObjectPath } from '../testdata.js';
 
 const TP_OBJECT = gadgetObjectPath('trace_capabilities_tp.bpf.o');
@@ -64,6 +65,19 @@ describe.skipIf(!tpAvailable)('gadget runtime on the trace-capabilities object (
     const names = md.params.map((p) => p.name);
     for (const n of ['audit-only', 'unique', 'collect-kstack', 'collect-ustack', 'pid', 'comm']) expect(names).toContain(n);
     expect(md.mntnsFilterMap).toBe('gadget_mntns_filter_map');
+  });
+
+  it('creates a stack map whose switch is off with one entry, and at its declared size when on', () => {
+    const declared = CollectionSpec.fromFile(TP_OBJECT).map('ig_ustack').maxEntries;
+    expect(declared).toBeGreaterThan(1);
+    const sizes = (params: Record<string, unknown>): [number, number] => {
+      using run = GadgetRun.start(CollectionSpec.fromFile(TP_OBJECT), { params: { comm: 'no-such-comm', ...params } });
+      // As the kernel created them.
+      return [mapInfo(run.collection.map('ig_kstack').fd).maxEntries, mapInfo(run.collection.map('ig_ustack').fd).maxEntries];
+    };
+    expect(sizes({})).toEqual([declared, 1]); // defaults: kernel stacks on, user stacks off
+    expect(sizes({ 'collect-kstack': false, 'collect-ustack': true })).toEqual([1, declared]);
+    expect(sizes({ 'collect-kstack': false })).toEqual([1, 1]);
   });
 
   for (const output of ['ringbuf', 'perf'] as const) {
