@@ -181,7 +181,7 @@ interface CliRun {
   timings?: { strategyMs: number; parseMs: number; loadAttachMs: number; totalMs: number };
 }
 
-const CLI_TIMINGS = /start timings \(ms\): strategy ([\d.]+), parse object ([\d.]+), load\+attach ([\d.]+) \([^)]*\), total ([\d.]+)/;
+const CLI_TIMINGS = /start timings \(ms\): strategy ([\d.]+), parse object ([\d.]+), load\+attach ([\d.]+)(?: \([^)]*\))?, total ([\d.]+)/;
 
 /**
  * The node options of a script's `#!/usr/bin/env -S node <options>` line, so that the CLI runs as its

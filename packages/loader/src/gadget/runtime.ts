@@ -14,6 +14,7 @@ import type { Program } from '../programs/program.js';
 import { RingBufReader } from '../ringbuf/reader.js';
 import type { EventReader } from '../ringbuf/event_reader.js';
 import type { CollectionSpec } from '../spec/collection.js';
+import { PIN } from '../spec/map.js';
 import { BPF_MAP_TYPE } from '../sys/constants.js';
 import { numPossibleCpus } from '../sys/ffi.js';
 import { readGadgetMetadata, type GadgetMetadata, type TracerMetadata } from './metadata.js';
@@ -23,20 +24,26 @@ import { findParam } from './params.js';
 /**
  * The stack maps of gadget/stack.h and the read-only parameter that switches each on. A
  * STACK_TRACE map preallocates every entry (GADGET_STACK_MAP_ENTRIES × the frames' size: ~10 MiB
- * of kernel memory and ~2 ms of map creation for 10240 × 127 frames), yet with its switch off the
- * program never writes it (the call sits behind the constant, which the verifier prunes).
+ * of kernel memory and ~2 ms of map creation for 10000 × 127 frames), yet with its switch off the
+ * program never writes it: gadgets write these maps only through `gadget_get_*_stack`, whose call
+ * sits behind the constant (bpf/README.md, "Stacks").
  */
 const STACK_MAP_SWITCHES: readonly (readonly [variable: string, map: string])[] = [
   ['collect_kstack', 'ig_kstack'],
   ['collect_ustack', 'ig_ustack'],
 ];
 
-/** Creates each stack map whose `const volatile` switch is off with one entry instead of its declared size. */
+/**
+ * Creates each stack map whose `const volatile` switch is off with one entry instead of its declared
+ * size. Pinned maps (a later run may switch it on and must find the declared size) and maps or
+ * switches the caller replaced with existing kernel objects are left as they are.
+ */
 function shrinkUnusedStackMaps(spec: CollectionSpec): void {
   for (const [variable, mapName] of STACK_MAP_SWITCHES) {
     const v = spec.variables.get(variable);
     const m = spec.maps.get(mapName);
     if (!v || !m || m.type !== BPF_MAP_TYPE.STACK_TRACE || !v.readOnly) continue;
+    if (m.pinning !== PIN.NONE || m.replacement !== undefined || v.map.replacement !== undefined) continue;
     if (v.bytes().every((b) => b === 0)) m.maxEntries = 1;
   }
 }

@@ -377,7 +377,8 @@ export function progLoad(attrs: ProgLoadAttr): Fd {
   const w = encodeProgLoad(attrs);
   const r = progLoadCall(w);
   if (r < 0) {
-    throw new SyscallError(cmdLabel(BPF_CMD.PROG_LOAD), -r, { context: label, log: logText(attrs.logBuf) });
+    // An interrupted run's log is a fragment, not a verdict.
+    throw new SyscallError(cmdLabel(BPF_CMD.PROG_LOAD), -r, { context: label, log: r === -ERRNO.EAGAIN ? undefined : logText(attrs.logBuf) });
   }
   return new Fd(r, label);
 }

@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { hasTpBtf } from '../../src/features/probes.js';
 import { compareIdentifiers, readGadgetMetadata } from '../../src/gadget/metadata.js';
@@ -6,6 +7,7 @@ import { GadgetRun, mountNamespaceOf } from '../../src/gadget/runtime.js';
 import type { GadgetEvent } from '../../src/gadget/decode.js';
 import { CollectionSpec } from '../../src/spec/collection.js';
 import { mapInfo } from '../../src/sys/info.js';
+import { PIN } from '../../src/spec/map.js';
 import { gadgetObjectPath } from '../testdata.js';
 
 const TP_OBJECT = gadgetObjectPath('trace_capabilities_tp.bpf.o');
@@ -78,6 +80,20 @@ describe.skipIf(!tpAvailable)('gadget runtime on the trace-capabilities object (
     expect(sizes({})).toEqual([declared, 1]); // defaults: kernel stacks on, user stacks off
     expect(sizes({ 'collect-kstack': false, 'collect-ustack': true })).toEqual([1, declared]);
     expect(sizes({ 'collect-kstack': false })).toEqual([1, 1]);
+  });
+
+  it('leaves a pinned stack map at its declared size (a later run may switch it on)', () => {
+    const pinDir = mkdtempSync('/sys/fs/bpf/tsbpf-test-');
+    try {
+      const spec = CollectionSpec.fromFile(TP_OBJECT);
+      const declared = spec.map('ig_ustack').maxEntries;
+      spec.map('ig_ustack').pinning = PIN.BY_NAME;
+      using run = GadgetRun.start(spec, { params: { comm: 'no-such-comm' }, load: { pinPath: pinDir } });
+      expect(mapInfo(run.collection.map('ig_ustack').fd).maxEntries).toBe(declared);
+      expect(mapInfo(run.collection.map('ig_kstack').fd).maxEntries).toBe(declared);
+    } finally {
+      rmSync(pinDir, { recursive: true, force: true });
+    }
   });
 
   for (const output of ['ringbuf', 'perf'] as const) {
