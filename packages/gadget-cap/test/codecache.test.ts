@@ -8,7 +8,7 @@ import { chmodSync, chownSync, mkdirSync, mkdtempSync, readdirSync, readFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { cacheFileName, checksum, defaultCacheDir, loadBundle, readCacheFile, writeCacheFile } from '../src/codecache.js';
+import { cacheFileName, checksum, defaultCacheDir, loadBundle, readCacheFile, wasmWords, writeCacheFile } from '../src/codecache.js';
 
 const NAME = 'fixture';
 let root: string;
@@ -202,6 +202,34 @@ describe('code cache', () => {
       expect(checksum(d), `byte ${i}`).not.toEqual(sum);
     }
     expect(checksum(data.subarray(0, 4098))).not.toEqual(sum);
+  });
+
+  it('the WebAssembly word loop gives the JavaScript loop\'s digest, at any size and alignment', () => {
+    // The loop as it runs in JavaScript (below 64 kB, or without WebAssembly).
+    const reference = (bytes: Uint8Array): Buffer => {
+      let a = 0x811c9dc5 | 0;
+      let b = bytes.byteLength | 0;
+      for (let i = 0; i + 4 <= bytes.length; i += 4) {
+        a = Math.imul(a ^ (bytes[i] | (bytes[i + 1] << 8) | (bytes[i + 2] << 16) | (bytes[i + 3] << 24)), 0x01000193);
+        b = (b + a) | 0;
+      }
+      for (let i = bytes.length & ~3; i < bytes.length; i++) {
+        a = Math.imul(a ^ bytes[i], 0x01000193);
+        b = (b + a) | 0;
+      }
+      const out = Buffer.alloc(8);
+      out.writeInt32LE(a, 0);
+      out.writeInt32LE(b, 4);
+      return out;
+    };
+    const big = Buffer.alloc(540_003);
+    for (let i = 0; i < big.length; i++) big[i] = (i * 2654435761) >>> 24;
+    // The wasm path really runs (it would fall back to JavaScript silently otherwise).
+    expect(wasmWords(big, 16_384, 1, 2)).toBeDefined();
+    for (const size of [65_535, 65_536, 65_537, 65_539, 540_000, 540_003]) {
+      expect(checksum(big.subarray(0, size)), `size ${size}`).toEqual(reference(big.subarray(0, size)));
+      expect(checksum(big.subarray(1, size)), `size ${size - 1}, odd offset`).toEqual(reference(big.subarray(1, size)));
+    }
   });
 
   it('the default directory follows TSBPF_CACHE_DIR, then XDG_CACHE_HOME, then the home directory', () => {
