@@ -578,13 +578,13 @@ class Loader {
       );
       return new Program(fd, prog, linked);
     } catch (err) {
-      // A helper this kernel lacks makes the verifier fail in confusing ways (e.g. a callback
-      // subprogram it does not recognise): name the helper instead, so callers can leave it out.
       // Interrupted by signals on every attempt: the program was not judged, so neither a verifier
       // verdict nor a missing helper can be reported (the partial log says nothing).
       if (err instanceof SyscallError && err.errnoName === 'EAGAIN') {
         throw new TsbpfError('PROG_LOAD', `${this.spec.source}: loading program ${prog.name} (${prog.sectionName}) failed: ${err.message}`, { cause: err });
       }
+      // A helper this kernel lacks makes the verifier fail in confusing ways (e.g. a callback
+      // subprogram it does not recognise): name the helper instead, so callers can leave it out.
       if (err instanceof SyscallError) {
         const missing = missingHelpers(prog.type, linked);
         if (missing.length > 0) {
