@@ -2,13 +2,10 @@
  * The library API: `traceCapabilities(options)` loads the best trace_capabilities object for this
  * kernel through the generic gadget runtime and hands out typed events as an async iterable.
  */
-import { CollectionSpec, EventDecoder, GadgetRun, TsbpfError, mountNamespaceOf, type LoadTimings } from '@tsbpf/loader';
+import { CollectionSpec, EventDecoder, GadgetRun, TsbpfError, mountNamespaceOf, nowMs, type LoadTimings } from '@tsbpf/loader';
 import { toCapabilityEvent, type CapabilityEvent } from './event.js';
 import { checkPrivileges, explainLoadError } from './preflight.js';
 import { chooseStrategy, type AttachStrategy, type StrategyProbe } from './strategy.js';
-
-/** Monotonic milliseconds; unlike `performance.now()`, it does not load perf_hooks (~1 ms of a start). */
-const nowMs = (): number => Number(process.hrtime.bigint()) / 1e6;
 
 /** How long {@link traceCapabilities} took, by phase, in milliseconds (monotonic clock). */
 export interface TraceStartTimings {

@@ -1,6 +1,7 @@
 /**
- * A monotonic clock in milliseconds for the loader's phase timings. `performance.now()` would do,
- * but the first touch of the `performance` global loads perf_hooks, about 1 ms of every start.
+ * A monotonic clock in milliseconds for phase timings: the loader's, and gadgets' own start timings.
+ * `performance.now()` would do, but the first touch of the `performance` global loads perf_hooks,
+ * about 1 ms of every start.
  */
 
 /** Milliseconds on a monotonic clock (arbitrary origin), with sub-millisecond resolution. */

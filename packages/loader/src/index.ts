@@ -6,6 +6,7 @@
  * buffers (`ringbuf/`, `perf/`). The generic gadget runtime (`gadget/`) builds tracers on top.
  */
 export { TsbpfError, NotSupportedError } from './errors.js';
+export { nowMs } from './clock.js';
 export * from './sys/index.js';
 export * from './elf/index.js';
 // btf barrel: added when btf/index.ts lands
