@@ -77,15 +77,18 @@ export class GadgetRun implements Disposable {
   readonly tracer: TracerMetadata;
   readonly collection: Collection;
   readonly links: readonly Link[];
+  /** The programs attached (one link each, same order as {@link links}). */
+  readonly attached: readonly Program[];
   readonly reader: EventReader;
   readonly output: OutputKind;
   private closed = false;
 
-  private constructor(init: { metadata: GadgetMetadata; tracer: TracerMetadata; collection: Collection; links: Link[]; reader: EventReader; output: OutputKind }) {
+  private constructor(init: { metadata: GadgetMetadata; tracer: TracerMetadata; collection: Collection; links: Link[]; attached: Program[]; reader: EventReader; output: OutputKind }) {
     this.metadata = init.metadata;
     this.tracer = init.tracer;
     this.collection = init.collection;
     this.links = init.links;
+    this.attached = init.attached;
     this.reader = init.reader;
     this.output = init.output;
   }
@@ -124,6 +127,7 @@ export class GadgetRun implements Disposable {
     }
     const collection = Collection.load(spec, { onWarning: options.onWarning, ...options.load });
     const links: Link[] = [];
+    const attached: Program[] = [];
     let reader: EventReader | undefined;
     try {
       if (options.mntns && metadata.mntnsFilterMap) {
@@ -138,8 +142,9 @@ export class GadgetRun implements Disposable {
       for (const program of collection.programs.values()) {
         if (options.attach && !options.attach(program)) continue;
         links.push(attachProgram(program));
+        attached.push(program);
       }
-      return new GadgetRun({ metadata, tracer, collection, links, reader, output });
+      return new GadgetRun({ metadata, tracer, collection, links, attached, reader, output });
     } catch (err) {
       for (const l of links.reverse()) l.close();
       reader?.close();
@@ -175,6 +180,21 @@ export class GadgetRun implements Disposable {
     let n = BigInt(this.reader.lost);
     if (this.tracer.dropsVariable) n += this.collection.readVariable(this.tracer.dropsVariable) as bigint;
     return n;
+  }
+
+  /**
+   * Runs the kernel skipped, per attached program (by name), since it was loaded: the program was
+   * already active on that CPU (`recursion_misses`). A nested hit of the program's own hook does
+   * this; so does, on kernels that run tracing programs preemptibly (7.x: syscall tracepoints,
+   * fentry), another task hitting the hook while a preempted run holds the CPU's slot. Each skip
+   * is an event or a piece of state (a syscall, an entry half) the gadget never saw. Always 0
+   * before 5.12, which does not count them.
+   */
+  missedRuns(): Map<string, bigint> {
+    const out = new Map<string, bigint>();
+    if (this.closed) return out;
+    for (const p of this.attached) out.set(p.name, p.runStats().recursionMisses);
+    return out;
   }
 
   /** Detach every program, stop the reader, close maps and programs. Idempotent. */

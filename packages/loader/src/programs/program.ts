@@ -7,6 +7,7 @@ import type { ProgramSpec } from '../spec/program.js';
 import type { AttachKind } from '../spec/section.js';
 import type { ProgTestRunAttr } from '../sys/attr.js';
 import { objPin, progTestRun, type ProgTestRunResult } from '../sys/bpf.js';
+import { progRunStats, type ProgRunStats } from '../sys/info.js';
 import { progTypeName } from '../sys/constants.js';
 import type { Fd } from '../sys/fd.js';
 
@@ -54,6 +55,11 @@ export class Program implements Disposable {
   /** Run the program once (or `repeat` times) in the kernel with BPF_PROG_TEST_RUN. */
   testRun(options: TestRunOptions = {}): ProgTestRunResult {
     return progTestRun({ progFd: this.fd, ...options });
+  }
+
+  /** The kernel's run counters for this program (runs skipped for recursion among them). */
+  runStats(): ProgRunStats {
+    return progRunStats(this.fd);
   }
 
   /** Pin to a bpffs path. */

@@ -115,6 +115,32 @@ export function progInfo(fd: FdLike): ProgInfo {
   };
 }
 
+/**
+ * A program's run counters from `bpf_prog_info`. `recursionMisses` counts runs the kernel skipped
+ * because the program was already running on that CPU (5.12+; 0 where the kernel predates it):
+ * a nested hit of its own hook, or — where tracing programs run preemptibly — another task hitting
+ * the hook while a preempted run still holds the CPU's slot. `runCnt` and `runTimeNs` stay 0 unless
+ * run statistics are on (`kernel.bpf_stats_enabled`).
+ */
+export interface ProgRunStats {
+  /** Runs counted (with stats enabled). */
+  runCnt: bigint;
+  /** Cumulative run time in nanoseconds (with stats enabled). */
+  runTimeNs: bigint;
+  /** Runs skipped because the program was already active on the CPU. */
+  recursionMisses: bigint;
+}
+
+/** Reads only the run counters of a program: one `BPF_OBJ_GET_INFO_BY_FD`, no map ids. */
+export function progRunStats(fd: FdLike): ProgRunStats {
+  const info = new Uint8Array(PROG_INFO_SIZE);
+  const len = objGetInfoByFd(fd, info);
+  ensureLen(len, 80, 'bpf_prog_info');
+  const dv = new DataView(info.buffer);
+  const u64 = (o: number): bigint => (len >= o + 8 ? dv.getBigUint64(o, true) : 0n);
+  return { runTimeNs: u64(192), runCnt: u64(200), recursionMisses: u64(208) };
+}
+
 /** What the kernel says about a map. */
 export interface MapInfo {
   /** Map type number. */
