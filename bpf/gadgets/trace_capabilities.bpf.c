@@ -189,13 +189,37 @@ static __always_inline int on_cap_entry(const struct cred *cred,
 	return 0;
 }
 
+// The syscall the current thread is in, or (u64)-1 when unknown. The entry
+// sys_enter left in current_syscall is trusted only when it still matches the
+// syscall number the task's user registers hold (orig_ax, set at syscall entry):
+// where the kernel skips program runs (7.x runs syscall tracepoint programs
+// preemptibly and skips a run while another task's run is preempted on the same
+// CPU), a missed sys_exit followed by a missed sys_enter leaves the previous
+// syscall's entry behind, which would name the wrong syscall. Kernels without
+// bpf_task_pt_regs (before 5.15) cannot check and take the entry as it is.
+static __always_inline __u64 current_syscall_nr(__u32 tid)
+{
+	struct syscall_context *sc;
+
+	sc = bpf_map_lookup_elem(&current_syscall, &tid);
+	if (!sc)
+		return (__u64)-1;
+	if (bpf_core_enum_value_exists(enum bpf_func_id, BPF_FUNC_task_pt_regs)) {
+		struct pt_regs *regs;
+
+		regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+		if (BPF_CORE_READ(regs, orig_ax) != sc->nr)
+			return (__u64)-1;
+	}
+	return sc->nr;
+}
+
 // Exit half: ret is cap_capable()'s return value (0 or -EPERM). cap is the
 // checked capability when known (tp variant), else -1.
 static __always_inline int on_cap_exit(void *ctx, long ret, int cap)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	__u32 tid = (__u32)pid_tgid;
-	struct syscall_context *sc;
 	struct cap_event *event;
 	struct cap_args *ap;
 
@@ -230,8 +254,7 @@ static __always_inline int on_cap_exit(void *ctx, long ret, int cap)
 	event->ustack_raw = gadget_get_user_stack(ctx);
 	event->timestamp_raw = bpf_ktime_get_boot_ns();
 
-	sc = bpf_map_lookup_elem(&current_syscall, &tid);
-	event->syscall_raw = sc ? sc->nr : (gadget_syscall)-1;
+	event->syscall_raw = current_syscall_nr(tid);
 
 	gadget_submit_buf(ctx, events, event, sizeof(*event));
 

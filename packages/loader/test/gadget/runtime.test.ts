@@ -96,6 +96,38 @@ describe.skipIf(!tpAvailable)('gadget runtime on the trace-capabilities object (
     }
   });
 
+  it('names the syscall from current_syscall only while the entry matches the task registers', async () => {
+    // sys_enter/sys_exit stay unattached: the test writes the entry sys_enter would have left, as a
+    // kernel that skipped their runs leaves it (the previous syscall's), then the child checks.
+    const syscallSeenWith = async (entry: bigint | undefined): Promise<unknown> => {
+      // One run per case: waitFor ends with the reader closed.
+      using run = GadgetRun.start(CollectionSpec.fromFile(TP_OBJECT), { params: { comm: 'python3' }, attach: (p) => !p.name.startsWith('ig_cap_sys_') });
+      expect(run.attached.map((p) => p.name).sort()).toEqual(['ig_cap_sched_exec', 'ig_cap_sched_exit', 'ig_trace_cap_e', 'ig_trace_cap_x']);
+      const entries = run.collection.map('current_syscall');
+      const trigger = async (): Promise<number> => {
+        // The child says when it runs: its exec (whose sched_process_exec program drops the
+        // entry of the exec'ing thread) must be over before the entry is written.
+        const child = spawn('python3', ['-c', 'import os, sys; print("ready", flush=True); sys.stdin.readline(); os.setpriority(os.PRIO_PROCESS, 0, -5)'], { stdio: ['pipe', 'pipe', 'ignore'] });
+        const exited = new Promise<void>((resolve, reject) => child.on('exit', () => resolve()).on('error', reject));
+        await new Promise<void>((resolve) => child.stdout.once('data', () => resolve()));
+        child.stdout.resume();
+        const pid = child.pid ?? -1;
+        if (entry !== undefined) entries.update(pid as never, { nr: entry } as never);
+        child.stdin.end('go\n');
+        await exited;
+        return pid;
+      };
+      const event = await waitFor(run, trigger, (e, pid) => (e.proc as { pid: number }).pid === pid && e.cap === 'CAP_SYS_NICE');
+      return event.syscall;
+    };
+    const SETPRIORITY = 141n;
+    const STATX = 332n;
+    expect(await syscallSeenWith(SETPRIORITY)).toBe('SYS_SETPRIORITY');
+    // A stale entry (statx's, its sys_exit and setpriority's sys_enter skipped) names no syscall, not statx.
+    expect(await syscallSeenWith(STATX)).toBe('');
+    expect(await syscallSeenWith(undefined)).toBe('');
+  });
+
   for (const output of ['ringbuf', 'perf'] as const) {
     it(`decodes a real capability check of a child process (${output})`, async () => {
       using run = GadgetRun.start(CollectionSpec.fromFile(TP_OBJECT), { output, params: { comm: 'python3' } });
