@@ -65,6 +65,8 @@ export interface ProfileReport {
   events: number;
   /** Events lost (the profile may be incomplete when not zero). */
   lost: string;
+  /** Runs of the capability-check programs the kernel skipped (each a check possibly missing; the profile may be incomplete when not zero). */
+  missedRuns: string;
   /** True when audit could not be read (tracepoint strategy): no-audit checks were inferred from stacks. */
   auditUnknown: boolean;
   byProcess: ProfileGroup[];
@@ -176,8 +178,12 @@ export class CapabilityProfile {
     return g;
   }
 
-  /** The profile as a JSON-ready object. `lost`: events lost during the trace, reported so a reader knows the profile may miss checks. */
-  report(lost: bigint = 0n): ProfileReport {
+  /**
+   * The profile as a JSON-ready object. `lost` (events lost during the trace) and `missedRuns`
+   * (runs of the check programs the kernel skipped) are reported so a reader knows the profile may
+   * miss checks.
+   */
+  report(lost: bigint = 0n, missedRuns: bigint = 0n): ProfileReport {
     const groups = (m: Map<string, Group>): ProfileGroup[] =>
       [...m.entries()].map(([k, g]) => g.toJSON(k)).sort((a, b) => a.key.localeCompare(b.key));
     const byMountNamespace = groups(this.byMntns);
@@ -187,6 +193,7 @@ export class CapabilityProfile {
     return {
       events: this.count,
       lost: lost.toString(),
+      missedRuns: missedRuns.toString(),
       auditUnknown: this.sawUnknownAudit,
       byProcess: groups(this.byComm),
       byMountNamespace,
@@ -217,7 +224,8 @@ function groupText(g: ProfileGroup, title: string, escape: (s: string) => string
  */
 export function renderProfileText(r: ProfileReport, escape: (s: string) => string = (s) => s): string {
   const out: string[] = [];
-  out.push(`capability profile: ${r.events} check(s)${r.lost !== '0' ? `, ${r.lost} lost (the profile may be incomplete)` : ''}`);
+  const gaps = [r.lost !== '0' ? `${r.lost} lost` : '', r.missedRuns !== '0' ? `${r.missedRuns} skipped by the kernel` : ''].filter((g) => g !== '');
+  out.push(`capability profile: ${r.events} check(s)${gaps.length > 0 ? `, ${gaps.join(', ')} (the profile may be incomplete)` : ''}`);
   if (r.auditUnknown) {
     out.push('note: the tracepoint strategy cannot see whether a check is audited; no-audit (optional) checks were recognised from kernel stacks where collected');
   }

@@ -36,9 +36,10 @@ describe('CapabilityProfile', () => {
     // Refused once, granted later: kept, not listed as denied.
     p.add(ev({ cap: 'CAP_KILL', capable: false }));
     p.add(ev({ cap: 'CAP_KILL' }));
-    const r = p.report(3n);
+    const r = p.report(3n, 2n);
     expect(r.events).toBe(7);
     expect(r.lost).toBe('3');
+    expect(r.missedRuns).toBe('2');
     expect(r.auditUnknown).toBe(false);
     expect(r.leastPrivilege.keep).toEqual(['CAP_CHOWN', 'CAP_KILL', 'CAP_NET_BIND_SERVICE']);
     expect(r.leastPrivilege.denied).toEqual(['CAP_SYS_TIME']);
@@ -52,7 +53,9 @@ describe('CapabilityProfile', () => {
     expect(r.leastPrivilegeByMountNamespace['1234'].keep).toEqual(['CAP_NET_BIND_SERVICE']);
     expect(r.leastPrivilegeByMountNamespace['4026531832'].kubernetesYaml).toContain('add: ["CHOWN", "KILL"]');
     const text = renderProfileText(r);
-    expect(text).toContain('3 lost (the profile may be incomplete)');
+    expect(text).toContain('7 check(s), 3 lost, 2 skipped by the kernel (the profile may be incomplete)');
+    expect(renderProfileText(p.report(0n, 4n))).toContain('7 check(s), 4 skipped by the kernel (the profile may be incomplete)');
+    expect(renderProfileText(p.report())).toMatch(/^capability profile: 7 check\(s\)$/m);
     expect(text).toContain('denied (add only if the workload failed because of them): CAP_SYS_TIME');
     expect(text).toContain('--cap-drop=ALL --cap-add=CHOWN --cap-add=KILL --cap-add=NET_BIND_SERVICE');
   });

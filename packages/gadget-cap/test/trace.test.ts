@@ -246,8 +246,13 @@ describe('traceCapabilities (tracepoint strategy on this kernel)', () => {
     expect(ours.links.length).toBe(6);
     const all = bpfIds();
     for (const id of ours.progs) expect(all.progs.has(id)).toBe(true);
+    // The kernel's skipped-run counters, one per attached program, readable after close too.
+    const names = ['ig_cap_sched_exec', 'ig_cap_sched_exit', 'ig_cap_sys_enter', 'ig_cap_sys_exit', 'ig_trace_cap_e', 'ig_trace_cap_x'];
+    expect([...t.missedRuns.keys()].sort()).toEqual(names);
     t.close();
     await t.done;
+    expect([...t.missedRuns.keys()].sort()).toEqual(names);
+    expect(t.missed).toBe([...t.missedRuns.values()].reduce((a, b) => a + b, 0n));
     // Link ids go away when the fd is closed.
     const after = bpfIds();
     for (const id of ours.links) expect(after.links.has(id)).toBe(false);

@@ -3,16 +3,18 @@
  * - `gadget-cap/selftest/<variant>` for each attach variant (fentry, kprobe, tracepoint): the
  *   gadget's own `runGadgetSelfTest` (pid/comm/parent, audit, audit-only, kernel stack, release).
  *   A variant the kernel lacks (probeStrategy) is skipped, or failed when kernels.json expects it.
+ * - `gadget-cap/missed_runs`: a burst of checks from four children; every event lacking its syscall
+ *   must be explained by the kernel's skipped-run counters (`CapabilityTrace.missedRuns`).
  * - `gadget-cap/perf_output`: `traceCapabilities({ output: 'perf' })` (the self-test has no output
  *   option) sees a `nice -n -5 /bin/true` child as CAP_SYS_NICE / SYS_SETPRIORITY, through the perf
  *   buffer; `gadget-cap/cap_sys_rawio`: in the same trace, a `dd if=/dev/mem` child as CAP_SYS_RAWIO.
  *
  * @packageDocumentation
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { bad, describe, missing, ok, skipped, type Task, type TaskContext, type TaskOutcome } from './types.js';
-import { importGadget } from './loader.js';
+import { importGadget, importLoader } from './loader.js';
 
 /** kernels.json expectation key per variant. */
 const EXPECT_KEY = { fentry: 'trampolines', kprobe: 'kprobe_events', tracepoint: 'tracepoint_cap_capable' } as const;
@@ -30,7 +32,7 @@ const selftest = (variant: 'fentry' | 'kprobe' | 'tracepoint'): Task => async (c
   const failed = r.checks.filter((c) => !c.ok);
   if (r.error !== undefined) return { [name]: bad(`cannot start: ${r.error}`) };
   if (!r.ok) return { [name]: bad(failed.map((c) => `${c.name}${c.detail !== undefined ? ` (${c.detail})` : ''}`).join('; ')) };
-  return { [name]: ok(`${r.checks.length} checks, ${r.events} events, ${r.lost} lost`) };
+  return { [name]: ok(`${r.checks.length} checks, ${r.events} events, ${r.lost} lost, ${r.missedRuns} program runs skipped by the kernel`) };
 };
 
 const perfTask: Task = async (ctx: TaskContext) => {
@@ -56,15 +58,28 @@ const perfTask: Task = async (ctx: TaskContext) => {
   try {
     const output = trace.output;
     const strategy = trace.strategy;
-    const nice = spawnSync('/usr/bin/nice', ['-n', '-5', '/bin/true'], { stdio: 'ignore' });
-    const rawio = devmem ? spawnSync('/bin/dd', ['if=/dev/mem', 'of=/dev/null', 'bs=1', 'count=0'], { stdio: 'ignore' }) : undefined;
-    const isNice = (e: (typeof events)[number]): boolean => e.pid === nice.pid && e.cap === 'CAP_SYS_NICE' && e.syscall === 'SYS_SETPRIORITY' && e.capable;
-    const isRawio = (e: (typeof events)[number]): boolean => e.pid === rawio?.pid && e.cap === 'CAP_SYS_RAWIO' && e.capable;
-    await waitFor(() => events.some(isNice) && (rawio === undefined || events.some(isRawio)), 20_000);
+    type Seen = (typeof events)[number];
+    // One child per expectation; another one only when the kernel skipped program runs meanwhile
+    // (7.x runs fentry and syscall-tracepoint programs preemptibly: a run preempted on a CPU makes
+    // the others there skip), as runGadgetSelfTest does.
+    const runUntil = async (argv: readonly string[], cap: string, good: (e: Seen, pid: number) => boolean): Promise<ReturnType<typeof spawnSync>> => {
+      for (let attempt = 1; ; attempt++) {
+        const before = trace.missed;
+        const r = spawnSync(argv[0] ?? '', argv.slice(1), { stdio: 'ignore' });
+        await waitFor(() => events.some((e) => e.pid === r.pid && e.cap === cap), 20_000);
+        if (events.some((e) => good(e, r.pid)) || trace.missed === before || attempt === 3) return r;
+      }
+    };
+    const niceGood = (e: Seen, pid: number): boolean => e.pid === pid && e.cap === 'CAP_SYS_NICE' && e.syscall === 'SYS_SETPRIORITY' && e.capable;
+    const rawioGood = (e: Seen, pid: number): boolean => e.pid === pid && e.cap === 'CAP_SYS_RAWIO' && e.capable;
+    const nice = await runUntil(['/usr/bin/nice', '-n', '-5', '/bin/true'], 'CAP_SYS_NICE', niceGood);
+    const rawio = devmem ? await runUntil(['/bin/dd', 'if=/dev/mem', 'of=/dev/null', 'bs=1', 'count=0'], 'CAP_SYS_RAWIO', rawioGood) : undefined;
+    const isNice = (e: Seen): boolean => niceGood(e, nice.pid);
+    const isRawio = (e: Seen): boolean => rawio !== undefined && rawioGood(e, rawio.pid);
     const mine = (pid: number | undefined): string => events.filter((e) => e.pid === pid).map((e) => `${e.cap}/${e.syscall}/${String(e.capable)}`).join(' ') || 'none';
     if (output !== 'perf') out['gadget-cap/perf_output'] = bad(`output is ${output}, perf was forced`);
     else if (nice.status !== 0) out['gadget-cap/perf_output'] = bad(`nice -n -5 /bin/true exited ${String(nice.status)}`);
-    else if (!events.some(isNice)) out['gadget-cap/perf_output'] = bad(`no capable CAP_SYS_NICE/SYS_SETPRIORITY event for nice child ${nice.pid}; its events: ${mine(nice.pid)}`);
+    else if (!events.some(isNice)) out['gadget-cap/perf_output'] = bad(`no capable CAP_SYS_NICE/SYS_SETPRIORITY event for nice child ${nice.pid}; its events: ${mine(nice.pid)}; program runs skipped by the kernel: ${trace.missed}`);
     else out['gadget-cap/perf_output'] = ok(`${strategy} + perf buffer: nice child ${nice.pid} seen as CAP_SYS_NICE/SYS_SETPRIORITY`);
     if (rawio === undefined) out['gadget-cap/cap_sys_rawio'] = skipped('/dev/mem is absent in this guest (CONFIG_DEVMEM?)');
     else if (!events.some(isRawio)) out['gadget-cap/cap_sys_rawio'] = bad(`no CAP_SYS_RAWIO event for dd if=/dev/mem (pid ${rawio.pid}, exit ${String(rawio.status)}); its events: ${mine(rawio.pid)}`);
@@ -79,10 +94,72 @@ const perfTask: Task = async (ctx: TaskContext) => {
   return out;
 };
 
+/** Seconds each burst child runs. */
+const BURST_SECONDS = 3;
+/** A child that lowers and restores its nice value (a CAP_SYS_NICE check each time) and stats `/` in between, for BURST_SECONDS. */
+const BURST_CHILD = `const os = require('os'), fs = require('fs'); const end = Date.now() + ${BURST_SECONDS * 1000}; while (Date.now() < end) { os.setPriority(-1); os.setPriority(0); for (let i = 0; i < 20; i++) fs.statSync('/'); }`;
+
+/**
+ * `gadget-cap/missed_runs`: four children make CAP_SYS_NICE checks in a loop for a few seconds.
+ * Every one of their CAP_SYS_NICE events must name SYS_SETPRIORITY, except where the kernel counted
+ * skipped runs that explain it: no syscall needs skipped `ig_cap_sys_enter` runs; another syscall
+ * (a stale entry) is never right where the kernel has `bpf_task_pt_regs` (the BPF side checks the
+ * entry against the registers), and before that needs skipped `ig_cap_sys_exit` and
+ * `ig_cap_sys_enter` runs. A gap without them would be the gadget losing state. Kernels that run tracing programs preemptibly (7.x) do skip runs here,
+ * and the detail shows how many.
+ */
+const missedRunsTask: Task = async () => {
+  const name = 'gadget-cap/missed_runs';
+  const G = await importGadget();
+  let trace: InstanceType<typeof G.CapabilityTrace>;
+  try {
+    trace = G.traceCapabilities({ attach: 'auto' });
+  } catch (e) {
+    return { [name]: bad(`traceCapabilities() failed: ${describe(e, true)}`) };
+  }
+  const pids = new Set<number>();
+  let nice = 0;
+  let withoutSyscall = 0;
+  const otherSyscalls = new Map<string, number>();
+  const reading = (async () => {
+    for await (const e of trace) {
+      if (!pids.has(e.proc.pid) || e.cap !== 'CAP_SYS_NICE') continue;
+      nice++;
+      if (e.syscall === '') withoutSyscall++;
+      else if (e.syscall !== 'SYS_SETPRIORITY') otherSyscalls.set(e.syscall, (otherSyscalls.get(e.syscall) ?? 0) + 1);
+    }
+  })();
+  let missed: ReadonlyMap<string, bigint>;
+  try {
+    const children = [0, 1, 2, 3].map(() => spawn(process.execPath, ['-e', BURST_CHILD], { stdio: 'ignore' }));
+    for (const c of children) if (c.pid !== undefined) pids.add(c.pid);
+    await Promise.all(children.map((c) => new Promise((resolve) => c.on('exit', resolve).on('error', resolve))));
+  } finally {
+    trace.close();
+    missed = trace.missedRuns;
+  }
+  await reading;
+  const enter = missed.get('ig_cap_sys_enter') ?? 0n;
+  const exit = missed.get('ig_cap_sys_exit') ?? 0n;
+  const others = [...otherSyscalls].map(([sc, n]) => `${sc} ${n}`).join(', ');
+  const skipped = [...missed].filter(([, n]) => n > 0n).map(([p, n]) => `${p} ${n}`).join(', ') || 'none';
+  const detail = `${nice} CAP_SYS_NICE events from ${pids.size} children: ${withoutSyscall} without a syscall, ${others === '' ? 'none' : others} with another; runs skipped by the kernel: ${skipped}`;
+  if (nice === 0) return { [name]: bad(`no CAP_SYS_NICE event from the children (${detail})`) };
+  if (withoutSyscall > 0 && enter === 0n) return { [name]: bad(`events without their syscall, yet no skipped ig_cap_sys_enter run (${detail})`) };
+  // With bpf_task_pt_regs (5.15+) the BPF side checks the entry against the registers: a stale
+  // entry gives no syscall rather than a wrong one. Before, only skipped runs can explain one.
+  const L = await importLoader();
+  const checked = L.probeHelper(L.BPF_PROG_TYPE.KPROBE, L.BPF_FUNC.task_pt_regs);
+  if (otherSyscalls.size > 0 && checked) return { [name]: bad(`events with another syscall, though this kernel has bpf_task_pt_regs to check the entry (${detail})`) };
+  if (otherSyscalls.size > 0 && (enter === 0n || exit === 0n)) return { [name]: bad(`events with another syscall, yet no skipped ig_cap_sys_enter and ig_cap_sys_exit runs (${detail})`) };
+  return { [name]: ok(detail) };
+};
+
 /** Gadget tasks by name. */
 export const gadgetTasks: Record<string, Task> = {
   'gadget/fentry': selftest('fentry'),
   'gadget/kprobe': selftest('kprobe'),
   'gadget/tracepoint': selftest('tracepoint'),
   'gadget/perf': perfTask,
+  'gadget/missed': missedRunsTask,
 };
