@@ -4,8 +4,9 @@
  * strategy; kprobe/fentry and audit-only run in vmtest (runGadgetSelfTest).
  */
 import { spawnSync } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
-import { mountNamespaceOf } from '@tsbpf/loader';
+import { mapGetFdById, mapInfo, mountNamespaceOf } from '@tsbpf/loader';
 import { traceCapabilities, type CapabilityEvent, type CapabilityTrace, type TraceCapabilitiesOptions } from '../src/index.js';
 import { probeStrategy } from '../src/strategy.js';
 import { ACTIONS, HAVE_PYTHON, PYTHON, HAVE_SETPRIV, HAVE_UNSHARE, bpfIds, bpfIdsOfProcess, startChild, uniqueComm, type Child } from './helpers.js';
@@ -42,6 +43,20 @@ async function eventsOf(t: CapabilityTrace, ...cs: Child[]): Promise<CapabilityE
 }
 
 const run = it.skipIf(!HAVE_PYTHON);
+
+/** Map ids held by this process's fds (from /proc/self/fdinfo). */
+function ownMapIds(): number[] {
+  const ids: number[] = [];
+  for (const fd of readdirSync('/proc/self/fdinfo')) {
+    try {
+      const m = /^map_id:\s*(\d+)/m.exec(readFileSync(`/proc/self/fdinfo/${fd}`, 'latin1'));
+      if (m) ids.push(Number(m[1]));
+    } catch {
+      // the fd closed meanwhile
+    }
+  }
+  return ids;
+}
 
 /** Polls `cond` every 20 ms, giving up after 10 s (a bound, not a timing assertion). */
 async function waitUntil(cond: () => boolean): Promise<boolean> {
@@ -231,6 +246,25 @@ describe('traceCapabilities (tracepoint strategy on this kernel)', () => {
     const events = await t.toArray();
     expect(events.length).toBe(2);
     expect(t.lost).toBeGreaterThanOrEqual(3n);
+  });
+
+  it('creates seen (written only with unique) with one entry unless unique is on', () => {
+    /** Max entries of the kernel map named `seen` among the maps this process holds. */
+    const seenSize = (unique: boolean): number | undefined => {
+      const t = trace({ comm: uniqueComm('seen'), unique });
+      try {
+        for (const id of ownMapIds()) {
+          using fd = mapGetFdById(id);
+          const info = mapInfo(fd);
+          if (info.name === 'seen') return info.maxEntries;
+        }
+        return undefined;
+      } finally {
+        t.close();
+      }
+    };
+    expect(seenSize(false)).toBe(1);
+    expect(seenSize(true)).toBe(10240);
   });
 
   run('close() detaches every link and unloads every program', async () => {
