@@ -191,7 +191,8 @@ static __always_inline int on_cap_entry(const struct cred *cred,
 
 // The syscall the current thread is in, or (u64)-1 when unknown. The entry
 // sys_enter left in current_syscall is trusted only when it still matches the
-// syscall number the task's user registers hold (orig_ax, set at syscall entry):
+// syscall number the task's user registers hold (orig_ax on x86-64, the only
+// target these objects are built for; set at syscall entry):
 // where the kernel skips program runs (7.x runs syscall tracepoint programs
 // preemptibly and skips a run while another task's run is preempted on the same
 // CPU), a missed sys_exit followed by a missed sys_enter leaves the previous
@@ -215,7 +216,8 @@ static __always_inline __u64 current_syscall_nr(__u32 tid)
 }
 
 // Exit half: ret is cap_capable()'s return value (0 or -EPERM). cap is the
-// checked capability when known (tp variant), else -1.
+// checked capability when the hook sees it (fexit, tp variant), else -1
+// (kretprobe, which has only the return value).
 static __always_inline int on_cap_exit(void *ctx, long ret, int cap)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
@@ -227,8 +229,10 @@ static __always_inline int on_cap_exit(void *ctx, long ret, int cap)
 	if (!ap)
 		return 0; // entry filtered out or missed
 
-	// tp variant: both halves run on the same tracepoint hit; an entry for
-	// another capability is a leftover of a missed exit, drop it.
+	// An entry for another capability is a leftover: its exit half was missed
+	// (a skipped run), or in the tp variant the halves ran out of order. This
+	// check's own entry half was missed too, so it cannot be reported: drop
+	// the leftover rather than report its capability with this result.
 	if (cap >= 0 && ap->cap != cap)
 		goto cleanup;
 
@@ -278,7 +282,7 @@ SEC("fexit/cap_capable")
 int BPF_PROG(ig_trace_cap_x, const struct cred *cred,
 	     struct user_namespace *targ_ns, int cap, unsigned int opts, int ret)
 {
-	return on_cap_exit(ctx, ret, -1);
+	return on_cap_exit(ctx, ret, cap);
 }
 
 #elif defined(TRACE_CAP_TP_BTF)

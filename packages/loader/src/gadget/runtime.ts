@@ -11,6 +11,7 @@ import { hasRingbuf } from '../features/probes.js';
 import { attachProgram, type Link } from '../link/index.js';
 import { PerfReader } from '../perf/index.js';
 import type { Program } from '../programs/program.js';
+import type { ProgRunStats } from '../sys/info.js';
 import { RingBufReader } from '../ringbuf/reader.js';
 import type { EventReader } from '../ringbuf/event_reader.js';
 import type { CollectionSpec } from '../spec/collection.js';
@@ -183,12 +184,12 @@ export class GadgetRun implements Disposable {
   }
 
   /**
-   * Runs the kernel skipped, per attached program (by name), since it was loaded: the program was
-   * already active on that CPU (`recursion_misses`). A nested hit of the program's own hook does
-   * this; so does, on kernels that run tracing programs preemptibly (7.x: syscall tracepoints,
-   * fentry), another task hitting the hook while a preempted run holds the CPU's slot. Each skip
-   * is an event or a piece of state (a syscall, an entry half) the gadget never saw. Always 0
-   * before 5.12, which does not count them.
+   * Runs the kernel skipped, per attached program (by name, in attach order), since it was loaded:
+   * a run was already active on that CPU (`recursion_misses`, see {@link ProgRunStats} for which
+   * kernels count it). A nested hit of the program's own hook does this; so does, where programs
+   * run preemptibly (fentry; syscall tracepoints on 7.x) under a preempting kernel, another task
+   * hitting the hook while a preempted run holds the CPU. Each skip may be an event or a piece of
+   * state (a syscall, an entry half) the gadget never saw. Empty once closed.
    */
   missedRuns(): Map<string, bigint> {
     const out = new Map<string, bigint>();

@@ -117,17 +117,18 @@ export function progInfo(fd: FdLike): ProgInfo {
 
 /**
  * A program's run counters from `bpf_prog_info`. `recursionMisses` counts runs the kernel skipped
- * because the program was already running on that CPU (5.12+; 0 where the kernel predates it):
- * a nested hit of its own hook, or — where tracing programs run preemptibly — another task hitting
- * the hook while a preempted run still holds the CPU's slot. `runCnt` and `runTimeNs` stay 0 unless
- * run statistics are on (`kernel.bpf_stats_enabled`).
+ * because a run was already active on that CPU: a nested hit of the program's own hook, or, where
+ * the program runs preemptibly, another task hitting the hook while a preempted run holds the
+ * CPU. Kernels count it for trampoline programs since 5.12, raw tracepoints since 6.1, kprobe and
+ * classic tracepoint programs since 6.7 (their guard is shared by all such programs); elsewhere it
+ * is 0. `runCnt` and `runTimeNs` stay 0 unless run statistics are on (`kernel.bpf_stats_enabled`).
  */
 export interface ProgRunStats {
   /** Runs counted (with stats enabled). */
   runCnt: bigint;
   /** Cumulative run time in nanoseconds (with stats enabled). */
   runTimeNs: bigint;
-  /** Runs skipped because the program was already active on the CPU. */
+  /** Runs skipped because a run was already active on the CPU (see {@link ProgRunStats}). */
   recursionMisses: bigint;
 }
 
