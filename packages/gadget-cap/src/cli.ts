@@ -13,6 +13,7 @@ import { ColumnsRenderer, TsbpfError, formatJson, formatJsonLine, sanitizeForTer
 import { CAPABILITY_COLUMNS, columnPath, normalizeFields } from './columns.js';
 import type { CapabilityEvent } from './event.js';
 import { CapabilityProfile, renderProfileText } from './profile.js';
+import { MISSED_RUNS_MEANING, checkProgramMisses, consequentialMisses, describeMissedRuns } from './missed.js';
 import { parseAttachStrategy } from './strategy.js';
 import { traceCapabilities, type CapabilityTrace, type TraceCapabilitiesOptions } from './trace.js';
 
@@ -296,16 +297,18 @@ export async function main(argv: readonly string[] = process.argv.slice(2), hook
   if (printer.header) out(printer.header);
 
   let lastLost = 0n;
-  let lastMissed = new Map<string, bigint>();
+  let toldMissed = false;
   const lostTimer = setInterval(() => {
     if (t.closed) return;
     const lost = t.lost;
     if (lost > lastLost) warn(`${lost - lastLost} event(s) lost in the last second (${lost} in total)`);
     lastLost = lost;
-    const missed = t.missedRuns;
-    const grown = describeMissedRuns(missed, lastMissed);
-    if (grown) warn(`the kernel skipped ${grown} in the last second: ${MISSED_RUNS_MEANING}`);
-    lastMissed = new Map(missed);
+    // Once, when it first happens; the total comes at exit.
+    if (!toldMissed) {
+      const missed = describeMissedRuns(consequentialMisses(t.missedRuns));
+      if (missed) warn(`the kernel skipped ${missed} so far: ${MISSED_RUNS_MEANING}`);
+      toldMissed = missed !== '';
+    }
   }, 1000);
 
   const profile = cfg.profile ? new CapabilityProfile() : undefined;
@@ -327,7 +330,7 @@ export async function main(argv: readonly string[] = process.argv.slice(2), hook
   }
   const lost = t.lost;
   if (lost > 0n) warn(`${lost} event(s) lost in total`);
-  const missedTotal = describeMissedRuns(t.missedRuns, new Map());
+  const missedTotal = describeMissedRuns(consequentialMisses(t.missedRuns));
   if (missedTotal) warn(`the kernel skipped ${missedTotal} in total: ${MISSED_RUNS_MEANING}`);
   if (profile) {
     const report = profile.report(lost, checkProgramMisses(t.missedRuns));
@@ -336,32 +339,6 @@ export async function main(argv: readonly string[] = process.argv.slice(2), hook
   }
   info(`detached after ${t.count} event(s)`);
   return code;
-}
-
-/** What a skipped run costs the user, after the counts. */
-const MISSED_RUNS_MEANING = 'a program was still running on that CPU (preempted, on kernels that run tracing programs preemptibly); checks may be missing or lack their syscall';
-
-/** The two halves of a capability check (the others only track syscalls). */
-const CHECK_PROGRAMS = ['ig_trace_cap_e', 'ig_trace_cap_x'];
-
-/** Skipped runs of the check programs: each may be a check the trace never reported. */
-function checkProgramMisses(missed: ReadonlyMap<string, bigint>): bigint {
-  let n = 0n;
-  for (const name of CHECK_PROGRAMS) n += missed.get(name) ?? 0n;
-  return n;
-}
-
-/** `12 run(s) of its programs (ig_cap_sys_enter 11, ig_trace_cap_e 1)` for the growth since `before`, or '' when none. */
-function describeMissedRuns(now: ReadonlyMap<string, bigint>, before: ReadonlyMap<string, bigint>): string {
-  let total = 0n;
-  const parts: string[] = [];
-  for (const [name, n] of now) {
-    const d = n - (before.get(name) ?? 0n);
-    if (d <= 0n) continue;
-    total += d;
-    parts.push(`${name} ${d}`);
-  }
-  return total > 0n ? `${total} run(s) of its programs (${parts.join(', ')})` : '';
 }
 
 /** True when this module is the program node was started with (the bin), not an import. */

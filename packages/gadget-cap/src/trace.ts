@@ -226,12 +226,13 @@ export class CapabilityTrace implements AsyncIterable<CapabilityEvent>, AsyncDis
   }
 
   /**
-   * Runs of the gadget's programs the kernel skipped, by program name (`ig_cap_sys_enter`, …):
-   * the program was already active on that CPU. Kernels that run tracing programs preemptibly
-   * (7.x: syscall tracepoints and fentry) skip a run whenever another task's run is preempted on
-   * the same CPU; a skipped `ig_trace_cap_e`/`ig_trace_cap_x` is a check never reported, a skipped
-   * `ig_cap_sys_enter` a check reported without its syscall. Zero before 5.12 (not counted there).
-   * Kept as it was at {@link close}.
+   * Runs of the gadget's programs the kernel skipped, by program name in attach order
+   * (`ig_trace_cap_e`, …, `ig_cap_sys_enter`, …): a run was already active on that CPU. Where
+   * these programs run preemptibly under a preempting kernel (fentry; syscall tracepoints on 7.x),
+   * a run preempted on a CPU makes the others there skip. A skipped `ig_trace_cap_e`/`_x` may be a
+   * check never reported, a skipped `ig_cap_sys_enter` a check reported without its syscall.
+   * Counted by the kernel only for some program kinds and versions (trampolines 5.12+, raw
+   * tracepoints 6.1+, kprobes 6.7+), 0 elsewhere. Kept as it was at {@link close}.
    */
   get missedRuns(): ReadonlyMap<string, bigint> {
     if (this.missedAtClose !== undefined) return this.missedAtClose;

@@ -286,7 +286,6 @@ describe('traceCapabilities (tracepoint strategy on this kernel)', () => {
     t.close();
     await t.done;
     expect([...t.missedRuns.keys()].sort()).toEqual(names);
-    expect(t.missed).toBe([...t.missedRuns.values()].reduce((a, b) => a + b, 0n));
     // Link ids go away when the fd is closed.
     const after = bpfIds();
     for (const id of ours.links) expect(after.links.has(id)).toBe(false);

@@ -12,9 +12,9 @@ import { pass, type Check } from './types.js';
 /**
  * Give-up limit of one gadget task in the worker. A passing self-test takes 8–17 s under TCG; one
  * whose events never come reports its own failure after its bounded waits (10 + 3 + 10 + 10 s) plus
- * children and load, ≈ 45 s, and up to three children per expectation where the kernel skipped
- * program runs (each retry that waits in vain adds 10 s). Only a hang (the issue 7 stall was one)
- * runs into this.
+ * children and load, ≈ 45 s. Where the kernel skipped program runs, each expectation may try more
+ * children within twice its wait (self-test: 3 × 20 + 3 s; perf task: 2 × 40 s), ≈ 80 s with
+ * children and load. Only a hang (the issue 7 stall was one) runs into this.
  */
 const GADGET_TIMEOUT_MS = 120_000;
 
@@ -33,4 +33,5 @@ export const checks: readonly Check[] = [
   ...taskChecks('gadget/tracepoint', ['gadget-cap/selftest/tracepoint'], GADGET_TIMEOUT_MS),
   ...taskChecks('gadget/perf', ['gadget-cap/perf_output', 'gadget-cap/cap_sys_rawio'], GADGET_TIMEOUT_MS),
   ...taskChecks('gadget/missed', ['gadget-cap/missed_runs'], GADGET_TIMEOUT_MS),
+  ...taskChecks('gadget/fexit_leftover', ['gadget-cap/fexit_leftover'], GADGET_TIMEOUT_MS),
 ];
