@@ -26,7 +26,8 @@ import { SpecError } from './spec/error.js';
 import { linkProgram, type LinkedProgram } from './spec/linker.js';
 import { PIN, type MapSpec } from './spec/map.js';
 import type { ProgramSpec } from './spec/program.js';
-import { btfGetFdById, btfGetNextId, btfLoadWithLog, mapCreate, mapFreeze, mapUpdateElem, objGet, objPin, progLoadWithLog } from './sys/bpf.js';
+import { btfGetFdById, btfGetNextId, btfLoadWithLog, mapCreate, mapCreateAsync, mapFreeze, mapUpdateElem, objGet, objPin, progLoadAsync, progLoadWithLog } from './sys/bpf.js';
+import type { MapCreateAttr, ProgLoadAttr } from './sys/attr.js';
 import { BPF_F_MMAPABLE, BPF_F_RDONLY_PROG, BPF_MAP_TYPE, BPF_OBJ_NAME_LEN, helperName } from './sys/constants.js';
 import { ERRNO } from './sys/errno.js';
 import { isErrno, SyscallError } from './sys/errors.js';
@@ -49,7 +50,17 @@ export interface CollectionOptions {
   onWarning?: (message: string) => void;
 }
 
-/** Per-phase timings of a load, in milliseconds. */
+/** Options of {@link Collection.loadAsync}. */
+export interface AsyncLoadOptions extends CollectionOptions {
+  /** Stops the load between its phases; everything created so far is closed and the promise rejects with the signal's reason. */
+  signal?: AbortSignal;
+}
+
+/**
+ * Per-phase timings of a load, in milliseconds. With {@link Collection.loadAsync} the kernel's map
+ * and program work overlaps JavaScript: `maps` and `programs` count only the time spent waiting
+ * for it, `relocate` the CO-RE and linking work done meanwhile.
+ */
 export interface LoadTimings {
   kernelBtf: number;
   objectBtf: number;
@@ -96,6 +107,24 @@ export class Collection implements Disposable {
     const loader = new Loader(spec, options);
     try {
       return loader.run();
+    } catch (err) {
+      loader.cleanup();
+      throw err;
+    }
+  }
+
+  /**
+   * {@link load} with the kernel's work off the JavaScript thread: the maps are created on libuv's
+   * worker threads while the programs are linked and CO-RE relocated here, then the programs are
+   * loaded in parallel (the verifier runs on those threads). The result is the same collection,
+   * programs and maps in the object's order. A map or program the kernel refuses on the worker is
+   * made again synchronously, so errors (verifier log, missing helpers, step-downs for older
+   * kernels) are those of {@link load}. `signal` stops the load between phases.
+   */
+  static async loadAsync(spec: CollectionSpec, options: AsyncLoadOptions = {}): Promise<Collection> {
+    const loader = new Loader(spec, options);
+    try {
+      return await loader.runAsync(options.signal);
     } catch (err) {
       loader.cleanup();
       throw err;
@@ -171,7 +200,8 @@ class Loader {
     this.options = options;
   }
 
-  run(): Collection {
+  /** Memlock, the object's BTF and the kconfig values: the start of both loads. Returns the lap timer. */
+  private begin(): (phase: keyof LoadTimings) => void {
     const memlock = ensureMemlockLimit();
     if (memlock === 'failed') this.warn('this kernel charges BPF memory to RLIMIT_MEMLOCK and raising it failed: loads may fail with EPERM');
     let t = nowMs();
@@ -183,6 +213,11 @@ class Loader {
     this.loadObjectBtf();
     lap('objectBtf');
     this.fillKconfig();
+    return lap;
+  }
+
+  run(): Collection {
+    const lap = this.begin();
     for (const spec of this.spec.maps.values()) this.maps.set(spec.name, this.createMap(spec));
     this.fillSlots(false);
     lap('maps');
@@ -194,6 +229,51 @@ class Loader {
       this.programs.set(prog.name, this.loadProgram(prog, linked, reports));
       lap('programs');
     }
+    return this.complete();
+  }
+
+  async runAsync(signal: AbortSignal | undefined): Promise<Collection> {
+    signal?.throwIfAborted();
+    const lap = this.begin();
+    // Maps: started on worker threads; the ones that reuse or nest another map are made here.
+    const specs = [...this.spec.maps.values()];
+    // (A synchronous failure becomes a rejection too, so no started map is left without an owner.)
+    const made = specs.map((m) => (Loader.createsAsync(m) ? this.createMapAsync(m) : (async () => this.createMap(m))()));
+    lap('maps');
+    // Meanwhile: link and resolve everything that does not need a map fd (CO-RE, kfuncs, ksyms).
+    const programs: { prog: ProgramSpec; linked: LinkedProgram; reports: CoreRelocationReport[] }[] = [];
+    let relocateError: unknown;
+    try {
+      for (const prog of this.spec.programs.values()) {
+        if (!prog.autoload) continue;
+        const linked = linkProgram(this.spec, prog);
+        programs.push({ prog, linked, reports: this.resolveKernelReferences(prog, linked) });
+      }
+    } catch (err) {
+      relocateError = err;
+    }
+    lap('relocate');
+    // Every map settles (so each fd has its owner for cleanup) before any error goes on.
+    own(await Promise.allSettled(made), specs, this.maps);
+    if (relocateError !== undefined) throw relocateError;
+    lap('maps');
+    signal?.throwIfAborted();
+    this.fillSlots(false);
+    for (const { prog, linked } of programs) this.patchMapReferences(prog, linked);
+    lap('relocate');
+    const loads = await Promise.allSettled(programs.map(({ prog, linked, reports }) => this.loadProgramAsync(prog, linked, reports)));
+    own(
+      loads,
+      programs.map(({ prog }) => prog),
+      this.programs,
+    );
+    lap('programs');
+    signal?.throwIfAborted();
+    return this.complete();
+  }
+
+  /** Program-array slots, then the collection that owns everything made. */
+  private complete(): Collection {
     this.fillSlots(true);
     return new Collection({
       spec: this.spec,
@@ -327,21 +407,16 @@ class Loader {
   // ------------------------------------------------------------------------------------ maps
 
   private createMap(spec: MapSpec): BpfMap {
-    const desc = {
-      name: spec.name,
-      type: spec.type,
-      keySize: spec.keySize,
-      valueSize: spec.valueSize,
-      maxEntries: spec.maxEntries,
-      flags: spec.flags,
-      btf: spec.btf,
-      keyTypeId: spec.keyTypeId,
-      valueTypeId: spec.valueTypeId,
-    };
+    const desc = mapDesc(spec);
     if (spec.replacement) return adopt(spec.replacement.dup(), desc);
     const pinPath = spec.pinning === PIN.BY_NAME ? join(this.options.pinPath ?? '/sys/fs/bpf', spec.name) : undefined;
     if (pinPath && existsSync(pinPath)) return adopt(this.reusePinned(spec, pinPath), desc);
-    const fd = this.createMapFd(spec);
+    return this.finishMap(spec, this.createMapFd(spec), pinPath);
+  }
+
+  /** Initial contents, freeze and pin of a new map's fd, then its handle; the fd is closed on failure. */
+  private finishMap(spec: MapSpec, fd: Fd, pinPath: string | undefined): BpfMap {
+    const desc = mapDesc(spec);
     try {
       if (spec.contents) mapUpdateElem(fd, new Uint8Array(4), spec.contents.byteLength === spec.valueSize ? spec.contents : resize(spec.contents, spec.valueSize));
       if (spec.freeze) mapFreeze(fd);
@@ -357,12 +432,32 @@ class Loader {
     return adopt(fd, desc);
   }
 
-  private createMapFd(spec: MapSpec): Fd {
+  /** Maps {@link createMapAsync} can make: no reuse (replacement, pin) and no inner map to create first. */
+  private static createsAsync(spec: MapSpec): boolean {
+    return spec.replacement === undefined && spec.pinning !== PIN.BY_NAME && spec.innerMap === undefined;
+  }
+
+  /**
+   * {@link createMap} with the kernel's allocation on a worker thread. Only the first of
+   * {@link createMapFd}'s attempts runs there; if the kernel refuses it, the whole synchronous path
+   * runs (its step-downs and its error).
+   */
+  private async createMapAsync(spec: MapSpec): Promise<BpfMap> {
+    let fd: Fd;
+    try {
+      fd = await mapCreateAsync(this.mapCreateAttempts(spec)[0] ?? this.mapCreateBase(spec));
+    } catch (err) {
+      if (!(err instanceof SyscallError)) throw err;
+      return this.createMap(spec);
+    }
+    return this.finishMap(spec, fd, undefined);
+  }
+
+  /** `BPF_MAP_CREATE` attrs of `spec` without BTF, its inner map given as `innerFd`. */
+  private mapCreateBase(spec: MapSpec, innerFd?: Fd): MapCreateAttr {
     let maxEntries = spec.maxEntries;
     if (spec.type === BPF_MAP_TYPE.PERF_EVENT_ARRAY && maxEntries === 0) maxEntries = numPossibleCpus();
-    let innerFd: Fd | undefined;
-    if (spec.innerMap) innerFd = this.createMapFd(spec.innerMap);
-    const base = {
+    return {
       mapType: spec.type,
       keySize: spec.keySize,
       valueSize: spec.valueSize,
@@ -375,13 +470,25 @@ class Loader {
       mapExtra: spec.mapExtra,
       innerMapFd: innerFd,
     };
+  }
+
+  /** The attrs tried in order: with BTF, without, and (global data) without MMAPABLE. */
+  private mapCreateAttempts(spec: MapSpec, innerFd?: Fd): MapCreateAttr[] {
+    const base = this.mapCreateBase(spec, innerFd);
     const withBtf = this.btfFd && spec.btf === this.spec.btf && (spec.keyTypeId || spec.valueTypeId) && !spec.innerMap;
     // Older kernels refuse some of these (MMAPABLE before 5.5, BTF on some map types): step down.
-    const attempts = [
+    return [
       withBtf ? { ...base, btfFd: this.btfFd, btfKeyTypeId: spec.keyTypeId, btfValueTypeId: spec.valueTypeId } : undefined,
       base,
       spec.isGlobalData ? { ...base, mapFlags: spec.flags | (spec.freeze ? BPF_F_RDONLY_PROG : 0) } : undefined,
     ].filter((a) => a !== undefined);
+  }
+
+  private createMapFd(spec: MapSpec): Fd {
+    let innerFd: Fd | undefined;
+    if (spec.innerMap) innerFd = this.createMapFd(spec.innerMap);
+    const attempts = this.mapCreateAttempts(spec, innerFd);
+    const maxEntries = attempts[0]?.maxEntries ?? spec.maxEntries;
     let lastErr: unknown;
     try {
       for (const a of attempts) {
@@ -449,8 +556,13 @@ class Loader {
   // ------------------------------------------------------------------------------------ programs
 
   private relocate(prog: ProgramSpec, linked: LinkedProgram): CoreRelocationReport[] {
+    this.patchMapReferences(prog, linked);
+    return this.resolveKernelReferences(prog, linked);
+  }
+
+  /** Map, data-section and kconfig references: the map fds go into the instructions. */
+  private patchMapReferences(prog: ProgramSpec, linked: LinkedProgram): void {
     const insns = linked.insns;
-    let ksymAddresses: Map<string, bigint> | undefined;
     for (const [i, ref] of linked.references) {
       const where = `${this.spec.source}: program ${prog.name}, instruction ${i}`;
       switch (ref.kind) {
@@ -478,6 +590,19 @@ class Loader {
           insns.setImm(i + 1, ext.offset + insns.imm(i + 1));
           break;
         }
+        default:
+          break;
+      }
+    }
+  }
+
+  /** Kernel symbols, kfuncs and CO-RE relocations: resolved against the running kernel, no map needed. */
+  private resolveKernelReferences(prog: ProgramSpec, linked: LinkedProgram): CoreRelocationReport[] {
+    const insns = linked.insns;
+    let ksymAddresses: Map<string, bigint> | undefined;
+    for (const [i, ref] of linked.references) {
+      const where = `${this.spec.source}: program ${prog.name}, instruction ${i}`;
+      switch (ref.kind) {
         case 'ksym': {
           if (ref.typed) {
             const vmlinux = this.kernelTargets().vmlinux;
@@ -549,33 +674,52 @@ class Loader {
     throw new NotSupportedError(`attach target ${target} of program ${prog.name} (${kind} ${name} is not in the kernel's BTF)`);
   }
 
-  private loadProgram(prog: ProgramSpec, linked: LinkedProgram, reports: CoreRelocationReport[]): Program {
+  private progLoadAttrs(prog: ProgramSpec, linked: LinkedProgram, target: { id: number; objFd?: Fd } | undefined): ProgLoadAttr {
     const withBtf = this.btfFd !== undefined && linked.funcInfo.length > 0;
+    return {
+      progType: prog.type,
+      insns: linked.insns.bytes,
+      license: prog.license,
+      kernVersion: kernelVersionCode(),
+      progFlags: prog.flags | (prog.sleepable ? 1 << 4 : 0),
+      progName: kernelObjectName(prog.name),
+      expectedAttachType: prog.expectedAttachType,
+      attachBtfId: target?.id,
+      attachBtfObjFd: target?.objFd,
+      ...(withBtf
+        ? {
+            progBtfFd: this.btfFd,
+            funcInfo: encodeFuncInfo(linked.funcInfo),
+            funcInfoRecSize: FUNC_INFO_SIZE,
+            lineInfo: encodeLineInfo(linked.lineInfo),
+            lineInfoRecSize: LINE_INFO_SIZE,
+          }
+        : {}),
+    };
+  }
+
+  /**
+   * One load on a worker thread, without a log; a program the kernel refuses is loaded again here,
+   * synchronously, for its verdict (log, missing helpers, the EAGAIN retries with signals held).
+   */
+  private async loadProgramAsync(prog: ProgramSpec, linked: LinkedProgram, reports: CoreRelocationReport[]): Promise<Program> {
+    const target = this.attachBtfTarget(prog);
+    let fd: Fd;
+    try {
+      fd = await progLoadAsync(this.progLoadAttrs(prog, linked, target));
+    } catch (err) {
+      if (!(err instanceof SyscallError)) throw err;
+      return this.loadProgram(prog, linked, reports);
+    } finally {
+      target?.objFd?.close();
+    }
+    return new Program(fd, prog, linked);
+  }
+
+  private loadProgram(prog: ProgramSpec, linked: LinkedProgram, reports: CoreRelocationReport[]): Program {
     const target = this.attachBtfTarget(prog);
     try {
-      const { fd } = progLoadWithLog(
-        {
-          progType: prog.type,
-          insns: linked.insns.bytes,
-          license: prog.license,
-          kernVersion: kernelVersionCode(),
-          progFlags: prog.flags | (prog.sleepable ? 1 << 4 : 0),
-          progName: kernelObjectName(prog.name),
-          expectedAttachType: prog.expectedAttachType,
-          attachBtfId: target?.id,
-          attachBtfObjFd: target?.objFd,
-          ...(withBtf
-            ? {
-                progBtfFd: this.btfFd,
-                funcInfo: encodeFuncInfo(linked.funcInfo),
-                funcInfoRecSize: FUNC_INFO_SIZE,
-                lineInfo: encodeLineInfo(linked.lineInfo),
-                lineInfoRecSize: LINE_INFO_SIZE,
-              }
-            : {}),
-        },
-        { maxLogSize: this.options.maxLogSize },
-      );
+      const { fd } = progLoadWithLog(this.progLoadAttrs(prog, linked, target), { maxLogSize: this.options.maxLogSize });
       return new Program(fd, prog, linked);
     } catch (err) {
       // Interrupted by signals on every attempt: the program was not judged, so neither a verifier
@@ -619,6 +763,36 @@ function missingHelpers(progType: number, linked: LinkedProgram): string[] {
       return !r.supported && r.undecided !== true;
     })
     .map((id) => `helper ${helperName(id) ?? `#${id}`}`);
+}
+
+/**
+ * Hand each fulfilled result to `owner` under its spec's name, in the specs' order (so a collection
+ * lists maps and programs as the object does), then throw the first rejection, if any: everything
+ * made is owned before an error leaves, and the load's cleanup closes it.
+ */
+function own<T>(results: PromiseSettledResult<T>[], specs: readonly { name: string }[], owner: Map<string, T>): void {
+  let firstError: { reason: unknown } | undefined;
+  results.forEach((r, i) => {
+    const name = specs[i]?.name;
+    if (r.status === 'fulfilled' && name !== undefined) owner.set(name, r.value);
+    else if (r.status === 'rejected') firstError ??= { reason: r.reason };
+  });
+  if (firstError) throw firstError.reason;
+}
+
+/** What a {@link BpfMap} handle needs to know of `spec`. */
+function mapDesc(spec: MapSpec): ConstructorParameters<typeof BpfMap>[1] {
+  return {
+    name: spec.name,
+    type: spec.type,
+    keySize: spec.keySize,
+    valueSize: spec.valueSize,
+    maxEntries: spec.maxEntries,
+    flags: spec.flags,
+    btf: spec.btf,
+    keyTypeId: spec.keyTypeId,
+    valueTypeId: spec.valueTypeId,
+  };
 }
 
 /** Wrap a fresh map fd; the fd is closed if the handle cannot be built, so nothing leaks. */

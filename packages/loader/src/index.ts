@@ -23,7 +23,7 @@ export * from './spec/index.js';
 export * from './maps/index.js';
 export * from './programs/index.js';
 export * from './kconfig/index.js';
-export { Collection, kernelObjectName, type CollectionOptions, type LoadTimings } from './collection.js';
+export { Collection, kernelObjectName, type AsyncLoadOptions, type CollectionOptions, type LoadTimings } from './collection.js';
 export * from './features/index.js';
 export * from './kallsyms/index.js';
 export * from './symbolize/index.js';

@@ -99,6 +99,25 @@ export class GadgetRun implements Disposable {
    * programs and open the tracer's reader. Everything is released if any step fails.
    */
   static start(spec: CollectionSpec, options: GadgetRunOptions = {}): GadgetRun {
+    const prepared = GadgetRun.prepare(spec, options);
+    return GadgetRun.finish(prepared, Collection.load(spec, prepared.load), options);
+  }
+
+  /**
+   * {@link start} with the collection loaded by {@link Collection.loadAsync}: the kernel's map and
+   * program work overlaps JavaScript (CO-RE relocation) and runs in parallel, and the event loop
+   * (signal handlers, timers) runs meanwhile. `signal` stops the start between load phases and
+   * after each attach: the promise rejects with the signal's reason and everything created is
+   * closed (links, reader, programs, maps).
+   */
+  static async startAsync(spec: CollectionSpec, options: GadgetRunOptions & { signal?: AbortSignal } = {}): Promise<GadgetRun> {
+    const prepared = GadgetRun.prepare(spec, options);
+    const collection = await Collection.loadAsync(spec, { ...prepared.load, signal: options.signal });
+    return GadgetRun.finish(prepared, collection, options, options.signal);
+  }
+
+  /** Parameters, filters, stack-map sizes and output kind applied to `spec`, before the load. */
+  private static prepare(spec: CollectionSpec, options: GadgetRunOptions): { metadata: GadgetMetadata; tracer: TracerMetadata; output: OutputKind; load: CollectionOptions } {
     const metadata = readGadgetMetadata(spec);
     const tracer = options.tracer ? metadata.tracers.find((t) => t.name === options.tracer) : metadata.tracers[0];
     if (!tracer) {
@@ -126,11 +145,22 @@ export class GadgetRun implements Disposable {
       spec.variables.get('gadget_output_perf')?.set(true);
       if ((options.output ?? 'auto') === 'auto') options.onWarning?.('this kernel has no BPF ring buffer: using a perf buffer');
     }
-    const collection = Collection.load(spec, { onWarning: options.onWarning, ...options.load });
+    return { metadata, tracer, output, load: { onWarning: options.onWarning, ...options.load } };
+  }
+
+  /** Fill the filter map, open the reader and attach: the run, or everything closed on failure. */
+  private static finish(
+    prepared: { metadata: GadgetMetadata; tracer: TracerMetadata; output: OutputKind },
+    collection: Collection,
+    options: GadgetRunOptions,
+    signal?: AbortSignal,
+  ): GadgetRun {
+    const { metadata, tracer, output } = prepared;
     const links: Link[] = [];
     const attached: Program[] = [];
     let reader: EventReader | undefined;
     try {
+      signal?.throwIfAborted();
       if (options.mntns && metadata.mntnsFilterMap) {
         const filter = collection.map(metadata.mntnsFilterMap);
         for (const id of options.mntns) filter.update(id as never, 0 as never);
@@ -144,6 +174,7 @@ export class GadgetRun implements Disposable {
         if (options.attach && !options.attach(program)) continue;
         links.push(attachProgram(program));
         attached.push(program);
+        signal?.throwIfAborted();
       }
       return new GadgetRun({ metadata, tracer, collection, links, attached, reader, output });
     } catch (err) {

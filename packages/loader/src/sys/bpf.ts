@@ -27,10 +27,11 @@ import {
   fromCString,
   rawFd,
 } from './attr.js';
+import { TsbpfError } from '../errors.js';
 import { BPF_CMD, bpfCmdName } from './constants.js';
 import { ERRNO } from './errno.js';
 import { SyscallError } from './errors.js';
-import { addressNumber, bpfCall, bpfCallAt, withNotifySignalsHeld } from './ffi.js';
+import { addressNumber, bpfCall, bpfCallAsync, bpfCallAt, withNotifySignalsHeld } from './ffi.js';
 import { Fd } from './fd.js';
 
 function cmdLabel(cmd: number): string {
@@ -62,6 +63,27 @@ function callFd(cmd: number, w: AttrWriter, label: string | undefined): Fd {
 export function mapCreate(attrs: MapCreateAttr): Fd {
   const label = attrs.mapName ? `map "${attrs.mapName}"` : 'map';
   return callFd(BPF_CMD.MAP_CREATE, encodeMapCreate(attrs), label);
+}
+
+/**
+ * Used after an `await` on a kernel call, so the attr and the buffers its pointers name (held by
+ * the attrs object) stay reachable while a worker thread reads them.
+ */
+function keepAlive(...objects: unknown[]): void {
+  if (objects.length === 0) throw new TsbpfError('FFI_ASYNC', 'nothing to keep alive');
+}
+
+/**
+ * {@link mapCreate} on a libuv worker thread, so the kernel's work (allocating a preallocated map)
+ * overlaps JavaScript. One attempt; a failure rejects with the same {@link SyscallError}.
+ */
+export async function mapCreateAsync(attrs: MapCreateAttr): Promise<Fd> {
+  const label = attrs.mapName ? `map "${attrs.mapName}"` : 'map';
+  const w = encodeMapCreate(attrs);
+  const r = await bpfCallAsync(BPF_CMD.MAP_CREATE, w.bytes, w.size);
+  keepAlive(w);
+  if (r < 0) throw new SyscallError(cmdLabel(BPF_CMD.MAP_CREATE), -r, { context: label });
+  return new Fd(r, label);
 }
 
 const TWO_32 = 4294967296;
@@ -380,6 +402,21 @@ export function progLoad(attrs: ProgLoadAttr): Fd {
     // An interrupted run's log is a fragment, not a verdict.
     throw new SyscallError(cmdLabel(BPF_CMD.PROG_LOAD), -r, { context: label, log: r === -ERRNO.EAGAIN ? undefined : logText(attrs.logBuf) });
   }
+  return new Fd(r, label);
+}
+
+/**
+ * {@link progLoad} on a libuv worker thread (the verifier runs there, in parallel with other loads
+ * and with JavaScript). One attempt, without a log: a failure (EAGAIN included) rejects with the
+ * {@link SyscallError}, and a caller that wants the verdict loads again with
+ * {@link progLoadWithLog}.
+ */
+export async function progLoadAsync(attrs: ProgLoadAttr): Promise<Fd> {
+  const label = attrs.progName ? `program "${attrs.progName}"` : 'program';
+  const w = encodeProgLoad({ ...attrs, logBuf: undefined, logLevel: undefined });
+  const r = await bpfCallAsync(BPF_CMD.PROG_LOAD, w.bytes, w.size);
+  keepAlive(w, attrs);
+  if (r < 0) throw new SyscallError(cmdLabel(BPF_CMD.PROG_LOAD), -r, { context: label });
   return new Fd(r, label);
 }
 

@@ -39,6 +39,8 @@ interface AsyncFn<A extends unknown[], R> {
 
 interface Native {
   bpf: Fn<[number, Uint8Array, number], number>;
+  /** The raw `syscall(SYS_bpf, …)` binding, for its `.async` form. */
+  bpfSyscall: AsyncFn<[number, number, Uint8Array, number], number>;
   perfEventOpen: Fn<[Uint8Array, number, number, number, number], number>;
   ioctlInt: Fn<[number, number, number], number>;
   ioctlPtr: Fn<[number, number, Uint8Array], number>;
@@ -71,13 +73,14 @@ function lib(): Native {
   const libc = koffi().load('libc.so.6');
   // koffi returns `any`; each binding is given its C signature's TypeScript shape here, once.
   const f = <A extends unknown[], R>(decl: string): Fn<A, R> => libc.func(decl) as Fn<A, R>;
-  const bpf = libc.func('syscall', 'long', ['long', 'int', 'void *', 'unsigned int']) as Fn<[number, number, Uint8Array, number], number>;
+  const bpf = libc.func('syscall', 'long', ['long', 'int', 'void *', 'unsigned int']) as AsyncFn<[number, number, Uint8Array, number], number>;
   const perf = libc.func('syscall', 'long', ['long', 'void *', 'int', 'int', 'int', 'unsigned long']) as Fn<
     [number, Uint8Array, number, number, number, number],
     number
   >;
   native = {
     bpf: (cmd, attr, size) => bpf(nr.bpf, cmd, attr, size),
+    bpfSyscall: bpf,
     perfEventOpen: (attr, pid, cpu, group, flags) => perf(nr.perfEventOpen, attr, pid, cpu, group, flags),
     ioctlInt: libc.func('ioctl', 'int', ['int', 'unsigned long', 'unsigned long']) as Fn<[number, number, number], number>,
     ioctlPtr: libc.func('ioctl', 'int', ['int', 'unsigned long', 'void *']) as Fn<[number, number, Uint8Array], number>,
@@ -129,6 +132,20 @@ export function viewAt(address: bigint, length: number): ArrayBuffer {
 export function bpfCall(cmd: number, attr: Uint8Array, size: number): number {
   const r = lib().bpf(cmd, attr, size);
   return r < 0 ? -lastErrno() : r;
+}
+
+/**
+ * bpf(2) on one of libuv's worker threads: resolves with the result (>= 0) or `-errno` (koffi keeps
+ * the worker's errno for the callback). For kernel work that can overlap JavaScript (map creation,
+ * program loads); `attr` and every buffer it points to must stay referenced until it settles.
+ */
+export function bpfCallAsync(cmd: number, attr: Uint8Array, size: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    lib().bpfSyscall.async(syscallNumbers().bpf, cmd, attr, size, (err, result) => {
+      if (err) reject(err instanceof Error ? err : new TsbpfError('FFI_ASYNC', String(err)));
+      else resolve(result < 0 ? -lastErrno() : result);
+    });
+  });
 }
 
 /**

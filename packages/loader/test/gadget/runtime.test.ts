@@ -8,11 +8,19 @@ import type { GadgetEvent } from '../../src/gadget/decode.js';
 import { CollectionSpec } from '../../src/spec/collection.js';
 import { mapInfo } from '../../src/sys/info.js';
 import { PIN } from '../../src/spec/map.js';
-import { gadgetObjectPath } from '../testdata.js';
+import { linkGetNextId } from '../../src/sys/bpf.js';
+import { gadgetObjectPath, openFdCount } from '../testdata.js';
 
 const TP_OBJECT = gadgetObjectPath('trace_capabilities_tp.bpf.o');
 const tpAvailable = hasTpBtf('cap_capable');
 if (!tpAvailable) console.warn('skipped: this kernel has no tp_btf/cap_capable (needs 6.14+); the runtime is covered in vmtest with the kprobe variant');
+
+/** Every id `next` enumerates (system-wide). */
+function listIds(next: (start: number) => number | undefined): Set<number> {
+  const ids = new Set<number>();
+  for (let id = next(0); id !== undefined; id = next(id)) ids.add(id);
+  return ids;
+}
 
 /** Run `python3 -c code` and resolve with its pid once it exited. */
 function runChild(code: string): Promise<number> {
@@ -94,6 +102,43 @@ describe.skipIf(!tpAvailable)('gadget runtime on the trace-capabilities object (
     } finally {
       rmSync(pinDir, { recursive: true, force: true });
     }
+  });
+
+  it('startAsync gives the same run: programs attached in object order, events decoded', async () => {
+    const run = await GadgetRun.startAsync(CollectionSpec.fromFile(TP_OBJECT), { params: { comm: 'python3' } });
+    try {
+      // Object order: the tp_btf entry half must be attached before the exit half.
+      expect(run.attached.map((p) => p.name)).toEqual([...run.collection.spec.programs.keys()]);
+      expect(run.attached.map((p) => p.name).indexOf('ig_trace_cap_e')).toBeLessThan(run.attached.map((p) => p.name).indexOf('ig_trace_cap_x'));
+      const trigger = () => runChild('import os; os.setpriority(os.PRIO_PROCESS, 0, -5)');
+      const event = await waitFor(run, trigger, (e, pid) => (e.proc as { pid: number }).pid === pid && e.cap === 'CAP_SYS_NICE');
+      expect(event).toMatchObject({ cap: 'CAP_SYS_NICE', capable: true, syscall: 'SYS_SETPRIORITY' });
+    } finally {
+      run.close();
+    }
+    const ac = new AbortController();
+    ac.abort();
+    await expect(GadgetRun.startAsync(CollectionSpec.fromFile(TP_OBJECT), { signal: ac.signal })).rejects.toThrow(/abort/i);
+  });
+
+  it('startAsync aborted while attaching releases every link, program and map', async () => {
+    const fdsBefore = openFdCount();
+    const linksBefore = listIds(linkGetNextId);
+    const ac = new AbortController();
+    let attachedWhenAborted = 0;
+    const started = GadgetRun.startAsync(CollectionSpec.fromFile(TP_OBJECT), {
+      signal: ac.signal,
+      // Called before each program's attach: abort once three are attached (an exact point).
+      attach: () => {
+        if (attachedWhenAborted === 3) ac.abort(new Error('stopped while attaching'));
+        attachedWhenAborted++;
+        return true;
+      },
+    });
+    await expect(started).rejects.toThrow('stopped while attaching');
+    expect(attachedWhenAborted).toBe(4);
+    expect(openFdCount()).toBe(fdsBefore);
+    expect([...listIds(linkGetNextId)].filter((id) => !linksBefore.has(id))).toEqual([]);
   });
 
   it('names the syscall from current_syscall only while the entry matches the task registers', async () => {
