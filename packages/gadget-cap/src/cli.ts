@@ -15,7 +15,7 @@ import type { CapabilityEvent } from './event.js';
 import { CapabilityProfile, renderProfileText } from './profile.js';
 import { MISSED_RUNS_MEANING, checkProgramMisses, consequentialMisses, describeMissedRuns } from './missed.js';
 import { parseAttachStrategy } from './strategy.js';
-import { traceCapabilities, type CapabilityTrace, type TraceCapabilitiesOptions } from './trace.js';
+import { traceCapabilitiesAsync, type CapabilityTrace, type TraceCapabilitiesOptions } from './trace.js';
 
 const HELP = `Usage: trace-capabilities [options]
 
@@ -273,17 +273,31 @@ export async function main(argv: readonly string[] = process.argv.slice(2), hook
     return 2;
   }
 
+  // Installed before the load, which runs off the event loop's thread: Ctrl-C or SIGTERM during it
+  // stops the load (everything created so far is released) instead of waiting for it; afterwards
+  // the same signal closes the trace.
+  const ac = new AbortController();
+  const stop = (): void => ac.abort();
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+  process.on('SIGHUP', stop);
+  const unhook = (): void => {
+    process.off('SIGINT', stop);
+    process.off('SIGTERM', stop);
+    process.off('SIGHUP', stop);
+  };
   try {
-    trace = traceCapabilities({ ...cfg.trace, symbolize: printer.showsStacks, onWarning: warn });
+    trace = await traceCapabilitiesAsync({ ...cfg.trace, signal: ac.signal, symbolize: printer.showsStacks, onWarning: warn });
   } catch (err) {
+    unhook();
+    if (ac.signal.aborted) {
+      info('stopped before tracing started; nothing was left loaded');
+      return 0;
+    }
     errText(`trace-capabilities: error: ${err instanceof Error ? err.message : String(err)}\n`);
     return 1;
   }
   const t = trace;
-  const stop = (): void => t.close();
-  process.on('SIGINT', stop);
-  process.on('SIGTERM', stop);
-  process.on('SIGHUP', stop);
   info(`attached with the ${t.strategy} strategy (${t.objectPath.split('/').pop() ?? t.objectPath}), output through the ${t.output === 'ringbuf' ? 'ring buffer' : 'perf buffer'}`);
   info(`tracing capability checks (${t.strategy}, ${t.output})… press Ctrl-C to stop`);
   hooks.onReady?.();
@@ -324,9 +338,7 @@ export async function main(argv: readonly string[] = process.argv.slice(2), hook
   } finally {
     clearInterval(lostTimer);
     t.close();
-    process.off('SIGINT', stop);
-    process.off('SIGTERM', stop);
-    process.off('SIGHUP', stop);
+    unhook();
   }
   const lost = t.lost;
   if (lost > 0n) warn(`${lost} event(s) lost in total`);

@@ -22,7 +22,7 @@
  * ```
  * @packageDocumentation
  */
-export { traceCapabilities, CapabilityTrace, type TraceCapabilitiesOptions, type TraceStartTimings } from './trace.js';
+export { traceCapabilities, traceCapabilitiesAsync, CapabilityTrace, type TraceCapabilitiesOptions, type TraceStartTimings } from './trace.js';
 export { toCapabilityEvent, effectiveCapabilities, type CapabilityEvent, type CapabilityEventProcess } from './event.js';
 export {
   chooseStrategy,

@@ -392,6 +392,47 @@ function checkId(name: string, v: number | undefined, max: number): number | und
  * @throws DOMException `AbortError` when `signal` is already aborted
  */
 export function traceCapabilities(options: TraceCapabilitiesOptions = {}): CapabilityTrace {
+  const start = prepareTrace(options);
+  let run: GadgetRun;
+  try {
+    run = GadgetRun.start(start.spec, start.runOptions);
+  } catch (err) {
+    throw explainLoadError(err);
+  }
+  return finishTrace(start, run, options);
+}
+
+/**
+ * {@link traceCapabilities} with the load off the JavaScript thread (`GadgetRun.startAsync`): the
+ * kernel creates the maps while the programs are CO-RE relocated, then verifies them in parallel.
+ * Starts sooner; `signal` also stops the load itself (the promise then rejects with its reason and
+ * nothing stays loaded). The CLI starts this way.
+ *
+ * @throws (rejects with) the errors of {@link traceCapabilities}
+ */
+export async function traceCapabilitiesAsync(options: TraceCapabilitiesOptions = {}): Promise<CapabilityTrace> {
+  const start = prepareTrace(options);
+  let run: GadgetRun;
+  try {
+    run = await GadgetRun.startAsync(start.spec, { ...start.runOptions, signal: options.signal });
+  } catch (err) {
+    throw explainLoadError(err);
+  }
+  return finishTrace(start, run, options);
+}
+
+/** What {@link prepareTrace} hands to the load and to {@link finishTrace}. */
+interface TraceStart {
+  choice: ReturnType<typeof chooseStrategy>;
+  spec: CollectionSpec;
+  runOptions: Parameters<typeof GadgetRun.start>[1];
+  t0: number;
+  t1: number;
+  t2: number;
+}
+
+/** Privileges, strategy, parameters and the parsed object: everything before the load. */
+function prepareTrace(options: TraceCapabilitiesOptions): TraceStart {
   if (options.signal?.aborted) throw new DOMException('the capability trace was aborted before it started', 'AbortError');
   const warn = options.onWarning ?? (() => {});
   const t0 = nowMs();
@@ -417,14 +458,15 @@ export function traceCapabilities(options: TraceCapabilitiesOptions = {}): Capab
   const spec = CollectionSpec.fromFile(choice.objectPath);
   if (!params.unique) shrinkSeenMap(spec);
   const t2 = nowMs();
-  let run: GadgetRun;
-  try {
-    // The entry half must attach before the exit half (tracepoint strategy: programs on one
-    // tracepoint run in attach order); the runtime attaches in object order, which is e, then x.
-    run = GadgetRun.start(spec, { params, mntns, output: options.output ?? 'auto', perfPagesPerCpu: options.perfPagesPerCpu, onWarning: warn });
-  } catch (err) {
-    throw explainLoadError(err);
-  }
+  // The entry half must attach before the exit half (tracepoint strategy: programs on one
+  // tracepoint run in attach order); the runtime attaches in object order, which is e, then x.
+  const runOptions = { params, mntns, output: options.output ?? 'auto', perfPagesPerCpu: options.perfPagesPerCpu, onWarning: warn } as const;
+  return { choice, spec, runOptions, t0, t1, t2 };
+}
+
+/** The trace over a started run (closed again if building the trace fails). */
+function finishTrace(start: TraceStart, run: GadgetRun, options: TraceCapabilitiesOptions): CapabilityTrace {
+  const { choice, spec, t0, t1, t2 } = start;
   try {
     const btf = spec.btf;
     if (!btf) throw new TsbpfError('GADGET_METADATA', `${choice.objectPath}: the object has no BTF`);

@@ -7,7 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { mapGetFdById, mapInfo, mountNamespaceOf } from '@tsbpf/loader';
-import { traceCapabilities, type CapabilityEvent, type CapabilityTrace, type TraceCapabilitiesOptions } from '../src/index.js';
+import { traceCapabilities, traceCapabilitiesAsync, type CapabilityEvent, type CapabilityTrace, type TraceCapabilitiesOptions } from '../src/index.js';
 import { probeStrategy } from '../src/strategy.js';
 import { ACTIONS, HAVE_PYTHON, PYTHON, HAVE_SETPRIV, HAVE_UNSHARE, bpfIds, bpfIdsOfProcess, startChild, uniqueComm, type Child } from './helpers.js';
 
@@ -105,6 +105,23 @@ describe('traceCapabilities (tracepoint strategy on this kernel)', () => {
     expect(e?.kstack?.some((f) => f.startsWith('cap_capable+'))).toBe(true);
     expect(e?.kstack?.some((f) => /setpriority/.test(f))).toBe(true);
     expect(e?.ustack).toBeUndefined();
+  });
+
+  run('traceCapabilitiesAsync starts the same trace; a signal aborted meanwhile stops the start and leaves nothing', async () => {
+    const comm = uniqueComm('async');
+    const c = await child(comm, ACTIONS.nice);
+    const t = await traceCapabilitiesAsync({ comm });
+    traces.push(t);
+    expect(t.strategy).toBe(probeStrategy('fentry').supported ? 'fentry' : KPROBE.supported ? 'kprobe' : 'tracepoint');
+    const events = await eventsOf(t, c);
+    expect(events.find((x) => x.cap === 'CAP_SYS_NICE')?.syscall).toBe('SYS_SETPRIORITY');
+
+    const before = bpfIdsOfProcess('self');
+    const ac = new AbortController();
+    const pending = traceCapabilitiesAsync({ comm, signal: ac.signal });
+    ac.abort();
+    await expect(pending).rejects.toMatchObject({ name: 'AbortError' });
+    expect(bpfIdsOfProcess('self')).toEqual(before);
   });
 
   run('collects and symbolizes the user stack while the process is alive', async () => {
