@@ -277,20 +277,22 @@ export async function main(argv: readonly string[] = process.argv.slice(2), hook
   // stops the load (everything created so far is released) instead of waiting for it; afterwards
   // the same signal closes the trace.
   const ac = new AbortController();
-  const stop = (): void => ac.abort();
-  process.on('SIGINT', stop);
-  process.on('SIGTERM', stop);
-  process.on('SIGHUP', stop);
+  const signals = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
   const unhook = (): void => {
-    process.off('SIGINT', stop);
-    process.off('SIGTERM', stop);
-    process.off('SIGHUP', stop);
+    for (const s of signals) process.off(s, stop);
   };
+  // A second signal does not wait for a load (or a close) to finish: the default action ends the process.
+  function stop(sig: NodeJS.Signals): void {
+    if (!ac.signal.aborted) return ac.abort();
+    unhook();
+    process.kill(process.pid, sig);
+  }
+  for (const s of signals) process.on(s, stop);
   try {
     trace = await traceCapabilitiesAsync({ ...cfg.trace, signal: ac.signal, symbolize: printer.showsStacks, onWarning: warn });
   } catch (err) {
     unhook();
-    if (ac.signal.aborted) {
+    if (ac.signal.aborted && err === ac.signal.reason) {
       info('stopped before tracing started; nothing was left loaded');
       return 0;
     }

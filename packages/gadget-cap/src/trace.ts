@@ -57,7 +57,7 @@ export interface TraceCapabilitiesOptions {
   maxEvents?: number;
   /** Stop after this many milliseconds. */
   timeoutMs?: number;
-  /** Stop when this signal aborts. */
+  /** Stop when this signal aborts (with {@link traceCapabilitiesAsync}, also during the load). */
   signal?: AbortSignal;
   /** Events decoded but not yet consumed are capped at this count; more are dropped and counted in `lost` (default 100000). */
   maxQueued?: number;
@@ -133,6 +133,8 @@ export class CapabilityTrace implements AsyncIterable<CapabilityEvent>, AsyncDis
     });
     this.signal = init.options.signal;
     this.signal?.addEventListener('abort', this.onAbort, { once: true });
+    // Aborted while the run was being built (a listener added now would never fire): close soon.
+    if (this.signal?.aborted) queueMicrotask(this.onAbort);
     if (init.options.timeoutMs !== undefined) this.timer = setTimeout(() => this.close(), init.options.timeoutMs);
     // Start reading on the next turn: the first records may need kernel symbols (seconds on a
     // cold cache), and the caller should get the trace — and print that it is ready — first.

@@ -135,10 +135,11 @@ export function bpfIds(): { progs: Set<number>; links: Set<number> } {
   return { progs: listIds(progGetNextId), links: listIds(linkGetNextId) };
 }
 
-/** Program and link ids held by the fds of process `pid` (from /proc/<pid>/fdinfo). */
-export function bpfIdsOfProcess(pid: number | 'self'): { progs: Set<number>; links: Set<number> } {
+/** Program, link and map ids held by the fds of process `pid` (from /proc/<pid>/fdinfo). */
+export function bpfIdsOfProcess(pid: number | 'self'): { progs: Set<number>; links: Set<number>; maps: Set<number> } {
   const progs = new Set<number>();
   const links = new Set<number>();
+  const maps = new Set<number>();
   const dir = `/proc/${pid}/fdinfo`;
   for (const fd of readdirSync(dir)) {
     let text: string;
@@ -151,6 +152,8 @@ export function bpfIdsOfProcess(pid: number | 'self'): { progs: Set<number>; lin
     if (p) progs.add(Number(p[1]));
     const l = /^link_id:\s*(\d+)/m.exec(text);
     if (l) links.add(Number(l[1]));
+    const m = /^map_id:\s*(\d+)/m.exec(text);
+    if (m) maps.add(Number(m[1]));
   }
-  return { progs, links };
+  return { progs, links, maps };
 }

@@ -4,7 +4,6 @@
  * strategy; kprobe/fentry and audit-only run in vmtest (runGadgetSelfTest).
  */
 import { spawnSync } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { mapGetFdById, mapInfo, mountNamespaceOf } from '@tsbpf/loader';
 import { traceCapabilities, traceCapabilitiesAsync, type CapabilityEvent, type CapabilityTrace, type TraceCapabilitiesOptions } from '../src/index.js';
@@ -43,20 +42,6 @@ async function eventsOf(t: CapabilityTrace, ...cs: Child[]): Promise<CapabilityE
 }
 
 const run = it.skipIf(!HAVE_PYTHON);
-
-/** Map ids held by this process's fds (from /proc/self/fdinfo). */
-function ownMapIds(): number[] {
-  const ids: number[] = [];
-  for (const fd of readdirSync('/proc/self/fdinfo')) {
-    try {
-      const m = /^map_id:\s*(\d+)/m.exec(readFileSync(`/proc/self/fdinfo/${fd}`, 'latin1'));
-      if (m) ids.push(Number(m[1]));
-    } catch {
-      // the fd closed meanwhile
-    }
-  }
-  return ids;
-}
 
 /** Polls `cond` every 20 ms, giving up after 10 s (a bound, not a timing assertion). */
 async function waitUntil(cond: () => boolean): Promise<boolean> {
@@ -270,7 +255,7 @@ describe('traceCapabilities (tracepoint strategy on this kernel)', () => {
     const seenSize = (unique: boolean): number | undefined => {
       const t = trace({ comm: uniqueComm('seen'), unique });
       try {
-        for (const id of ownMapIds()) {
+        for (const id of bpfIdsOfProcess('self').maps) {
           using fd = mapGetFdById(id);
           const info = mapInfo(fd);
           if (info.name === 'seen') return info.maxEntries;

@@ -32,7 +32,7 @@ import { BPF_F_MMAPABLE, BPF_F_RDONLY_PROG, BPF_MAP_TYPE, BPF_OBJ_NAME_LEN, help
 import { ERRNO } from './sys/errno.js';
 import { isErrno, SyscallError } from './sys/errors.js';
 import type { Fd } from './sys/fd.js';
-import { numPossibleCpus } from './sys/ffi.js';
+import { numPossibleCpus, workerPoolHasRoom } from './sys/ffi.js';
 import { btfInfo, mapInfo } from './sys/info.js';
 import { nowMs } from './clock.js';
 
@@ -58,8 +58,10 @@ export interface AsyncLoadOptions extends CollectionOptions {
 
 /**
  * Per-phase timings of a load, in milliseconds. With {@link Collection.loadAsync} the kernel's map
- * and program work overlaps JavaScript: `maps` and `programs` count only the time spent waiting
- * for it, `relocate` the CO-RE and linking work done meanwhile.
+ * and program work overlaps JavaScript: `maps` is the maps made on this thread (reused, pinned or
+ * nested ones) plus the wait for the others after relocation, `programs` the wait for the loads
+ * (and any synchronous re-load of a refused program), `relocate` the linking and CO-RE done
+ * meanwhile.
  */
 export interface LoadTimings {
   kernelBtf: number;
@@ -118,8 +120,15 @@ export class Collection implements Disposable {
    * worker threads while the programs are linked and CO-RE relocated here, then the programs are
    * loaded in parallel (the verifier runs on those threads). The result is the same collection,
    * programs and maps in the object's order. A map or program the kernel refuses on the worker is
-   * made again synchronously, so errors (verifier log, missing helpers, step-downs for older
-   * kernels) are those of {@link load}. `signal` stops the load between phases.
+   * made again synchronously, so each error (verifier log, missing helpers, step-downs for older
+   * kernels) is the one {@link load} gives. Differences: every program is linked and relocated
+   * before any is loaded, so a later program's relocation error (a missing ksym or kfunc, a CO-RE
+   * failure) is reported ahead of an earlier program's verifier error; and when this process's
+   * event readers hold libuv's worker pool (fewer than two threads free), the load runs
+   * synchronously. `signal` is checked before the load, once the maps exist and once the programs
+   * are loaded (a refused program is then not re-verified for its log); kernel calls already
+   * running finish first, and everything created is closed before the promise rejects with the
+   * signal's reason.
    */
   static async loadAsync(spec: CollectionSpec, options: AsyncLoadOptions = {}): Promise<Collection> {
     const loader = new Loader(spec, options);
@@ -234,6 +243,9 @@ class Loader {
 
   async runAsync(signal: AbortSignal | undefined): Promise<Collection> {
     signal?.throwIfAborted();
+    // Queued behind this process's reader waits, which can hold a worker thread indefinitely, the
+    // kernel calls could wait that long: load here instead.
+    if (!workerPoolHasRoom()) return this.run();
     const lap = this.begin();
     // Maps: started on worker threads; the ones that reuse or nest another map are made here.
     const specs = [...this.spec.maps.values()];
@@ -261,7 +273,7 @@ class Loader {
     this.fillSlots(false);
     for (const { prog, linked } of programs) this.patchMapReferences(prog, linked);
     lap('relocate');
-    const loads = await Promise.allSettled(programs.map(({ prog, linked, reports }) => this.loadProgramAsync(prog, linked, reports)));
+    const loads = await Promise.allSettled(programs.map(({ prog, linked, reports }) => this.loadProgramAsync(prog, linked, reports, signal)));
     own(
       loads,
       programs.map(({ prog }) => prog),
@@ -445,9 +457,9 @@ class Loader {
   private async createMapAsync(spec: MapSpec): Promise<BpfMap> {
     let fd: Fd;
     try {
-      fd = await mapCreateAsync(this.mapCreateAttempts(spec)[0] ?? this.mapCreateBase(spec));
+      fd = await mapCreateAsync(this.mapCreateAttempts(spec)[0]);
     } catch (err) {
-      if (!(err instanceof SyscallError)) throw err;
+      if (!redoSynchronously(err)) throw err;
       return this.createMap(spec);
     }
     return this.finishMap(spec, fd, undefined);
@@ -473,22 +485,20 @@ class Loader {
   }
 
   /** The attrs tried in order: with BTF, without, and (global data) without MMAPABLE. */
-  private mapCreateAttempts(spec: MapSpec, innerFd?: Fd): MapCreateAttr[] {
+  private mapCreateAttempts(spec: MapSpec, innerFd?: Fd): [MapCreateAttr, ...MapCreateAttr[]] {
     const base = this.mapCreateBase(spec, innerFd);
     const withBtf = this.btfFd && spec.btf === this.spec.btf && (spec.keyTypeId || spec.valueTypeId) && !spec.innerMap;
     // Older kernels refuse some of these (MMAPABLE before 5.5, BTF on some map types): step down.
-    return [
-      withBtf ? { ...base, btfFd: this.btfFd, btfKeyTypeId: spec.keyTypeId, btfValueTypeId: spec.valueTypeId } : undefined,
-      base,
-      spec.isGlobalData ? { ...base, mapFlags: spec.flags | (spec.freeze ? BPF_F_RDONLY_PROG : 0) } : undefined,
-    ].filter((a) => a !== undefined);
+    const attempts: [MapCreateAttr, ...MapCreateAttr[]] = withBtf ? [{ ...base, btfFd: this.btfFd, btfKeyTypeId: spec.keyTypeId, btfValueTypeId: spec.valueTypeId }, base] : [base];
+    if (spec.isGlobalData) attempts.push({ ...base, mapFlags: spec.flags | (spec.freeze ? BPF_F_RDONLY_PROG : 0) });
+    return attempts;
   }
 
   private createMapFd(spec: MapSpec): Fd {
     let innerFd: Fd | undefined;
     if (spec.innerMap) innerFd = this.createMapFd(spec.innerMap);
     const attempts = this.mapCreateAttempts(spec, innerFd);
-    const maxEntries = attempts[0]?.maxEntries ?? spec.maxEntries;
+    const maxEntries = attempts[0].maxEntries;
     let lastErr: unknown;
     try {
       for (const a of attempts) {
@@ -702,13 +712,15 @@ class Loader {
    * One load on a worker thread, without a log; a program the kernel refuses is loaded again here,
    * synchronously, for its verdict (log, missing helpers, the EAGAIN retries with signals held).
    */
-  private async loadProgramAsync(prog: ProgramSpec, linked: LinkedProgram, reports: CoreRelocationReport[]): Promise<Program> {
+  private async loadProgramAsync(prog: ProgramSpec, linked: LinkedProgram, reports: CoreRelocationReport[], signal: AbortSignal | undefined): Promise<Program> {
     const target = this.attachBtfTarget(prog);
     let fd: Fd;
     try {
       fd = await progLoadAsync(this.progLoadAttrs(prog, linked, target));
     } catch (err) {
-      if (!(err instanceof SyscallError)) throw err;
+      if (!redoSynchronously(err)) throw err;
+      // After an abort, no second verification just for an error nobody will read.
+      signal?.throwIfAborted();
       return this.loadProgram(prog, linked, reports);
     } finally {
       target?.objFd?.close();
@@ -763,6 +775,11 @@ function missingHelpers(progType: number, linked: LinkedProgram): string[] {
       return !r.supported && r.undecided !== true;
     })
     .map((id) => `helper ${helperName(id) ?? `#${id}`}`);
+}
+
+/** A worker-thread call whose failure the synchronous path should meet again: the kernel's refusal, or koffi unable to run it there. */
+function redoSynchronously(err: unknown): boolean {
+  return err instanceof SyscallError || (err instanceof TsbpfError && err.code === 'FFI_ASYNC');
 }
 
 /**

@@ -66,10 +66,16 @@ export interface GadgetRunOptions {
   attach?: (program: Program) => boolean;
   /** Perf buffer pages per CPU (a power of two; default 64). */
   perfPagesPerCpu?: number;
-  /** Options passed to Collection.load. */
+  /** Options passed to `Collection.load` (or `Collection.loadAsync` by {@link GadgetRun.startAsync}). */
   load?: CollectionOptions;
   /** Notices for the user (fallbacks chosen, …). */
   onWarning?: (message: string) => void;
+}
+
+/** Options of {@link GadgetRun.startAsync}. */
+export interface GadgetStartOptions extends GadgetRunOptions {
+  /** Stops the start: between load phases, and before and after each attach (see {@link GadgetRun.startAsync}). */
+  signal?: AbortSignal;
 }
 
 /** A running gadget: loaded, attached, with a reader on its tracer's output. */
@@ -106,11 +112,14 @@ export class GadgetRun implements Disposable {
   /**
    * {@link start} with the collection loaded by {@link Collection.loadAsync}: the kernel's map and
    * program work overlaps JavaScript (CO-RE relocation) and runs in parallel, and the event loop
-   * (signal handlers, timers) runs meanwhile. `signal` stops the start between load phases and
-   * after each attach: the promise rejects with the signal's reason and everything created is
-   * closed (links, reader, programs, maps).
+   * (signal handlers, timers) runs meanwhile. `signal` is checked at the load's points (see
+   * `loadAsync`), before attaching and after each attach; if it has aborted the promise rejects
+   * with its reason and everything created is closed (links, reader, programs, maps). Attaching
+   * itself is synchronous: only an abort from code it calls (the `attach` filter) is seen during
+   * it; one from a signal handler or timer lands after the run is returned, where the caller's own
+   * listener must close it (as `traceCapabilitiesAsync` does).
    */
-  static async startAsync(spec: CollectionSpec, options: GadgetRunOptions & { signal?: AbortSignal } = {}): Promise<GadgetRun> {
+  static async startAsync(spec: CollectionSpec, options: GadgetStartOptions = {}): Promise<GadgetRun> {
     const prepared = GadgetRun.prepare(spec, options);
     const collection = await Collection.loadAsync(spec, { ...prepared.load, signal: options.signal });
     return GadgetRun.finish(prepared, collection, options, options.signal);

@@ -412,8 +412,11 @@ export function progLoad(attrs: ProgLoadAttr): Fd {
  * {@link progLoadWithLog}.
  */
 export async function progLoadAsync(attrs: ProgLoadAttr): Promise<Fd> {
+  if (attrs.logBuf !== undefined || attrs.logLevel) {
+    throw new TsbpfError('BPF_ATTR_LOG', 'progLoadAsync loads without a verifier log: use progLoadWithLog for one');
+  }
   const label = attrs.progName ? `program "${attrs.progName}"` : 'program';
-  const w = encodeProgLoad({ ...attrs, logBuf: undefined, logLevel: undefined });
+  const w = encodeProgLoad(attrs);
   const r = await bpfCallAsync(BPF_CMD.PROG_LOAD, w.bytes, w.size);
   keepAlive(w, attrs);
   if (r < 0) throw new SyscallError(cmdLabel(BPF_CMD.PROG_LOAD), -r, { context: label });

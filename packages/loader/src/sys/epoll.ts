@@ -158,7 +158,8 @@ export class Epoll implements Disposable {
     if (r < 0) {
       if (this.#closing) return [];
       const errno = -r;
-      // koffi reads errno on the calling thread; a worker's EINTR may show as another value.
+      // koffi restores the worker's errno for the callback (3.2+); 0 is kept as "no error" for
+      // older koffi, which read the calling thread's.
       if (errno === ERRNO.EINTR || errno === 0) return [];
       throw new SyscallError('epoll_wait', errno || lastErrno());
     }

@@ -135,18 +135,28 @@ export function bpfCall(cmd: number, attr: Uint8Array, size: number): number {
 }
 
 /**
- * bpf(2) on one of libuv's worker threads: resolves with the result (>= 0) or `-errno` (koffi keeps
- * the worker's errno for the callback). For kernel work that can overlap JavaScript (map creation,
- * program loads); `attr` and every buffer it points to must stay referenced until it settles.
+ * bpf(2) on one of libuv's worker threads: resolves with the result (>= 0) or `-errno` (koffi
+ * restores the worker's errno for the callback, since koffi 3.2). Rejects with a `TsbpfError`
+ * `FFI_ASYNC` when koffi cannot queue or run the call. For kernel work that can overlap JavaScript
+ * (map creation, program loads); `attr` and every buffer it points to must stay referenced until
+ * it settles.
  */
 export function bpfCallAsync(cmd: number, attr: Uint8Array, size: number): Promise<number> {
   return new Promise((resolve, reject) => {
-    lib().bpfSyscall.async(syscallNumbers().bpf, cmd, attr, size, (err, result) => {
-      if (err) reject(err instanceof Error ? err : new TsbpfError('FFI_ASYNC', String(err)));
-      else resolve(result < 0 ? -lastErrno() : result);
-    });
+    try {
+      lib().bpfSyscall.async(syscallNumbers().bpf, cmd, attr, size, (err, result) => {
+        if (err) reject(err instanceof Error ? new TsbpfError('FFI_ASYNC', err.message, { cause: err }) : new TsbpfError('FFI_ASYNC', String(err)));
+        else resolve(result < 0 ? -(lastErrno() || EIO) : result);
+      });
+    } catch (err) {
+      // koffi refuses to queue more (too many asynchronous calls pending).
+      reject(new TsbpfError('FFI_ASYNC', `cannot queue bpf(${cmd}) on a worker thread: ${err instanceof Error ? err.message : String(err)}`, { cause: err }));
+    }
   });
 }
+
+/** errno reported for a failed call that left errno at 0 (never a valid result). */
+const EIO = 5;
 
 /**
  * Signals that only notify (user signals, timers incl. a profiler's SIGPROF, child status, window
@@ -307,11 +317,32 @@ export function epollWaitRaw(epfd: number, events: Uint8Array, max: number, time
  */
 export function epollWaitAsyncRaw(epfd: number, events: Uint8Array, max: number, timeoutMs: number): Promise<number> {
   return new Promise((resolve, reject) => {
-    lib().epollWait.async(epfd, events, max, timeoutMs, (err, result) => {
-      if (err) reject(err instanceof Error ? err : new TsbpfError('FFI_ASYNC', String(err)));
-      else resolve(result < 0 ? -lastErrno() : result);
-    });
+    blockingWaits++;
+    try {
+      lib().epollWait.async(epfd, events, max, timeoutMs, (err, result) => {
+        blockingWaits--;
+        if (err) reject(err instanceof Error ? err : new TsbpfError('FFI_ASYNC', String(err)));
+        else resolve(result < 0 ? -lastErrno() : result);
+      });
+    } catch (err) {
+      blockingWaits--;
+      throw err;
+    }
   });
+}
+
+/** epoll waits of this process's readers now occupying one of libuv's worker threads each. */
+let blockingWaits = 0;
+
+/**
+ * True when libuv's worker pool has at least two threads not held by this process's event-reader
+ * waits (which can block a thread for as long as no event comes). Work queued behind them would
+ * wait that long too, so the asynchronous loads take the synchronous path when this is false.
+ * The pool has `UV_THREADPOOL_SIZE` threads (default 4).
+ */
+export function workerPoolHasRoom(): boolean {
+  const size = Number(process.env.UV_THREADPOOL_SIZE) || 4;
+  return size - blockingWaits >= 2;
 }
 
 /** `EFD_*` flags of eventfd(2). */

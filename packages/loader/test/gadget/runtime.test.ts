@@ -9,6 +9,7 @@ import { CollectionSpec } from '../../src/spec/collection.js';
 import { mapInfo } from '../../src/sys/info.js';
 import { PIN } from '../../src/spec/map.js';
 import { linkGetNextId } from '../../src/sys/bpf.js';
+import { heldIds } from '../hardening/helpers.js';
 import { gadgetObjectPath, openFdCount } from '../testdata.js';
 
 const TP_OBJECT = gadgetObjectPath('trace_capabilities_tp.bpf.o');
@@ -123,22 +124,28 @@ describe.skipIf(!tpAvailable)('gadget runtime on the trace-capabilities object (
 
   it('startAsync aborted while attaching releases every link, program and map', async () => {
     const fdsBefore = openFdCount();
-    const linksBefore = listIds(linkGetNextId);
     const ac = new AbortController();
     let attachedWhenAborted = 0;
+    let ours: number[] = [];
     const started = GadgetRun.startAsync(CollectionSpec.fromFile(TP_OBJECT), {
       signal: ac.signal,
       // Called before each program's attach: abort once three are attached (an exact point).
       attach: () => {
-        if (attachedWhenAborted === 3) ac.abort(new Error('stopped while attaching'));
+        if (attachedWhenAborted === 3) {
+          ours = heldIds(process.pid).links;
+          ac.abort(new Error('stopped while attaching'));
+        }
         attachedWhenAborted++;
         return true;
       },
     });
     await expect(started).rejects.toThrow('stopped while attaching');
     expect(attachedWhenAborted).toBe(4);
+    expect(ours.length).toBe(3);
     expect(openFdCount()).toBe(fdsBefore);
-    expect([...listIds(linkGetNextId)].filter((id) => !linksBefore.has(id))).toEqual([]);
+    // The links this process held are gone from the kernel.
+    const all = listIds(linkGetNextId);
+    expect(ours.filter((id) => all.has(id))).toEqual([]);
   });
 
   it('names the syscall from current_syscall only while the entry matches the task registers', async () => {
