@@ -5,7 +5,7 @@
  * Everything created is owned by the returned Collection; on any failure everything created so far
  * is closed before the error propagates.
  */
-import { chmodSync, existsSync, mkdirSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Btf } from './btf/btf.js';
 import { applyCoreRelocations, CORE_POISON_IMM, type CoreRelocationReport, type CoreResolution } from './btf/core/relocate.js';
@@ -201,6 +201,8 @@ class Loader {
   /** CO-RE resolutions shared by the programs of this load (same object BTF, same kernel). */
   private readonly coreResolutions = new Map<string, CoreResolution>();
   private btfFd: Fd | undefined;
+  /** Pins this load created (not reused ones): removed again if the load fails. */
+  private readonly pinnedHere: string[] = [];
   private kernelBtfs: KernelBtfTargets | undefined;
   private readonly timings: LoadTimings = { kernelBtf: 0, objectBtf: 0, maps: 0, relocate: 0, programs: 0 };
 
@@ -298,6 +300,15 @@ class Loader {
   }
 
   cleanup(): void {
+    // A failed load leaves no global name behind: the pins it made go (as libbpf does); pins it
+    // reused belong to whoever made them.
+    for (const path of this.pinnedHere) {
+      try {
+        unlinkSync(path);
+      } catch {
+        // already gone
+      }
+    }
     for (const p of this.programs.values()) p.close();
     for (const m of this.maps.values()) m.close();
     this.btfFd?.close();
@@ -435,6 +446,7 @@ class Loader {
       if (pinPath) {
         mkdirSync(this.options.pinPath ?? '/sys/fs/bpf', { recursive: true });
         objPin(fd, pinPath);
+        this.pinnedHere.push(pinPath);
         chmodSync(pinPath, 0o600);
       }
     } catch (err) {
@@ -731,7 +743,7 @@ class Loader {
   private loadProgram(prog: ProgramSpec, linked: LinkedProgram, reports: CoreRelocationReport[]): Program {
     const target = this.attachBtfTarget(prog);
     try {
-      const { fd } = progLoadWithLog(this.progLoadAttrs(prog, linked, target), { maxLogSize: this.options.maxLogSize });
+      const { fd } = progLoadWithLog(this.progLoadAttrs(prog, linked, target), { maxLogSize: this.options.maxLogSize, retryLogLevel: this.options.logLevel });
       return new Program(fd, prog, linked);
     } catch (err) {
       // Interrupted by signals on every attempt: the program was not judged, so neither a verifier

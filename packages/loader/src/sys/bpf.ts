@@ -429,6 +429,8 @@ export interface LogOptions {
   initialLogSize?: number;
   /** Largest log buffer tried (default 16 MiB); past it the truncated log is reported. */
   maxLogSize?: number;
+  /** Log level of the retry that fetches the log after a failure without one (default 1; 2 logs every instruction's state). */
+  retryLogLevel?: number;
 }
 
 /** A load that succeeded, and the log when one was requested. */
@@ -454,7 +456,7 @@ function withLog(
     if (r >= 0) return { fd: new Fd(r, label), log: undefined };
     if (r === -ERRNO.EAGAIN) throw new SyscallError(cmdLabel(cmd), ERRNO.EAGAIN, { context: label });
   }
-  const level = requestedLevel || 1;
+  const level = requestedLevel || opts.retryLogLevel || 1;
   let size = initial;
   for (;;) {
     const buf = new Uint8Array(size);

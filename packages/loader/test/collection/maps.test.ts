@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Collection } from '../../src/collection.js';
 import { CollectionSpec } from '../../src/spec/collection.js';
@@ -80,6 +80,28 @@ describe('BTF-defined maps (maps.bpf.o)', () => {
     const spec = CollectionSpec.fromFile(MAPS);
     spec.map('pinned_counter').maxEntries = 2;
     expect(() => Collection.load(spec, { pinPath: pinDir })).toThrow(/incompatible.*max entries 1 ≠ 2/);
+  });
+
+  it('removes the pins a failed load made, and keeps the ones it reused (sync and async)', async () => {
+    const dir = mkdtempSync('/sys/fs/bpf/tsbpf-test-');
+    try {
+      const failing = (): CollectionSpec => {
+        const spec = CollectionSpec.fromFile(MAPS);
+        spec.program('maps_update').type = 0xffff; // no such program type: PROG_LOAD fails after the maps exist
+        return spec;
+      };
+      expect(() => Collection.load(failing(), { pinPath: dir })).toThrow();
+      expect(existsSync(`${dir}/pinned_counter`)).toBe(false);
+      await expect(Collection.loadAsync(failing(), { pinPath: dir })).rejects.toThrow();
+      expect(existsSync(`${dir}/pinned_counter`)).toBe(false);
+      // A pin that was there before the failed load stays.
+      Collection.load(CollectionSpec.fromFile(MAPS), { pinPath: dir }).close();
+      expect(existsSync(`${dir}/pinned_counter`)).toBe(true);
+      expect(() => Collection.load(failing(), { pinPath: dir })).toThrow();
+      expect(existsSync(`${dir}/pinned_counter`)).toBe(true);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('resizes and replaces maps before load', () => {

@@ -31,6 +31,25 @@ describe('verifier failures', () => {
     expect(openFdCount()).toBe(before);
   });
 
+  it('fetch the log at the level given in the options (2: every instruction\'s register state)', () => {
+    const logAt = (logLevel: number | undefined): string => {
+      try {
+        Collection.load(CollectionSpec.fromFile(testdataPath('verifier_fail.bpf.o')), logLevel === undefined ? {} : { logLevel });
+      } catch (err) {
+        if (err instanceof VerifierError) return err.log;
+        throw err;
+      }
+      throw new Error('the load did not fail');
+    };
+    const level1 = logAt(undefined);
+    const level2 = logAt(2);
+    expect(level1).toMatch(/invalid access to map value/);
+    expect(level2).toMatch(/invalid access to map value/);
+    // Level 2 prints the verifier state at every instruction ("from 0 to …" lines, "R1=" per
+    // step), so it is longer than level 1's path-only log.
+    expect(level2.length).toBeGreaterThan(level1.length);
+  });
+
   it('the good program of the same object loads when the bad one is excluded', () => {
     const spec = CollectionSpec.fromFile(testdataPath('verifier_fail.bpf.o'));
     spec.program('bad_prog').autoload = false;
