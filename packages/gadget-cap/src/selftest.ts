@@ -9,7 +9,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { linkGetNextId, progGetNextId } from '@tsbpf/loader';
 import type { CapabilityEvent } from './event.js';
 import type { AttachStrategy } from './strategy.js';
-import { traceCapabilities, type CapabilityTrace } from './trace.js';
+import { traceCapabilities, traceCapabilitiesAsync, type CapabilityTrace } from './trace.js';
 
 /** One verified property. */
 export interface SelfTestCheck {
@@ -193,7 +193,8 @@ const NICE = "require('os').setPriority(-5)";
 const NICE_UNPRIVILEGED = "process.setgroups([]); process.setgid(65534); process.setuid(65534); try { require('os').setPriority(-5) } catch {}";
 
 /**
- * Run the gadget with `variant` forced and verify it end to end on the running kernel: a root child
+ * Run the gadget with `variant` forced and verify it end to end on the running kernel (the main
+ * trace loaded as the CLI loads, asynchronously; the auditOnly one synchronously): a root child
  * lowering its nice value is reported as CAP_SYS_NICE / SYS_SETPRIORITY / capable, an unprivileged
  * one (uid 65534) as not capable; `audit` is known (kprobe, fentry) or null (tracepoint);
  * `auditOnly` drops no-audit checks (kprobe, fentry); every link and program is released at close.
@@ -211,7 +212,9 @@ export async function runGadgetSelfTest(variant: AttachStrategy, options: SelfTe
   let ours: { progs: number[]; links: number[] } = { progs: [], links: [] };
   let trace: CapabilityTrace;
   try {
-    trace = traceCapabilities({ attach: variant, collectKstack: true });
+    // The main trace starts as the CLI does (asynchronous load); the auditOnly one below loads
+    // synchronously, so both load paths run on every kernel this checks.
+    trace = await traceCapabilitiesAsync({ attach: variant, collectKstack: true });
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err);
     log(`FAIL ${variant}: cannot start: ${message}`);
