@@ -281,12 +281,10 @@ export async function main(argv: readonly string[] = process.argv.slice(2), hook
   const unhook = (): void => {
     for (const s of signals) process.off(s, stop);
   };
-  // A second signal does not wait for a load (or a close) to finish: the default action ends the process.
-  function stop(sig: NodeJS.Signals): void {
-    if (!ac.signal.aborted) return ac.abort();
+  const stop = stopOnSignal(ac, (sig) => {
     unhook();
     process.kill(process.pid, sig);
-  }
+  });
   for (const s of signals) process.on(s, stop);
   try {
     trace = await traceCapabilitiesAsync({ ...cfg.trace, signal: ac.signal, symbolize: printer.showsStacks, onWarning: warn });
@@ -353,6 +351,25 @@ export async function main(argv: readonly string[] = process.argv.slice(2), hook
   }
   info(`detached after ${t.count} event(s)`);
   return code;
+}
+
+/**
+ * The CLI's handler of SIGINT/SIGTERM/SIGHUP: the first aborts `ac` (stopping the load, or closing
+ * the trace); one that comes a second or more later calls `force` (which lets the default action
+ * end the process: a second Ctrl-C does not wait for a load or a close). One arriving sooner is the
+ * same Ctrl-C: npx forwards the terminal's SIGINT to a child the terminal has already signalled.
+ * @internal exported for tests
+ */
+export function stopOnSignal(ac: AbortController, force: (sig: NodeJS.Signals) => void, now: () => number = Date.now): (sig: NodeJS.Signals) => void {
+  let firstAt = 0;
+  return (sig) => {
+    if (!ac.signal.aborted) {
+      firstAt = now();
+      ac.abort();
+      return;
+    }
+    if (now() - firstAt >= 1000) force(sig);
+  };
 }
 
 /** True when this module is the program node was started with (the bin), not an import. */

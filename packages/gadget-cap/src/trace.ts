@@ -413,6 +413,7 @@ export function traceCapabilities(options: TraceCapabilitiesOptions = {}): Capab
  * @throws (rejects with) the errors of {@link traceCapabilities}
  */
 export async function traceCapabilitiesAsync(options: TraceCapabilitiesOptions = {}): Promise<CapabilityTrace> {
+  options.signal?.throwIfAborted();
   const start = prepareTrace(options);
   let run: GadgetRun;
   try {

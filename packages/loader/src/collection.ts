@@ -64,10 +64,15 @@ export interface AsyncLoadOptions extends CollectionOptions {
  * meanwhile.
  */
 export interface LoadTimings {
+  /** Reading and indexing the kernel's BTF (also counted inside `relocate` and `programs`, where it happens). */
   kernelBtf: number;
+  /** Loading the object's BTF into the kernel. */
   objectBtf: number;
+  /** Creating (or reusing) the maps and filling their initial contents. */
   maps: number;
+  /** Linking subprograms, resolving references and CO-RE relocation. */
   relocate: number;
+  /** `BPF_PROG_LOAD` of every program. */
   programs: number;
 }
 

@@ -33,7 +33,7 @@ import {
   type MappedRegion,
 } from '../sys/index.js';
 import { TsbpfError } from '../errors.js';
-import { DEFAULT_BATCH_SIZE, consumeLoop, iterateRecords, viewPerRecord, type EventReader, type EventReaderOptions, type RawRecordCallback, type RecordCallback, type RecordSource } from '../ringbuf/event_reader.js';
+import { DEFAULT_BATCH_SIZE, DEFAULT_POLL_TIMEOUT_MS, consumeLoop, iterateRecords, viewPerRecord, type EventReader, type EventReaderOptions, type RawRecordCallback, type RecordCallback, type RecordSource } from '../ringbuf/event_reader.js';
 
 /** The perf reader was misused, or its map could not be populated. */
 export class PerfReaderError extends TsbpfError {
@@ -48,12 +48,12 @@ export interface PerfReaderOptions extends EventReaderOptions {
   readonly pageCount?: number;
   /**
    * Wake the reader every N samples per CPU (default 1). Exclusive with `watermarkBytes`. With N > 1 the
-   * last samples of a burst wait for the next wake-up: combine with `pollTimeoutMs` to bound that.
+   * last samples of a burst wait for the next wake-up, or the poll timeout (`pollTimeoutMs`, 1 s by default).
    */
   readonly wakeupEvents?: number;
   /**
    * Wake the reader once this many bytes are pending. Exclusive with `wakeupEvents`. Fewer pending
-   * bytes wake nobody: combine with `pollTimeoutMs` when a trickle must not wait for the next burst.
+   * bytes wake nobody until the poll timeout (`pollTimeoutMs`, 1 s by default): lower it when a trickle must not wait.
    */
   readonly watermarkBytes?: number;
   /** Called when the kernel reports dropped samples on a CPU. */
@@ -197,7 +197,7 @@ export class PerfReader implements EventReader {
     if (pages * page > MAX_RING_SIZE) throw new PerfReaderError(`pageCount ${pages} makes ${pages * page}-byte rings, above the ${MAX_RING_SIZE} bytes this reader supports`);
     if (options.wakeupEvents !== undefined && options.watermarkBytes !== undefined) throw new PerfReaderError('give wakeupEvents or watermarkBytes, not both');
     this.#map = map.fd;
-    this.#pollTimeoutMs = options.pollTimeoutMs ?? -1;
+    this.#pollTimeoutMs = options.pollTimeoutMs ?? DEFAULT_POLL_TIMEOUT_MS;
     this.#batch = Math.max(1, options.batchSize ?? DEFAULT_BATCH_SIZE);
     this.#onLost = options.onLost;
     const possible = possibleCpus();

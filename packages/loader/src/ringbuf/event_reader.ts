@@ -64,11 +64,16 @@ export interface EventReaderOptions {
    */
   readonly batchSize?: number;
   /**
-   * How long one wait may block before re-checking, in milliseconds (-1: until data or close). Only
-   * matters for callers that want periodic wake-ups; close() always wakes a waiter at once.
+   * How long one wait may block before re-checking, in milliseconds (-1: until data or close;
+   * default {@link DEFAULT_POLL_TIMEOUT_MS}). A wait occupies one of libuv's worker threads, a pool
+   * (4 by default) the process shares with fs, dns and the loader's asynchronous loads: bounded,
+   * a reader never holds one longer than this. close() always wakes a waiter at once.
    */
   readonly pollTimeoutMs?: number;
 }
+
+/** Default of {@link EventReaderOptions.pollTimeoutMs}: one second. */
+export const DEFAULT_POLL_TIMEOUT_MS = 1000;
 
 /** Default of {@link EventReaderOptions.batchSize}. */
 export const DEFAULT_BATCH_SIZE = 4096;

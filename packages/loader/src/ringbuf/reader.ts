@@ -10,7 +10,7 @@
  */
 import { Epoll, MAP, PROT, mmap, pageSize, type Fd, type MappedRegion } from '../sys/index.js';
 import { TsbpfError } from '../errors.js';
-import { DEFAULT_BATCH_SIZE, consumeLoop, iterateRecords, viewPerRecord, type EventReader, type EventReaderOptions, type RawRecordCallback, type RecordCallback, type RecordSource } from './event_reader.js';
+import { DEFAULT_BATCH_SIZE, DEFAULT_POLL_TIMEOUT_MS, consumeLoop, iterateRecords, viewPerRecord, type EventReader, type EventReaderOptions, type RawRecordCallback, type RecordCallback, type RecordSource } from './event_reader.js';
 
 const DISCARD_BIT = 0x40000000;
 const LEN_MASK = 0x3fffffff;
@@ -101,7 +101,7 @@ export class RingBufReader implements EventReader {
     this.#size = size;
     this.#mask = size - 1;
     this.#publishEvery = Math.max(HEADER_SIZE, size >>> 2);
-    this.#pollTimeoutMs = options.pollTimeoutMs ?? -1;
+    this.#pollTimeoutMs = options.pollTimeoutMs ?? DEFAULT_POLL_TIMEOUT_MS;
     this.#batch = Math.max(1, options.batchSize ?? DEFAULT_BATCH_SIZE);
     this.#consumerMap = mmap(map.fd, page, PROT.READ | PROT.WRITE, MAP.SHARED, 0);
     try {

@@ -409,7 +409,9 @@ export function progLoad(attrs: ProgLoadAttr): Fd {
  * {@link progLoad} on a libuv worker thread (the verifier runs there, in parallel with other loads
  * and with JavaScript). One attempt, without a log: a failure (EAGAIN included) rejects with the
  * {@link SyscallError}, and a caller that wants the verdict loads again with
- * {@link progLoadWithLog}.
+ * {@link progLoadWithLog}; attrs with a log buffer or level are refused (`BPF_ATTR_LOG`). Like
+ * {@link mapCreateAsync}, it queues on the shared pool whatever holds it (see
+ * `Collection.loadAsync`, which checks for room first).
  */
 export async function progLoadAsync(attrs: ProgLoadAttr): Promise<Fd> {
   if (attrs.logBuf !== undefined || attrs.logLevel) {

@@ -158,8 +158,7 @@ export class Epoll implements Disposable {
     if (r < 0) {
       if (this.#closing) return [];
       const errno = -r;
-      // koffi restores the worker's errno for the callback (3.2+); 0 is kept as "no error" for
-      // older koffi, which read the calling thread's.
+      // koffi restores the worker's errno for the callback; a -1 with errno 0 says nothing: no events.
       if (errno === ERRNO.EINTR || errno === 0) return [];
       throw new SyscallError('epoll_wait', errno || lastErrno());
     }

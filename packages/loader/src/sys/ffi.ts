@@ -335,10 +335,11 @@ export function epollWaitAsyncRaw(epfd: number, events: Uint8Array, max: number,
 let blockingWaits = 0;
 
 /**
- * True when libuv's worker pool has at least two threads not held by this process's event-reader
- * waits (which can block a thread for as long as no event comes). Work queued behind them would
- * wait that long too, so the asynchronous loads take the synchronous path when this is false.
- * The pool has `UV_THREADPOOL_SIZE` threads (default 4).
+ * True when libuv's worker pool has at least two threads not held by event-reader waits of this
+ * JavaScript thread (each can block a thread up to its poll timeout, one second by default). Work
+ * queued behind them would wait that long too, so the asynchronous loads take the synchronous
+ * path when this is false. The pool has `UV_THREADPOOL_SIZE` threads (default 4), shared by every
+ * thread of the process: waits of worker threads are not counted here.
  */
 export function workerPoolHasRoom(): boolean {
   const size = Number(process.env.UV_THREADPOOL_SIZE) || 4;

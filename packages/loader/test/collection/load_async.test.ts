@@ -1,4 +1,5 @@
-import { describe, expect, it } from 'vitest';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { afterAll, describe, expect, it } from 'vitest';
 import { Collection } from '../../src/collection.js';
 import { VerifierError } from '../../src/programs/verifier.js';
 import { CollectionSpec } from '../../src/spec/collection.js';
@@ -11,11 +12,14 @@ import { openFdCount, testdataPath } from '../testdata.js';
 // libuv's worker threads. Objects with SEC("syscall") programs need 5.14; this host has them.
 const GLOBALS = testdataPath('globals.bpf.o');
 const MAPS = testdataPath('maps.bpf.o');
+// maps.bpf.o pins `pinned_counter`: into a directory of this run's own.
+const pinPath = mkdtempSync('/sys/fs/bpf/tsbpf-test-');
+afterAll(() => rmSync(pinPath, { recursive: true, force: true }));
 
 describe('Collection.loadAsync', () => {
   it('gives the collection load() gives: programs and maps in object order, working', async () => {
-    using sync = Collection.load(CollectionSpec.fromFile(MAPS));
-    await using_(Collection.loadAsync(CollectionSpec.fromFile(MAPS)), (coll) => {
+    using sync = Collection.load(CollectionSpec.fromFile(MAPS), { pinPath });
+    await using_(Collection.loadAsync(CollectionSpec.fromFile(MAPS), { pinPath }), (coll) => {
       expect([...coll.programs.keys()]).toEqual([...sync.programs.keys()]);
       expect([...coll.maps.keys()]).toEqual([...sync.maps.keys()]);
       for (const [name, m] of coll.maps) expect([m.type, m.keySize, m.valueSize, m.maxEntries], name).toEqual([sync.map(name).type, sync.map(name).keySize, sync.map(name).valueSize, sync.map(name).maxEntries]);
@@ -35,7 +39,7 @@ describe('Collection.loadAsync', () => {
     expect(victim).toBeDefined();
     if (!victim) return;
     victim.valueTypeId = victim.keyTypeId;
-    await using_(Collection.loadAsync(spec), (coll) => {
+    await using_(Collection.loadAsync(spec, { pinPath }), (coll) => {
       const m = coll.map(victim.name);
       expect(m.valueSize).toBe(victim.valueSize);
       expect(mapInfo(m.fd).btfValueTypeId).toBe(0);
@@ -52,9 +56,16 @@ describe('Collection.loadAsync', () => {
       return { ep, ev, wait: ep.waitAsync(1, -1) };
     });
     try {
-      await using_(Collection.loadAsync(CollectionSpec.fromFile(GLOBALS)), (coll) => {
-        expect(coll.program('globals_main').testRun().retval).toBe(167);
-      });
+      // Queued behind the waits it would never settle: fail in 5 s instead of at the test timeout.
+      let timer: NodeJS.Timeout | undefined;
+      const stuck = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error('loadAsync queued behind the reader waits')), 5000)));
+      try {
+        await using_(Promise.race([Collection.loadAsync(CollectionSpec.fromFile(GLOBALS)), stuck]), (coll) => {
+          expect(coll.program('globals_main').testRun().retval).toBe(167);
+        });
+      } finally {
+        clearTimeout(timer);
+      }
     } finally {
       for (const { ep, ev, wait } of epolls) {
         ep.close();
@@ -83,7 +94,7 @@ describe('Collection.loadAsync', () => {
     if (!victim) return;
     victim.keySize = 0; // EINVAL on every attempt
     const before = openFdCount();
-    const err = await Collection.loadAsync(spec).then(
+    const err = await Collection.loadAsync(spec, { pinPath }).then(
       () => undefined,
       (e: unknown) => e,
     );
@@ -97,10 +108,10 @@ describe('Collection.loadAsync', () => {
     const before = openFdCount();
     const ac = new AbortController();
     ac.abort(new Error('stop here'));
-    await expect(Collection.loadAsync(CollectionSpec.fromFile(MAPS), { signal: ac.signal })).rejects.toThrow('stop here');
+    await expect(Collection.loadAsync(CollectionSpec.fromFile(MAPS), { pinPath, signal: ac.signal })).rejects.toThrow('stop here');
     // Aborted while the maps are being created: they are closed once they exist.
     const ac2 = new AbortController();
-    const pending = Collection.loadAsync(CollectionSpec.fromFile(MAPS), { signal: ac2.signal });
+    const pending = Collection.loadAsync(CollectionSpec.fromFile(MAPS), { pinPath, signal: ac2.signal });
     ac2.abort();
     const err = await pending.then(
       () => undefined,

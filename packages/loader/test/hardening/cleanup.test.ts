@@ -21,6 +21,19 @@ function total(ids: OwnedIds): number {
   return ids.progs.length + ids.maps.length + ids.links.length;
 }
 
+/** Starts the CLI and polls its descriptors until the first program appears (or 30 s pass): the moment to interrupt it. */
+async function cliHoldingAProgram(): Promise<{ child: LineChild; held: OwnedIds }> {
+  const child = new LineChild(process.execPath, [GADGET_CAP_CLI, '--comm', 'no-such-comm']);
+  const pid = child.proc.pid ?? -1;
+  let held = heldIds(pid);
+  const deadline = Date.now() + 30_000;
+  while (held.progs.length === 0 && Date.now() < deadline && child.proc.exitCode === null) {
+    await new Promise((r) => setImmediate(r));
+    held = heldIds(pid);
+  }
+  return { child, held };
+}
+
 describe.skipIf(!tp || !dist)('abrupt ends', () => {
   it('kill -9 of a GadgetRun process: every program, map and link it held is released', async () => {
     const child = gadgetChild({ mode: 'run', params: { comm: 'no-such-comm' } });
@@ -75,16 +88,8 @@ describe.skipIf(!tp || !dist)('abrupt ends', () => {
   });
 
   it.skipIf(!cli)('SIGINT to the CLI as soon as it holds a program (loading or attaching): it stops, exits 0, nothing stays behind', async () => {
-    const child = new LineChild(process.execPath, [GADGET_CAP_CLI, '--comm', 'no-such-comm']);
+    const { child, held } = await cliHoldingAProgram();
     try {
-      const pid = child.proc.pid ?? -1;
-      let held = heldIds(pid);
-      const deadline = Date.now() + 30_000;
-      // Poll the child's descriptors until the first program appears, then interrupt at once.
-      while (held.progs.length === 0 && Date.now() < deadline && child.proc.exitCode === null) {
-        await new Promise((r) => setImmediate(r));
-        held = heldIds(pid);
-      }
       expect(held.progs.length).toBeGreaterThan(0);
       const attachedAlready = child.stderr.some((l) => /tracing capability checks/.test(l));
       child.kill('SIGINT');
@@ -95,6 +100,22 @@ describe.skipIf(!tp || !dist)('abrupt ends', () => {
       const stoppedEarly = child.stderr.some((l) => /stopped before tracing started/.test(l));
       expect(stoppedEarly || child.stderr.some((l) => /tracing capability checks/.test(l)), child.stderr.join(' | ')).toBe(true);
       console.info(`CLI interrupted ${attachedAlready ? 'after' : 'before'} its readiness line (${stoppedEarly ? 'load stopped' : 'detached'}): ${JSON.stringify(end)}`);
+      expect(await settle(() => survivors(held))).toEqual([]);
+    } finally {
+      child.kill();
+    }
+  });
+
+  it.skipIf(!cli)('two SIGINTs in a row (npx forwarding the terminal\'s) mid-load are one stop: exit 0, nothing stays behind', async () => {
+    const { child, held } = await cliHoldingAProgram();
+    try {
+      expect(held.progs.length).toBeGreaterThan(0);
+      child.kill('SIGINT');
+      // Apart enough not to merge into one pending signal, well inside the CLI's one-second grace.
+      await new Promise((r) => setTimeout(r, 2));
+      child.kill('SIGINT');
+      const end = await child.exited;
+      expect(end, child.stderr.join(' | ')).toEqual({ code: 0, signal: null });
       expect(await settle(() => survivors(held))).toEqual([]);
     } finally {
       child.kill();

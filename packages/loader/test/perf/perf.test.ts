@@ -109,7 +109,7 @@ describe.skipIf(!producerSupport.ok)('PerfReader', () => {
     using map = perfArray();
     using p = new Producer('perf', map, 16, 'tracepoint');
     using link = attachTracepoint(p.prog, 'syscalls', 'sys_enter_getppid');
-    const reader: EventReader = new PerfReader({ fd: map }, { pageCount: 64 });
+    const reader: EventReader = new PerfReader({ fd: map }, { pageCount: 64, pollTimeoutMs: -1 }); // only wake-ups end a wait
     let received = 0;
     let notify: (() => void) | undefined;
     const loop = reader.start((view) => {
@@ -160,7 +160,7 @@ describe.skipIf(!producerSupport.ok)('PerfReader', () => {
   it('with a watermark, wakes once enough bytes are pending and still delivers everything', async () => {
     using map = perfArray();
     using p = new Producer('perf', map);
-    const reader = new PerfReader({ fd: map }, { watermarkBytes: 32 * 50 });
+    const reader = new PerfReader({ fd: map }, { watermarkBytes: 32 * 50, pollTimeoutMs: -1 });
     let received = 0;
     const loop = reader.start(() => void received++);
     p.produce(200);

@@ -82,7 +82,7 @@ describe.skipIf(!supported || !producerSupport.ok)('RingBufReader: batched consu
     const size = 4 * pageSize();
     using map = ringbuf(size);
     using p = new Producer('ringbuf', map);
-    const reader = new RingBufReader({ fd: map, maxEntries: size });
+    const reader = new RingBufReader({ fd: map, maxEntries: size }, { pollTimeoutMs: -1 });
     p.produce(20);
     let received = 0;
     let done: (() => void) | undefined;
