@@ -410,7 +410,8 @@ export function traceCapabilities(options: TraceCapabilitiesOptions = {}): Capab
  * Starts sooner; `signal` also stops the load itself (the promise then rejects with its reason and
  * nothing stays loaded). The CLI starts this way.
  *
- * @throws (rejects with) the errors of {@link traceCapabilities}
+ * @throws (rejects with) the errors of {@link traceCapabilities}; for a `signal` that has aborted
+ * (before or during the load), with the signal's reason
  */
 export async function traceCapabilitiesAsync(options: TraceCapabilitiesOptions = {}): Promise<CapabilityTrace> {
   options.signal?.throwIfAborted();
