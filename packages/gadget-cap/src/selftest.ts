@@ -150,8 +150,8 @@ function explainingPrograms(events: readonly CapabilityEvent[], cap: string): re
   return [];
 }
 
-function skippedOf(trace: CapabilityTrace, programs: readonly string[]): bigint {
-  const missed = trace.missedRuns;
+/** Skipped runs of `programs` in a `missedRuns` snapshot. */
+function skippedOf(missed: ReadonlyMap<string, bigint>, programs: readonly string[]): bigint {
   let n = 0n;
   for (const p of programs) n += missed.get(p) ?? 0n;
   return n;
@@ -182,10 +182,10 @@ async function childUntil(
     const events = collector.byPid.get(child.pid) ?? [];
     const ok = good(events);
     const programs = explainingPrograms(events, cap);
-    let skipped = 0n;
-    for (const p of programs) skipped += (trace.missedRuns.get(p) ?? 0n) - (before.get(p) ?? 0n);
+    const total = skippedOf(trace.missedRuns, programs);
+    const skipped = total - skippedOf(before, programs);
     if (ok || skipped === 0n || attempt === ATTEMPTS || Date.now() >= deadline) return { child, ok };
-    note(`the kernel skipped ${skipped} run(s) of ${programs.join('/')} while child ${child.pid} ran (${skippedOf(trace, programs)} in all) and its expected event is not there: another child (${attempt + 1}/${ATTEMPTS})`);
+    note(`the kernel skipped ${skipped} run(s) of ${programs.join('/')} while child ${child.pid} ran (${total} in all) and its expected event is not there: another child (${attempt + 1}/${ATTEMPTS})`);
   }
 }
 

@@ -23,6 +23,24 @@ function listIds(next: (start: number) => number | undefined): Set<number> {
   return ids;
 }
 
+/**
+ * A python child that lowers its nice value (a CAP_SYS_NICE check) only after `prepare(pid)` ran:
+ * it says when it runs, because its exec (whose sched_process_exec program drops the exec'ing
+ * thread's syscall entry) must be over before state for it is written. Resolves with the pid once
+ * it exited.
+ */
+async function niceAfter(prepare: (pid: number) => void): Promise<number> {
+  const child = spawn('python3', ['-c', 'import os, sys; print("ready", flush=True); sys.stdin.readline(); os.setpriority(os.PRIO_PROCESS, 0, -5)'], { stdio: ['pipe', 'pipe', 'ignore'] });
+  const exited = new Promise<void>((resolve, reject) => child.on('exit', () => resolve()).on('error', reject));
+  await new Promise<void>((resolve) => child.stdout.once('data', () => resolve()));
+  child.stdout.resume();
+  const pid = child.pid ?? -1;
+  prepare(pid);
+  child.stdin.end('go\n');
+  await exited;
+  return pid;
+}
+
 /** Run `python3 -c code` and resolve with its pid once it exited. */
 function runChild(code: string): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -156,19 +174,10 @@ describe.skipIf(!tpAvailable)('gadget runtime on the trace-capabilities object (
       using run = GadgetRun.start(CollectionSpec.fromFile(TP_OBJECT), { params: { comm: 'python3' }, attach: (p) => !p.name.startsWith('ig_cap_sys_') });
       expect(run.attached.map((p) => p.name).sort()).toEqual(['ig_cap_sched_exec', 'ig_cap_sched_exit', 'ig_trace_cap_e', 'ig_trace_cap_x']);
       const entries = run.collection.map<number, { nr: bigint }>('current_syscall');
-      const trigger = async (): Promise<number> => {
-        // The child says when it runs: its exec (whose sched_process_exec program drops the
-        // entry of the exec'ing thread) must be over before the entry is written.
-        const child = spawn('python3', ['-c', 'import os, sys; print("ready", flush=True); sys.stdin.readline(); os.setpriority(os.PRIO_PROCESS, 0, -5)'], { stdio: ['pipe', 'pipe', 'ignore'] });
-        const exited = new Promise<void>((resolve, reject) => child.on('exit', () => resolve()).on('error', reject));
-        await new Promise<void>((resolve) => child.stdout.once('data', () => resolve()));
-        child.stdout.resume();
-        const pid = child.pid ?? -1;
-        if (entry !== undefined) entries.update(pid, { nr: entry });
-        child.stdin.end('go\n');
-        await exited;
-        return pid;
-      };
+      const trigger = () =>
+        niceAfter((pid) => {
+          if (entry !== undefined) entries.update(pid, { nr: entry });
+        });
       const event = await waitFor(run, trigger, (e, pid) => (e.proc as { pid: number }).pid === pid && e.cap === 'CAP_SYS_NICE');
       return event.syscall;
     };
@@ -191,17 +200,8 @@ describe.skipIf(!tpAvailable)('gadget runtime on the trace-capabilities object (
     const reading = run.reader.start((view) => void seen.push(decoder.decode(view)));
     const CAP_CHOWN = 0;
     const CAP_SYS_NICE = 23;
-    const childWithEntry = async (cap: number): Promise<number> => {
-      const child = spawn('python3', ['-c', 'import os, sys; print("ready", flush=True); sys.stdin.readline(); os.setpriority(os.PRIO_PROCESS, 0, -5)'], { stdio: ['pipe', 'pipe', 'ignore'] });
-      const exited = new Promise<void>((resolve, reject) => child.on('exit', () => resolve()).on('error', reject));
-      await new Promise<void>((resolve) => child.stdout.once('data', () => resolve()));
-      child.stdout.resume();
-      const pid = child.pid ?? -1;
-      start.update((BigInt(pid) << 32n) | BigInt(pid), { current_userns: 1n, target_userns: 1n, cap_effective: 0n, cap, cap_opt: -1 });
-      child.stdin.end('go\n');
-      await exited;
-      return pid;
-    };
+    const childWithEntry = (cap: number): Promise<number> =>
+      niceAfter((pid) => start.update((BigInt(pid) << 32n) | BigInt(pid), { current_userns: 1n, target_userns: 1n, cap_effective: 0n, cap, cap_opt: -1 }));
     try {
       const a = await childWithEntry(CAP_CHOWN);
       const b = await childWithEntry(CAP_SYS_NICE);
