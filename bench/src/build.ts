@@ -255,6 +255,12 @@ export function buildProducer(log: Log): string | undefined {
   return undefined;
 }
 
+/**
+ * The code cache directory of the benchmarks' tsbpf processes (`TSBPF_CACHE_DIR`): the library
+ * entry's cache (workers) and the CLI's, kept out of the user's ~/.cache.
+ */
+export const LIBRARY_CACHE_DIR = join(BUILD_DIR, 'v8cache');
+
 /** Environment variable through which workers get the loader snapshot's entry point. */
 export const LOADER_ENV = 'TSBPF_BENCH_LOADER';
 

@@ -32,7 +32,7 @@ export default defineConfig([
     // The CLI: one CommonJS file with the parts of @tsbpf/loader it uses, bundled from the loader's
     // sources so that unused modules (inspect, fuzz, …) drop out. Resolving and linking a dozen ESM
     // chunks was about a fifth of its start; only koffi (a native addon) stays outside. CommonJS so
-    // that the bin can compile it with vm.Script and a code cache (src/codecache.ts).
+    // that the bin can compile it with vm.Script and a code cache (the loader's src/codecache/).
     entry: { 'cli-bundle': 'src/cli.ts' },
     format: ['cjs'],
     target: 'node20',
@@ -61,5 +61,10 @@ export default defineConfig([
     sourcemap: true,
     clean: false,
     splitting: false,
+    // The code cache module, from the loader's sources (not its library entry).
+    noExternal: ['@tsbpf/loader'],
+    esbuildOptions(options) {
+      options.alias = { '@tsbpf/loader/codecache': join(__dirname, '..', 'loader', 'src', 'codecache', 'index.ts') };
+    },
   },
 ]);

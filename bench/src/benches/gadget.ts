@@ -3,14 +3,14 @@
  *
  * Cold start: process start → every trace-capabilities program attached and the ring buffer ready,
  * measured by this process from just before spawn() to the readiness line on the child's stderr.
- * tsbpf: the worker (`GadgetRun.start` over trace_capabilities_tp.bpf.o), and the gadget-cap CLI when
- * it prints a readiness line; libbpf: a C loader of the same object (open, load, attach all,
+ * tsbpf: the worker (`GadgetRun.start` over trace_capabilities_tp.bpf.o, through the library entry
+ * with its code cache warm, and without it), and the gadget-cap CLI when it prints a readiness line; libbpf: a C loader of the same object (open, load, attach all,
  * ring_buffer__new, marker). `node -e 0` is the floor of any Node process.
  */
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { BUILD_DIR, GADGET_OBJECT, peerPath, REPO_ROOT } from '../build.js';
+import { GADGET_OBJECT, LIBRARY_CACHE_DIR, peerPath, REPO_ROOT } from '../build.js';
 import { alternate, libLabel, primaryLib, WORKER, type BenchContext } from '../context.js';
 import { runChild } from '../proc.js';
 import { ratioTarget, row, type Target } from '../result.js';
@@ -53,8 +53,11 @@ export async function benchGadget(ctx: BenchContext): Promise<void> {
   const cli: CliRun[] = [];
   const cliCold: CliRun[] = [];
   const cliErrors: string[] = [];
-  // One untimed run writes the CLI's code cache, as a user's first run does.
+  // One untimed run of each writes its code cache, as a user's first run does.
   if (haveCli) await runCli(0).catch(() => undefined);
+  await runChild(process.execPath, [WORKER, 'gadget', GADGET_OBJECT], { readyMarker: READY });
+  const noCache = { ...process.env, TSBPF_CACHE_DIR: '' };
+  const tsCold: { json: TsGadget; readyMs: number }[] = [];
   const peers = new Map<string, { json: PeerGadget; readyMs: number }[]>();
   await alternate(
     ctx.rounds,
@@ -62,6 +65,8 @@ export async function benchGadget(ctx: BenchContext): Promise<void> {
       floor.push((await runChild(process.execPath, ['-e', '0'], { noJson: true })).exitMs);
       const r = await runChild<TsGadget>(process.execPath, [WORKER, 'gadget', GADGET_OBJECT], { readyMarker: READY });
       ts.push({ json: r.json, readyMs: r.readyMs ?? NaN });
+      const cold = await runChild<TsGadget>(process.execPath, [WORKER, 'gadget', GADGET_OBJECT], { readyMarker: READY, env: noCache });
+      tsCold.push({ json: cold.json, readyMs: cold.readyMs ?? NaN });
       if (haveCli) {
         try {
           cli.push(await runCli(0));
@@ -94,6 +99,7 @@ export async function benchGadget(ctx: BenchContext): Promise<void> {
     const r = row({ bench: 'gadget', case: 'in-process load+attach (object read → ready): GadgetRun worker', unit: 'ms', tsbpf: tsLoad, peer: peerLoad, peerLabel: libLabel(lib) });
     if (lib === primary) r.target = ratioTarget(r.ratio, 1.5);
     ctx.rows.push(r);
+    ctx.rows.push(row({ bench: 'gadget', case: 'in-process load+attach (object read → ready): GadgetRun worker without its code cache (a first run)', unit: 'ms', tsbpf: stat(tsCold.map((x) => x.json.loadAttachMs)), peer: peerLoad, peerLabel: libLabel(lib) }));
   }
   // The CLI as shipped (code cache warm): object read → ready, the same span as the worker's row.
   // Choosing the strategy comes before it and has no libbpf counterpart (the C loader is handed the object).
@@ -128,6 +134,7 @@ export async function benchGadget(ctx: BenchContext): Promise<void> {
     const r = row({ bench: 'gadget', case: 'process start → ready: GadgetRun worker', unit: 'ms', tsbpf: tsReady, peer: peerReady, peerLabel: libLabel(lib) });
     if (lib === primary) r.target = target(tsReady);
     ctx.rows.push(r);
+    ctx.rows.push(row({ bench: 'gadget', case: 'process start → ready: GadgetRun worker without its code cache (a first run)', unit: 'ms', tsbpf: stat(tsCold.map((x) => x.readyMs)), peer: peerReady, peerLabel: libLabel(lib) }));
   }
   if (libs.length === 0) {
     ctx.rows.push(row({ bench: 'gadget', case: 'process start → ready: GadgetRun worker', unit: 'ms', tsbpf: tsReady }));
@@ -167,8 +174,6 @@ export async function benchGadget(ctx: BenchContext): Promise<void> {
 
 /** The gadget-cap CLI (packages/gadget-cap/dist/cli.cjs), or undefined when it is not built. */
 export const GADGET_CLI = join(REPO_ROOT, 'packages/gadget-cap/dist/cli.cjs');
-/** The CLI's code cache directory for the benchmarks (not the user's ~/.cache). */
-const CLI_CACHE_DIR = join(BUILD_DIR, 'v8cache');
 /** The CLI's readiness line. */
 const CLI_READY = /^trace-capabilities: tracing capability checks/m;
 
@@ -200,7 +205,7 @@ export function shebangFlags(script: string): string[] {
  */
 export function runCli(holdSeconds: number, options: { codeCache?: boolean } = {}): Promise<CliRun> {
   return new Promise((resolve, reject) => {
-    const env = { ...process.env, TSBPF_CACHE_DIR: options.codeCache === false ? '' : CLI_CACHE_DIR };
+    const env = { ...process.env, TSBPF_CACHE_DIR: options.codeCache === false ? '' : LIBRARY_CACHE_DIR };
     const t0 = performance.now();
     const child = spawn(process.execPath, [...shebangFlags(GADGET_CLI), GADGET_CLI, '--timings'], { stdio: ['ignore', 'ignore', 'pipe'], env });
     let err = '';

@@ -1,7 +1,7 @@
 #!/usr/bin/env -S node --max-semi-space-size=2
 /**
  * The `trace-capabilities` bin (dist/cli.cjs): runs the CLI bundle (dist/cli-bundle.cjs, built from src/cli.ts)
- * with a V8 code cache (src/codecache.ts), written once the first run is ready. With the cache, a
+ * with a V8 code cache (@tsbpf/loader's src/codecache/), written once the first run is ready. With the cache, a
  * start skips compiling the CLI's code: on the benchmark machine its load+attach (object read →
  * ready) fell from ~41 ms (the same work in the uncached worker) to ~23 ms, and start → ready was
  * 138 ms with the cache against 145 ms without (bench gadget, 2026-12-03).
@@ -15,7 +15,7 @@
  */
 import { fileURLToPath } from 'node:url';
 import type { runAsProgram } from './cli.js';
-import { defaultCacheDir, loadBundle } from './codecache.js';
+import { defaultCacheDir, loadBundle } from '@tsbpf/loader/codecache';
 
 let bundle: ReturnType<typeof loadBundle>;
 try {

@@ -35,6 +35,7 @@ import type { Fd } from './sys/fd.js';
 import { numPossibleCpus, workerPoolHasRoom } from './sys/ffi.js';
 import { btfInfo, mapInfo } from './sys/info.js';
 import { nowMs } from './clock.js';
+import { LIBRARY_LEVEL, reachedLevel } from './codecache/level.js';
 
 /** Options of {@link Collection.load}. */
 export interface CollectionOptions {
@@ -113,7 +114,9 @@ export class Collection implements Disposable {
   static load(spec: CollectionSpec, options: CollectionOptions = {}): Collection {
     const loader = new Loader(spec, options);
     try {
-      return loader.run();
+      const collection = loader.run();
+      reachedLevel(LIBRARY_LEVEL.loaded);
+      return collection;
     } catch (err) {
       loader.cleanup();
       throw err;
@@ -138,7 +141,9 @@ export class Collection implements Disposable {
   static async loadAsync(spec: CollectionSpec, options: AsyncLoadOptions = {}): Promise<Collection> {
     const loader = new Loader(spec, options);
     try {
-      return await loader.runAsync(options.signal);
+      const collection = await loader.runAsync(options.signal);
+      reachedLevel(LIBRARY_LEVEL.loaded);
+      return collection;
     } catch (err) {
       loader.cleanup();
       throw err;

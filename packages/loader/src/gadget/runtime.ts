@@ -21,6 +21,7 @@ import { numPossibleCpus } from '../sys/ffi.js';
 import { readGadgetMetadata, type GadgetMetadata, type TracerMetadata } from './metadata.js';
 import { EventDecoder, type EventDecoderOptions, type GadgetEvent } from './decode.js';
 import { findParam } from './params.js';
+import { LIBRARY_LEVEL, reachedLevel } from '../codecache/level.js';
 
 /**
  * The stack maps of gadget/stack.h and the read-only parameter that switches each on. A
@@ -185,7 +186,9 @@ export class GadgetRun implements Disposable {
         attached.push(program);
         signal?.throwIfAborted();
       }
-      return new GadgetRun({ metadata, tracer, collection, links, attached, reader, output });
+      const run = new GadgetRun({ metadata, tracer, collection, links, attached, reader, output });
+      reachedLevel(LIBRARY_LEVEL.started);
+      return run;
     } catch (err) {
       for (const l of links.reverse()) l.close();
       reader?.close();

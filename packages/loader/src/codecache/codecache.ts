@@ -53,6 +53,11 @@ export interface LoadBundleOptions {
 
 /** A bundle that has run its top level. */
 export interface LoadedBundle {
+  /**
+   * How far the program had got when the cache V8 took was written (the `level` given to
+   * {@link LoadedBundle.saveCache}); -1 unless {@link state} is `hit`.
+   */
+  readonly cachedLevel: number;
   /** The bundle's `module.exports`. */
   readonly exports: Record<string, unknown>;
   /** What the cache did for this start. */
@@ -60,17 +65,21 @@ export interface LoadedBundle {
   /** The cache file for this key (undefined when disabled). */
   readonly cachePath: string | undefined;
   /**
-   * Write the cache now, unless V8 took the existing one: call it once the program has compiled
-   * what a start needs. Returns whether a file was written; never throws (an unwritable
-   * directory only means the next start compiles again).
+   * Write the cache now, unless V8 took one written at `level` or higher: call it once the program
+   * has compiled what a start needs. `level` says how far it got (the caller's own scale: a cache
+   * written by a run that only imported the code can be replaced by one that also loaded a
+   * collection). Returns whether a file was written; never throws (an unwritable directory only
+   * means the next start compiles again).
    */
-  saveCache(): boolean;
+  saveCache(level?: number): boolean;
 }
 
-const MAGIC = Buffer.from('tsbpf-v8cache-1\n', 'latin1');
+const MAGIC = Buffer.from('tsbpf-v8cache-2\n', 'latin1');
 const DIGEST_BYTES = 8;
+/** Then the level (u32 LE) and a reserved u32. */
+const LEVEL_AT = MAGIC.length + DIGEST_BYTES;
 /** A multiple of 8, so the payload keeps the alignment of the file buffer (see {@link checksum}). */
-const HEADER_BYTES = MAGIC.length + DIGEST_BYTES;
+const HEADER_BYTES = LEVEL_AT + 8;
 /** A cache file larger than this is not ours (the bundle's cache is well under 10 MB). */
 const MAX_CACHE_BYTES = 64 << 20;
 
@@ -185,7 +194,7 @@ export function cacheFileName(name: string, source: Uint8Array): string {
  * regular file of the effective user, writable by others, too large, truncated, or failing its
  * checksum.
  */
-export function readCacheFile(path: string): { data: Buffer } | 'miss' | 'invalid' {
+export function readCacheFile(path: string): { data: Buffer; level: number } | 'miss' | 'invalid' {
   let fd: number;
   try {
     fd = openSync(path, fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW);
@@ -205,8 +214,8 @@ export function readCacheFile(path: string): { data: Buffer } | 'miss' | 'invali
     }
     if (got !== buf.length || !buf.subarray(0, MAGIC.length).equals(MAGIC)) return 'invalid';
     const data = buf.subarray(HEADER_BYTES);
-    if (!checksum(data).equals(buf.subarray(MAGIC.length, HEADER_BYTES))) return 'invalid';
-    return { data };
+    if (!checksum(data).equals(buf.subarray(MAGIC.length, LEVEL_AT))) return 'invalid';
+    return { data, level: buf.readUInt32LE(LEVEL_AT) };
   } catch {
     return 'invalid';
   } finally {
@@ -258,11 +267,11 @@ function ownDirectory(dir: string, me: number): boolean {
 }
 
 /**
- * Write `data` as the cache file `path` (private directory and file, atomic rename), then remove
- * the other cache files of the same bundle name in that directory (stale keys). Returns whether it
- * was written; never throws.
+ * Write `data` as the cache file `path` (private directory and file, atomic rename) with its
+ * `level` (see {@link LoadedBundle.saveCache}), then remove the other cache files of the same
+ * bundle name in that directory (stale keys). Returns whether it was written; never throws.
  */
-export function writeCacheFile(path: string, name: string, data: Uint8Array): boolean {
+export function writeCacheFile(path: string, name: string, data: Uint8Array, level = 0): boolean {
   const dir = dirname(path);
   const tmp = `${path}.${process.pid}.tmp`;
   const me = euid();
@@ -272,7 +281,9 @@ export function writeCacheFile(path: string, name: string, data: Uint8Array): bo
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     if (me !== undefined && !ownDirectory(dir, me)) return false;
     // 'wx': never through an existing file or symlink of that name.
-    writeFileSync(tmp, Buffer.concat([MAGIC, checksum(data), data]), { mode: 0o600, flag: 'wx' });
+    const levelBytes = Buffer.alloc(8);
+    levelBytes.writeUInt32LE(level >>> 0, 0);
+    writeFileSync(tmp, Buffer.concat([MAGIC, checksum(data), levelBytes, data]), { mode: 0o600, flag: 'wx' });
     renameSync(tmp, path);
   } catch {
     try {
@@ -313,21 +324,24 @@ export function loadBundle(file: string, options: LoadBundleOptions): LoadedBund
   const module = { exports: {} as Record<string, unknown> };
   const wrapper = script.runInThisContext() as (exports: object, require: NodeJS.Require, module: object, filename: string, dirname: string) => void;
   wrapper.call(module.exports, module.exports, createRequire(file), module, file, dirname(file));
-  let saved = false;
+  // The level of what is on disk for this key as far as this process knows (-1: nothing usable).
+  const cachedLevel = state === 'hit' && typeof cached === 'object' ? cached.level : -1;
+  let written = cachedLevel;
   return {
     exports: module.exports,
     state,
     cachePath,
-    saveCache(): boolean {
-      if (cachePath === undefined || state === 'hit' || saved) return false;
-      saved = true;
+    cachedLevel,
+    saveCache(level = 0): boolean {
+      if (cachePath === undefined || level <= written) return false;
+      written = level;
       let data: Buffer;
       try {
         data = script.createCachedData();
       } catch {
         return false;
       }
-      return writeCacheFile(cachePath, options.name, data);
+      return writeCacheFile(cachePath, options.name, data, level);
     },
   };
 }

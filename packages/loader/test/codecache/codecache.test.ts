@@ -1,5 +1,5 @@
 /**
- * The CLI's V8 code cache (src/codecache.ts): used when sound, rebuilt when stale, ignored when
+ * The V8 code cache of tsbpf's bundles (src/codecache/): used when sound, rebuilt when stale, ignored when
  * corrupted, foreign or refused by V8, and never an error when it cannot be written. V8 keeps an
  * in-process compilation cache keyed by script origin, so every load here uses a new file name
  * (the code cache key is the content, not the path).
@@ -8,7 +8,7 @@ import { chmodSync, chownSync, mkdirSync, mkdtempSync, readdirSync, readFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { cacheFileName, checksum, defaultCacheDir, loadBundle, readCacheFile, wasmWords, writeCacheFile } from '../src/codecache.js';
+import { cacheFileName, checksum, defaultCacheDir, loadBundle, readCacheFile, wasmWords, writeCacheFile } from '../../src/codecache/index.js';
 
 const NAME = 'fixture';
 let root: string;
@@ -59,6 +59,23 @@ describe('code cache', () => {
     expect(second.state).toBe('hit');
     // Nothing to write after a hit.
     expect(second.saveCache()).toBe(false);
+  });
+
+  it('a cache is written again only by a run that got further than the run that wrote it', () => {
+    const first = load(bundle(SOURCE));
+    expect(first.cachedLevel).toBe(-1);
+    expect(first.saveCache(1)).toBe(true);
+    expect(first.saveCache(1)).toBe(false);
+    const file = readCacheFile(first.cachePath!);
+    expect(typeof file === 'object' && file.level).toBe(1);
+    const second = load(bundle(SOURCE));
+    expect(second.state).toBe('hit');
+    expect(second.cachedLevel).toBe(1);
+    expect(second.saveCache(0)).toBe(false);
+    expect(second.saveCache(1)).toBe(false);
+    expect(second.saveCache(2)).toBe(true);
+    const third = load(bundle(SOURCE));
+    expect([third.state, third.cachedLevel]).toEqual(['hit', 2]);
   });
 
   it('a changed bundle misses, and its cache replaces the stale one', () => {
