@@ -1,7 +1,7 @@
 import { copyFileSync, existsSync, mkdirSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { defineConfig } from 'tsup';
-import { lazyBuiltins } from '../loader/tsup.config';
+import { cjsImportMetaUrl, lazyBuiltins } from '../loader/tsup.config';
 
 /**
  * Copies the committed gadget objects (repo bpf/gadgets/*.bpf.o) into this package's bpf/, so a
@@ -40,7 +40,7 @@ export default defineConfig([
     clean: false,
     splitting: false,
     // import.meta.url (object search path) from __filename.
-    shims: true,
+    ...cjsImportMetaUrl,
     noExternal: ['@tsbpf/loader'],
     external: ['koffi'],
     // Off, or tsup's own plugin would resolve node: imports before lazyBuiltins sees them.
@@ -56,7 +56,7 @@ export default defineConfig([
     // through Node's ESM loader cost 12–20 ms more before the first line of the bin ran.
     entry: { cli: 'src/bin.ts' },
     format: ['cjs'],
-    shims: true,
+    ...cjsImportMetaUrl,
     target: 'node20',
     sourcemap: true,
     clean: false,

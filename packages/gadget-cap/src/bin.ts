@@ -3,7 +3,7 @@
  * The `trace-capabilities` bin (dist/cli.cjs): runs the CLI bundle (dist/cli-bundle.cjs, built from src/cli.ts)
  * with a V8 code cache (@tsbpf/loader's src/codecache/), written once the first run is ready. With the cache, a
  * start skips compiling the CLI's code: on the benchmark machine its load+attach (object read →
- * ready) fell from ~41 ms (the same work in the uncached worker) to ~23 ms, and start → ready was
+ * ready) fell from ~41 ms (the same work in the library worker of the benchmarks, then uncached) to ~23 ms, and start → ready was
  * 138 ms with the cache against 145 ms without (bench gadget, 2026-12-03).
  * The cache lives in `$TSBPF_CACHE_DIR`, else `$XDG_CACHE_HOME/tsbpf`, else `~/.cache/tsbpf`;
  * `TSBPF_CACHE_DIR=` (empty) turns it off.

@@ -20,14 +20,15 @@
  * - Trust: the cache is machine code input for V8, so only a file owned by the effective user and
  *   writable by no one else is used (a root process never runs a cache another user could have
  *   written, e.g. under a HOME kept by `sudo -E`).
- * - Writes go to a private temporary file renamed into place, so readers see a whole file or none,
+ * - Writes go to a private temporary file (a name unique to the writer)
+ *   renamed into place, so readers see a whole file or none,
  *   and only into a directory of the effective user: root, started with another user's HOME, does
  *   not leave root-owned directories or files in that user's home.
  */
-import { closeSync, constants as fsConstants, fstatSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, renameSync, unlinkSync, writeFileSync, type Stats } from 'node:fs';
+import { accessSync, closeSync, constants as fsConstants, fstatSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, renameSync, unlinkSync, writeFileSync, type Stats } from 'node:fs';
 import { createRequire } from 'node:module';
 import { homedir } from 'node:os';
-import { basename, dirname, join } from 'node:path';
+import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 import { Script } from 'node:vm';
 
 /** How the cache served one start. */
@@ -168,8 +169,10 @@ export function wasmWords(bytes: Uint8Array, nWords: number, a: number, b: numbe
  */
 export function defaultCacheDir(env: NodeJS.ProcessEnv = process.env): string | undefined {
   const explicit = env.TSBPF_CACHE_DIR;
-  if (explicit !== undefined) return explicit === '' ? undefined : explicit;
-  if (env.XDG_CACHE_HOME) return join(env.XDG_CACHE_HOME, 'tsbpf');
+  // Absolute, so that the trust checks walk every level up to `/`.
+  if (explicit !== undefined) return explicit === '' ? undefined : resolve(explicit);
+  // The XDG base directory rules: a relative XDG_CACHE_HOME is ignored.
+  if (env.XDG_CACHE_HOME && isAbsolute(env.XDG_CACHE_HOME)) return join(env.XDG_CACHE_HOME, 'tsbpf');
   let home: string;
   try {
     home = homedir();
@@ -267,36 +270,65 @@ function ownDirectory(dir: string, me: number): boolean {
 }
 
 /**
- * Write `data` as the cache file `path` (private directory and file, atomic rename) with its
- * `level` (see {@link LoadedBundle.saveCache}), then remove the other cache files of the same
- * bundle name in that directory (stale keys). Returns whether it was written; never throws.
+ * Can this process write cache files in `dir`: no level above it controlled by another user, and
+ * `dir` (created here when missing) a writable directory of its own? Never throws. Checked before
+ * a cache is serialized, so a run that cannot keep it (`sudo -E`, a read-only home) does not pay
+ * for making it.
  */
-export function writeCacheFile(path: string, name: string, data: Uint8Array, level = 0): boolean {
-  const dir = dirname(path);
-  const tmp = `${path}.${process.pid}.tmp`;
+export function cacheDirWritable(dir: string): boolean {
   const me = euid();
   // Nothing is created below a level another user controls; what we create is checked again.
   if (me !== undefined && !trustedPath(dirname(dir), me)) return false;
   try {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     if (me !== undefined && !ownDirectory(dir, me)) return false;
-    // 'wx': never through an existing file or symlink of that name.
+    accessSync(dir, fsConstants.W_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Cache files of other runtimes (another Node, other flags) are removed once unused this long. */
+const OTHER_RUNTIME_TTL_MS = 7 * 24 * 3600 * 1000;
+
+/**
+ * Write `data` as the cache file `path` (private directory and file, atomic rename) with its
+ * `level` (see {@link LoadedBundle.saveCache}), then remove the same bundle name's stale files in
+ * that directory: those of this runtime for other bundle bytes, and those of other runtimes
+ * (programs with other node flags share the directory) untouched for a week. Returns whether it
+ * was written; never throws.
+ */
+export function writeCacheFile(path: string, name: string, data: Uint8Array, level = 0): boolean {
+  const dir = dirname(path);
+  if (!cacheDirWritable(dir)) return false;
+  // A name of this writer alone: processes, and threads of one process, may write at once.
+  const tmp = `${path}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
+  let created = false;
+  try {
     const levelBytes = Buffer.alloc(8);
     levelBytes.writeUInt32LE(level >>> 0, 0);
+    // 'wx': never through an existing file or symlink of that name.
     writeFileSync(tmp, Buffer.concat([MAGIC, checksum(data), levelBytes, data]), { mode: 0o600, flag: 'wx' });
+    created = true;
     renameSync(tmp, path);
   } catch {
     try {
-      unlinkSync(tmp);
+      if (created) unlinkSync(tmp);
     } catch {
-      // not created
+      // gone already
     }
     return false;
   }
   try {
     const keep = basename(path);
+    // `<name>-<runtime key digest: 16 hex digits>`: the files of this runtime.
+    const sameRuntime = keep.slice(0, name.length + 1 + 2 * DIGEST_BYTES);
+    const now = Date.now();
     for (const f of readdirSync(dir)) {
-      if (f !== keep && f.startsWith(`${name}-`) && f.endsWith('.v8cache')) unlinkSync(join(dir, f));
+      if (f === keep || !f.startsWith(`${name}-`) || !f.endsWith('.v8cache')) continue;
+      const file = join(dir, f);
+      if (f.startsWith(sameRuntime) || now - lstatSync(file).mtimeMs > OTHER_RUNTIME_TTL_MS) unlinkSync(file);
     }
   } catch {
     // an old file that stays costs only disk space
@@ -335,6 +367,7 @@ export function loadBundle(file: string, options: LoadBundleOptions): LoadedBund
     saveCache(level = 0): boolean {
       if (cachePath === undefined || level <= written) return false;
       written = level;
+      if (!cacheDirWritable(dirname(cachePath))) return false;
       let data: Buffer;
       try {
         data = script.createCachedData();

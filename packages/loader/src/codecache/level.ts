@@ -25,7 +25,10 @@ export type Hook = (level: number) => void;
 /**
  * Called by the loader when the program reaches `level` ({@link LIBRARY_LEVEL}); a no-op unless the
  * library entry runs the loader with a code cache. The cache is then written after the current
- * task (once per level above the cached one), so the calling operation is not slowed by it.
+ * task (once for the levels reached in it, and only above the cached level): the calling operation
+ * returns first, and the write (a few milliseconds, once per bundle version) delays what the
+ * program does next. With two copies of the loader in one process, the last one imported gets the
+ * levels of both.
  */
 export function reachedLevel(level: number): void {
   const hook = (globalThis as Record<symbol, unknown>)[HOOK];

@@ -19,11 +19,18 @@ import { HOOK, LIBRARY_LEVEL, type Hook } from './level.js';
 export function runLibraryBundle(file: string, name: string): Record<string, unknown> {
   const bundle = loadBundle(file, { cacheDir: defaultCacheDir(), name });
   if (bundle.cachePath === undefined) return bundle.exports;
-  let pending = -1;
+  // The highest level reached; levels reached within one task make one write.
+  let reached = -1;
+  let scheduled = false;
   const hook: Hook = (level) => {
-    if (level <= Math.max(bundle.cachedLevel, pending)) return;
-    pending = level;
-    setImmediate(() => bundle.saveCache(level));
+    if (level <= Math.max(bundle.cachedLevel, reached)) return;
+    reached = level;
+    if (scheduled) return;
+    scheduled = true;
+    setImmediate(() => {
+      scheduled = false;
+      bundle.saveCache(reached);
+    });
   };
   (globalThis as Record<symbol, unknown>)[HOOK] = hook;
   if (bundle.cachedLevel < 0) process.once('exit', () => bundle.saveCache(LIBRARY_LEVEL.imported));

@@ -4,9 +4,9 @@
  * in-process compilation cache keyed by script origin, so every load here uses a new file name
  * (the code cache key is the content, not the path).
  */
-import { chmodSync, chownSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { cacheFileName, checksum, defaultCacheDir, loadBundle, readCacheFile, wasmWords, writeCacheFile } from '../../src/codecache/index.js';
 
@@ -88,6 +88,17 @@ describe('code cache', () => {
     expect(b.saveCache()).toBe(true);
     expect(cacheFiles()).toEqual([cacheFileName(NAME, Buffer.from(changed))]);
     expect(load(bundle(changed)).state).toBe('hit');
+  });
+
+  it('files of other runtimes (node flags, versions) stay until unused for a week', () => {
+    const fresh = join(cacheDir, `${NAME}-${'0'.repeat(16)}${'1'.repeat(16)}.v8cache`);
+    const old = join(cacheDir, `${NAME}-${'2'.repeat(16)}${'3'.repeat(16)}.v8cache`);
+    writeCacheFile(fresh, NAME, new Uint8Array(8));
+    writeCacheFile(old, NAME, new Uint8Array(8));
+    const weekAgo = (Date.now() - 8 * 24 * 3600 * 1000) / 1000;
+    utimesSync(old, weekAgo, weekAgo);
+    load(bundle(SOURCE)).saveCache();
+    expect(cacheFiles().sort()).toEqual([cacheFileName(NAME, Buffer.from(SOURCE)), basename(fresh)].sort());
   });
 
   it('other bundles’ cache files in the same directory are left alone', () => {
@@ -254,5 +265,8 @@ describe('code cache', () => {
     expect(defaultCacheDir({ TSBPF_CACHE_DIR: '' })).toBeUndefined();
     expect(defaultCacheDir({ XDG_CACHE_HOME: '/xdg' })).toBe('/xdg/tsbpf');
     expect(defaultCacheDir({})).toMatch(/\/\.cache\/tsbpf$/);
+    // Absolute, so that the trust checks see every level; a relative XDG_CACHE_HOME is ignored.
+    expect(defaultCacheDir({ TSBPF_CACHE_DIR: 'rel/dir' })).toBe(join(process.cwd(), 'rel/dir'));
+    expect(defaultCacheDir({ XDG_CACHE_HOME: 'xdg' })).toMatch(/\/\.cache\/tsbpf$/);
   });
 });

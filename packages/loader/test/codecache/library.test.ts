@@ -4,13 +4,14 @@
  * programs; the cache directory is the test's own. Runs against the build (`npm test` builds first).
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { readCacheFile } from '../../src/codecache/index.js';
 import * as source from '../../src/index.js';
-import { repoRoot, testdataPath } from '../testdata.js';
+import { gadgetObjectPath, repoRoot, testdataPath } from '../testdata.js';
 
 const dist = resolve(repoRoot, 'packages/loader/dist');
 const entry = join(dist, 'index.js');
@@ -68,6 +69,30 @@ describe('library entry with a code cache', () => {
     expect(state.trim()).toBe('hit 1');
     run(load);
     expect(statSync(path).mtimeMs).toBe(written);
+  });
+
+  it('a started gadget rewrites it at the highest level', () => {
+    run(`
+      const spec = L.CollectionSpec.fromFile(${JSON.stringify(gadgetObjectPath('trace_capabilities_tp.bpf.o'))});
+      L.GadgetRun.start(spec).close();
+    `);
+    expect(levelOfCache()).toBe(2);
+  });
+
+  it('runs from an install path with URL-special characters, and beside a global document (jsdom)', () => {
+    // The entry, its modules and the bundle copied where a string-built file: URL would break.
+    const odd = mkdtempSync(join(tmpdir(), 'tsbpf-#%41?-'));
+    try {
+      for (const f of ['index.js', 'codecache.js', 'library.cjs']) copyFileSync(join(dist, f), join(odd, f));
+      writeFileSync(join(odd, 'package.json'), '{"type":"module"}');
+      symlinkSync(join(repoRoot, 'node_modules'), join(odd, 'node_modules'));
+      const script = `globalThis.document = { baseURI: 'http://x/' };\nconst L = await import(${JSON.stringify(pathToFileURL(join(odd, 'index.js')).href)});\nconsole.log(L.possibleCpus().length > 0);`;
+      const r = spawnSync(process.execPath, ['--input-type=module', '-'], { input: script, encoding: 'utf8', env: { ...process.env, TSBPF_CACHE_DIR: cacheDir }, timeout: 30_000 });
+      expect(r.stderr).toBe('');
+      expect(r.stdout.trim()).toBe('true');
+    } finally {
+      rmSync(odd, { recursive: true, force: true });
+    }
   });
 
   it('TSBPF_CACHE_DIR= (empty) runs the library without a cache', () => {
