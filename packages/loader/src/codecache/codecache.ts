@@ -179,12 +179,26 @@ export function defaultCacheDir(env: NodeJS.ProcessEnv = process.env): string | 
   } catch {
     return undefined;
   }
-  return home ? join(home, '.cache', 'tsbpf') : undefined;
+  return home && isAbsolute(home) ? join(home, '.cache', 'tsbpf') : undefined;
 }
 
 /** The part of the cache key that depends on the running node and its flags, not on the bundle. */
 function runtimeKey(): string {
-  return [process.version, process.versions.v8, process.arch, process.execArgv.join(' '), process.env.NODE_OPTIONS ?? ''].join('\0');
+  return [process.version, process.versions.v8, process.arch, nodeFlags(process.execArgv).join(' '), process.env.NODE_OPTIONS ?? ''].join('\0');
+}
+
+/** `execArgv` without the code of `-e`/`-p` scripts: flags matter to V8, the script text does not. */
+function nodeFlags(argv: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === '-e' || a === '--eval' || a === '-p' || a === '--print') {
+      out.push(a);
+      i++;
+    } else if (/^--(eval|print)=/.test(a)) out.push(a.slice(0, a.indexOf('=')));
+    else out.push(a);
+  }
+  return out;
 }
 
 /** File name of the cache of a bundle (its bytes) for this runtime. */
@@ -221,6 +235,24 @@ export function readCacheFile(path: string): { data: Buffer; level: number } | '
     return { data, level: buf.readUInt32LE(LEVEL_AT) };
   } catch {
     return 'invalid';
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** The level in the header of the cache file `path`, -1 when there is none (not checked further). */
+function levelOnDisk(path: string): number {
+  let fd: number;
+  try {
+    fd = openSync(path, fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW);
+  } catch {
+    return -1;
+  }
+  try {
+    const head = Buffer.alloc(HEADER_BYTES);
+    return readSync(fd, head, 0, HEADER_BYTES, 0) === HEADER_BYTES && head.subarray(0, MAGIC.length).equals(MAGIC) ? head.readUInt32LE(LEVEL_AT) : -1;
+  } catch {
+    return -1;
   } finally {
     closeSync(fd);
   }
@@ -289,14 +321,16 @@ export function cacheDirWritable(dir: string): boolean {
   }
 }
 
-/** Cache files of other runtimes (another Node, other flags) are removed once unused this long. */
+/** Cache files of other runtimes (another Node, other flags) are removed once not written for this long. */
 const OTHER_RUNTIME_TTL_MS = 7 * 24 * 3600 * 1000;
+/** Temporary files older than this belong to no running writer. */
+const STALE_TMP_MS = 3600 * 1000;
 
 /**
  * Write `data` as the cache file `path` (private directory and file, atomic rename) with its
  * `level` (see {@link LoadedBundle.saveCache}), then remove the same bundle name's stale files in
- * that directory: those of this runtime for other bundle bytes, and those of other runtimes
- * (programs with other node flags share the directory) untouched for a week. Returns whether it
+ * that directory: those of this runtime for other bundle bytes, those of other runtimes (programs
+ * with other node flags share the directory) not written for a week, and abandoned temporary files. Returns whether it
  * was written; never throws.
  */
 export function writeCacheFile(path: string, name: string, data: Uint8Array, level = 0): boolean {
@@ -304,19 +338,20 @@ export function writeCacheFile(path: string, name: string, data: Uint8Array, lev
   if (!cacheDirWritable(dir)) return false;
   // A name of this writer alone: processes, and threads of one process, may write at once.
   const tmp = `${path}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
-  let created = false;
   try {
     const levelBytes = Buffer.alloc(8);
     levelBytes.writeUInt32LE(level >>> 0, 0);
     // 'wx': never through an existing file or symlink of that name.
     writeFileSync(tmp, Buffer.concat([MAGIC, checksum(data), levelBytes, data]), { mode: 0o600, flag: 'wx' });
-    created = true;
     renameSync(tmp, path);
-  } catch {
-    try {
-      if (created) unlinkSync(tmp);
-    } catch {
-      // gone already
+  } catch (err) {
+    // EEXIST: the name was not ours to remove. Otherwise a partial file (disk full) goes.
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') {
+      try {
+        unlinkSync(tmp);
+      } catch {
+        // never created, or gone already
+      }
     }
     return false;
   }
@@ -326,9 +361,15 @@ export function writeCacheFile(path: string, name: string, data: Uint8Array, lev
     const sameRuntime = keep.slice(0, name.length + 1 + 2 * DIGEST_BYTES);
     const now = Date.now();
     for (const f of readdirSync(dir)) {
-      if (f === keep || !f.startsWith(`${name}-`) || !f.endsWith('.v8cache')) continue;
+      if (f === keep || !f.startsWith(`${name}-`)) continue;
       const file = join(dir, f);
-      if (f.startsWith(sameRuntime) || now - lstatSync(file).mtimeMs > OTHER_RUNTIME_TTL_MS) unlinkSync(file);
+      try {
+        if (f.endsWith('.v8cache') && (f.startsWith(sameRuntime) || now - lstatSync(file).mtimeMs > OTHER_RUNTIME_TTL_MS)) unlinkSync(file);
+        // A writer killed between write and rename leaves its temporary file.
+        else if (f.endsWith('.tmp') && now - lstatSync(file).mtimeMs > STALE_TMP_MS) unlinkSync(file);
+      } catch {
+        // pruned by another process meanwhile
+      }
     }
   } catch {
     // an old file that stays costs only disk space
@@ -367,7 +408,10 @@ export function loadBundle(file: string, options: LoadBundleOptions): LoadedBund
     saveCache(level = 0): boolean {
       if (cachePath === undefined || level <= written) return false;
       written = level;
-      if (!cacheDirWritable(dirname(cachePath))) return false;
+      // Another process may have written this key meanwhile, from a run that got as far or further
+      // (after a miss or a hit: a file found invalid or refused is replaced regardless).
+      const sound = state === 'miss' || state === 'hit';
+      if ((sound && levelOnDisk(cachePath) >= level) || !cacheDirWritable(dirname(cachePath))) return false;
       let data: Buffer;
       try {
         data = script.createCachedData();

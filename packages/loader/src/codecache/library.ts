@@ -13,8 +13,9 @@ import { HOOK, LIBRARY_LEVEL, type Hook } from './level.js';
 
 /**
  * Runs the library's CommonJS bundle `file` with a code cache named `name` in
- * {@link defaultCacheDir}, and returns its exports. A process that never reaches a level above the
- * import writes the import's cache at exit, when there was none.
+ * {@link defaultCacheDir}, and returns its exports. At exit the cache is written for the highest
+ * level the process reached, unless one as high is on disk already (a process that only imported
+ * the library writes the import's cache when there was none).
  */
 export function runLibraryBundle(file: string, name: string): Record<string, unknown> {
   const bundle = loadBundle(file, { cacheDir: defaultCacheDir(), name });
@@ -33,6 +34,7 @@ export function runLibraryBundle(file: string, name: string): Record<string, unk
     });
   };
   (globalThis as Record<symbol, unknown>)[HOOK] = hook;
-  if (bundle.cachedLevel < 0) process.once('exit', () => bundle.saveCache(LIBRARY_LEVEL.imported));
+  // Also for a level whose save was queued when process.exit() ran.
+  process.once('exit', () => bundle.saveCache(Math.max(reached, LIBRARY_LEVEL.imported)));
   return bundle.exports;
 }

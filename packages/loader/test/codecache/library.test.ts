@@ -79,6 +79,18 @@ describe('library entry with a code cache', () => {
     expect(levelOfCache()).toBe(2);
   });
 
+  it('process.exit() right after a start still leaves the started level (the exit save)', () => {
+    run(`
+      const spec = L.CollectionSpec.fromFile(${JSON.stringify(gadgetObjectPath('trace_capabilities_tp.bpf.o'))});
+      L.GadgetRun.start(spec).close();
+      process.exit(0);
+    `);
+    expect(levelOfCache()).toBe(2);
+    // A later import-only run that finds no usable cache must not lower it: its key matches, so it hits.
+    run('');
+    expect(levelOfCache()).toBe(2);
+  });
+
   it('runs from an install path with URL-special characters, and beside a global document (jsdom)', () => {
     // The entry, its modules and the bundle copied where a string-built file: URL would break.
     const odd = mkdtempSync(join(tmpdir(), 'tsbpf-#%41?-'));
