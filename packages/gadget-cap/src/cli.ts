@@ -286,14 +286,20 @@ export async function main(argv: readonly string[] = process.argv.slice(2), hook
     process.kill(process.pid, sig);
   });
   for (const s of signals) process.on(s, stop);
+  let stoppedAt = 0;
+  ac.signal.addEventListener('abort', () => {
+    stoppedAt = Date.now();
+  });
   try {
     trace = await traceCapabilitiesAsync({ ...cfg.trace, signal: ac.signal, symbolize: printer.showsStacks, onWarning: warn });
   } catch (err) {
-    unhook();
     if (ac.signal.aborted && err === ac.signal.reason) {
       info('stopped before tracing started; nothing was left loaded');
+      await settleAfterSignal(stoppedAt);
+      unhook();
       return 0;
     }
+    unhook();
     errText(`trace-capabilities: error: ${err instanceof Error ? err.message : String(err)}\n`);
     return 1;
   }
@@ -338,7 +344,6 @@ export async function main(argv: readonly string[] = process.argv.slice(2), hook
   } finally {
     clearInterval(lostTimer);
     t.close();
-    unhook();
   }
   const lost = t.lost;
   if (lost > 0n) warn(`${lost} event(s) lost in total`);
@@ -350,7 +355,22 @@ export async function main(argv: readonly string[] = process.argv.slice(2), hook
     else out(`${formatJson(report, { pretty: cfg.format === 'json-pretty' })}\n`);
   }
   info(`detached after ${t.count} event(s)`);
+  if (ac.signal.aborted) await settleAfterSignal(stoppedAt);
+  unhook();
   return code;
+}
+
+/**
+ * After a stop by signal, the handlers stay installed until this long after the first signal: a
+ * duplicate of the same Ctrl-C (npx forwards the terminal's SIGINT to a child that already got it)
+ * landing while the process winds down is absorbed, instead of taking the default action during
+ * the exit and ending the process by SIGINT after it stopped cleanly.
+ */
+const SIGNAL_SETTLE_MS = 100;
+
+function settleAfterSignal(firstAt: number): Promise<void> {
+  const left = SIGNAL_SETTLE_MS - (Date.now() - firstAt);
+  return left > 0 ? new Promise((r) => setTimeout(r, left)) : Promise.resolve();
 }
 
 /**
