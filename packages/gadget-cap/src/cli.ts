@@ -331,33 +331,37 @@ export async function main(argv: readonly string[] = process.argv.slice(2), hook
     }
   }, 1000);
 
-  const profile = cfg.profile ? new CapabilityProfile() : undefined;
-  let code = 0;
+  // The handlers go when main() does, whatever the summary below throws (main() can be embedded).
   try {
-    for await (const e of t) {
-      profile?.add(e);
-      printer.print(e);
+    const profile = cfg.profile ? new CapabilityProfile() : undefined;
+    let code = 0;
+    try {
+      for await (const e of t) {
+        profile?.add(e);
+        printer.print(e);
+      }
+    } catch (err) {
+      errText(`trace-capabilities: error while reading events: ${err instanceof Error ? err.message : String(err)}\n`);
+      code = 1;
+    } finally {
+      clearInterval(lostTimer);
+      t.close();
     }
-  } catch (err) {
-    errText(`trace-capabilities: error while reading events: ${err instanceof Error ? err.message : String(err)}\n`);
-    code = 1;
+    const lost = t.lost;
+    if (lost > 0n) warn(`${lost} event(s) lost in total`);
+    const missedTotal = describeMissedRuns(consequentialMisses(t.missedRuns));
+    if (missedTotal) warn(`the kernel skipped ${missedTotal} in total: ${MISSED_RUNS_MEANING}`);
+    if (profile) {
+      const report = profile.report(lost, checkProgramMisses(t.missedRuns));
+      if (cfg.format === 'columns') out(renderProfileText(report, sanitizeForTerminal));
+      else out(`${formatJson(report, { pretty: cfg.format === 'json-pretty' })}\n`);
+    }
+    info(`detached after ${t.count} event(s)`);
+    return code;
   } finally {
-    clearInterval(lostTimer);
-    t.close();
+    if (ac.signal.aborted) await settleAfterSignal(stoppedAt);
+    unhook();
   }
-  const lost = t.lost;
-  if (lost > 0n) warn(`${lost} event(s) lost in total`);
-  const missedTotal = describeMissedRuns(consequentialMisses(t.missedRuns));
-  if (missedTotal) warn(`the kernel skipped ${missedTotal} in total: ${MISSED_RUNS_MEANING}`);
-  if (profile) {
-    const report = profile.report(lost, checkProgramMisses(t.missedRuns));
-    if (cfg.format === 'columns') out(renderProfileText(report, sanitizeForTerminal));
-    else out(`${formatJson(report, { pretty: cfg.format === 'json-pretty' })}\n`);
-  }
-  info(`detached after ${t.count} event(s)`);
-  if (ac.signal.aborted) await settleAfterSignal(stoppedAt);
-  unhook();
-  return code;
 }
 
 /**

@@ -10,7 +10,9 @@
  *
  * - Key: Node version, V8 version, architecture, the node options (V8 rejects a cache made under
  *   other flags) and a checksum of the bundle's bytes. The key is part of the file name, so a
- *   rebuilt bundle or another Node finds no file, compiles, and replaces the old file.
+ *   rebuilt bundle or another Node finds no file and compiles. A write replaces the files of the
+ *   same runtime for other bundle bytes; those of other runtimes (another Node, other flags) stay
+ *   until not rewritten for a week, so programs started with different flags keep theirs.
  * - Integrity: V8 release builds do not checksum code caches, and a corrupted one aborts the
  *   process inside the deserializer (measured on Node 20), so the file carries a checksum of its
  *   payload; a file that fails it is ignored and rewritten. The checksum is a 64-bit
@@ -20,10 +22,10 @@
  * - Trust: the cache is machine code input for V8, so only a file owned by the effective user and
  *   writable by no one else is used (a root process never runs a cache another user could have
  *   written, e.g. under a HOME kept by `sudo -E`).
- * - Writes go to a private temporary file (a name unique to the writer)
- *   renamed into place, so readers see a whole file or none,
- *   and only into a directory of the effective user: root, started with another user's HOME, does
- *   not leave root-owned directories or files in that user's home.
+ * - Writes go to a private temporary file (a name unique to the writer) renamed into place, so
+ *   readers see a whole file or none, and only into a directory of the effective user: root,
+ *   started with another user's HOME, does not leave root-owned directories or files in that
+ *   user's home.
  */
 import { accessSync, closeSync, constants as fsConstants, fstatSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, renameSync, unlinkSync, writeFileSync, type Stats } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -69,8 +71,11 @@ export interface LoadedBundle {
    * Write the cache now, unless V8 took one written at `level` or higher: call it once the program
    * has compiled what a start needs. `level` says how far it got (the caller's own scale: a cache
    * written by a run that only imported the code can be replaced by one that also loaded a
-   * collection). Returns whether a file was written; never throws (an unwritable directory only
-   * means the next start compiles again).
+   * collection). Also no write when this process already tried at `level` or higher (even if that
+   * failed), when the directory cannot be written, or when, after a miss or a hit, the file on disk
+   * has meanwhile been written at `level` or higher by another process (after an invalid or refused
+   * file, it is replaced regardless). Returns whether a file was written; never throws (an
+   * unwritable directory only means the next start compiles again).
    */
   saveCache(level?: number): boolean;
 }
@@ -192,7 +197,8 @@ function nodeFlags(argv: readonly string[]): string[] {
   const out: string[] = [];
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
-    if (a === '-e' || a === '--eval' || a === '-p' || a === '--print') {
+    // Short flags may be clustered (`-pe`): one ending in e or p takes the script as its value.
+    if (a === '--eval' || a === '--print' || /^-[A-Za-z]*[ep]$/.test(a)) {
       out.push(a);
       i++;
     } else if (/^--(eval|print)=/.test(a)) out.push(a.slice(0, a.indexOf('=')));

@@ -1,6 +1,7 @@
 /**
- * V8 code caches for tsbpf's bundles (`@tsbpf/loader/codecache`): the library entry's and the
- * trace-capabilities CLI's. Internal machinery, published for the gadget packages' entries.
+ * V8 code caches for tsbpf's bundles: the library entry's (dist/index.js imports dist/codecache.js,
+ * also `@tsbpf/loader/codecache`) and the trace-capabilities CLI's (its bin bundles this module from
+ * the loader's sources). Internal machinery: published because the package's own entry uses it.
  * @packageDocumentation
  */
 export { cacheFileName, checksum, defaultCacheDir, loadBundle, readCacheFile, wasmWords, writeCacheFile, type CodeCacheState, type LoadBundleOptions, type LoadedBundle } from './codecache.js';

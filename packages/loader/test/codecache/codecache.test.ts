@@ -78,6 +78,36 @@ describe('code cache', () => {
     expect([third.state, third.cachedLevel]).toEqual(['hit', 2]);
   });
 
+  it('a run never lowers a file another process wrote at a higher level meanwhile', () => {
+    const a = load(bundle(SOURCE));
+    const b = load(bundle(SOURCE));
+    expect([a.state, b.state]).toEqual(['miss', 'miss']);
+    expect(b.saveCache(2)).toBe(true);
+    expect(a.saveCache(1)).toBe(false);
+    const file = readCacheFile(b.cachePath!);
+    expect(typeof file === 'object' && file.level).toBe(2);
+    // A higher level still replaces it.
+    expect(a.saveCache(3)).toBe(true);
+  });
+
+  it('abandoned temporary files are pruned; another writer’s current one stays', () => {
+    const first = load(bundle(SOURCE));
+    first.saveCache();
+    // A temporary file of a writer killed an hour ago, and one being written now by another.
+    const stale = `${first.cachePath!}.999.old.tmp`;
+    const live = `${first.cachePath!}.998.new.tmp`;
+    writeFileSync(stale, 'x');
+    writeFileSync(live, 'x');
+    const hourAgo = (Date.now() - 2 * 3600 * 1000) / 1000;
+    utimesSync(stale, hourAgo, hourAgo);
+    const changed = `${SOURCE}\nexports.v = 3;\n`;
+    expect(load(bundle(changed)).saveCache()).toBe(true);
+    const left = readdirSync(cacheDir);
+    expect(left).not.toContain(basename(stale));
+    expect(left).toContain(basename(live));
+    expect(left.filter((f) => f.endsWith('.tmp') && f !== basename(live))).toEqual([]);
+  });
+
   it('a changed bundle misses, and its cache replaces the stale one', () => {
     const old = load(bundle(SOURCE));
     old.saveCache();

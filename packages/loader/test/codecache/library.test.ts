@@ -86,7 +86,7 @@ describe('library entry with a code cache', () => {
       process.exit(0);
     `);
     expect(levelOfCache()).toBe(2);
-    // A later import-only run that finds no usable cache must not lower it: its key matches, so it hits.
+    // A later import-only run (same key: it hits the level-2 file) leaves the level alone.
     run('');
     expect(levelOfCache()).toBe(2);
   });
@@ -108,7 +108,9 @@ describe('library entry with a code cache', () => {
   });
 
   it('TSBPF_CACHE_DIR= (empty) runs the library without a cache', () => {
-    expect(run('console.log(typeof L.loadKernelBtf);', { TSBPF_CACHE_DIR: '' }).trim()).toBe('function');
+    // XDG_CACHE_HOME points here too: an entry that ignored the empty value would write below it.
+    expect(run('console.log(typeof L.loadKernelBtf);', { TSBPF_CACHE_DIR: '', XDG_CACHE_HOME: cacheDir }).trim()).toBe('function');
     expect(cacheFiles()).toEqual([]);
+    expect(existsSync(join(cacheDir, 'tsbpf'))).toBe(false);
   });
 });
