@@ -259,7 +259,12 @@ export function buildProducer(log: Log): string | undefined {
  * The code cache directory of the benchmarks' tsbpf processes (`TSBPF_CACHE_DIR`): the library
  * entry's cache (workers) and the CLI's, kept out of the user's ~/.cache.
  */
-export const LIBRARY_CACHE_DIR = join(BUILD_DIR, 'v8cache');
+export const CODE_CACHE_DIR = join(BUILD_DIR, 'v8cache');
+
+/** The environment of a tsbpf process that runs without its code cache, as a first run does. */
+export function withoutCodeCache(): NodeJS.ProcessEnv {
+  return { ...process.env, TSBPF_CACHE_DIR: '' };
+}
 
 /** Environment variable through which workers get the loader snapshot's entry point. */
 export const LOADER_ENV = 'TSBPF_BENCH_LOADER';

@@ -14,7 +14,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, release, totalmem } from 'node:os';
 import { join } from 'node:path';
-import { BENCH_ROOT, LIBRARY_CACHE_DIR, buildHammer, buildPeers, buildProducer, fetchNewerLibbpf, LOADER_ENV, peerUnavailableReason, REPO_ROOT, snapshotLoader } from './build.js';
+import { BENCH_ROOT, CODE_CACHE_DIR, buildHammer, buildPeers, buildProducer, fetchNewerLibbpf, LOADER_ENV, peerUnavailableReason, REPO_ROOT, snapshotLoader } from './build.js';
 import type { BenchContext } from './context.js';
 import { benchBtf } from './benches/btf.js';
 import { benchDrain } from './benches/drain.js';
@@ -121,7 +121,7 @@ async function main(): Promise<void> {
   }
   // Workers run the loader's library entry with its code cache (as a user's second run does), in a
   // directory of the bench's own, not the user's ~/.cache.
-  process.env.TSBPF_CACHE_DIR = LIBRARY_CACHE_DIR;
+  process.env.TSBPF_CACHE_DIR = CODE_CACHE_DIR;
   ctx.peerSkip = peerUnavailableReason();
   if (!ctx.peerSkip) {
     // The quick run never touches the network; the full run fetches newer libbpf once.

@@ -3,7 +3,7 @@
  * time in a fresh process and repeatedly, tsbpf (loadKernelBtf + Btf.find) against libbpf
  * (btf__load_vmlinux_btf + btf__find_by_name_kind). Also the peak RSS of each first-call process.
  */
-import { peerPath } from '../build.js';
+import { peerPath, withoutCodeCache } from '../build.js';
 import { alternate, libLabel, primaryLib, WORKER, type BenchContext } from '../context.js';
 import { runChild } from '../proc.js';
 import { ratioTarget, row } from '../result.js';
@@ -37,7 +37,6 @@ export async function benchBtf(ctx: BenchContext): Promise<void> {
   // First call: one fresh process per round and side. The library entry's code cache is warm, as
   // on a user's second run (one untimed run first); a second tsbpf process per round runs without it.
   await runChild(process.execPath, [WORKER, 'btf', 'first']);
-  const noCache = { ...process.env, TSBPF_CACHE_DIR: '' };
   const tsCold: TsFirst[] = [];
   const ts: { first: TsFirst; exitMs: number }[] = [];
   const peers = new Map<string, { first: PeerFirst; exitMs: number }[]>();
@@ -46,7 +45,7 @@ export async function benchBtf(ctx: BenchContext): Promise<void> {
     async () => {
       const r = await runChild<TsFirst>(process.execPath, [WORKER, 'btf', 'first']);
       ts.push({ first: r.json, exitMs: r.exitMs });
-      tsCold.push((await runChild<TsFirst>(process.execPath, [WORKER, 'btf', 'first'], { env: noCache })).json);
+      tsCold.push((await runChild<TsFirst>(process.execPath, [WORKER, 'btf', 'first'], { env: withoutCodeCache() })).json);
     },
     async () => {
       for (const lib of libs) {

@@ -4,13 +4,14 @@
  * Cold start: process start → every trace-capabilities program attached and the ring buffer ready,
  * measured by this process from just before spawn() to the readiness line on the child's stderr.
  * tsbpf: the worker (`GadgetRun.start` over trace_capabilities_tp.bpf.o, through the library entry
- * with its code cache warm, and without it), and the gadget-cap CLI when it prints a readiness line; libbpf: a C loader of the same object (open, load, attach all,
+ * with its code cache warm, and without it), and the gadget-cap CLI when it prints a readiness
+ * line; libbpf: a C loader of the same object (open, load, attach all,
  * ring_buffer__new, marker). `node -e 0` is the floor of any Node process.
  */
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { GADGET_OBJECT, LIBRARY_CACHE_DIR, peerPath, REPO_ROOT } from '../build.js';
+import { CODE_CACHE_DIR, GADGET_OBJECT, peerPath, REPO_ROOT, withoutCodeCache } from '../build.js';
 import { alternate, libLabel, primaryLib, WORKER, type BenchContext } from '../context.js';
 import { runChild } from '../proc.js';
 import { ratioTarget, row, type Target } from '../result.js';
@@ -56,7 +57,6 @@ export async function benchGadget(ctx: BenchContext): Promise<void> {
   // One untimed run of each writes its code cache, as a user's first run does.
   if (haveCli) await runCli(0).catch(() => undefined);
   await runChild(process.execPath, [WORKER, 'gadget', GADGET_OBJECT], { readyMarker: READY });
-  const noCache = { ...process.env, TSBPF_CACHE_DIR: '' };
   const tsCold: { json: TsGadget; readyMs: number }[] = [];
   const peers = new Map<string, { json: PeerGadget; readyMs: number }[]>();
   await alternate(
@@ -65,7 +65,7 @@ export async function benchGadget(ctx: BenchContext): Promise<void> {
       floor.push((await runChild(process.execPath, ['-e', '0'], { noJson: true })).exitMs);
       const r = await runChild<TsGadget>(process.execPath, [WORKER, 'gadget', GADGET_OBJECT], { readyMarker: READY });
       ts.push({ json: r.json, readyMs: r.readyMs ?? NaN });
-      const cold = await runChild<TsGadget>(process.execPath, [WORKER, 'gadget', GADGET_OBJECT], { readyMarker: READY, env: noCache });
+      const cold = await runChild<TsGadget>(process.execPath, [WORKER, 'gadget', GADGET_OBJECT], { readyMarker: READY, env: withoutCodeCache() });
       tsCold.push({ json: cold.json, readyMs: cold.readyMs ?? NaN });
       if (haveCli) {
         try {
@@ -205,7 +205,7 @@ export function shebangFlags(script: string): string[] {
  */
 export function runCli(holdSeconds: number, options: { codeCache?: boolean } = {}): Promise<CliRun> {
   return new Promise((resolve, reject) => {
-    const env = { ...process.env, TSBPF_CACHE_DIR: options.codeCache === false ? '' : LIBRARY_CACHE_DIR };
+    const env = options.codeCache === false ? withoutCodeCache() : { ...process.env, TSBPF_CACHE_DIR: CODE_CACHE_DIR };
     const t0 = performance.now();
     const child = spawn(process.execPath, [...shebangFlags(GADGET_CLI), GADGET_CLI, '--timings'], { stdio: ['ignore', 'ignore', 'pipe'], env });
     let err = '';

@@ -336,12 +336,16 @@ const STALE_TMP_MS = 3600 * 1000;
  * Write `data` as the cache file `path` (private directory and file, atomic rename) with its
  * `level` (see {@link LoadedBundle.saveCache}), then remove the same bundle name's stale files in
  * that directory: those of this runtime for other bundle bytes, those of other runtimes (programs
- * with other node flags share the directory) not written for a week, and abandoned temporary files. Returns whether it
- * was written; never throws.
+ * with other node flags share the directory) not written for a week, and abandoned temporary
+ * files. Returns whether it was written; never throws.
  */
 export function writeCacheFile(path: string, name: string, data: Uint8Array, level = 0): boolean {
+  return cacheDirWritable(dirname(path)) && writeInCheckedDir(path, name, data, level);
+}
+
+/** {@link writeCacheFile} once {@link cacheDirWritable} said yes for the file's directory. */
+function writeInCheckedDir(path: string, name: string, data: Uint8Array, level: number): boolean {
   const dir = dirname(path);
-  if (!cacheDirWritable(dir)) return false;
   // A name of this writer alone: processes, and threads of one process, may write at once.
   const tmp = `${path}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
   try {
@@ -424,7 +428,7 @@ export function loadBundle(file: string, options: LoadBundleOptions): LoadedBund
       } catch {
         return false;
       }
-      return writeCacheFile(cachePath, options.name, data, level);
+      return writeInCheckedDir(cachePath, options.name, data, level);
     },
   };
 }
