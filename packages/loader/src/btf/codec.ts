@@ -571,6 +571,60 @@ function cachedCharArray(n: number, decode: (v: DataView, start: number, end: nu
   };
 }
 
+/** Longer char arrays cache texts of up to this many bytes, their NUL included; longer ones are decoded each time. */
+const CACHED_LONG_TEXT_MAX = 256;
+/** Slots of a long char-array cache: 64 × (1 + 64) words, 16.6 kB per field. */
+const LONG_TEXT_SLOTS = 64;
+/** The high bit of each byte of a 32-bit word. */
+const HIGH_BITS = 0x80808080 | 0;
+const LOW_BITS = 0x01010101;
+
+/**
+ * A char-array decoder for `n` bytes (more than {@link CACHED_TEXT_MAX}, or not a multiple of 4) that
+ * keeps the text of recently seen contents (paths, arguments), keyed by the 32-bit words up to the
+ * first one holding a NUL: found a word at a time, where {@link charArrayText} goes byte by byte,
+ * and on a hit no string is made. A hit compares every key word, so it returns exactly what
+ * decoding would; bytes after the NUL in its word are part of the key, which only costs a miss.
+ * Texts whose NUL is not in the first {@link CACHED_LONG_TEXT_MAX} bytes (or not in a whole word)
+ * are decoded each time.
+ */
+function cachedLongCharArray(n: number, decode: (v: DataView, start: number, end: number) => string, utf8: boolean): Dec {
+  const maxWords = Math.min(n, CACHED_LONG_TEXT_MAX) >>> 2;
+  const stride = maxWords + 1;
+  // Per slot: the key's word count, then its words.
+  const keys = new Int32Array(LONG_TEXT_SLOTS * stride);
+  const texts = new Array<string | undefined>(LONG_TEXT_SLOTS).fill(undefined);
+  return (v, o) => {
+    let h = 0;
+    let k = 0;
+    let ended = false;
+    while (k < maxWords) {
+      const w = v.getInt32(o + 4 * k, true);
+      h = Math.imul(h ^ w, 0x9e3779b1);
+      k++;
+      // Some byte of w is zero (exact: the classic has-zero-byte test).
+      if ((((w - LOW_BITS) | 0) & ~w & HIGH_BITS) !== 0) {
+        ended = true;
+        break;
+      }
+    }
+    if (!ended) return charArrayText(v, o, n, decode, utf8);
+    const slot = h >>> 26;
+    const base = slot * stride;
+    const known = texts[slot];
+    if (known !== undefined && keys[base] === k) {
+      let i = 0;
+      while (i < k && keys[base + 1 + i] === v.getInt32(o + 4 * i, true)) i++;
+      if (i === k) return known;
+    }
+    const text = charArrayText(v, o, n, decode, utf8);
+    keys[base] = k;
+    for (let i = 0; i < k; i++) keys[base + 1 + i] = v.getInt32(o + 4 * i, true);
+    texts[slot] = text;
+    return text;
+  };
+}
+
 /**
  * Decodes a NUL-terminated byte string the way char-array codecs do (see the module notes):
  * stops at the first NUL, keeps invalid UTF-8 bytes as U+DC80..U+DCFF.
@@ -763,6 +817,7 @@ class DecoderCompiler {
       const utf8 = this.opts.charEncoding === 'utf8';
       const decode = utf8 ? utf8Decode : latin1Decode;
       if (nelems > 0 && nelems % 4 === 0 && nelems <= CACHED_TEXT_MAX) return cachedCharArray(nelems, decode, utf8);
+      if (nelems >= 4) return cachedLongCharArray(nelems, decode, utf8);
       return (v, o) => charArrayText(v, o, nelems, decode, utf8);
     }
     const d = this.compile(elemType, `${path}[*]`);

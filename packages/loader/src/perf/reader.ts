@@ -86,6 +86,10 @@ function available(ring: CpuRing, from: number): number {
   return bytes <= 0 ? 0 : bytes > MAX_OFFSET ? MAX_OFFSET : bytes | 0;
 }
 
+function corruptSample(cpu: number, rawSize: number, recSize: number): PerfReaderError {
+  return new PerfReaderError(`corrupt sample on cpu ${cpu}: raw size ${rawSize} exceeds record size ${recSize}`);
+}
+
 /** One CPU's perf event and ring. */
 class CpuRing {
   readonly cpu: number;
@@ -294,6 +298,21 @@ export class PerfReader implements EventReader {
     return this.#scratchView;
   }
 
+  /**
+   * The record of type `type` and size `recSize` at `at` of `view` (a wrapped record's scratch copy):
+   * a sample goes to `cb`, a LOST record is accounted. Returns the samples delivered (0 or 1).
+   */
+  #dispatch(ring: CpuRing, view: DataView, at: number, type: number, recSize: number, cb: RawRecordCallback): number {
+    if (type === PERF_RECORD_SAMPLE) {
+      const rawSize = view.getUint32(at + 8, true);
+      if (12 + rawSize > recSize) throw corruptSample(ring.cpu, rawSize, recSize);
+      cb(view, at + 12, rawSize, ring.cpu);
+      return 1;
+    }
+    if (type === PERF_RECORD_LOST) this.#lostRecord(ring, view, at);
+    return 0;
+  }
+
   /** Accounts a PERF_RECORD_LOST record at `off` of `view`. */
   #lostRecord(ring: CpuRing, view: DataView, off: number): void {
     const count = view.getUint32(off + 16, true) + view.getUint32(off + 20, true) * TWO_32;
@@ -343,24 +362,24 @@ export class PerfReader implements EventReader {
         const type = data.getUint32(pos, true);
         const recSize = data.getUint16(pos + 6, true);
         if (recSize < 8 || recSize > size) throw new PerfReaderError(`corrupt perf record on cpu ${cpu}: size ${recSize} at offset ${pos}`);
-        let view = data;
-        let at = pos;
-        if (pos + recSize > size) {
-          view = this.#wrapped(ring, pos, recSize);
-          at = 0;
-        }
         // Consumed before the callback, so one that throws still consumes its record.
         off = (off + recSize) | 0;
-        if (type === sampleType) {
-          const rawSize = view.getUint32(at + 8, true);
-          if (12 + rawSize > recSize) throw new PerfReaderError(`corrupt sample on cpu ${cpu}: raw size ${rawSize} exceeds record size ${recSize}`);
+        if (pos + recSize > size) {
+          // Rare: the record wraps past the end of the ring. Handled apart, so that the common path
+          // reads only `data`: with one view or the other in a variable, V8 re-checked the view on
+          // every read, and perf 1024 B records took 42 ns instead of 28 (raw drain, same machine).
+          n += this.#dispatch(ring, this.#wrapped(ring, pos, recSize), 0, type, recSize, cb);
+        } else if (type === sampleType) {
+          const rawSize = data.getUint32(pos + 8, true);
+          if (12 + rawSize > recSize) throw corruptSample(cpu, rawSize, recSize);
           n++;
-          cb(view, at + 12, rawSize, cpu);
+          cb(data, pos + 12, rawSize, cpu);
         } else if (type === lostType) {
-          this.#lostRecord(ring, view, at);
+          this.#lostRecord(ring, data, pos);
         } // other record types are not produced for BPF output events
-        // A callback (or onLost) may call close(): the mapping is gone then.
-        if (this.#closed) break;
+        // A callback (or onLost) may call close(): the mapping is gone then. `=== true` is one
+        // compare; a plain test of the field is V8's generic truthiness check on every record.
+        if (this.#closed === true) break;
         if (off >= publishAt) {
           origin += off;
           start = (start + off) & mask;

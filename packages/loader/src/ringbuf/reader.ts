@@ -296,8 +296,10 @@ export class RingBufReader implements EventReader {
           // Consumed before the call, so a callback that throws still consumes its record.
           off = next;
           cb(view, at + headerSize, len, -1);
-          // A callback may call close(): the mapping is gone then.
-          if (this.#closed) break;
+          // A callback may call close(): the mapping is gone then. `=== true` is one compare where a
+          // plain test is a generic truthiness check (see PerfReader); the cast undoes the narrowing
+          // from the check on entry.
+          if ((this.#closed as boolean) === true) break;
         } else {
           off = next;
         }
