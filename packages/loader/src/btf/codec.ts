@@ -573,20 +573,21 @@ function cachedCharArray(n: number, decode: (v: DataView, start: number, end: nu
 
 /** Longer char arrays cache texts of up to this many bytes, their NUL included; longer ones are decoded each time. */
 const CACHED_LONG_TEXT_MAX = 256;
-/** Slots of a long char-array cache: 64 × (1 + 64) words, 16.6 kB per field. */
+/** Slots of a long char-array cache: up to 64 × (1 + 64) words, 16.6 kB per char-array type (decoders are memoized per type). */
 const LONG_TEXT_SLOTS = 64;
 /** The high bit of each byte of a 32-bit word. */
 const HIGH_BITS = 0x80808080 | 0;
 const LOW_BITS = 0x01010101;
 
 /**
- * A char-array decoder for `n` bytes (more than {@link CACHED_TEXT_MAX}, or not a multiple of 4) that
+ * A char-array decoder for `n` bytes (4 or more: those {@link cachedCharArray} does not take) that
  * keeps the text of recently seen contents (paths, arguments), keyed by the 32-bit words up to the
- * first one holding a NUL: found a word at a time, where {@link charArrayText} goes byte by byte,
- * and on a hit no string is made. A hit compares every key word, so it returns exactly what
- * decoding would; bytes after the NUL in its word are part of the key, which only costs a miss.
- * Texts whose NUL is not in the first {@link CACHED_LONG_TEXT_MAX} bytes (or not in a whole word)
- * are decoded each time.
+ * first one holding a NUL. The words are read once, into a scratch key: a hit compares every key
+ * word, so it returns exactly what decoding would, and makes no string; a miss knows where the
+ * text ends and whether it is ASCII from that one pass, so it costs about what decoding byte by
+ * byte did. Bytes after the NUL in its word are part of the key, which only costs a miss. Texts
+ * whose NUL is not in the first {@link CACHED_LONG_TEXT_MAX} bytes (or not in a whole word) are
+ * decoded each time.
  */
 function cachedLongCharArray(n: number, decode: (v: DataView, start: number, end: number) => string, utf8: boolean): Dec {
   const maxWords = Math.min(n, CACHED_LONG_TEXT_MAX) >>> 2;
@@ -594,19 +595,24 @@ function cachedLongCharArray(n: number, decode: (v: DataView, start: number, end
   // Per slot: the key's word count, then its words.
   const keys = new Int32Array(LONG_TEXT_SLOTS * stride);
   const texts = new Array<string | undefined>(LONG_TEXT_SLOTS).fill(undefined);
+  const key = new Int32Array(maxWords);
   return (v, o) => {
     let h = 0;
     let k = 0;
+    let high = 0;
+    let last = 0;
     let ended = false;
     while (k < maxWords) {
       const w = v.getInt32(o + 4 * k, true);
+      key[k++] = w;
       h = Math.imul(h ^ w, 0x9e3779b1);
-      k++;
       // Some byte of w is zero (exact: the classic has-zero-byte test).
       if ((((w - LOW_BITS) | 0) & ~w & HIGH_BITS) !== 0) {
+        last = w;
         ended = true;
         break;
       }
+      high |= w;
     }
     if (!ended) return charArrayText(v, o, n, decode, utf8);
     const slot = h >>> 26;
@@ -614,12 +620,23 @@ function cachedLongCharArray(n: number, decode: (v: DataView, start: number, end
     const known = texts[slot];
     if (known !== undefined && keys[base] === k) {
       let i = 0;
-      while (i < k && keys[base + 1 + i] === v.getInt32(o + 4 * i, true)) i++;
+      while (i < k && keys[base + 1 + i] === key[i]) i++;
       if (i === k) return known;
     }
-    const text = charArrayText(v, o, n, decode, utf8);
+    // The NUL is the lowest zero byte of the last word (read little-endian); the bytes below it
+    // belong to the text.
+    const nul = (last & 0xff) === 0 ? 0 : (last & 0xff00) === 0 ? 1 : (last & 0xff0000) === 0 ? 2 : 3;
+    high |= last & ((1 << (8 * nul)) - 1);
+    const len = 4 * (k - 1) + nul;
+    let text: string;
+    if (len === 0) text = '';
+    else if ((high & HIGH_BITS) !== 0 && utf8) text = decode(v, o, o + len);
+    else {
+      const start = v.byteOffset + o;
+      text = latin1Slice.call(bytesOf(v.buffer), start, start + len);
+    }
     keys[base] = k;
-    for (let i = 0; i < k; i++) keys[base + 1 + i] = v.getInt32(o + 4 * i, true);
+    for (let i = 0; i < k; i++) keys[base + 1 + i] = key[i];
     texts[slot] = text;
     return text;
   };

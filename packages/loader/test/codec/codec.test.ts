@@ -310,33 +310,40 @@ describe('fast paths', () => {
   it('gives exactly the decoded text from the long char-array cache: collisions, NUL in any byte, no NUL, past its reach, non-ASCII', () => {
     const t = baseBtf();
     const enc = new TextEncoder();
-    for (const n of [912, 13, 38]) {
-      const d = compileDecoder(t.b, addArray(t.b, t.char, n, t.u32));
-      const contents: Uint8Array[] = [];
-      // Lengths 0..n (the NUL in every byte of a word, in the tail of an array that is not whole
-      // words, past the cache's 256 bytes, or absent), then many distinct texts for 64 slots.
-      for (let len = 0; len <= n; len++) {
-        const b = new Uint8Array(n).fill(0x61, 0, len);
-        if (len + 1 < n) b[len + 1] = 0x7a; // garbage after the NUL, inside the NUL's word
-        contents.push(b);
-      }
-      for (let i = 0; i < 600; i++) {
-        const b = new Uint8Array(n);
-        b.set(enc.encode(`/usr/lib/é${i}/${'x'.repeat(i % 40)}`).subarray(0, n));
-        if (i % 7 === 0) b[3] = 0xff; // invalid UTF-8: surrogate-escaped
-        contents.push(b);
-      }
-      const want = contents.map((b) => decodeCString(b));
-      const buf = new Uint8Array(n + 8);
-      const view = new DataView(buf.buffer);
-      // Twice, in two orders, at an offset: hits, misses and evictions all return the decoded text.
-      for (const order of [contents.map((_, i) => i), contents.map((_, i) => (i * 7919) % contents.length)]) {
-        for (const i of [...order, ...order]) {
-          buf.set(contents[i], 8);
-          expect(d(view, 8)).toBe(want[i]);
+    for (const charEncoding of ['utf8', 'latin1'] as const) {
+      for (const n of [912, 13, 38]) {
+        const d = compileDecoder(t.b, addArray(t.b, t.char, n, t.u32), { charEncoding });
+        const contents: Uint8Array[] = [];
+        // Lengths 0..n: the NUL in every byte of a word, in the tail of an array that is not whole
+        // words, past the cache's 256 bytes, or absent (length n); then many distinct texts, long
+        // ones included, for 64 slots.
+        for (let len = 0; len <= n; len++) {
+          const b = new Uint8Array(n).fill(0x61, 0, len);
+          if (len + 1 < n) b[len + 1] = 0x7a; // garbage after the NUL
+          contents.push(b);
+          // The same length ending in a byte above 0x7f, in whichever byte of the NUL's word.
+          if (len > 0) contents.push(Uint8Array.from(b, (x, j) => (j === len - 1 ? 0xc3 : x)));
         }
+        for (let i = 0; i < 600; i++) {
+          const b = new Uint8Array(n);
+          b.set(enc.encode(`/usr/lib/é${i}/${'x'.repeat(i % 300)}`).subarray(0, n));
+          if (i % 7 === 0) b[3] = 0xff; // invalid UTF-8: surrogate-escaped
+          contents.push(b);
+        }
+        const want = contents.map((b) => decodeCString(b, charEncoding));
+        const buf = new Uint8Array(n + 8);
+        const view = new DataView(buf.buffer);
+        // Each content twice in a row (a miss, then a hit whatever its length), in two orders, at an
+        // offset: hits, misses and evictions all return the decoded text.
+        for (const order of [contents.map((_, i) => i), contents.map((_, i) => (i * 7919) % contents.length)]) {
+          for (const i of order) {
+            buf.set(contents[i], 8);
+            expect(d(view, 8)).toBe(want[i]);
+            expect(d(view, 8)).toBe(want[i]);
+          }
+        }
+        expect(want).toContain('a'.repeat(n)); // the no-NUL case was among them
       }
-      expect(want).toContain('a'.repeat(n)); // the no-NUL case was among them
     }
   });
 });
