@@ -323,6 +323,8 @@ describe('fast paths', () => {
           contents.push(b);
           // The same length ending in a byte above 0x7f, in whichever byte of the NUL's word.
           if (len > 0) contents.push(Uint8Array.from(b, (x, j) => (j === len - 1 ? 0xc3 : x)));
+          // 0x01 and 0xff right after the NUL: the zero-byte test's borrow flags them too.
+          contents.push(Uint8Array.from(b, (x, j) => (j === len + 1 ? 0x01 : j === len + 2 ? 0xff : x)));
         }
         for (let i = 0; i < 600; i++) {
           const b = new Uint8Array(n);
