@@ -577,6 +577,7 @@ const CACHED_LONG_TEXT_MAX = 256;
 const LONG_TEXT_SLOTS = 64;
 /** The high bit of each byte of a 32-bit word. */
 const HIGH_BITS = 0x80808080 | 0;
+/** The low bit of each byte of a 32-bit word. */
 const LOW_BITS = 0x01010101;
 
 /**

@@ -86,6 +86,7 @@ function available(ring: CpuRing, from: number): number {
   return bytes <= 0 ? 0 : bytes > MAX_OFFSET ? MAX_OFFSET : bytes | 0;
 }
 
+/** The error for a sample whose raw size overruns its record. */
 function corruptSample(cpu: number, rawSize: number, recSize: number): PerfReaderError {
   return new PerfReaderError(`corrupt sample on cpu ${cpu}: raw size ${rawSize} exceeds record size ${recSize}`);
 }
