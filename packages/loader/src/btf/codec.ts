@@ -539,63 +539,37 @@ function charArrayText(v: DataView, o: number, n: number, decode: (v: DataView, 
   return latin1Slice.call(b, start, end);
 }
 
-/** Char arrays up to this size remember the text of recent byte patterns (task names, syscall names). */
-const CACHED_TEXT_MAX = 32;
-const TEXT_SLOTS = 256;
-
-/**
- * A char-array decoder for `n` bytes (a multiple of 4, at most {@link CACHED_TEXT_MAX}) that keeps
- * the text of recently seen contents, keyed by all `n` bytes read as 32-bit words. A hit compares
- * every word, so it returns exactly what decoding would; bytes after the NUL are part of the key,
- * which only costs a miss.
- */
-function cachedCharArray(n: number, decode: (v: DataView, start: number, end: number) => string, utf8: boolean): Dec {
-  const words = n >>> 2;
-  const keys = new Int32Array(TEXT_SLOTS * words);
-  const texts = new Array<string | undefined>(TEXT_SLOTS).fill(undefined);
-  return (v, o) => {
-    let h = 0;
-    for (let i = 0; i < words; i++) h = Math.imul(h ^ v.getInt32(o + 4 * i, true), 0x9e3779b1);
-    const slot = h >>> 24;
-    const base = slot * words;
-    const known = texts[slot];
-    if (known !== undefined) {
-      let i = 0;
-      while (i < words && keys[base + i] === v.getInt32(o + 4 * i, true)) i++;
-      if (i === words) return known;
-    }
-    const text = charArrayText(v, o, n, decode, utf8);
-    for (let i = 0; i < words; i++) keys[base + i] = v.getInt32(o + 4 * i, true);
-    texts[slot] = text;
-    return text;
-  };
-}
-
-/** Longer char arrays cache texts of up to this many bytes, their NUL included; longer ones are decoded each time. */
-const CACHED_LONG_TEXT_MAX = 256;
-/** Slots of a long char-array cache: up to 64 × (1 + 64) words, 16.6 kB per char-array type (decoders are memoized per type). */
-const LONG_TEXT_SLOTS = 64;
+/** Char arrays cache texts of up to this many bytes, their NUL included; longer ones are decoded each time. */
+const CACHED_TEXT_MAX = 256;
+/** Slots of a char-array cache: 256 for arrays of up to 32 bytes (task and syscall names), 64 above (paths, arguments). */
+const SHORT_TEXT_SLOTS_LOG2 = 8;
+const LONG_TEXT_SLOTS_LOG2 = 6;
 /** The high bit of each byte of a 32-bit word. */
 const HIGH_BITS = 0x80808080 | 0;
 /** The low bit of each byte of a 32-bit word. */
 const LOW_BITS = 0x01010101;
 
 /**
- * A char-array decoder for `n` bytes (4 or more: those {@link cachedCharArray} does not take) that
- * keeps the text of recently seen contents (paths, arguments), keyed by the 32-bit words up to the
- * first one holding a NUL. The words are read once, into a scratch key: a hit compares every key
- * word, so it returns exactly what decoding would, and makes no string; a miss knows where the
- * text ends and whether it is ASCII from that one pass, so it costs about what decoding byte by
- * byte did. Bytes after the NUL in its word are part of the key, which only costs a miss. Texts
- * whose NUL is not in the first {@link CACHED_LONG_TEXT_MAX} bytes (or not in a whole word) are
- * decoded each time.
+ * A char-array decoder for `n` bytes (4 or more) that keeps the text of recently seen contents
+ * (task names, paths), keyed by the 32-bit words up to the first one holding a NUL, or by all of
+ * them when the words cover the array and hold no NUL. The words are read once, into a scratch
+ * key: a hit compares every key word, so it returns exactly what decoding would, and makes no
+ * string; a miss knows where the text ends and whether it is ASCII from that one pass, so it costs
+ * about what decoding byte by byte did. Bytes after the NUL in its word are part of the key, which
+ * only costs a miss. Texts whose NUL is not in the first {@link CACHED_TEXT_MAX} bytes (or in the
+ * bytes after the last whole word) are decoded each time. Up to 64 × (1 + 64) key words, 16.6 kB,
+ * per char-array type (decoders are memoized per type).
  */
-function cachedLongCharArray(n: number, decode: (v: DataView, start: number, end: number) => string, utf8: boolean): Dec {
-  const maxWords = Math.min(n, CACHED_LONG_TEXT_MAX) >>> 2;
+function cachedCharArray(n: number, decode: (v: DataView, start: number, end: number) => string, utf8: boolean): Dec {
+  const maxWords = Math.min(n, CACHED_TEXT_MAX) >>> 2;
+  // The words cover the whole array: a text without NUL (all n bytes) is cached too.
+  const whole = maxWords * 4 === n;
+  const slotsLog2 = n <= 32 ? SHORT_TEXT_SLOTS_LOG2 : LONG_TEXT_SLOTS_LOG2;
+  const shift = 32 - slotsLog2;
   const stride = maxWords + 1;
   // Per slot: the key's word count, then its words.
-  const keys = new Int32Array(LONG_TEXT_SLOTS * stride);
-  const texts = new Array<string | undefined>(LONG_TEXT_SLOTS).fill(undefined);
+  const keys = new Int32Array(stride << slotsLog2);
+  const texts = new Array<string | undefined>(1 << slotsLog2).fill(undefined);
   const key = new Int32Array(maxWords);
   return (v, o) => {
     let h = 0;
@@ -615,8 +589,8 @@ function cachedLongCharArray(n: number, decode: (v: DataView, start: number, end
       }
       high |= w;
     }
-    if (!ended) return charArrayText(v, o, n, decode, utf8);
-    const slot = h >>> 26;
+    if (!ended && !whole) return charArrayText(v, o, n, decode, utf8);
+    const slot = h >>> shift;
     const base = slot * stride;
     const known = texts[slot];
     if (known !== undefined && keys[base] === k) {
@@ -624,11 +598,14 @@ function cachedLongCharArray(n: number, decode: (v: DataView, start: number, end
       while (i < k && keys[base + 1 + i] === key[i]) i++;
       if (i === k) return known;
     }
-    // The NUL is the lowest zero byte of the last word (read little-endian); the bytes below it
-    // belong to the text.
-    const nul = (last & 0xff) === 0 ? 0 : (last & 0xff00) === 0 ? 1 : (last & 0xff0000) === 0 ? 2 : 3;
-    high |= last & ((1 << (8 * nul)) - 1);
-    const len = 4 * (k - 1) + nul;
+    let len = n;
+    if (ended) {
+      // The NUL is the lowest zero byte of the last word (read little-endian); the bytes below it
+      // belong to the text.
+      const nul = (last & 0xff) === 0 ? 0 : (last & 0xff00) === 0 ? 1 : (last & 0xff0000) === 0 ? 2 : 3;
+      high |= last & ((1 << (8 * nul)) - 1);
+      len = 4 * (k - 1) + nul;
+    }
     let text: string;
     if (len === 0) text = '';
     else if ((high & HIGH_BITS) !== 0 && utf8) text = decode(v, o, o + len);
@@ -834,8 +811,7 @@ class DecoderCompiler {
       }
       const utf8 = this.opts.charEncoding === 'utf8';
       const decode = utf8 ? utf8Decode : latin1Decode;
-      if (nelems > 0 && nelems % 4 === 0 && nelems <= CACHED_TEXT_MAX) return cachedCharArray(nelems, decode, utf8);
-      if (nelems >= 4) return cachedLongCharArray(nelems, decode, utf8);
+      if (nelems >= 4) return cachedCharArray(nelems, decode, utf8);
       return (v, o) => charArrayText(v, o, nelems, decode, utf8);
     }
     const d = this.compile(elemType, `${path}[*]`);
