@@ -9,7 +9,7 @@
 import { realpathSync, writeSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { ColumnsRenderer, TsbpfError, formatJson, formatJsonLine, sanitizeForTerminal } from '@tsbpf/loader';
+import { ColumnsRenderer, TsbpfError, formatJson, formatJsonLine, kernelBtfMemoStats, sanitizeForTerminal } from '@tsbpf/loader';
 import { CAPABILITY_COLUMNS, columnPath, normalizeFields } from './columns.js';
 import type { CapabilityEvent } from './event.js';
 import { CapabilityProfile, renderProfileText } from './profile.js';
@@ -51,7 +51,8 @@ Output:
   --profile                print no events; at exit, print per process and per mount namespace
                            which capabilities were checked, granted and denied, and the
                            least-privilege set (--cap-drop/--cap-add, Kubernetes securityContext)
-  --timings                after the readiness line, print how long each start phase took
+  --timings                after the readiness line, print how long each start phase took and
+                           how the kernel-BTF lookups were served (remembered or searched)
 
 Stopping:
   --timeout <seconds>      stop after this long
@@ -312,6 +313,12 @@ export async function main(argv: readonly string[] = process.argv.slice(2), hook
     const l = st.load;
     const phases = `maps ${l.maps.toFixed(1)}, CO-RE and linking ${l.relocate.toFixed(1)}, program loads ${l.programs.toFixed(1)}, object BTF ${l.objectBtf.toFixed(1)}`;
     info(`start timings (ms): strategy ${st.strategyMs.toFixed(1)}, parse object ${st.parseMs.toFixed(1)}, load+attach ${st.loadAttachMs.toFixed(1)} (${phases}), total ${st.totalMs.toFixed(1)}`);
+    const memo = kernelBtfMemoStats();
+    info(
+      memo === undefined
+        ? 'kernel BTF lookups: not remembered across runs (no cache directory)'
+        : `kernel BTF lookups: ${memo.hits} remembered from an earlier run of this boot, ${memo.misses} searched (memo file ${memo.state})`,
+    );
   }
   // After the readiness line: the first stdout write creates process.stdout.
   if (printer.header) out(printer.header);

@@ -2,8 +2,7 @@
  * Checks made before touching the kernel, so the common failures get a message that says what to
  * do instead of an errno from deep inside a load.
  */
-import { readFileSync } from 'node:fs';
-import { SyscallError, TsbpfError } from '@tsbpf/loader';
+import { SyscallError, TsbpfError, effectiveCapabilities } from '@tsbpf/loader';
 
 const CAP_SYS_ADMIN = 21;
 const CAP_PERFMON = 38;
@@ -20,11 +19,10 @@ export class InsufficientPrivilegesError extends TsbpfError {
   }
 }
 
-/** The effective capability mask of this process, from /proc/self/status (undefined if unreadable). */
+/** The effective capability mask of this process (capget(2)), undefined if it cannot be read. */
 export function effectiveCapabilityMask(): bigint | undefined {
   try {
-    const m = /^CapEff:\s*([0-9a-f]+)$/im.exec(readFileSync('/proc/self/status', 'latin1'));
-    return m ? BigInt(`0x${m[1]}`) : undefined;
+    return effectiveCapabilities();
   } catch {
     return undefined;
   }

@@ -219,6 +219,10 @@ describe('trace-capabilities CLI', () => {
     expect(programs).toBeGreaterThan(0);
     expect(maps + relocate + programs + objectBtf).toBeLessThanOrEqual(loadAttach + 0.2);
     expect(r.stderr.indexOf('start timings')).toBeGreaterThan(r.stderr.indexOf('press Ctrl-C to stop'));
+    // And how the kernel-BTF lookups were served (the strategy and CO-RE ask several).
+    const m = /kernel BTF lookups: (\d+) remembered from an earlier run of this boot, (\d+) searched \(memo file (loaded|missing|stale|invalid)\)/.exec(r.stderr);
+    expect(m, r.stderr).not.toBeNull();
+    expect(Number(m?.[1]) + Number(m?.[2])).toBeGreaterThan(3);
     const row = lines.find((l) => l.includes('CAP_SYS_NICE'));
     expect(row).toBeDefined();
     expect(row).toContain('SYS_SETPRIORITY');

@@ -15,6 +15,7 @@ export * from './btf/types.js';
 export * from './btf/error.js';
 export * from './btf/ext.js';
 export * from './btf/kernel.js';
+export * from './btf/memo.js';
 export * from './btf/sanitize.js';
 export * from './btf/codec.js';
 export * from './btf/core/index.js';

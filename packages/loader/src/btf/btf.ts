@@ -229,6 +229,19 @@ class TypeCache {
   }
 }
 
+/**
+ * Answers to name lookups kept across processes (see `btf/memo.ts`), consulted by {@link Btf.find}
+ * and {@link Btf.ownIdsByEssentialName} of a BTF that has not been changed since parse. Every
+ * remembered id is checked against the BTF (in range, of the kind, with the name) before it is
+ * used; that a list is complete is the memo's promise (its key must pin the BTF's exact bytes).
+ */
+export interface BtfLookupMemo {
+  /** The ids remembered for `key`, or undefined. */
+  get(key: string): readonly number[] | undefined;
+  /** Remember the ids a lookup found for `key` (replacing an answer that failed its check). */
+  set(key: string, ids: readonly number[]): void;
+}
+
 /** Options of {@link Btf.parse} and {@link Btf.empty}. */
 export interface BtfOptions {
   /** The base BTF this one is split from (vmlinux for a module). */
@@ -310,6 +323,8 @@ export class Btf {
   /** Per kind number, prefix-index bucket heads (see PREFIX_BUCKETS); `prefixNext` continues a bucket. */
   private prefixHeads: (Int32Array | undefined)[] = [];
   private prefixNext: Int32Array = new Int32Array(0);
+  /** Lookup answers kept across processes; used only while `mutations` is 0. */
+  private memo: BtfLookupMemo | undefined;
   /** Memoized `find` results of own types; cleared by every change. */
   private findCache = new Map<string, number | undefined>();
   /** Bumped by every add/replace. */
@@ -799,9 +814,39 @@ export class Btf {
     const q = utf8Encoder.encode(ess);
     // An essential name that itself contains a separator is only matched by longer, flavoured names.
     const flavouredEss = essentialOf(ess) !== ess;
+    const memo = this.mutations === 0 ? this.memo : undefined;
+    const memoKey = memo === undefined ? '' : `e${k}:${ess}`;
+    const remembered = memo?.get(memoKey);
+    if (remembered !== undefined && remembered.every((id) => this.isOwnNamed(id, k, q, ess, flavouredEss))) return [...remembered];
     const locals = this.ownLocals(k, q, nameHash(q), ess, flavouredEss, false);
     for (const local of this.changed) if (this.kinds[local] === k && this.matchName(local, q, ess, flavouredEss)) locals.push(local);
-    return this.toSortedIds(locals);
+    const ids = this.toSortedIds(locals);
+    memo?.set(memoKey, ids);
+    return ids;
+  }
+
+  /**
+   * Is `id` an own type of kind number `k` named `q` (or, with `ess`, of that essential name)? The
+   * check of a remembered lookup answer: integer, in range, then kind and name bytes.
+   */
+  private isOwnNamed(id: number, k: number, q: Uint8Array, ess: string | undefined, flavouredEss: boolean): boolean {
+    const local = id - this.firstTypeId;
+    if (!Number.isInteger(local) || local < 0 || local >= this.ownCount || this.kinds[local] !== k) return false;
+    return ess === undefined ? this.nameEquals(local, q) : this.matchName(local, q, ess, flavouredEss);
+  }
+
+  /**
+   * Keep lookup answers in `memo` (undefined: stop). {@link find} and {@link ownIdsByEssentialName}
+   * then ask it first while this BTF is unchanged since parse, check every id it gives, and tell it
+   * what they found otherwise. For the kernel's own BTF, {@link loadKernelBtf} sets one up.
+   */
+  useLookupMemo(memo: BtfLookupMemo | undefined): void {
+    this.memo = memo;
+  }
+
+  /** The memo set by {@link useLookupMemo}, if any. */
+  get lookupMemo(): BtfLookupMemo | undefined {
+    return this.memo;
   }
 
   /**
@@ -1138,21 +1183,34 @@ export class Btf {
       }
     } else {
       const q = utf8Encoder.encode(name);
-      let locals: number[];
-      if (q.length > 0 && this.chainBuilt[k] === 0 && this.kindLookups[k] === 0) {
-        // The first lookup of this kind (what ownLocals would do, without compiling it).
-        this.kindLookups[k] = 1;
-        locals = this.firstOfKind(k, q, undefined, false);
+      const memo = this.mutations === 0 ? this.memo : undefined;
+      const remembered = memo?.get(`f${key}`);
+      if (remembered !== undefined && remembered.length <= 1 && remembered.every((id) => this.isOwnNamed(id, k, q, undefined, false))) {
+        found = remembered.length === 0 ? undefined : remembered[0];
       } else {
-        locals = this.ownLocals(k, q, nameHash(q), undefined, false, true);
+        found = this.findOwn(k, q);
+        memo?.set(`f${key}`, found === undefined ? [] : [found]);
       }
-      for (const local of this.changed) if (this.kinds[local] === k && this.nameEquals(local, q)) locals.push(local);
-      for (const local of locals) if (found === undefined || local < found) found = local;
-      if (found !== undefined) found += this.firstTypeId;
     }
     if (this.findCache.size >= 4096) this.findCache.clear();
     this.findCache.set(key, found);
     return found;
+  }
+
+  /** The lowest own id of kind number `k` named `q` (not empty), by the kind's lookup tiers. */
+  private findOwn(k: number, q: Uint8Array): number | undefined {
+    let locals: number[];
+    if (this.chainBuilt[k] === 0 && this.kindLookups[k] === 0) {
+      // The first lookup of this kind (what ownLocals would do, without compiling it).
+      this.kindLookups[k] = 1;
+      locals = this.firstOfKind(k, q, undefined, false);
+    } else {
+      locals = this.ownLocals(k, q, nameHash(q), undefined, false, true);
+    }
+    for (const local of this.changed) if (this.kinds[local] === k && this.nameEquals(local, q)) locals.push(local);
+    let found: number | undefined;
+    for (const local of locals) if (found === undefined || local < found) found = local;
+    return found === undefined ? undefined : found + this.firstTypeId;
   }
 
   // ---------------------------------------------------------------- resolution

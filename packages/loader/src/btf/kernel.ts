@@ -6,11 +6,13 @@
  */
 import { closeSync, fstatSync, openSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { defaultCacheDir } from '../cachedir.js';
 import { ElfFile } from '../elf/index.js';
 import { MAP, PROT, mmapRaw, munmapRaw, viewAt } from '../sys/ffi.js';
 import { Btf } from './btf.js';
 import type { LazyCoreTargets } from './core/candidates.js';
 import { BtfError } from './error.js';
+import { KernelBtfLookupMemo, LOOKUP_MEMO_FILE, type LookupMemoStats } from './memo.js';
 import { nowMs } from '../clock.js';
 
 /** Directory of the kernel's BTF files. */
@@ -76,20 +78,50 @@ export function parseBtfFile(bytes: Uint8Array, source: string, base?: Btf): Btf
   return Btf.parse(bytes, { source, base });
 }
 
+/** Options of {@link loadKernelBtf}. */
+export interface LoadKernelBtfOptions {
+  /** Raw BTF or an ELF vmlinux with `.BTF` (e.g. from BTFHub) instead of the running kernel's. */
+  path?: string;
+  /**
+   * Remember the running kernel's lookups across the processes of this boot (default true; see
+   * `btf/memo.ts`). Applies when this call parses; `TSBPF_CACHE_DIR=` (empty) turns it off too.
+   */
+  remember?: boolean;
+}
+
 /**
  * The kernel's BTF: `/sys/kernel/btf/vmlinux`, or `options.path` (raw BTF or an ELF vmlinux with
- * `.BTF`, e.g. from BTFHub). Cached per path for the life of the process.
+ * `.BTF`, e.g. from BTFHub). Cached per path for the life of the process. The running kernel's
+ * lookups are remembered in the cache directory for the next process of the same boot
+ * ({@link KernelBtfLookupMemo}), unless `options.remember` is false.
  * @throws BtfError BTF_NOT_FOUND when the file cannot be read, or a parse error
  */
-export function loadKernelBtf(options?: { path?: string }): Btf {
+export function loadKernelBtf(options?: LoadKernelBtfOptions): Btf {
   const path = options?.path ?? VMLINUX_BTF_PATH;
   const cached = kernelCache.get(path);
   if (cached) return cached;
   // Only the kernel's own file is mapped: a regular file could be truncated under the mapping.
   const bytes = (path === VMLINUX_BTF_PATH ? mapKernelBtf(path) : undefined) ?? readOrThrow(path, 'kernel BTF');
   const btf = parseBtfFile(bytes, path);
+  if (path === VMLINUX_BTF_PATH && options?.remember !== false) {
+    // The running kernel's BTF: its lookups are remembered for the next process of this boot.
+    const dir = defaultCacheDir();
+    if (dir !== undefined) {
+      btf.useLookupMemo(new KernelBtfLookupMemo(join(dir, LOOKUP_MEMO_FILE), { bytes: bytes.length, types: btf.typeCount, strings: btf.stringsLength }));
+    }
+  }
   kernelCache.set(path, btf);
   return btf;
+}
+
+/**
+ * How the running kernel's BTF lookups of this process were served by the memo of earlier
+ * processes of this boot (see `btf/memo.ts`); undefined when the kernel BTF has not been loaded, or
+ * remembers nothing (`TSBPF_CACHE_DIR=`, no cache directory).
+ */
+export function kernelBtfMemoStats(): LookupMemoStats | undefined {
+  const memo = kernelCache.get(VMLINUX_BTF_PATH)?.lookupMemo;
+  return memo instanceof KernelBtfLookupMemo ? memo.stats : undefined;
 }
 
 /**

@@ -27,11 +27,13 @@
  *   started with another user's HOME, does not leave root-owned directories or files in that
  *   user's home.
  */
-import { accessSync, closeSync, constants as fsConstants, fstatSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, renameSync, unlinkSync, writeFileSync, type Stats } from 'node:fs';
+import { closeSync, constants as fsConstants, lstatSync, openSync, readdirSync, readFileSync, readSync, unlinkSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { homedir } from 'node:os';
-import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { Script } from 'node:vm';
+import { cacheDirWritable, defaultCacheDir, readPrivateFile, writePrivateFile } from '../cachedir.js';
+
+export { defaultCacheDir };
 
 /** How the cache served one start. */
 export type CodeCacheState =
@@ -168,25 +170,6 @@ export function wasmWords(bytes: Uint8Array, nWords: number, a: number, b: numbe
   }
 }
 
-/**
- * The default cache directory: `$TSBPF_CACHE_DIR` when set (empty: no cache), else
- * `$XDG_CACHE_HOME/tsbpf`, else `~/.cache/tsbpf`; undefined when there is no home directory.
- */
-export function defaultCacheDir(env: NodeJS.ProcessEnv = process.env): string | undefined {
-  const explicit = env.TSBPF_CACHE_DIR;
-  // Absolute, so that the trust checks walk every level up to `/`.
-  if (explicit !== undefined) return explicit === '' ? undefined : resolve(explicit);
-  // The XDG base directory rules: a relative XDG_CACHE_HOME is ignored.
-  if (env.XDG_CACHE_HOME && isAbsolute(env.XDG_CACHE_HOME)) return join(env.XDG_CACHE_HOME, 'tsbpf');
-  let home: string;
-  try {
-    home = homedir();
-  } catch {
-    return undefined;
-  }
-  return home && isAbsolute(home) ? join(home, '.cache', 'tsbpf') : undefined;
-}
-
 /** The part of the cache key that depends on the running node and its flags, not on the bundle. */
 function runtimeKey(): string {
   return [process.version, process.versions.v8, process.arch, nodeFlags(process.execArgv).join(' '), process.env.NODE_OPTIONS ?? ''].join('\0');
@@ -218,32 +201,12 @@ export function cacheFileName(name: string, source: Uint8Array): string {
  * checksum.
  */
 export function readCacheFile(path: string): { data: Buffer; level: number } | 'miss' | 'invalid' {
-  let fd: number;
-  try {
-    fd = openSync(path, fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW);
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    return code === 'ENOENT' || code === 'ENOTDIR' ? 'miss' : 'invalid';
-  }
-  try {
-    const st = fstatSync(fd);
-    if (!st.isFile() || st.uid !== (euid() ?? st.uid) || (st.mode & 0o022) !== 0 || st.size < HEADER_BYTES || st.size > MAX_CACHE_BYTES) return 'invalid';
-    const buf = Buffer.allocUnsafe(st.size);
-    let got = 0;
-    while (got < buf.length) {
-      const n = readSync(fd, buf, got, buf.length - got, got);
-      if (n === 0) break;
-      got += n;
-    }
-    if (got !== buf.length || !buf.subarray(0, MAGIC.length).equals(MAGIC)) return 'invalid';
-    const data = buf.subarray(HEADER_BYTES);
-    if (!checksum(data).equals(buf.subarray(MAGIC.length, LEVEL_AT))) return 'invalid';
-    return { data, level: buf.readUInt32LE(LEVEL_AT) };
-  } catch {
-    return 'invalid';
-  } finally {
-    closeSync(fd);
-  }
+  const buf = readPrivateFile(path, HEADER_BYTES, MAX_CACHE_BYTES);
+  if (typeof buf === 'string') return buf;
+  if (!buf.subarray(0, MAGIC.length).equals(MAGIC)) return 'invalid';
+  const data = buf.subarray(HEADER_BYTES);
+  if (!checksum(data).equals(buf.subarray(MAGIC.length, LEVEL_AT))) return 'invalid';
+  return { data, level: buf.readUInt32LE(LEVEL_AT) };
 }
 
 /** The level in the header of the cache file `path`, -1 when there is none (not checked further). */
@@ -261,69 +224,6 @@ function levelOnDisk(path: string): number {
     return -1;
   } finally {
     closeSync(fd);
-  }
-}
-
-const euid = (): number | undefined => (typeof process.geteuid === 'function' ? process.geteuid() : undefined);
-
-/**
- * May a directory of another owner stand above our cache directory? Root's or ours, and writable by
- * no one else unless sticky (`/tmp`: others cannot rename what we create there); a symlink only if
- * root made it (a system's `/home` → `/usr/home`).
- */
-function trustedAbove(st: Stats, me: number): boolean {
-  if (st.uid !== me && st.uid !== 0) return false;
-  if (st.isSymbolicLink()) return st.uid === 0;
-  return st.isDirectory() && ((st.mode & 0o022) === 0 || (st.mode & 0o1000) !== 0);
-}
-
-/** Are the existing levels from `dir` up to `/` all {@link trustedAbove}? (Missing ones we create.) */
-function trustedPath(dir: string, me: number): boolean {
-  for (let d = dir; ; d = dirname(d)) {
-    let st: Stats | undefined;
-    try {
-      st = lstatSync(d);
-    } catch {
-      st = undefined;
-    }
-    if (st !== undefined && !trustedAbove(st, me)) return false;
-    if (dirname(d) === d) return true;
-  }
-}
-
-/**
- * Is `dir` ours to write in: a real directory (lstat: not a symlink) owned by the effective user and
- * writable by no one else, below levels that only root or this user control? A symlink another user
- * planted (say `~/.cache/tsbpf` → `/etc`, when root runs with that user's HOME) makes the answer no,
- * and so does any level owned by another user.
- */
-function ownDirectory(dir: string, me: number): boolean {
-  let st: Stats;
-  try {
-    st = lstatSync(dir);
-  } catch {
-    return false;
-  }
-  return st.isDirectory() && st.uid === me && (st.mode & 0o022) === 0 && trustedPath(dirname(dir), me);
-}
-
-/**
- * Can this process write cache files in `dir`: no level above it controlled by another user, and
- * `dir` (created here when missing) a writable directory of its own? Never throws. Checked before
- * a cache is serialized, so a run that cannot keep it (`sudo -E`, a read-only home) does not pay
- * for making it.
- */
-export function cacheDirWritable(dir: string): boolean {
-  const me = euid();
-  // Nothing is created below a level another user controls; what we create is checked again.
-  if (me !== undefined && !trustedPath(dirname(dir), me)) return false;
-  try {
-    mkdirSync(dir, { recursive: true, mode: 0o700 });
-    if (me !== undefined && !ownDirectory(dir, me)) return false;
-    accessSync(dir, fsConstants.W_OK);
-    return true;
-  } catch {
-    return false;
   }
 }
 
@@ -346,25 +246,9 @@ export function writeCacheFile(path: string, name: string, data: Uint8Array, lev
 /** {@link writeCacheFile} once {@link cacheDirWritable} said yes for the file's directory. */
 function writeInCheckedDir(path: string, name: string, data: Uint8Array, level: number): boolean {
   const dir = dirname(path);
-  // A name of this writer alone: processes, and threads of one process, may write at once.
-  const tmp = `${path}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
-  try {
-    const levelBytes = Buffer.alloc(8);
-    levelBytes.writeUInt32LE(level >>> 0, 0);
-    // 'wx': never through an existing file or symlink of that name.
-    writeFileSync(tmp, Buffer.concat([MAGIC, checksum(data), levelBytes, data]), { mode: 0o600, flag: 'wx' });
-    renameSync(tmp, path);
-  } catch (err) {
-    // EEXIST: the name was not ours to remove. Otherwise a partial file (disk full) goes.
-    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') {
-      try {
-        unlinkSync(tmp);
-      } catch {
-        // never created, or gone already
-      }
-    }
-    return false;
-  }
+  const levelBytes = Buffer.alloc(8);
+  levelBytes.writeUInt32LE(level >>> 0, 0);
+  if (!writePrivateFile(path, Buffer.concat([MAGIC, checksum(data), levelBytes, data]))) return false;
   try {
     const keep = basename(path);
     // `<name>-<runtime key digest: 16 hex digits>`: the files of this runtime.

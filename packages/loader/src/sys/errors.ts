@@ -2,9 +2,9 @@
  * The error thrown when a system call fails: the errno by number and name, the call, and a message
  * that says what the errno usually means for that call.
  */
-import { readFileSync } from 'node:fs';
 import { TsbpfError } from '../errors.js';
 import { ERRNO, errnoInfo } from './errno.js';
+import { effectiveCapabilities } from './ffi.js';
 
 /** Extra details for a {@link SyscallError}. */
 export interface SyscallErrorOptions {
@@ -28,16 +28,16 @@ const BPF_CAPABILITIES: readonly [string, number][] = [
   ['CAP_NET_ADMIN', 12],
 ];
 
-/** Which of {@link BPF_CAPABILITIES} this process lacks, from /proc/self/status (undefined if unreadable). */
+/** Which of {@link BPF_CAPABILITIES} this process lacks (undefined if its capabilities cannot be read). */
 function missingCapabilities(): string[] | undefined {
+  let eff: bigint | undefined;
   try {
-    const m = /^CapEff:\s*([0-9a-f]+)$/m.exec(readFileSync('/proc/self/status', 'latin1'));
-    if (!m) return undefined;
-    const eff = BigInt('0x' + m[1]);
-    return BPF_CAPABILITIES.filter(([, bit]) => ((eff >> BigInt(bit)) & 1n) === 0n).map(([name]) => name);
+    eff = effectiveCapabilities();
   } catch {
-    return undefined;
+    return undefined; // no FFI: an error message must still be built
   }
+  if (eff === undefined) return undefined;
+  return BPF_CAPABILITIES.filter(([, bit]) => ((eff >> BigInt(bit)) & 1n) === 0n).map(([name]) => name);
 }
 
 /** The capability a syscall needs, named after the call (`bpf(...)` → CAP_BPF, perf → CAP_PERFMON). */

@@ -57,6 +57,7 @@ interface Native {
   getpid: Fn<[], number>;
   gettid: Fn<[], number>;
   getuid: Fn<[], number>;
+  capget: Fn<[Uint8Array, Uint8Array], number>;
   clockGettime: Fn<[number, Uint8Array], number>;
   getrlimit: Fn<[number, Uint8Array], number>;
   schedSetaffinity: Fn<[number, number, Uint8Array], number>;
@@ -100,6 +101,7 @@ function lib(): Native {
     getpid: f('int getpid()'),
     gettid: f('int gettid()'),
     getuid: f('unsigned int getuid()'),
+    capget: f('int capget(void *hdrp, void *datap)'),
     clockGettime: f('int clock_gettime(int clk, void *ts)'),
     getrlimit: f('int getrlimit(int resource, void *rlim)'),
     schedSetaffinity: f('int sched_setaffinity(int pid, size_t cpusetsize, void *mask)'),
@@ -380,6 +382,24 @@ export function gettid(): number {
 /** getuid(2). */
 export function getuid(): number {
   return lib().getuid();
+}
+
+/** `_LINUX_CAPABILITY_VERSION_3`: the capget(2) ABI with two 32-bit words per set. */
+const CAPABILITY_VERSION_3 = 0x20080522;
+
+/**
+ * This thread's effective capability set from capget(2), as a mask (bit n: capability n, e.g.
+ * CAP_BPF is 39), or undefined when the call fails. One syscall, where reading `CapEff` from
+ * `/proc/self/status` costs a file read and a parse.
+ */
+export function effectiveCapabilities(): bigint | undefined {
+  const header = new Uint8Array(8);
+  new DataView(header.buffer).setUint32(0, CAPABILITY_VERSION_3, true); // pid 0: this thread
+  // Two __user_cap_data_struct { effective, permitted, inheritable }: low words, then high words.
+  const data = new Uint8Array(24);
+  if (lib().capget(header, data) !== 0) return undefined;
+  const dv = new DataView(data.buffer);
+  return BigInt(dv.getUint32(0, true)) | (BigInt(dv.getUint32(12, true)) << 32n);
 }
 
 /** Clock ids for {@link clockGettime}. */

@@ -15,6 +15,7 @@ export {
   getpid,
   gettid,
   getuid,
+  effectiveCapabilities,
   clockGettime,
   CLOCK,
   getrlimit,

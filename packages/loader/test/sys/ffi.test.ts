@@ -5,6 +5,7 @@ import {
   RLIMIT_MEMLOCK,
   addressOf,
   clockGettime,
+  effectiveCapabilities,
   getpid,
   getrlimit,
   gettid,
@@ -29,6 +30,12 @@ describe('libc bindings', () => {
     expect(getpid()).toBe(process.pid);
     expect(gettid()).toBe(process.pid); // the JS thread is the main thread
     expect(getuid()).toBe(process.getuid?.());
+  });
+
+  it('reads the effective capability set as /proc/self/status shows it (both 32-bit halves)', () => {
+    const m = /^CapEff:\s*([0-9a-f]+)$/m.exec(readFileSync('/proc/self/status', 'latin1'));
+    expect(m).not.toBeNull();
+    expect(effectiveCapabilities()).toBe(BigInt(`0x${m?.[1] ?? ''}`));
   });
 
   it('reads clocks in nanoseconds', () => {
