@@ -316,7 +316,7 @@ export async function main(argv: readonly string[] = process.argv.slice(2), hook
     const memo = kernelBtfMemoStats();
     info(
       memo === undefined
-        ? 'kernel BTF lookups: not remembered across runs (no cache directory)'
+        ? 'kernel BTF lookups: not remembered across runs (no cache directory, or TSBPF_CACHE_DIR= turned it off)'
         : `kernel BTF lookups: ${memo.hits} remembered from an earlier run of this boot, ${memo.misses} searched (memo file ${memo.state})`,
     );
   }

@@ -7,6 +7,7 @@
  */
 export { TsbpfError, NotSupportedError } from './errors.js';
 export { nowMs } from './clock.js';
+export { LOADER_VERSION } from './version.js';
 export * from './sys/index.js';
 export * from './elf/index.js';
 // btf barrel: added when btf/index.ts lands

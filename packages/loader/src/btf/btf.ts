@@ -233,7 +233,7 @@ class TypeCache {
  * Answers to name lookups kept across processes (see `btf/memo.ts`), consulted by {@link Btf.find}
  * and {@link Btf.ownIdsByEssentialName} of a BTF that has not been changed since parse. Every
  * remembered id is checked against the BTF (in range, of the kind, with the name) before it is
- * used; that a list is complete is the memo's promise (its key must pin the BTF's exact bytes).
+ * used; that a list is complete is the memo's promise (its key must tie it to this very BTF).
  */
 export interface BtfLookupMemo {
   /** The ids remembered for `key`, or undefined. */

@@ -117,7 +117,7 @@ export function loadKernelBtf(options?: LoadKernelBtfOptions): Btf {
 /**
  * How the running kernel's BTF lookups of this process were served by the memo of earlier
  * processes of this boot (see `btf/memo.ts`); undefined when the kernel BTF has not been loaded, or
- * remembers nothing (`TSBPF_CACHE_DIR=`, no cache directory).
+ * remembers nothing (`TSBPF_CACHE_DIR=`, no cache directory, or loaded with `remember: false`).
  */
 export function kernelBtfMemoStats(): LookupMemoStats | undefined {
   const memo = kernelCache.get(VMLINUX_BTF_PATH)?.lookupMemo;

@@ -8,29 +8,43 @@
  * are kept in a small file of the per-user cache directory (`cachedir.ts`) keyed by the boot and
  * the BTF's shape; the next process of the same boot reads the file instead of walking.
  *
- * Trust: the file is data, not code. Its key is the boot id (`/proc/sys/kernel/random/boot_id`,
- * new on every boot) with the BTF's byte, type and string counts and this file's format; any
- * difference discards the whole file. Before a remembered id is used, the BTF itself confirms it
- * (in range, of the kind, with the name: {@link BtfLookupMemo}), so a stale or tampered file can
- * only cost the walk it was meant to save, except that it could hide a second match of a name,
- * which the key (one boot: one BTF) rules out. Only files the cache directory rules accept are
- * read (owned by the effective user, writable by no one else).
+ * What protects the answers:
+ * - The key: the boot id (`/proc/sys/kernel/random/boot_id`, new on every boot), the BTF's byte,
+ *   type and string counts, the loader's version and this file's format. A file with another key is
+ *   discarded whole, so answers never outlive the BTF (or the search code) that produced them.
+ * - A checksum over the payload: a corrupted file is ignored.
+ * - The BTF itself: every remembered id is checked (in range, of the kind, with the name: see
+ *   {@link BtfLookupMemo}) before it is used, and lists must be strictly ascending.
+ * - The cache directory's rules: only a regular file of the effective user that no one else can
+ *   write is read.
+ * What the checks cannot see is an answer that leaves something out: an empty answer, or a list
+ * without one of the matches. Only a writer able to write this user's files could make one (a
+ * process of the same user, which could equally change the program), so the key is trusted there.
  */
-import { closeSync, openSync, readSync } from 'node:fs';
-import { dirname } from 'node:path';
-import { cacheDirWritable, readPrivateFile, writePrivateFile } from '../cachedir.js';
+import { closeSync, lstatSync, openSync, readdirSync, readSync, unlinkSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import { CHECKSUM_BYTES, cacheDirWritable, checksum, readPrivateFile, writePrivateFile } from '../cachedir.js';
+import { LOADER_VERSION } from '../version.js';
 import type { BtfLookupMemo } from './btf.js';
 
 /** File name of the memo in the cache directory. */
 export const LOOKUP_MEMO_FILE = 'kernel-btf-lookups.json';
-/** Bumped whenever what a key means or how its answer is computed changes. */
+/** Bumped whenever what a key means or how its answer is computed changes (the version is keyed too). */
 const FORMAT = 1;
+/** First line of the file, before the payload's checksum in hex and a newline. */
+const MAGIC = 'tsbpf-btf-lookups\n';
+const HEADER_BYTES = MAGIC.length + 2 * CHECKSUM_BYTES + 1;
 /** A larger file is not ours: answers are a few bytes each and capped by {@link MAX_ENTRIES}. */
 const MAX_FILE_BYTES = 1 << 20;
-/** Answers kept per file; beyond this, new answers are used but not remembered. */
-const MAX_ENTRIES = 4096;
+/**
+ * Answers kept per file. When more are known, those this process used are written first, so a
+ * burst of one-off lookups (a `tsbpf btf` session) cannot crowd out those of the programs in use.
+ */
+export const MAX_MEMO_ENTRIES = 4096;
 /** Where the kernel publishes the id of the current boot. */
 const BOOT_ID_PATH = '/proc/sys/kernel/random/boot_id';
+/** Temporary files older than this belong to no running writer. */
+const STALE_TMP_MS = 3600 * 1000;
 
 /** What pins a memo file to one BTF: a file with another identity is discarded whole. */
 export interface LookupMemoIdentity {
@@ -42,19 +56,21 @@ export interface LookupMemoIdentity {
   types: number;
   /** Length of the string section, as `Btf.stringsLength`. */
   strings: number;
+  /** The loader's version: another version's search may answer differently. */
+  loader: string;
 }
 
 /** How the memo file served this process. */
 export type LookupMemoState =
   /** Not read yet (no lookup asked). */
   | 'unread'
-  /** Read, of this boot and BTF: its answers are used. */
+  /** Read, of this boot, BTF and loader: its answers are used. */
   | 'loaded'
   /** No file yet. */
   | 'missing'
-  /** A file of another boot or BTF, or of another format: discarded (and replaced when written). */
+  /** A file of another boot, BTF, loader version or format: discarded (and replaced when written). */
   | 'stale'
-  /** Unreadable, not the user's, writable by others, or not a memo: ignored. */
+  /** Unreadable, not the user's, writable by others, corrupted, or not a memo: ignored. */
   | 'invalid'
   /** No boot id could be read: nothing is remembered. */
   | 'disabled';
@@ -64,9 +80,9 @@ export interface LookupMemoStats {
   state: LookupMemoState;
   /** Lookups answered from the file (each id checked against the BTF). */
   hits: number;
-  /** Lookups the file did not answer (or answered wrongly): walked, then remembered. */
+  /** Lookups searched: the file had no answer for them, or one the BTF refused. */
   misses: number;
-  /** Remembered answers the BTF refused (wrong kind or name, out of range). */
+  /** Answers from the file the BTF refused (wrong kind or name, out of range). */
   refused: number;
   /** Whether the last write succeeded; undefined before any. */
   written: boolean | undefined;
@@ -107,29 +123,41 @@ function readBootId(): string | undefined {
   }
 }
 
-function sameIdentity(a: LookupMemoIdentity, b: LookupMemoIdentity): boolean {
-  return a.boot === b.boot && a.bytes === b.bytes && a.types === b.types && a.strings === b.strings;
+function sameIdentity(a: Partial<LookupMemoIdentity>, b: LookupMemoIdentity): boolean {
+  return a.boot === b.boot && a.bytes === b.bytes && a.types === b.types && a.strings === b.strings && a.loader === b.loader;
 }
 
-/** Is `v` a list of type ids as this format writes them? */
+/** Is `v` a list of type ids as this format writes them: positive integers, strictly ascending? */
 function isIdList(v: unknown): v is number[] {
-  return Array.isArray(v) && v.length <= 65536 && v.every((id) => Number.isSafeInteger(id) && (id as number) > 0);
+  if (!Array.isArray(v) || v.length > 65536) return false;
+  let last = 0;
+  for (const id of v as unknown[]) {
+    if (typeof id !== 'number' || !Number.isSafeInteger(id) || id <= last) return false;
+    last = id;
+  }
+  return true;
 }
 
-/** The `lookups` of a parsed file, or undefined when the file is not a memo of this format. */
-function parseLookups(text: string, identity: LookupMemoIdentity): Map<string, readonly number[]> | 'stale' | undefined {
+/**
+ * The answers of a memo file's bytes: `stale` for a sound file of another key, undefined when the
+ * bytes are not a sound memo file (no header, wrong checksum, not this shape).
+ */
+function parseFile(buf: Buffer, identity: LookupMemoIdentity): Map<string, readonly number[]> | 'stale' | undefined {
+  if (buf.toString('latin1', 0, MAGIC.length) !== MAGIC || buf[HEADER_BYTES - 1] !== 0x0a) return undefined;
+  const payload = buf.subarray(HEADER_BYTES);
+  if (checksum(payload).toString('hex') !== buf.toString('latin1', MAGIC.length, HEADER_BYTES - 1)) return undefined;
   let raw: unknown;
   try {
-    raw = JSON.parse(text);
+    raw = JSON.parse(payload.toString('utf8'));
   } catch {
     return undefined;
   }
-  if (typeof raw !== 'object' || raw === null) return undefined;
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return undefined;
   const file = raw as Partial<MemoFile>;
   const id = file.identity;
-  if (file.format !== FORMAT || typeof id !== 'object' || id === null) return 'stale';
-  if (!sameIdentity(id, identity)) return 'stale';
-  if (typeof file.lookups !== 'object' || file.lookups === null) return undefined;
+  if (typeof id !== 'object' || id === null) return undefined;
+  if (file.format !== FORMAT || !sameIdentity(id, identity)) return 'stale';
+  if (typeof file.lookups !== 'object' || file.lookups === null || Array.isArray(file.lookups)) return undefined;
   const out = new Map<string, readonly number[]>();
   for (const [key, ids] of Object.entries(file.lookups)) {
     if (!isIdList(ids)) return undefined;
@@ -139,18 +167,21 @@ function parseLookups(text: string, identity: LookupMemoIdentity): Map<string, r
 }
 
 /**
- * The memo file `path` for the BTF of `identity` (boot id filled in on first use): a
- * {@link BtfLookupMemo} to give `Btf.useLookupMemo`. The file is read on the first lookup, and new
+ * The memo file `path` for the BTF of `shape` (boot id and loader version filled in on first use):
+ * a {@link BtfLookupMemo} to give `Btf.useLookupMemo`. The file is read on the first lookup, and new
  * answers are written once per task (an immediate) and at exit, never on a lookup's path. A file
  * that cannot be read or written costs nothing but the walks.
  */
 export class KernelBtfLookupMemo implements BtfLookupMemo {
   /** The memo file. */
   readonly path: string;
-  private readonly shape: Omit<LookupMemoIdentity, 'boot'>;
+  private readonly shape: Pick<LookupMemoIdentity, 'bytes' | 'types' | 'strings'>;
   private readonly options: KernelBtfLookupMemoOptions;
   private identity: LookupMemoIdentity | undefined;
-  private answers = new Map<string, readonly number[]>();
+  /** Answers read from the file (until refused). */
+  private fromFile = new Map<string, readonly number[]>();
+  /** Answers this process used or found, in order; written before those it did not use. */
+  private used = new Map<string, readonly number[]>();
   private dirty = false;
   private flushQueued = false;
   private readonly counters: LookupMemoStats = { state: 'unread', hits: 0, misses: 0, refused: 0, written: undefined };
@@ -159,7 +190,7 @@ export class KernelBtfLookupMemo implements BtfLookupMemo {
    * @param path the memo file (normally {@link LOOKUP_MEMO_FILE} in `defaultCacheDir()`)
    * @param shape the BTF's byte, type and string counts
    */
-  constructor(path: string, shape: Omit<LookupMemoIdentity, 'boot'>, options: KernelBtfLookupMemoOptions = {}) {
+  constructor(path: string, shape: Pick<LookupMemoIdentity, 'bytes' | 'types' | 'strings'>, options: KernelBtfLookupMemoOptions = {}) {
     this.path = path;
     this.shape = { bytes: shape.bytes, types: shape.types, strings: shape.strings };
     this.options = options;
@@ -173,40 +204,61 @@ export class KernelBtfLookupMemo implements BtfLookupMemo {
   /** {@inheritDoc BtfLookupMemo.get} */
   get(key: string): readonly number[] | undefined {
     if (this.counters.state === 'unread') this.read();
-    const ids = this.answers.get(key);
-    if (ids === undefined) this.counters.misses++;
-    else this.counters.hits++;
+    const found = this.used.get(key);
+    if (found !== undefined) return found; // answered before in this process: not a file hit
+    const ids = this.fromFile.get(key);
+    if (ids === undefined) {
+      this.counters.misses++;
+      return undefined;
+    }
+    this.counters.hits++;
+    this.used.set(key, ids);
     return ids;
   }
 
   /** {@inheritDoc BtfLookupMemo.set} */
   set(key: string, ids: readonly number[]): void {
     if (this.counters.state === 'unread') this.read();
-    if (this.identity === undefined) return;
-    const known = this.answers.get(key);
-    if (known !== undefined) {
-      // The file's answer was refused by the BTF (the caller only sets after a miss or a refusal).
+    if (this.fromFile.delete(key)) {
+      // The file's answer was handed out and the BTF refused it (set follows only a miss or a refusal).
       this.counters.hits--;
       this.counters.misses++;
       this.counters.refused++;
-    } else if (this.answers.size >= MAX_ENTRIES) {
-      return;
     }
-    this.answers.set(key, [...ids]);
+    this.used.set(key, [...ids]);
+    if (this.identity === undefined) return;
     this.dirty = true;
     if (this.options.autoFlush !== false) this.queueFlush();
   }
 
   /**
-   * Write the answers now if any are new. Returns whether the file now holds them (false when
-   * nothing was new, no boot id is known, or the directory or file could not be written).
+   * Write the answers now if any are new: those this process used first, then the file's others, up
+   * to {@link MAX_MEMO_ENTRIES}. Returns whether the file now holds them (false when nothing was
+   * new, no boot id is known, or the directory or file could not be written). Never throws.
    */
   flush(): boolean {
     unwritten.delete(this);
     if (!this.dirty || this.identity === undefined) return false;
     this.dirty = false;
-    const file: MemoFile = { format: FORMAT, identity: this.identity, lookups: Object.fromEntries(this.answers) as Record<string, number[]> };
-    const ok = cacheDirWritable(dirname(this.path)) && writePrivateFile(this.path, Buffer.from(JSON.stringify(file), 'utf8'));
+    let ok = false;
+    try {
+      const lookups: Record<string, readonly number[]> = {};
+      let n = 0;
+      for (const source of [this.used, this.fromFile]) {
+        for (const [key, ids] of source) {
+          if (n >= MAX_MEMO_ENTRIES) break;
+          if (Object.prototype.hasOwnProperty.call(lookups, key)) continue;
+          lookups[key] = ids;
+          n++;
+        }
+      }
+      const payload = Buffer.from(JSON.stringify({ format: FORMAT, identity: this.identity, lookups }), 'utf8');
+      const file = Buffer.concat([Buffer.from(`${MAGIC}${checksum(payload).toString('hex')}\n`, 'latin1'), payload]);
+      ok = file.length <= MAX_FILE_BYTES && cacheDirWritable(dirname(this.path)) && writePrivateFile(this.path, file);
+      if (ok) this.removeStaleTemporaries();
+    } catch {
+      ok = false;
+    }
     this.counters.written = ok;
     return ok;
   }
@@ -217,18 +269,38 @@ export class KernelBtfLookupMemo implements BtfLookupMemo {
       this.counters.state = 'disabled';
       return;
     }
-    this.identity = { boot, ...this.shape };
-    const buf = readPrivateFile(this.path, 2, MAX_FILE_BYTES);
+    this.identity = { boot, ...this.shape, loader: LOADER_VERSION };
+    const buf = readPrivateFile(this.path, HEADER_BYTES, MAX_FILE_BYTES);
     if (buf === 'miss') {
       this.counters.state = 'missing';
       return;
     }
-    const lookups = buf === 'invalid' ? undefined : parseLookups(buf.toString('utf8'), this.identity);
-    if (lookups === undefined) this.counters.state = 'invalid';
-    else if (lookups === 'stale') this.counters.state = 'stale';
+    let answers: Map<string, readonly number[]> | 'stale' | undefined;
+    try {
+      answers = buf === 'invalid' ? undefined : parseFile(buf, this.identity);
+    } catch {
+      answers = undefined;
+    }
+    if (answers === undefined) this.counters.state = 'invalid';
+    else if (answers === 'stale') this.counters.state = 'stale';
     else {
-      this.answers = lookups;
+      this.fromFile = answers;
       this.counters.state = 'loaded';
+    }
+  }
+
+  /** Temporary files of writers killed between write and rename (writes are rare: once per boot or so). */
+  private removeStaleTemporaries(): void {
+    const dir = dirname(this.path);
+    const prefix = `${basename(this.path)}.`;
+    const now = Date.now();
+    for (const f of readdirSync(dir)) {
+      if (!f.startsWith(prefix) || !f.endsWith('.tmp')) continue;
+      try {
+        if (now - lstatSync(join(dir, f)).mtimeMs > STALE_TMP_MS) unlinkSync(join(dir, f));
+      } catch {
+        // removed by another process meanwhile
+      }
     }
   }
 

@@ -31,9 +31,9 @@ import { closeSync, constants as fsConstants, lstatSync, openSync, readdirSync, 
 import { createRequire } from 'node:module';
 import { basename, dirname, join } from 'node:path';
 import { Script } from 'node:vm';
-import { cacheDirWritable, defaultCacheDir, readPrivateFile, writePrivateFile } from '../cachedir.js';
+import { CHECKSUM_BYTES, cacheDirWritable, checksum, defaultCacheDir, readPrivateFile, wasmWords, writePrivateFile } from '../cachedir.js';
 
-export { defaultCacheDir };
+export { checksum, defaultCacheDir, wasmWords };
 
 /** How the cache served one start. */
 export type CodeCacheState =
@@ -83,7 +83,7 @@ export interface LoadedBundle {
 }
 
 const MAGIC = Buffer.from('tsbpf-v8cache-2\n', 'latin1');
-const DIGEST_BYTES = 8;
+const DIGEST_BYTES = CHECKSUM_BYTES;
 /** Then the level (u32 LE) and a reserved u32. */
 const LEVEL_AT = MAGIC.length + DIGEST_BYTES;
 /** A multiple of 8, so the payload keeps the alignment of the file buffer (see {@link checksum}). */
@@ -91,84 +91,6 @@ const HEADER_BYTES = LEVEL_AT + 8;
 /** A cache file larger than this is not ours (the bundle's cache is well under 10 MB). */
 const MAX_CACHE_BYTES = 64 << 20;
 
-/**
- * 64-bit checksum of `bytes`: two 32-bit lanes, FNV-style multiply-xor over little-endian words and
- * a running sum of it. Inputs of 64 kB and more go through {@link wasmWords}; the digest is the same.
- */
-export function checksum(bytes: Uint8Array): Buffer {
-  let a = 0x811c9dc5 | 0;
-  let b = bytes.byteLength | 0;
-  const nWords = bytes.byteLength >>> 2;
-  const lanes = nWords * 4 >= WASM_MIN_BYTES ? wasmWords(bytes, nWords, a, b) : undefined;
-  if (lanes !== undefined) {
-    [a, b] = lanes;
-  } else {
-    // Int32Array needs an aligned offset: copy when not (a fresh Uint8Array starts at 0).
-    const data = bytes.byteOffset % 4 === 0 ? bytes : new Uint8Array(bytes);
-    const words = new Int32Array(data.buffer, data.byteOffset, nWords);
-    for (let i = 0; i < words.length; i++) {
-      a = Math.imul(a ^ words[i], 0x01000193);
-      b = (b + a) | 0;
-    }
-  }
-  for (let i = nWords * 4; i < bytes.length; i++) {
-    a = Math.imul(a ^ bytes[i], 0x01000193);
-    b = (b + a) | 0;
-  }
-  const out = Buffer.alloc(DIGEST_BYTES);
-  out.writeInt32LE(a, 0);
-  out.writeInt32LE(b, 4);
-  return out;
-}
-
-/** Below this, the JavaScript loop is as fast as setting up the module. */
-const WASM_MIN_BYTES = 64 * 1024;
-
-/**
- * The word loop of {@link checksum} as WebAssembly, compiled before its first call: in JavaScript
- * the ~135 000 iterations over the 540 kB bundle run interpreted until V8 optimizes the loop, 3.2–4.5
- * ms of every cold start; here ~1 ms with copying the bytes in. The module, as text:
- *
- *     (module (import "m" "mem" (memory 0))
- *       (func (export "ck") (param $n i32) (local $a i32) (local $b i32) (local $p i32) (local $end i32)
- *         ;; a = mem[0], b = mem[4]; for each word w at [8, 8 + 4n): a = (a ^ w) * 0x01000193, b += a
- *         ;; then mem[0] = a, mem[4] = b))
- */
-const CHECKSUM_MODULE_HEX =
-  '0061736d0100000001050160017f00020a01016d036d656d0200000302010007060102636b00000a5b015901047f410028020021014100280204210241082103200041027441086a210402400340200320044f0d01200120032802007341938380086c220120026a2102200341046a21030c000b0b41002001360200410020023602040b';
-
-/** A constructor taking `A`. */
-type New<A extends unknown[], T> = new (...args: A) => T;
-/** WebAssembly's constructors used here (the project's lib settings do not declare their values). */
-type Wasm = Record<'Module', New<[Uint8Array], object>> &
-  Record<'Memory', New<[{ initial: number }], { readonly buffer: ArrayBuffer }>> &
-  Record<'Instance', New<[object, { m: { mem: object } }], { readonly exports: Record<string, unknown> }>>;
-const wasm = (globalThis as { WebAssembly?: Wasm }).WebAssembly;
-let checksumModule: object | null | undefined;
-
-/**
- * Lanes `[a, b]` after the first `nWords` words of `bytes`, starting from `a` and `b`; undefined
- * where WebAssembly is unavailable or its memory cannot be had (the caller's loop runs then).
- * @internal exported for tests
- */
-export function wasmWords(bytes: Uint8Array, nWords: number, a: number, b: number): [number, number] | undefined {
-  if (wasm === undefined || checksumModule === null) return undefined;
-  try {
-    checksumModule ??= new wasm.Module(Buffer.from(CHECKSUM_MODULE_HEX, 'hex'));
-    const memory = new wasm.Memory({ initial: Math.ceil((8 + nWords * 4) / 65536) });
-    const ck = new wasm.Instance(checksumModule, { m: { mem: memory } }).exports.ck as (n: number) => void;
-    const lanes = new Int32Array(memory.buffer, 0, 2);
-    lanes[0] = a;
-    lanes[1] = b;
-    new Uint8Array(memory.buffer, 8, nWords * 4).set(bytes.subarray(0, nWords * 4));
-    ck(nWords);
-    return [lanes[0], lanes[1]];
-  } catch {
-    // No module (a runtime without WebAssembly's compiler) stays no module; a memory may fail once.
-    if (checksumModule === undefined) checksumModule = null;
-    return undefined;
-  }
-}
 
 /** The part of the cache key that depends on the running node and its flags, not on the bundle. */
 function runtimeKey(): string {
@@ -203,10 +125,14 @@ export function cacheFileName(name: string, source: Uint8Array): string {
 export function readCacheFile(path: string): { data: Buffer; level: number } | 'miss' | 'invalid' {
   const buf = readPrivateFile(path, HEADER_BYTES, MAX_CACHE_BYTES);
   if (typeof buf === 'string') return buf;
-  if (!buf.subarray(0, MAGIC.length).equals(MAGIC)) return 'invalid';
-  const data = buf.subarray(HEADER_BYTES);
-  if (!checksum(data).equals(buf.subarray(MAGIC.length, LEVEL_AT))) return 'invalid';
-  return { data, level: buf.readUInt32LE(LEVEL_AT) };
+  try {
+    if (!buf.subarray(0, MAGIC.length).equals(MAGIC)) return 'invalid';
+    const data = buf.subarray(HEADER_BYTES);
+    if (!checksum(data).equals(buf.subarray(MAGIC.length, LEVEL_AT))) return 'invalid';
+    return { data, level: buf.readUInt32LE(LEVEL_AT) };
+  } catch {
+    return 'invalid';
+  }
 }
 
 /** The level in the header of the cache file `path`, -1 when there is none (not checked further). */
@@ -246,9 +172,15 @@ export function writeCacheFile(path: string, name: string, data: Uint8Array, lev
 /** {@link writeCacheFile} once {@link cacheDirWritable} said yes for the file's directory. */
 function writeInCheckedDir(path: string, name: string, data: Uint8Array, level: number): boolean {
   const dir = dirname(path);
-  const levelBytes = Buffer.alloc(8);
-  levelBytes.writeUInt32LE(level >>> 0, 0);
-  if (!writePrivateFile(path, Buffer.concat([MAGIC, checksum(data), levelBytes, data]))) return false;
+  let file: Buffer;
+  try {
+    const levelBytes = Buffer.alloc(8);
+    levelBytes.writeUInt32LE(level >>> 0, 0);
+    file = Buffer.concat([MAGIC, checksum(data), levelBytes, data]);
+  } catch {
+    return false; // out of memory for the copy: no cache this time
+  }
+  if (!writePrivateFile(path, file)) return false;
   try {
     const keep = basename(path);
     // `<name>-<runtime key digest: 16 hex digits>`: the files of this runtime.

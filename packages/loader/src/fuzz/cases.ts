@@ -90,7 +90,8 @@ let kernelTargets: Btf[] | undefined;
 export function coreTargets(): Btf[] {
   if (kernelTargets === undefined) {
     try {
-      kernelTargets = [loadKernelBtf()];
+      // Not remembered: fuzzed objects ask for random names, which would crowd the memo file.
+      kernelTargets = [loadKernelBtf({ remember: false })];
     } catch {
       kernelTargets = [];
     }

@@ -3,16 +3,18 @@
  * are used by the next one of the same boot, each remembered id is checked against the BTF, and a
  * file of another boot, another BTF, another user or no format at all is never used.
  */
-import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { Btf } from '../../src/btf/btf.js';
+import { checksum } from '../../src/cachedir.js';
 import { VMLINUX_BTF_PATH, clearKernelBtfCache, kernelBtfMemoStats, loadKernelBtf } from '../../src/btf/kernel.js';
-import { KernelBtfLookupMemo, LOOKUP_MEMO_FILE } from '../../src/btf/memo.js';
+import { KernelBtfLookupMemo, LOOKUP_MEMO_FILE, MAX_MEMO_ENTRIES } from '../../src/btf/memo.js';
 import { Collection } from '../../src/collection.js';
 import { CollectionSpec } from '../../src/spec/collection.js';
-import { testdataPath } from '../testdata.js';
+import { repoRoot, testdataPath } from '../testdata.js';
 
 const haveKernelBtf = existsSync(VMLINUX_BTF_PATH);
 if (!haveKernelBtf) console.warn(`skipping kernel-BTF memo tests: ${VMLINUX_BTF_PATH} is missing (kernel without CONFIG_DEBUG_INFO_BTF)`);
@@ -42,6 +44,7 @@ interface Answers {
   missing: number | undefined;
   credCandidates: readonly number[];
   pidType: number | undefined;
+  taskAsEnum: number | undefined;
 }
 function ask(btf: Btf): Answers {
   return {
@@ -50,6 +53,7 @@ function ask(btf: Btf): Answers {
     missing: btf.find('no_such_type_in_any_kernel', 'struct'),
     credCandidates: btf.ownIdsByEssentialName('cred___mine', 'struct'),
     pidType: btf.find('pid_type', 'enum'),
+    taskAsEnum: btf.find('task_struct', 'enum'),
   };
 }
 const truth: Answers | undefined = haveKernelBtf ? ask(freshKernelBtf()) : undefined;
@@ -64,12 +68,33 @@ function seededDir(): { dir: string; path: string } {
   return { dir, path: join(dir, LOOKUP_MEMO_FILE) };
 }
 
+/** A memo file's content, as written: a header line, a checksum line, then JSON. */
+interface MemoFileContent {
+  format: number;
+  identity: Record<string, string | number>;
+  lookups: Record<string, number[]>;
+}
+function readMemo(path: string): MemoFileContent {
+  const text = readFileSync(path, 'utf8');
+  const lines = text.split('\n');
+  expect(lines[0]).toBe('tsbpf-btf-lookups');
+  const payload = lines.slice(2).join('\n');
+  expect(lines[1]).toBe(checksum(Buffer.from(payload, 'utf8')).toString('hex'));
+  return JSON.parse(payload) as MemoFileContent;
+}
+/** Writes `content` as a sound memo file (its checksum right). */
+function writeMemo(path: string, content: unknown): void {
+  const payload = Buffer.from(JSON.stringify(content), 'utf8');
+  writeFileSync(path, `tsbpf-btf-lookups\n${checksum(payload).toString('hex')}\n${payload.toString('utf8')}`, { mode: 0o600 });
+}
+
 describe.skipIf(!haveKernelBtf)('kernel-BTF lookup memo', () => {
   it('has plausible answers to compare against', () => {
     expect(truth?.task).toBeGreaterThan(0);
     expect(truth?.vfsRead).toBeGreaterThan(0);
     expect(truth?.missing).toBeUndefined();
     expect(truth?.credCandidates.length).toBeGreaterThan(0);
+    expect(truth?.taskAsEnum).toBeUndefined();
   });
 
   it('answers a second BTF of the same boot from the file, with the same ids', () => {
@@ -77,53 +102,59 @@ describe.skipIf(!haveKernelBtf)('kernel-BTF lookup memo', () => {
     const first = freshKernelBtf();
     const m1 = memoFor(first, dir);
     expect(ask(first)).toEqual(truth);
-    expect(m1.stats).toMatchObject({ state: 'missing', hits: 0, misses: 5 });
+    expect(m1.stats).toMatchObject({ state: 'missing', hits: 0, misses: 6 });
     expect(m1.flush()).toBe(true);
     expect(m1.flush()).toBe(false); // nothing new since
-    const onDisk = JSON.parse(readFileSync(join(dir, LOOKUP_MEMO_FILE), 'utf8')) as { identity: { boot: string }; lookups: Record<string, number[]> };
-    expect(onDisk.identity.boot).toBe(BOOT);
-    expect(Object.keys(onDisk.lookups)).toHaveLength(5);
+    const onDisk = readMemo(join(dir, LOOKUP_MEMO_FILE));
+    expect(onDisk.identity).toMatchObject({ boot: BOOT, bytes: kernelBytes.length, loader: '0.1.0' });
+    expect(Object.keys(onDisk.lookups)).toHaveLength(6);
 
     const second = freshKernelBtf();
     const m2 = memoFor(second, dir);
     expect(ask(second)).toEqual(truth);
-    expect(m2.stats).toMatchObject({ state: 'loaded', hits: 5, misses: 0, refused: 0 });
+    expect(m2.stats).toMatchObject({ state: 'loaded', hits: 6, misses: 0, refused: 0 });
+    // Asked again in this process: answered, but not counted as remembered from the file.
+    expect(ask(second)).toEqual(truth);
+    expect(second.ownIdsByEssentialName('cred', 'struct')).toEqual(truth?.credCandidates);
+    expect(m2.stats).toMatchObject({ hits: 6, misses: 0 });
     expect(m2.flush()).toBe(false);
   });
 
   it('checks every remembered id against the BTF and replaces answers it refuses', () => {
     const { dir, path } = seededDir();
-    const file = JSON.parse(readFileSync(path, 'utf8')) as { lookups: Record<string, number[]> };
+    const file = readMemo(path);
     const keys = Object.keys(file.lookups);
     const taskKey = keys.find((k) => k.startsWith('f') && k.endsWith(':task_struct'));
     const vfsKey = keys.find((k) => k.endsWith(':vfs_read'));
     const credKey = keys.find((k) => k.startsWith('e') && k.endsWith(':cred'));
     const enumKey = keys.find((k) => k.endsWith(':pid_type'));
-    expect([taskKey, vfsKey, credKey, enumKey].every((k) => k !== undefined)).toBe(true);
-    if (!taskKey || !vfsKey || !credKey || !enumKey || !truth?.task || !truth.vfsRead || truth.pidType === undefined) return;
+    const asEnumKey = keys.find((k) => k.startsWith('f') && k !== taskKey && k.endsWith(':task_struct'));
+    expect([taskKey, vfsKey, credKey, enumKey, asEnumKey].every((k) => k !== undefined)).toBe(true);
+    if (!taskKey || !vfsKey || !credKey || !enumKey || !asEnumKey || !truth?.task || !truth.vfsRead || truth.pidType === undefined) return;
     file.lookups[taskKey] = [truth.vfsRead]; // a real id, of another kind and name
     file.lookups[vfsKey] = [1 << 30]; // out of range
     file.lookups[credKey] = [truth.task]; // right kind, wrong name
-    file.lookups[enumKey] = [truth.pidType, truth.pidType]; // a find answers at most one id
-    writeFileSync(path, JSON.stringify(file), { mode: 0o600 });
+    file.lookups[enumKey] = [truth.pidType - 1, truth.pidType]; // a find answers at most one id
+    file.lookups[asEnumKey] = [truth.task]; // right name, wrong kind
+    writeMemo(path, file);
 
     const btf = freshKernelBtf();
     const memo = memoFor(btf, dir);
     expect(ask(btf)).toEqual(truth);
-    expect(memo.stats).toMatchObject({ state: 'loaded', hits: 1, misses: 4, refused: 4 });
+    expect(memo.stats).toMatchObject({ state: 'loaded', hits: 1, misses: 5, refused: 5 });
     expect(memo.flush()).toBe(true);
     const again = freshKernelBtf();
     const memo2 = memoFor(again, dir);
     expect(ask(again)).toEqual(truth);
-    expect(memo2.stats).toMatchObject({ hits: 5, refused: 0 });
+    expect(memo2.stats).toMatchObject({ hits: 6, refused: 0 });
   });
 
-  it('discards a file of another boot or another BTF (the key is what vouches that a list is complete)', () => {
+  it('discards a file of another boot, BTF or loader version (the key is what vouches that a list is complete)', () => {
     const { dir, path } = seededDir();
-    const file = JSON.parse(readFileSync(path, 'utf8')) as { identity: Record<string, unknown>; lookups: Record<string, number[]> };
+    const file = readMemo(path);
     // An empty answer cannot be checked against the BTF: only the key protects it.
     for (const k of Object.keys(file.lookups)) file.lookups[k] = [];
-    writeFileSync(path, JSON.stringify(file), { mode: 0o600 });
+    writeMemo(path, file);
 
     const trusting = freshKernelBtf();
     memoFor(trusting, dir);
@@ -134,11 +165,12 @@ describe.skipIf(!haveKernelBtf)('kernel-BTF lookup memo', () => {
     expect(otherBoot.find('task_struct', 'struct')).toBe(truth?.task);
     expect(m1.stats.state).toBe('stale');
 
-    for (const change of ['bytes', 'types', 'strings', 'format']) {
-      const f = JSON.parse(JSON.stringify(file)) as { format: number; identity: Record<string, number> };
+    for (const change of ['bytes', 'types', 'strings', 'loader', 'format']) {
+      const f = JSON.parse(JSON.stringify(file)) as MemoFileContent;
       if (change === 'format') f.format += 1;
-      else f.identity[change] += 1;
-      writeFileSync(path, JSON.stringify(f), { mode: 0o600 });
+      else if (change === 'loader') f.identity.loader = '0.0.9';
+      else f.identity[change] = Number(f.identity[change]) + 1;
+      writeMemo(path, f);
       const btf = freshKernelBtf();
       const m = memoFor(btf, dir);
       expect(btf.find('task_struct', 'struct'), JSON.stringify(change)).toBe(truth?.task);
@@ -153,9 +185,16 @@ describe.skipIf(!haveKernelBtf)('kernel-BTF lookup memo', () => {
     const { dir, path } = seededDir();
     const good = readFileSync(path, 'utf8');
 
+    const content = readMemo(path);
+    const withLookups = (lookups: Record<string, unknown>): unknown => ({ ...content, lookups: { ...content.lookups, ...lookups } });
     const cases: [string, () => void][] = [
-      ['not JSON', () => writeFileSync(path, good.slice(0, good.length / 2), { mode: 0o600 })],
-      ['ids that are not ids', () => writeFileSync(path, good.replace(/\[(\d+)\]/, '["$1"]'), { mode: 0o600 })],
+      ['cut short', () => writeFileSync(path, good.slice(0, good.length / 2), { mode: 0o600 })],
+      ['a payload byte changed (checksum)', () => writeFileSync(path, good.replace('"format":1', '"format":2'), { mode: 0o600 })],
+      ['no header', () => writeFileSync(path, JSON.stringify(content), { mode: 0o600 })],
+      ['JSON that is an array', () => writeMemo(path, [content])],
+      ['ids that are not ids', () => writeMemo(path, withLookups({ 'f4:task_struct': [String(truth?.task)] }))],
+      ['a list not strictly ascending', () => writeMemo(path, withLookups({ 'e4:cred': [...(truth?.credCandidates ?? []), ...(truth?.credCandidates ?? [])] }))],
+      ['a negative id', () => writeMemo(path, withLookups({ 'f4:task_struct': [-1] }))],
       ['writable by others', () => {
         writeFileSync(path, good, { mode: 0o600 });
         chmodSync(path, 0o666);
@@ -171,17 +210,51 @@ describe.skipIf(!haveKernelBtf)('kernel-BTF lookup memo', () => {
   });
 
   it('is not consulted once the BTF has been changed', () => {
-    const dir = freshDir();
-    const seed = freshKernelBtf();
-    memoFor(seed, dir);
-    ask(seed);
-    (seed.lookupMemo as KernelBtfLookupMemo).flush();
+    const { dir } = seededDir();
     const btf = freshKernelBtf();
     const memo = memoFor(btf, dir);
     btf.add({ kind: 'struct', name: 'task_struct', size: 0, kindFlag: false, members: [] });
     expect(btf.find('task_struct', 'struct')).toBe(truth?.task);
     expect(btf.ownIdsByEssentialName('task_struct', 'struct')).toEqual([truth?.task, btf.typeCount - 1]);
     expect(memo.stats).toMatchObject({ state: 'unread', hits: 0, misses: 0 });
+  });
+
+  it(`keeps at most ${MAX_MEMO_ENTRIES} answers, those this process used first`, () => {
+    const { dir, path } = seededDir();
+    const btf = freshKernelBtf();
+    const memo = memoFor(btf, dir);
+    expect(btf.find('task_struct', 'struct')).toBe(truth?.task); // from the file, used
+    for (let i = 0; i < MAX_MEMO_ENTRIES + 10; i++) btf.find(`no_such_type_${i}`, 'struct');
+    expect(memo.flush()).toBe(true);
+    const keys = Object.keys(readMemo(path).lookups);
+    expect(keys).toHaveLength(MAX_MEMO_ENTRIES);
+    expect(keys).toContain('f4:task_struct');
+    expect(keys).not.toContain('f12:vfs_read'); // from the file, not used here: the first to go
+  });
+
+  it('writes without the caller flushing, also when the program exits before its next task (two processes)', () => {
+    const entry = resolve(repoRoot, 'packages/loader/dist/index.js');
+    const dir = freshDir();
+    const run = (code: string): string => {
+      const r = spawnSync(process.execPath, ['--input-type=module', '-'], {
+        input: `import * as L from ${JSON.stringify(entry)};\n${code}`,
+        encoding: 'utf8',
+        env: { ...process.env, TSBPF_CACHE_DIR: dir },
+        timeout: 30_000,
+      });
+      expect(r.stderr).toBe('');
+      expect(r.status).toBe(0);
+      return r.stdout;
+    };
+    // Exits in the same task as the lookup: only the exit listener can write.
+    run(`L.loadKernelBtf().find('task_struct', 'struct'); process.exit(0);`);
+    expect(readMemo(join(dir, LOOKUP_MEMO_FILE)).lookups).toEqual({ 'f4:task_struct': [truth?.task] });
+    // Lets the event loop run: the immediate writes (the exit listener finds nothing new).
+    run(`L.loadKernelBtf().find('cred', 'struct'); await new Promise((r) => setTimeout(r, 50)); console.log(L.kernelBtfMemoStats().written);`);
+    expect(readMemo(join(dir, LOOKUP_MEMO_FILE)).lookups).toMatchObject({ 'f4:task_struct': [truth?.task], 'f4:cred': expect.any(Array) });
+    const out = run(`console.log(L.loadKernelBtf().find('task_struct', 'struct'), JSON.stringify(L.kernelBtfMemoStats()));`);
+    expect(out).toContain(`${truth?.task} {"state":"loaded","hits":1,"misses":0,"refused":0}`);
+    expect(readdirSync(dir).filter((f) => f.endsWith('.tmp'))).toEqual([]);
   });
 
   describe('loadKernelBtf', () => {

@@ -104,11 +104,14 @@ describe.skipIf(!tp || !cli || !strace)('write footprint', () => {
     const work = mkdtempSync(join(tmpdir(), 'tsbpf-cwd-'));
     const log = join(work, '..', `tsbpf-strace-${process.pid}.txt`);
     try {
+      // The cache directory follows HOME here (the test config's TSBPF_CACHE_DIR= would turn it off).
+      const env: NodeJS.ProcessEnv = { ...process.env, HOME: home, XDG_CACHE_HOME: join(home, '.cache') };
+      delete env.TSBPF_CACHE_DIR;
       const calls = 'openat,open,creat,mkdir,mkdirat,rename,renameat,renameat2,unlink,unlinkat,rmdir,symlink,symlinkat,link,linkat,truncate,chmod,fchmodat,chown,fchownat,mknod,mknodat';
       const child = spawnSync(
         'sh',
         ['-c', `(sleep 2; python3 -c 'import os; os.setpriority(os.PRIO_PROCESS, 0, -2)') & exec strace -f -qq -e trace=${calls} -o ${log} ${process.execPath} ${GADGET_CAP_CLI} --timeout 5 --collect-ustack --profile`],
-        { encoding: 'utf8', cwd: work, env: { ...process.env, HOME: home, XDG_CACHE_HOME: join(home, '.cache') }, timeout: 150_000 },
+        { encoding: 'utf8', cwd: work, env, timeout: 150_000 },
       );
       expect(child.status, child.stderr).toBe(0);
       const lines = readFileSync(log, 'latin1').split('\n');
@@ -128,6 +131,8 @@ describe.skipIf(!tp || !cli || !strace)('write footprint', () => {
       }
       const allowed = [/^\S+ \/sys\/fs\/bpf\//, /^\S+ \/sys\/kernel\/(debug\/)?tracing\//, new RegExp(`^\\S+ ${home}/\\.cache(/|$)`), /^\S+ \/dev\/(null|tty|pts\/\d+)$/];
       expect(written.filter((w) => !allowed.some((a) => a.test(w)))).toEqual([]);
+      // The CLI kept its code cache and its kernel-BTF lookups there, and nothing else.
+      expect(readdirSync(join(home, '.cache', 'tsbpf'))).toEqual(expect.arrayContaining(['kernel-btf-lookups.json']));
       // Nothing left in the temporary HOME (outside its cache) or the working directory.
       expect(readdirSync(home).filter((f) => f !== '.cache')).toEqual([]);
       expect(readdirSync(work)).toEqual([]);

@@ -1,4 +1,7 @@
-import { readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
   CLOCK,
@@ -18,6 +21,7 @@ import {
   setrlimit,
   syscallNumbers,
 } from '../../src/sys/index.js';
+import { repoRoot } from '../testdata.js';
 
 describe('libc bindings', () => {
   it('knows the syscall numbers of this architecture', () => {
@@ -36,6 +40,33 @@ describe('libc bindings', () => {
     const m = /^CapEff:\s*([0-9a-f]+)$/m.exec(readFileSync('/proc/self/status', 'latin1'));
     expect(m).not.toBeNull();
     expect(effectiveCapabilities()).toBe(BigInt(`0x${m?.[1] ?? ''}`));
+  });
+
+  // A copy of node with file capabilities CAP_BPF and CAP_NET_RAW permitted but not effective, run
+  // as root without root's automatic capabilities (SECBIT_NOROOT): effective 0, permitted not.
+  const haveCapTools = ['setcap', 'setpriv'].every((tool) => spawnSync('sh', ['-c', `command -v ${tool}`]).status === 0);
+  it.skipIf(!haveCapTools || process.getuid?.() !== 0)('reads the effective set, not the permitted one (a process holding capabilities it has not raised)', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tsbpf-caps-'));
+    try {
+      const node = join(dir, 'node');
+      copyFileSync(process.execPath, node);
+      expect(spawnSync('setcap', ['cap_bpf,cap_net_raw+p', node]).status).toBe(0);
+      const entry = resolve(repoRoot, 'packages/loader/dist/index.js');
+      const script = [
+        `const L = await import(${JSON.stringify(entry)});`,
+        `const status = (await import('node:fs')).readFileSync('/proc/self/status', 'latin1');`,
+        `console.log(JSON.stringify({ eff: String(L.effectiveCapabilities()), prm: /^CapPrm:\\s*(\\w+)$/m.exec(status)[1], eperm: new L.SyscallError('bpf(BPF_PROG_LOAD)', L.ERRNO.EPERM).message }));`,
+      ].join('\n');
+      const r = spawnSync('setpriv', ['--securebits', '+noroot', node, '--input-type=module', '-'], { input: script, encoding: 'utf8', env: { ...process.env, TSBPF_CACHE_DIR: '' }, timeout: 30_000 });
+      if (r.status !== 0 && /noexec|Permission denied/.test(r.stderr)) return; // a tmpdir that cannot run programs
+      expect(r.stderr).toBe('');
+      const got = JSON.parse(r.stdout) as { eff: string; prm: string; eperm: string };
+      expect(BigInt(`0x${got.prm}`)).toBe((1n << 39n) | (1n << 13n)); // both halves of the permitted set
+      expect(got.eff).toBe('0');
+      expect(got.eperm).toMatch(/this process lacks CAP_BPF, CAP_PERFMON, CAP_SYS_ADMIN, CAP_NET_ADMIN/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('reads clocks in nanoseconds', () => {
