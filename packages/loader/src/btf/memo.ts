@@ -11,7 +11,8 @@
  * What protects the answers:
  * - The key: the boot id (`/proc/sys/kernel/random/boot_id`, new on every boot), the BTF's byte,
  *   type and string counts, the loader's version and this file's format. A file with another key is
- *   discarded whole, so answers never outlive the BTF (or the search code) that produced them.
+ *   discarded whole, so answers never outlive the BTF that produced them. A change to what lookups
+ *   answer must bump {@link FORMAT}: between releases, the version alone does not change.
  * - A checksum over the payload: a corrupted file is ignored.
  * - The BTF itself: every remembered id is checked (in range, of the kind, with the name: see
  *   {@link BtfLookupMemo}) before it is used, and lists must be strictly ascending.
@@ -37,8 +38,8 @@ const HEADER_BYTES = MAGIC.length + 2 * CHECKSUM_BYTES + 1;
 /** A larger file is not ours: answers are a few bytes each and capped by {@link MAX_ENTRIES}. */
 const MAX_FILE_BYTES = 1 << 20;
 /**
- * Answers kept per file. When more are known, those this process used are written first, so a
- * burst of one-off lookups (a `tsbpf btf` session) cannot crowd out those of the programs in use.
+ * Answers kept per file. The file's answers are written before new ones, so a burst of one-off
+ * lookups can fill the file's free room once per boot but never push out answers already kept.
  */
 export const MAX_MEMO_ENTRIES = 4096;
 /** Where the kernel publishes the id of the current boot. */
@@ -180,8 +181,10 @@ export class KernelBtfLookupMemo implements BtfLookupMemo {
   private identity: LookupMemoIdentity | undefined;
   /** Answers read from the file (until refused). */
   private fromFile = new Map<string, readonly number[]>();
-  /** Answers this process used or found, in order; written before those it did not use. */
+  /** Answers this process used or found. */
   private used = new Map<string, readonly number[]>();
+  /** Keys whose answer from the file {@link get} handed out (a later {@link set} of one is a refusal). */
+  private handedOut = new Set<string>();
   private dirty = false;
   private flushQueued = false;
   private readonly counters: LookupMemoStats = { state: 'unread', hits: 0, misses: 0, refused: 0, written: undefined };
@@ -213,14 +216,15 @@ export class KernelBtfLookupMemo implements BtfLookupMemo {
     }
     this.counters.hits++;
     this.used.set(key, ids);
+    this.handedOut.add(key);
     return ids;
   }
 
   /** {@inheritDoc BtfLookupMemo.set} */
   set(key: string, ids: readonly number[]): void {
     if (this.counters.state === 'unread') this.read();
-    if (this.fromFile.delete(key)) {
-      // The file's answer was handed out and the BTF refused it (set follows only a miss or a refusal).
+    if (this.fromFile.delete(key) && this.handedOut.delete(key)) {
+      // The file's answer was handed out and the BTF refused it (a lookup sets only after a miss or a refusal).
       this.counters.hits--;
       this.counters.misses++;
       this.counters.refused++;
@@ -232,9 +236,10 @@ export class KernelBtfLookupMemo implements BtfLookupMemo {
   }
 
   /**
-   * Write the answers now if any are new: those this process used first, then the file's others, up
-   * to {@link MAX_MEMO_ENTRIES}. Returns whether the file now holds them (false when nothing was
-   * new, no boot id is known, or the directory or file could not be written). Never throws.
+   * Write the answers now if any are new: the file's first, then this process's new ones, up to
+   * {@link MAX_MEMO_ENTRIES} (and fewer if they would not fit the file size limit). Returns whether
+   * the file now holds them (false when nothing was new, no boot id is known, or the directory or
+   * file could not be written). Never throws.
    */
   flush(): boolean {
     unwritten.delete(this);
@@ -242,25 +247,27 @@ export class KernelBtfLookupMemo implements BtfLookupMemo {
     this.dirty = false;
     let ok = false;
     try {
-      const lookups: Record<string, readonly number[]> = {};
-      let n = 0;
-      for (const source of [this.used, this.fromFile]) {
-        for (const [key, ids] of source) {
-          if (n >= MAX_MEMO_ENTRIES) break;
-          if (Object.prototype.hasOwnProperty.call(lookups, key)) continue;
-          lookups[key] = ids;
-          n++;
-        }
-      }
-      const payload = Buffer.from(JSON.stringify({ format: FORMAT, identity: this.identity, lookups }), 'utf8');
-      const file = Buffer.concat([Buffer.from(`${MAGIC}${checksum(payload).toString('hex')}\n`, 'latin1'), payload]);
-      ok = file.length <= MAX_FILE_BYTES && cacheDirWritable(dirname(this.path)) && writePrivateFile(this.path, file);
-      if (ok) this.removeStaleTemporaries();
+      const entries: [string, readonly number[]][] = [...this.fromFile];
+      for (const [key, ids] of this.used) if (!this.fromFile.has(key)) entries.push([key, ids]);
+      let n = Math.min(entries.length, MAX_MEMO_ENTRIES);
+      let file = this.encode(entries, n);
+      // Long names can make the entries outgrow the size limit: keep the first half until they fit.
+      while (file.length > MAX_FILE_BYTES && n > 0) file = this.encode(entries, (n >>>= 1));
+      ok = cacheDirWritable(dirname(this.path)) && writePrivateFile(this.path, file);
     } catch {
       ok = false;
     }
+    if (ok) this.removeStaleTemporaries();
     this.counters.written = ok;
     return ok;
+  }
+
+  /** The file holding the first `n` of `entries`: header line, checksum line, JSON payload. */
+  private encode(entries: readonly [string, readonly number[]][], n: number): Buffer {
+    const lookups: Record<string, readonly number[]> = {};
+    for (let i = 0; i < n; i++) lookups[entries[i][0]] = entries[i][1];
+    const payload = Buffer.from(JSON.stringify({ format: FORMAT, identity: this.identity, lookups }), 'utf8');
+    return Buffer.concat([Buffer.from(`${MAGIC}${checksum(payload).toString('hex')}\n`, 'latin1'), payload]);
   }
 
   private read(): void {
@@ -294,7 +301,13 @@ export class KernelBtfLookupMemo implements BtfLookupMemo {
     const dir = dirname(this.path);
     const prefix = `${basename(this.path)}.`;
     const now = Date.now();
-    for (const f of readdirSync(dir)) {
+    let names: string[];
+    try {
+      names = readdirSync(dir);
+    } catch {
+      return; // a leftover costs only disk space
+    }
+    for (const f of names) {
       if (!f.startsWith(prefix) || !f.endsWith('.tmp')) continue;
       try {
         if (now - lstatSync(join(dir, f)).mtimeMs > STALE_TMP_MS) unlinkSync(join(dir, f));

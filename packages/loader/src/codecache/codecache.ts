@@ -27,7 +27,7 @@
  *   started with another user's HOME, does not leave root-owned directories or files in that
  *   user's home.
  */
-import { closeSync, constants as fsConstants, lstatSync, openSync, readdirSync, readFileSync, readSync, unlinkSync } from 'node:fs';
+import { closeSync, constants as fsConstants, fstatSync, lstatSync, openSync, readdirSync, readFileSync, readSync, unlinkSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { basename, dirname, join } from 'node:path';
 import { Script } from 'node:vm';
@@ -139,11 +139,13 @@ export function readCacheFile(path: string): { data: Buffer; level: number } | '
 function levelOnDisk(path: string): number {
   let fd: number;
   try {
-    fd = openSync(path, fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW);
+    // O_NONBLOCK: a FIFO swapped in for the file must not block the open (it fails isFile below).
+    fd = openSync(path, fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW | fsConstants.O_NONBLOCK);
   } catch {
     return -1;
   }
   try {
+    if (!fstatSync(fd).isFile()) return -1;
     const head = Buffer.alloc(HEADER_BYTES);
     return readSync(fd, head, 0, HEADER_BYTES, 0) === HEADER_BYTES && head.subarray(0, MAGIC.length).equals(MAGIC) ? head.readUInt32LE(LEVEL_AT) : -1;
   } catch {

@@ -54,7 +54,7 @@ function explain(errno: number, syscall: string): string | undefined {
       const u = uid();
       const missing = missingCapabilities();
       if (missing && missing.length > 0) return `needs ${capabilityFor(syscall)}; this process lacks ${missing.join(', ')} (uid ${u ?? 'unknown'})`;
-      if (missing) return `denied although this process holds CAP_BPF, CAP_PERFMON and CAP_SYS_ADMIN (uid ${u ?? 'unknown'}): kernel lockdown or an LSM forbids it`;
+      if (missing) return `denied although this process holds CAP_BPF, CAP_PERFMON, CAP_SYS_ADMIN and CAP_NET_ADMIN (uid ${u ?? 'unknown'}): kernel lockdown or an LSM forbids it`;
       if (u === 0) return `denied even as root (uid 0): kernel lockdown, an LSM, or a missing ${capabilityFor(syscall)} in this namespace`;
       return `needs ${capabilityFor(syscall)} (running as uid ${u ?? 'unknown'})`;
     }

@@ -4,7 +4,7 @@
  * file of another boot, another BTF, another user or no format at all is never used.
  */
 import { spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
@@ -13,6 +13,7 @@ import { checksum } from '../../src/cachedir.js';
 import { VMLINUX_BTF_PATH, clearKernelBtfCache, kernelBtfMemoStats, loadKernelBtf } from '../../src/btf/kernel.js';
 import { KernelBtfLookupMemo, LOOKUP_MEMO_FILE, MAX_MEMO_ENTRIES } from '../../src/btf/memo.js';
 import { Collection } from '../../src/collection.js';
+import { LOADER_VERSION } from '../../src/version.js';
 import { CollectionSpec } from '../../src/spec/collection.js';
 import { repoRoot, testdataPath } from '../testdata.js';
 
@@ -58,6 +59,9 @@ function ask(btf: Btf): Answers {
 }
 const truth: Answers | undefined = haveKernelBtf ? ask(freshKernelBtf()) : undefined;
 
+/** The lookups of each {@link seededDir} directory's file as seeded. */
+const seeds = new Map<string, Record<string, number[]>>();
+
 /** A fresh directory whose memo file holds the answers of {@link ask}. */
 function seededDir(): { dir: string; path: string } {
   const dir = freshDir();
@@ -65,7 +69,9 @@ function seededDir(): { dir: string; path: string } {
   memoFor(seed, dir);
   ask(seed);
   (seed.lookupMemo as KernelBtfLookupMemo).flush();
-  return { dir, path: join(dir, LOOKUP_MEMO_FILE) };
+  const path = join(dir, LOOKUP_MEMO_FILE);
+  seeds.set(dir, readMemo(path).lookups);
+  return { dir, path };
 }
 
 /** A memo file's content, as written: a header line, a checksum line, then JSON. */
@@ -106,7 +112,7 @@ describe.skipIf(!haveKernelBtf)('kernel-BTF lookup memo', () => {
     expect(m1.flush()).toBe(true);
     expect(m1.flush()).toBe(false); // nothing new since
     const onDisk = readMemo(join(dir, LOOKUP_MEMO_FILE));
-    expect(onDisk.identity).toMatchObject({ boot: BOOT, bytes: kernelBytes.length, loader: '0.1.0' });
+    expect(onDisk.identity).toMatchObject({ boot: BOOT, bytes: kernelBytes.length, loader: LOADER_VERSION });
     expect(Object.keys(onDisk.lookups)).toHaveLength(6);
 
     const second = freshKernelBtf();
@@ -192,6 +198,9 @@ describe.skipIf(!haveKernelBtf)('kernel-BTF lookup memo', () => {
       ['a payload byte changed (checksum)', () => writeFileSync(path, good.replace('"format":1', '"format":2'), { mode: 0o600 })],
       ['no header', () => writeFileSync(path, JSON.stringify(content), { mode: 0o600 })],
       ['JSON that is an array', () => writeMemo(path, [content])],
+      ['a header without its newline', () => writeFileSync(path, good.replace(/^(tsbpf-btf-lookups\n[0-9a-f]{16})\n/, '$1 '), { mode: 0o600 })],
+      ['a list longer than any kind', () => writeMemo(path, withLookups({ 'e4:cred': Array.from({ length: 65537 }, (_, i) => i + 1) }))],
+      ['larger than 1 MiB', () => writeMemo(path, withLookups({ [`f4:${'x'.repeat(1 << 20)}`]: [] }))],
       ['ids that are not ids', () => writeMemo(path, withLookups({ 'f4:task_struct': [String(truth?.task)] }))],
       ['a list not strictly ascending', () => writeMemo(path, withLookups({ 'e4:cred': [...(truth?.credCandidates ?? []), ...(truth?.credCandidates ?? [])] }))],
       ['a negative id', () => writeMemo(path, withLookups({ 'f4:task_struct': [-1] }))],
@@ -219,7 +228,7 @@ describe.skipIf(!haveKernelBtf)('kernel-BTF lookup memo', () => {
     expect(memo.stats).toMatchObject({ state: 'unread', hits: 0, misses: 0 });
   });
 
-  it(`keeps at most ${MAX_MEMO_ENTRIES} answers, those this process used first`, () => {
+  it(`keeps at most ${MAX_MEMO_ENTRIES} answers, those already in the file first`, () => {
     const { dir, path } = seededDir();
     const btf = freshKernelBtf();
     const memo = memoFor(btf, dir);
@@ -228,8 +237,28 @@ describe.skipIf(!haveKernelBtf)('kernel-BTF lookup memo', () => {
     expect(memo.flush()).toBe(true);
     const keys = Object.keys(readMemo(path).lookups);
     expect(keys).toHaveLength(MAX_MEMO_ENTRIES);
-    expect(keys).toContain('f4:task_struct');
-    expect(keys).not.toContain('f12:vfs_read'); // from the file, not used here: the first to go
+    // Every answer the file had, used here or not, then new ones until the cap.
+    expect(keys.slice(0, 6).sort()).toEqual(Object.keys(seeds.get(dir) ?? {}).sort());
+    expect(keys).toContain('f12:vfs_read');
+    expect(keys[6]).toBe('f4:no_such_type_0');
+    expect(keys.at(-1)).toBe(`f4:no_such_type_${MAX_MEMO_ENTRIES - 7}`);
+  });
+
+  it('counts a refusal only for an answer it handed out, and removes abandoned temporary files when it writes', () => {
+    const { dir, path } = seededDir();
+    const btf = freshKernelBtf();
+    const memo = memoFor(btf, dir);
+    memo.set('f4:task_struct', [truth?.task ?? 0]); // not asked for first: not a refusal
+    expect(memo.stats).toMatchObject({ state: 'loaded', hits: 0, misses: 0, refused: 0 });
+    const old = `${path}.123.abc.tmp`;
+    const fresh = `${path}.456.def.tmp`;
+    writeFileSync(old, 'x');
+    writeFileSync(fresh, 'x');
+    const twoHoursAgo = new Date(Date.now() - 2 * 3600 * 1000);
+    utimesSync(old, twoHoursAgo, twoHoursAgo);
+    expect(memo.flush()).toBe(true);
+    expect(existsSync(old)).toBe(false);
+    expect(existsSync(fresh)).toBe(true); // may be a writer between write and rename
   });
 
   it('writes without the caller flushing, also when the program exits before its next task (two processes)', () => {
@@ -250,11 +279,27 @@ describe.skipIf(!haveKernelBtf)('kernel-BTF lookup memo', () => {
     run(`L.loadKernelBtf().find('task_struct', 'struct'); process.exit(0);`);
     expect(readMemo(join(dir, LOOKUP_MEMO_FILE)).lookups).toEqual({ 'f4:task_struct': [truth?.task] });
     // Lets the event loop run: the immediate writes (the exit listener finds nothing new).
-    run(`L.loadKernelBtf().find('cred', 'struct'); await new Promise((r) => setTimeout(r, 50)); console.log(L.kernelBtfMemoStats().written);`);
+    // Written by the immediate, before the exit listener could run.
+    expect(run(`L.loadKernelBtf().find('cred', 'struct'); await new Promise((r) => setTimeout(r, 50)); console.log(L.kernelBtfMemoStats().written);`).trim()).toBe('true');
     expect(readMemo(join(dir, LOOKUP_MEMO_FILE)).lookups).toMatchObject({ 'f4:task_struct': [truth?.task], 'f4:cred': expect.any(Array) });
     const out = run(`console.log(L.loadKernelBtf().find('task_struct', 'struct'), JSON.stringify(L.kernelBtfMemoStats()));`);
     expect(out).toContain(`${truth?.task} {"state":"loaded","hits":1,"misses":0,"refused":0}`);
     expect(readdirSync(dir).filter((f) => f.endsWith('.tmp'))).toEqual([]);
+  });
+
+  it('does not block on a FIFO planted where the file should be', () => {
+    const dir = freshDir();
+    expect(spawnSync('mkdir', ['-p', dir]).status).toBe(0);
+    expect(spawnSync('mkfifo', [join(dir, LOOKUP_MEMO_FILE)]).status).toBe(0);
+    const entry = resolve(repoRoot, 'packages/loader/dist/index.js');
+    const r = spawnSync(process.execPath, ['--input-type=module', '-'], {
+      input: `import * as L from ${JSON.stringify(entry)};\nconsole.log(L.loadKernelBtf().find('task_struct', 'struct'), L.kernelBtfMemoStats().state);`,
+      encoding: 'utf8',
+      env: { ...process.env, TSBPF_CACHE_DIR: dir },
+      timeout: 20_000,
+    });
+    expect(r.signal, 'blocked opening the FIFO').toBeNull();
+    expect(r.stdout.trim()).toBe(`${truth?.task} invalid`);
   });
 
   describe('loadKernelBtf', () => {
