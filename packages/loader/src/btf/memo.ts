@@ -22,9 +22,10 @@
  * without one of the matches. Only a writer able to write this user's files could make one (a
  * process of the same user, which could equally change the program), so the key is trusted there.
  */
-import { closeSync, lstatSync, openSync, readdirSync, readSync, unlinkSync } from 'node:fs';
+import { lstatSync, readdirSync, unlinkSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { CHECKSUM_BYTES, cacheDirWritable, checksum, readPrivateFile, writePrivateFile } from '../cachedir.js';
+import { readPseudoFile } from '../pseudofile.js';
 import { LOADER_VERSION } from '../version.js';
 import type { BtfLookupMemo } from './btf.js';
 
@@ -105,22 +106,11 @@ interface MemoFile {
 
 /** Reads the boot id, or undefined when this system has none to offer. */
 function readBootId(): string | undefined {
-  // open/read/close rather than readFileSync: a start pays for every cold code path it takes, and
-  // the memo file is read with these calls anyway.
-  let fd: number;
   try {
-    fd = openSync(BOOT_ID_PATH, 'r');
-  } catch {
-    return undefined;
-  }
-  try {
-    const buf = Buffer.alloc(64);
-    const id = buf.toString('latin1', 0, readSync(fd, buf, 0, buf.length, 0)).trim();
+    const id = readPseudoFile(BOOT_ID_PATH).trim();
     return id === '' ? undefined : id;
   } catch {
     return undefined;
-  } finally {
-    closeSync(fd);
   }
 }
 

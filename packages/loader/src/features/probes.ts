@@ -3,7 +3,7 @@
  * program, attach a link) instead of reading version numbers, and caches the answer for the process.
  * Every probe has a `check…` form returning a {@link FeatureResult} with the reason, and a boolean form.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { asm, assemble } from '../asm/index.js';
 import type { RawInstruction } from '../asm/index.js';
 import { Btf, KIND_NAMES } from '../btf/btf.js';
@@ -16,6 +16,7 @@ import { SyscallError } from '../sys/errors.js';
 import type { Fd } from '../sys/fd.js';
 import { pageSize } from '../sys/ffi.js';
 import { hasProbeEventsFile } from '../link/tracefs.js';
+import { readPseudoFile } from '../pseudofile.js';
 
 /** The answer of one probe: whether the feature works, and why not (or how it was decided). */
 export interface FeatureResult {
@@ -629,7 +630,7 @@ export function checkFentry(name: string): FeatureResult {
 
 function activeLsms(): string[] | undefined {
   try {
-    return readFileSync('/sys/kernel/security/lsm', 'latin1').trim().split(',');
+    return readPseudoFile('/sys/kernel/security/lsm').trim().split(',');
   } catch {
     return undefined;
   }

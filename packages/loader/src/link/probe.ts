@@ -3,7 +3,7 @@
  * (`/sys/bus/event_source/devices/{kprobe,uprobe}`, 4.17+) when the kernel has it, otherwise through a
  * tracefs probe event that we create, open as a tracepoint, and remove on close.
  */
-import { readFileSync } from 'node:fs';
+import { readPseudoFile } from '../pseudofile.js';
 import { PERF_TYPE, addressOf, cString, perfEventOpen, type Fd } from '../sys/index.js';
 import { createProbeEvent, hasProbeEventsFile, type ProbeEvent, type ProbeEventKind } from './tracefs.js';
 
@@ -20,7 +20,7 @@ const pmuCache = new Map<ProbeEventKind, ProbePmu | null>();
 /** Reads `config:N` or `config:N-M` from a PMU format file; returns N. */
 function formatBit(path: string): number | undefined {
   try {
-    const m = /^config:(\d+)(?:-\d+)?\s*$/.exec(readFileSync(path, 'latin1').trim());
+    const m = /^config:(\d+)(?:-\d+)?\s*$/.exec(readPseudoFile(path).trim());
     return m ? Number(m[1]) : undefined;
   } catch {
     return undefined;
@@ -34,7 +34,7 @@ export function probePmu(kind: ProbeEventKind): ProbePmu | null {
   const dir = `/sys/bus/event_source/devices/${kind}`;
   let pmu: ProbePmu | null = null;
   try {
-    const type = Number.parseInt(readFileSync(`${dir}/type`, 'latin1').trim(), 10);
+    const type = Number.parseInt(readPseudoFile(`${dir}/type`).trim(), 10);
     if (Number.isInteger(type)) {
       pmu = { type, retprobeBit: formatBit(`${dir}/format/retprobe`) ?? 0, refCtrShift: formatBit(`${dir}/format/ref_ctr_offset`) };
     }

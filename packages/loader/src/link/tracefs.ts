@@ -7,6 +7,7 @@
 import { execFileSync } from 'node:child_process';
 import { accessSync, existsSync, readFileSync, statSync, writeFileSync, constants as fsConstants } from 'node:fs';
 import { TsbpfError, NotSupportedError } from '../errors.js';
+import { readPseudoFile } from '../pseudofile.js';
 
 /** tracefs is missing, cannot be mounted, or rejected a write. */
 export class TracefsError extends TsbpfError {
@@ -59,7 +60,7 @@ export function tracepointId(category: string, name: string): number {
   const path = `${tracefsRoot()}/events/${category}/${name}/id`;
   let text: string;
   try {
-    text = readFileSync(path, 'latin1');
+    text = readPseudoFile(path);
   } catch (cause) {
     if ((cause as NodeJS.ErrnoException).code === 'ENOENT') {
       throw new TracefsError(`tracepoint ${category}/${name} does not exist in this kernel (no ${path})`, { cause });

@@ -7,8 +7,8 @@
  * Non-variadic prototypes are declared for variadic functions (`syscall`, `ioctl`, `fcntl`): the
  * calling conventions of x86_64 and aarch64 Linux pass such arguments identically.
  */
-import { readFileSync } from 'node:fs';
 import { koffi } from './koffi.js';
+import { readPseudoFile } from '../pseudofile.js';
 import { TsbpfError } from '../errors.js';
 
 /** Syscall numbers of the running architecture. */
@@ -483,7 +483,7 @@ let possibleCache: number[] | undefined;
 
 /** CPUs in /sys/devices/system/cpu/possible (per-CPU maps hold one value per possible CPU). */
 export function possibleCpus(): readonly number[] {
-  possibleCache ??= parseCpuList(readFileSync('/sys/devices/system/cpu/possible', 'utf8'));
+  possibleCache ??= parseCpuList(readPseudoFile('/sys/devices/system/cpu/possible'));
   return possibleCache;
 }
 
@@ -494,7 +494,7 @@ export function numPossibleCpus(): number {
 
 /** CPUs currently online (/sys/devices/system/cpu/online). */
 export function onlineCpus(): number[] {
-  return parseCpuList(readFileSync('/sys/devices/system/cpu/online', 'utf8'));
+  return parseCpuList(readPseudoFile('/sys/devices/system/cpu/online'));
 }
 
 /** if_nametoindex(3): the interface index, or 0 when there is no such interface. */
