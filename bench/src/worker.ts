@@ -60,7 +60,7 @@ async function btf(args: string[]): Promise<void> {
   const b = performance.now();
   const id = k.find('task_struct', 'struct');
   const c = performance.now();
-  out({ importMs: t1 - t0, firstMs: c - a, loadMs: b - a, findMs: c - b, typeId: id, sinceStartMs: c, vmhwmKb: statusKb('VmHWM') });
+  out({ importMs: t1 - t0, firstMs: c - a, loadMs: b - a, findMs: c - b, typeId: id, sinceStartMs: c, vmhwmKb: statusKb('VmHWM'), memoHits: L.kernelBtfMemoStats()?.hits ?? 0 });
 }
 
 async function gadget(args: string[]): Promise<void> {

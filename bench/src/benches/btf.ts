@@ -16,6 +16,8 @@ interface TsFirst {
   findMs: number;
   typeId: number;
   vmhwmKb: number;
+  /** Lookups the memo file answered (the `remembered` runs must have one). */
+  memoHits: number;
 }
 interface PeerFirst {
   libbpf: string;
@@ -61,6 +63,9 @@ export async function benchBtf(ctx: BenchContext): Promise<void> {
     },
   );
   const tsFirst = stat(ts.map((x) => x.first.firstMs));
+  // The remembered row only means something if the memo answered in every such process.
+  const remembered = tsRemembered.every((x) => x.memoHits >= 1) ? stat(tsRemembered.map((x) => x.firstMs)) : undefined;
+  if (remembered === undefined) ctx.skipped.push({ bench: 'btf', reason: 'the remembered-lookup row: the memo file did not answer (is the cache directory usable?)' });
   const parts = ['importMs', 'loadMs', 'findMs'] as const;
   const partText = parts.map((p) => `${p.replace('Ms', '')} ${median(ts.map((x) => x.first[p])).toFixed(2)} ms`).join(', ');
   for (const lib of libs) {
@@ -73,7 +78,7 @@ export async function benchBtf(ctx: BenchContext): Promise<void> {
     ctx.rows.push(r);
     const peerFirst = stat(p.map((x) => x.first.firstMs));
     // What a loader run sees from its second run on in a boot (the lookup answered from the memo file).
-    ctx.rows.push(row({ bench: 'btf', case: 'first call in a fresh process, lookup remembered from an earlier process of this boot', unit: 'ms', tsbpf: stat(tsRemembered.map((x) => x.firstMs)), peer: peerFirst, peerLabel: libLabel(lib) }));
+    if (remembered) ctx.rows.push(row({ bench: 'btf', case: 'first call in a fresh process, lookup remembered from an earlier process of this boot', unit: 'ms', tsbpf: remembered, peer: peerFirst, peerLabel: libLabel(lib) }));
     ctx.rows.push(row({ bench: 'btf', case: 'first call in a fresh process, without the code cache (a first run)', unit: 'ms', tsbpf: stat(tsCold.map((x) => x.firstMs)), peer: peerFirst, peerLabel: libLabel(lib) }));
     // The cache moves work into the import (reading and deserializing it): both spans, both ways.
     ctx.rows.push(row({ bench: 'btf', case: 'import of @tsbpf/loader + first call (code cache warm)', unit: 'ms', tsbpf: stat(ts.map((x) => x.first.importMs + x.first.firstMs)), peer: peerFirst, peerLabel: libLabel(lib) }));
@@ -81,7 +86,7 @@ export async function benchBtf(ctx: BenchContext): Promise<void> {
   }
   if (libs.length === 0) {
     ctx.rows.push(row({ bench: 'btf', case: 'first call in a fresh process', unit: 'ms', tsbpf: tsFirst, note: partText }));
-    ctx.rows.push(row({ bench: 'btf', case: 'first call in a fresh process, lookup remembered from an earlier process of this boot', unit: 'ms', tsbpf: stat(tsRemembered.map((x) => x.firstMs)) }));
+    if (remembered) ctx.rows.push(row({ bench: 'btf', case: 'first call in a fresh process, lookup remembered from an earlier process of this boot', unit: 'ms', tsbpf: remembered }));
   }
   for (const lib of libs) {
     const p = peers.get(lib.id) ?? [];

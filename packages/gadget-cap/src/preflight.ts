@@ -2,7 +2,7 @@
  * Checks made before touching the kernel, so the common failures get a message that says what to
  * do instead of an errno from deep inside a load.
  */
-import { SyscallError, TsbpfError, effectiveCapabilities } from '@tsbpf/loader';
+import { SyscallError, TsbpfError, capgetEffective } from '@tsbpf/loader';
 
 const CAP_SYS_ADMIN = 21;
 const CAP_PERFMON = 38;
@@ -21,11 +21,7 @@ export class InsufficientPrivilegesError extends TsbpfError {
 
 /** The effective capability mask of this process (capget(2)), undefined if it cannot be read. */
 export function effectiveCapabilityMask(): bigint | undefined {
-  try {
-    return effectiveCapabilities();
-  } catch {
-    return undefined;
-  }
+  return capgetEffective();
 }
 
 /**

@@ -15,8 +15,16 @@ import { dirname, isAbsolute, join, resolve } from 'node:path';
  */
 export function defaultCacheDir(env: NodeJS.ProcessEnv = process.env): string | undefined {
   const explicit = env.TSBPF_CACHE_DIR;
-  // Absolute, so that the trust checks walk every level up to `/`.
-  if (explicit !== undefined) return explicit === '' ? undefined : resolve(explicit);
+  // Absolute, so that the trust checks walk every level up to `/` (a relative one resolves against
+  // the working directory, which may be gone: then there is no cache).
+  if (explicit !== undefined) {
+    if (explicit === '') return undefined;
+    try {
+      return resolve(explicit);
+    } catch {
+      return undefined;
+    }
+  }
   // The XDG base directory rules: a relative XDG_CACHE_HOME is ignored.
   if (env.XDG_CACHE_HOME && isAbsolute(env.XDG_CACHE_HOME)) return join(env.XDG_CACHE_HOME, 'tsbpf');
   let home: string;

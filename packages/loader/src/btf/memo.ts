@@ -18,8 +18,9 @@
  *   {@link BtfLookupMemo}) before it is used, and lists must be strictly ascending.
  * - The cache directory's rules: only a regular file of the effective user that no one else can
  *   write is read.
- * What the checks cannot see is an answer that leaves something out: an empty answer, or a list
- * without one of the matches. Only a writer able to write this user's files could make one (a
+ * What the checks cannot see is an answer that leaves something out: an empty answer, a list
+ * without one of the matches, or for a `find` (the lowest id of a name and kind) a higher id of the
+ * same name and kind. Only a writer able to write this user's files could make one (a
  * process of the same user, which could equally change the program), so the key is trusted there.
  */
 import { lstatSync, readdirSync, unlinkSync } from 'node:fs';
@@ -182,6 +183,7 @@ export class KernelBtfLookupMemo implements BtfLookupMemo {
   /**
    * @param path the memo file (normally {@link LOOKUP_MEMO_FILE} in `defaultCacheDir()`)
    * @param shape the BTF's byte, type and string counts
+   * @param options the boot id to key by and whether to write by itself (tests)
    */
   constructor(path: string, shape: Pick<LookupMemoIdentity, 'bytes' | 'types' | 'strings'>, options: KernelBtfLookupMemoOptions = {}) {
     this.path = path;

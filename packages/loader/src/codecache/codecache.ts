@@ -26,6 +26,7 @@
  *   readers see a whole file or none, and only into a directory of the effective user: root,
  *   started with another user's HOME, does not leave root-owned directories or files in that
  *   user's home.
+ * The directory, trust, write and checksum rules are those of every cache file (`../cachedir.ts`).
  */
 import { closeSync, constants as fsConstants, fstatSync, lstatSync, openSync, readdirSync, readFileSync, readSync, unlinkSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -33,6 +34,7 @@ import { basename, dirname, join } from 'node:path';
 import { Script } from 'node:vm';
 import { CHECKSUM_BYTES, cacheDirWritable, checksum, defaultCacheDir, readPrivateFile, wasmWords, writePrivateFile } from '../cachedir.js';
 
+// Part of `@tsbpf/loader/codecache`'s exports since before they moved to cachedir.ts.
 export { checksum, defaultCacheDir, wasmWords };
 
 /** How the cache served one start. */

@@ -4,7 +4,7 @@
  */
 import { TsbpfError } from '../errors.js';
 import { ERRNO, errnoInfo } from './errno.js';
-import { effectiveCapabilities } from './ffi.js';
+import { capgetEffective } from './ffi.js';
 
 /** Extra details for a {@link SyscallError}. */
 export interface SyscallErrorOptions {
@@ -20,7 +20,7 @@ function uid(): number | undefined {
   return typeof process.getuid === 'function' ? process.getuid() : undefined;
 }
 
-/** Capabilities BPF work needs, by bit number in CapEff. */
+/** Capabilities BPF work needs, by bit number in the capability mask. */
 const BPF_CAPABILITIES: readonly [string, number][] = [
   ['CAP_BPF', 39],
   ['CAP_PERFMON', 38],
@@ -30,12 +30,7 @@ const BPF_CAPABILITIES: readonly [string, number][] = [
 
 /** Which of {@link BPF_CAPABILITIES} this process lacks (undefined if its capabilities cannot be read). */
 function missingCapabilities(): string[] | undefined {
-  let eff: bigint | undefined;
-  try {
-    eff = effectiveCapabilities();
-  } catch {
-    return undefined; // no FFI: an error message must still be built
-  }
+  const eff = capgetEffective();
   if (eff === undefined) return undefined;
   return BPF_CAPABILITIES.filter(([, bit]) => ((eff >> BigInt(bit)) & 1n) === 0n).map(([name]) => name);
 }

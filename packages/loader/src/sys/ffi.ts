@@ -389,15 +389,21 @@ const CAPABILITY_VERSION_3 = 0x20080522;
 
 /**
  * This thread's effective capability set from capget(2), as a mask (bit n: capability n, e.g.
- * CAP_BPF is 39), or undefined when the call fails. One syscall, where reading `CapEff` from
- * `/proc/self/status` costs a file read and a parse.
+ * CAP_BPF is 39), or undefined when it cannot be read (the call fails, or libc cannot be loaded).
+ * One syscall, where reading `CapEff` from `/proc/self/status` costs a file read and a parse.
  */
-export function effectiveCapabilities(): bigint | undefined {
+export function capgetEffective(): bigint | undefined {
+  let capget: Native['capget'];
+  try {
+    capget = lib().capget;
+  } catch {
+    return undefined;
+  }
   const header = new Uint8Array(8);
   new DataView(header.buffer).setUint32(0, CAPABILITY_VERSION_3, true); // pid 0: this thread
   // Two __user_cap_data_struct { effective, permitted, inheritable }: low words, then high words.
   const data = new Uint8Array(24);
-  if (lib().capget(header, data) !== 0) return undefined;
+  if (capget(header, data) !== 0) return undefined;
   const dv = new DataView(data.buffer);
   return BigInt(dv.getUint32(0, true)) | (BigInt(dv.getUint32(12, true)) << 32n);
 }

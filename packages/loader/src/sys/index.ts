@@ -15,7 +15,7 @@ export {
   getpid,
   gettid,
   getuid,
-  effectiveCapabilities,
+  capgetEffective,
   clockGettime,
   CLOCK,
   getrlimit,

@@ -24,7 +24,7 @@ describe('SyscallError', () => {
     const has = (bit: number): boolean => ((eff >> BigInt(bit)) & 1n) === 1n;
     const bpf = new SyscallError('bpf(BPF_PROG_LOAD)', ERRNO.EPERM);
     const perf = new SyscallError('perf_event_open', ERRNO.EPERM);
-    if (has(39) && has(38) && has(21)) {
+    if (has(39) && has(38) && has(21) && has(12)) {
       // Nothing missing: the message must point at lockdown/LSM instead of a capability.
       expect(bpf.message).toMatch(/EPERM: denied although this process holds CAP_BPF.*lockdown or an LSM/);
     } else {

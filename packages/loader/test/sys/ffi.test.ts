@@ -8,7 +8,7 @@ import {
   RLIMIT_MEMLOCK,
   addressOf,
   clockGettime,
-  effectiveCapabilities,
+  capgetEffective,
   getpid,
   getrlimit,
   gettid,
@@ -39,7 +39,7 @@ describe('libc bindings', () => {
   it('reads the effective capability set as /proc/self/status shows it (both 32-bit halves)', () => {
     const m = /^CapEff:\s*([0-9a-f]+)$/m.exec(readFileSync('/proc/self/status', 'latin1'));
     expect(m).not.toBeNull();
-    expect(effectiveCapabilities()).toBe(BigInt(`0x${m?.[1] ?? ''}`));
+    expect(capgetEffective()).toBe(BigInt(`0x${m?.[1] ?? ''}`));
   });
 
   // A copy of node with file capabilities CAP_BPF and CAP_NET_RAW permitted but not effective, run
@@ -57,7 +57,7 @@ describe('libc bindings', () => {
       const script = [
         `const L = await import(${JSON.stringify(entry)});`,
         `const status = (await import('node:fs')).readFileSync('/proc/self/status', 'latin1');`,
-        `console.log(JSON.stringify({ eff: String(L.effectiveCapabilities()), status, eperm: new L.SyscallError('bpf(BPF_PROG_LOAD)', L.ERRNO.EPERM).message }));`,
+        `console.log(JSON.stringify({ eff: String(L.capgetEffective()), status, eperm: new L.SyscallError('bpf(BPF_PROG_LOAD)', L.ERRNO.EPERM).message }));`,
       ].join('\n');
       const r = spawnSync('setpriv', ['--securebits', '+noroot', '--inh-caps', '+net_raw', node, '--input-type=module', '-'], { input: script, encoding: 'utf8', env: { ...process.env, TSBPF_CACHE_DIR: '' }, timeout: 30_000 });
       if (r.status !== 0 && /Permission denied/.test(r.stderr)) return ctx.skip(`${tmpdir()} does not let programs run (noexec)`);
