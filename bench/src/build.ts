@@ -261,7 +261,7 @@ export function buildProducer(log: Log): string | undefined {
  */
 export const CODE_CACHE_DIR = join(BUILD_DIR, 'v8cache');
 
-/** The environment of a tsbpf process that runs without its code cache, as a first run does. */
+/** The environment of a tsbpf process that runs without its cache directory (no code cache, no remembered kernel-BTF lookups), as a first run does. */
 export function withoutCodeCache(): NodeJS.ProcessEnv {
   return { ...process.env, TSBPF_CACHE_DIR: '' };
 }

@@ -814,14 +814,25 @@ export class Btf {
     const q = utf8Encoder.encode(ess);
     // An essential name that itself contains a separator is only matched by longer, flavoured names.
     const flavouredEss = essentialOf(ess) !== ess;
+    return this.rememberedOr(`e${k}:${ess}`, Infinity, (id) => this.isOwnNamed(id, k, q, ess, flavouredEss), () => {
+      const locals = this.ownLocals(k, q, nameHash(q), ess, flavouredEss, false);
+      for (const local of this.changed) if (this.kinds[local] === k && this.matchName(local, q, ess, flavouredEss)) locals.push(local);
+      return this.toSortedIds(locals);
+    });
+  }
+
+  /**
+   * `search()`, or the memo's answer for `key` when it has at most `maxIds` ids and every one passes
+   * `check`; the memo learns what a search found. Without a memo, or once this BTF has changed since
+   * parse, just `search()`.
+   */
+  private rememberedOr(key: string, maxIds: number, check: (id: number) => boolean, search: () => number[]): number[] {
     const memo = this.mutations === 0 ? this.memo : undefined;
-    const memoKey = memo === undefined ? '' : `e${k}:${ess}`;
-    const remembered = memo?.get(memoKey);
-    if (remembered !== undefined && remembered.every((id) => this.isOwnNamed(id, k, q, ess, flavouredEss))) return [...remembered];
-    const locals = this.ownLocals(k, q, nameHash(q), ess, flavouredEss, false);
-    for (const local of this.changed) if (this.kinds[local] === k && this.matchName(local, q, ess, flavouredEss)) locals.push(local);
-    const ids = this.toSortedIds(locals);
-    memo?.set(memoKey, ids);
+    if (memo === undefined) return search();
+    const remembered = memo.get(key);
+    if (remembered !== undefined && remembered.length <= maxIds && remembered.every(check)) return [...remembered];
+    const ids = search();
+    memo.set(key, ids);
     return ids;
   }
 
@@ -1183,14 +1194,11 @@ export class Btf {
       }
     } else {
       const q = utf8Encoder.encode(name);
-      const memo = this.mutations === 0 ? this.memo : undefined;
-      const remembered = memo?.get(`f${key}`);
-      if (remembered !== undefined && remembered.length <= 1 && remembered.every((id) => this.isOwnNamed(id, k, q, undefined, false))) {
-        found = remembered.length === 0 ? undefined : remembered[0];
-      } else {
-        found = this.findOwn(k, q);
-        memo?.set(`f${key}`, found === undefined ? [] : [found]);
-      }
+      const ids = this.rememberedOr(`f${key}`, 1, (id) => this.isOwnNamed(id, k, q, undefined, false), () => {
+        const id = this.findOwn(k, q);
+        return id === undefined ? [] : [id];
+      });
+      found = ids.length === 0 ? undefined : ids[0];
     }
     if (this.findCache.size >= 4096) this.findCache.clear();
     this.findCache.set(key, found);

@@ -172,10 +172,11 @@ export class KernelBtfLookupMemo implements BtfLookupMemo {
   private identity: LookupMemoIdentity | undefined;
   /** Answers read from the file (until refused). */
   private fromFile = new Map<string, readonly number[]>();
-  /** Answers this process used or found. */
+  /**
+   * Answers this process used or found. A key in both maps is a file answer {@link get} handed out
+   * (a {@link set} of it then is a refusal); {@link set} takes a key out of `fromFile`.
+   */
   private used = new Map<string, readonly number[]>();
-  /** Keys whose answer from the file {@link get} handed out (a later {@link set} of one is a refusal). */
-  private handedOut = new Set<string>();
   private dirty = false;
   private flushQueued = false;
   private readonly counters: LookupMemoStats = { state: 'unread', hits: 0, misses: 0, refused: 0, written: undefined };
@@ -208,14 +209,15 @@ export class KernelBtfLookupMemo implements BtfLookupMemo {
     }
     this.counters.hits++;
     this.used.set(key, ids);
-    this.handedOut.add(key);
     return ids;
   }
 
   /** {@inheritDoc BtfLookupMemo.set} */
   set(key: string, ids: readonly number[]): void {
     if (this.counters.state === 'unread') this.read();
-    if (this.fromFile.delete(key) && this.handedOut.delete(key)) {
+    const handedOut = this.used.has(key) && this.fromFile.has(key);
+    this.fromFile.delete(key);
+    if (handedOut) {
       // The file's answer was handed out and the BTF refused it (a lookup sets only after a miss or a refusal).
       this.counters.hits--;
       this.counters.misses++;
