@@ -1,7 +1,7 @@
 /**
  * What the benchmarks need besides tsbpf: the libbpf peers (bench/peers/*.c) built with the system
- * compiler against every libbpf we can get, and the producer object (bench/bpf/*.bpf.c) built with
- * clang-19. Everything goes to bench/.build/ (gitignored).
+ * compiler against every libbpf we can get, and the BPF objects (bench/bpf/*.bpf.c: the drain
+ * producer, the bpf(2) kernel-time tracer) built with clang-19. Everything goes to bench/.build/ (gitignored).
  *
  * libbpf versions: the system's libbpf-dev (shared), plus static archives of newer Debian
  * packages fetched with `apt-get download` through a private sources list and state directory
@@ -22,6 +22,8 @@ export const BUILD_DIR = join(BENCH_ROOT, '.build');
 export const GADGET_OBJECT = join(REPO_ROOT, 'bpf/gadgets/trace_capabilities_tp.bpf.o');
 /** The compiled producer object of the drain benchmarks. */
 export const PRODUCER_OBJECT = join(BUILD_DIR, 'ringbuf_bench.bpf.o');
+/** The compiled bpf(2) kernel-time tracer (bench/bpf/syscall_time.bpf.c). */
+export const SYSCALL_TIMER_OBJECT = join(BUILD_DIR, 'syscall_time.bpf.o');
 
 const PEERS = ['btf', 'gadget', 'drain', 'maps', 'e2e'] as const;
 /** A peer program. */
@@ -238,21 +240,36 @@ export function peerPath(lib: Libbpf, name: PeerName): string {
   return join(lib.binDir, name);
 }
 
-/** Build the drain producer object with clang-19; returns a reason when it cannot. */
-export function buildProducer(log: Log): string | undefined {
+/**
+ * Build `bench/bpf/<name>.bpf.c` into `out` with clang-19 (unless up to date); returns a reason when
+ * it cannot (`purpose`: who needs it), prefixed `failed:` when clang is there but the build fails.
+ */
+function buildBpfObject(name: string, out: string, purpose: string, log: Log): string | undefined {
   const clang = process.env.CLANG ?? 'clang-19';
-  if (!have(clang)) return `${clang} not found (apt-get install clang-19): the ring/perf drain benchmarks need it to build bench/bpf/ringbuf_bench.bpf.c`;
-  const src = join(BENCH_ROOT, 'bpf/ringbuf_bench.bpf.c');
-  if (!newer([src], PRODUCER_OBJECT)) return undefined;
+  if (!have(clang)) return `${clang} not found (apt-get install clang-19): ${purpose} to build bench/bpf/${name}.bpf.c`;
+  const src = join(BENCH_ROOT, `bpf/${name}.bpf.c`);
+  if (!newer([src], out)) return undefined;
   mkdirSync(BUILD_DIR, { recursive: true });
-  const args = ['-O2', '-g', '-target', 'bpf', '-D__TARGET_ARCH_x86', '-I', join(REPO_ROOT, 'bpf/include'), '-Wall', '-c', src, '-o', PRODUCER_OBJECT];
+  const args = ['-O2', '-g', '-target', 'bpf', '-D__TARGET_ARCH_x86', '-I', join(REPO_ROOT, 'bpf/include'), '-Wall', '-c', src, '-o', out];
   log(`${clang} ${args.join(' ')}`);
   try {
     execFileSync(clang, args, { stdio: ['ignore', 'ignore', 'pipe'] });
   } catch (err) {
-    return `${clang} failed: ${String((err as { stderr?: unknown }).stderr ?? err).slice(0, 400)}`;
+    // A source that no longer compiles is a defect, not a missing tool: the smoke test fails on it.
+    return `failed: ${clang} failed: ${String((err as { stderr?: unknown }).stderr ?? err).slice(0, 400)}`;
   }
   return undefined;
+}
+
+/** Build the drain producer object with clang-19; returns a reason when it cannot. */
+export function buildProducer(log: Log): string | undefined {
+  return buildBpfObject('ringbuf_bench', PRODUCER_OBJECT, 'the ring/perf drain benchmarks need it', log);
+}
+
+/** Build the bpf(2) tracer (see ./ktime.ts) with clang-19; returns a reason when it cannot. */
+export function buildSyscallTimer(log: Log): string | undefined {
+  if (process.arch !== 'x64') return `the bpf(2) tracer is written for x86_64 (this is ${process.arch})`;
+  return buildBpfObject('syscall_time', SYSCALL_TIMER_OBJECT, 'the kernel-time rows of the maps and gadget benchmarks need it', log);
 }
 
 /**

@@ -16,6 +16,8 @@ export interface BenchContext {
   peerSkip?: string;
   /** Why the drain producer object is missing, when it is. */
   producerSkip?: string;
+  /** Why the bpf(2) kernel-time tracer object is missing, when it is. */
+  timerSkip?: string;
   /** Why the end-to-end load generator is missing, when it is. */
   hammerSkip?: string;
   rows: Row[];

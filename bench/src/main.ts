@@ -14,7 +14,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, release, totalmem } from 'node:os';
 import { join } from 'node:path';
-import { BENCH_ROOT, CODE_CACHE_DIR, buildHammer, buildPeers, buildProducer, fetchNewerLibbpf, LOADER_ENV, peerUnavailableReason, REPO_ROOT, snapshotLoader } from './build.js';
+import { BENCH_ROOT, CODE_CACHE_DIR, buildHammer, buildPeers, buildProducer, buildSyscallTimer, fetchNewerLibbpf, LOADER_ENV, peerUnavailableReason, REPO_ROOT, snapshotLoader } from './build.js';
 import type { BenchContext } from './context.js';
 import { benchBtf } from './benches/btf.js';
 import { benchDrain } from './benches/drain.js';
@@ -141,6 +141,7 @@ async function main(): Promise<void> {
   const newest = ctx.libs[ctx.libs.length - 1];
   ctx.compareLibs = args.allLibbpf ? ctx.libs : newest ? [newest] : [];
   ctx.producerSkip = buildProducer(log);
+  ctx.timerSkip = buildSyscallTimer(log);
   ctx.hammerSkip = buildHammer(log);
   const selected = args.only.length ? args.only : Object.keys(BENCHES);
   for (const name of selected) {

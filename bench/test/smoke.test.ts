@@ -37,7 +37,7 @@ function wellFormed(r: Row): void {
   if (r.peer) {
     expect(Number.isFinite(r.peer.median)).toBe(true);
     expect(r.peerLabel).toMatch(/libbpf v?\d/);
-    // A peer median of 0 (no event lost; a user-CPU share below the tick sampling) has no ratio.
+    // A peer median of 0 (e.g. no event lost) has no ratio.
     if (r.peer.median > 0) expect(Number.isFinite(r.ratio)).toBe(true);
     else expect(r.ratio).toBeUndefined();
   }
@@ -52,6 +52,12 @@ const BENCHES: [name: string, expectedRowBench: string, peerExpected: boolean][]
   ['memory', 'memory', true],
   ['maps', 'maps', true],
 ];
+
+/** The case text of each benchmark's rows measured by the bpf(2) kernel-time tracer. */
+const KERNEL_TIME_ROWS: Record<string, string> = {
+  maps: 'kernel time per bpf(2) call',
+  gadget: 'time in bpf(2), summed over threads',
+};
 
 describe('npm run bench -- --quick', () => {
   it.skipIf(!existsSync(MAIN))('is built (dist/main.js)', () => {
@@ -80,6 +86,18 @@ describe('npm run bench -- --quick', () => {
       }
       const peerMissing = result.skipped.some((s) => s.reason.startsWith('libbpf peer skipped'));
       if (peerExpected && !peerMissing) expect(rows.some((r) => r.peer !== undefined)).toBe(true);
+      // The bpf(2) kernel-time rows (maps per call, gadget per start) are there unless the tracer was
+      // skipped with a reason (a tracer that fails to build or load is a "failed:" skip, caught
+      // above); when they are, both sides spent measurable time in the kernel.
+      const split = KERNEL_TIME_ROWS[name];
+      if (split && !peerMissing && !result.skipped.some((s) => s.bench === `${name} kernel time`)) {
+        const kernel = rows.filter((r) => r.case.includes(split));
+        expect(kernel.length).toBeGreaterThan(0);
+        for (const r of kernel) {
+          expect(r.tsbpf.min).toBeGreaterThan(0);
+          expect(r.peer?.min).toBeGreaterThan(0);
+        }
+      }
       expect(result.machine.kernel.length).toBeGreaterThan(0);
       expect(result.versions.node).toBe(process.version);
       // The printed table has a header row and one line per row.

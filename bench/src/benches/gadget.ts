@@ -11,7 +11,8 @@
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { CODE_CACHE_DIR, GADGET_OBJECT, peerPath, REPO_ROOT, withoutCodeCache } from '../build.js';
+import { CODE_CACHE_DIR, GADGET_OBJECT, peerPath, REPO_ROOT, withoutCodeCache, type Libbpf } from '../build.js';
+import { BPF_CMD_NUMBER, openSyscallTimer, totalNs, type KernelTimes, type SyscallTimer } from '../ktime.js';
 import { alternate, libLabel, primaryLib, WORKER, type BenchContext } from '../context.js';
 import { runChild } from '../proc.js';
 import { ratioTarget, row, type Target } from '../result.js';
@@ -52,6 +53,8 @@ export async function benchGadget(ctx: BenchContext): Promise<void> {
   const floor: number[] = [];
   const ts: { json: TsGadget; readyMs: number }[] = [];
   const cli: CliRun[] = [];
+  /** The CLI's run (code cache warm) of each round, undefined where it failed: paired with traced runs by round. */
+  const cliByRound: (CliRun | undefined)[] = [];
   const cliCold: CliRun[] = [];
   const cliErrors: string[] = [];
   // One untimed run of each writes its code cache, as a user's first run does.
@@ -68,12 +71,15 @@ export async function benchGadget(ctx: BenchContext): Promise<void> {
       const cold = await runChild<TsGadget>(process.execPath, [WORKER, 'gadget', GADGET_OBJECT], { readyMarker: READY, env: withoutCodeCache() });
       tsCold.push({ json: cold.json, readyMs: cold.readyMs ?? NaN });
       if (haveCli) {
+        let warm: CliRun | undefined;
         try {
-          cli.push(await runCli(0));
+          warm = await runCli(0);
+          cli.push(warm);
           cliCold.push(await runCli(0, { codeCache: false }));
         } catch (err) {
           cliErrors.push((err as Error).message.split('\n').slice(0, 3).join(' '));
         }
+        cliByRound.push(warm);
       }
     },
     async () => {
@@ -170,6 +176,85 @@ export async function benchGadget(ctx: BenchContext): Promise<void> {
       peerLabel: label,
     }),
   );
+  if (!haveCli) ctx.skipped.push({ bench: 'gadget kernel time', reason: 'the trace-capabilities CLI is not built' });
+  else if (primary && libs.includes(primary)) {
+    const timer = await openSyscallTimer(ctx, 'gadget');
+    try {
+      if (timer) await startKernelTime(ctx, timer, primary, { cli: cliByRound, peer: peers.get(primary.id) ?? [] });
+    } finally {
+      timer?.close();
+    }
+  }
+}
+
+/**
+ * Where a start spends its time in bpf(2): runs of their own with the tracer following the CLI
+ * (code cache warm) and the libbpf loader from spawn to their readiness line, alternating. Rows:
+ * the time inside bpf(2) summed over all threads (the CLI verifies programs on libuv's threads), of
+ * which program loads, and the start less that time (round r's untraced start → ready minus round
+ * r's traced time in bpf(2)).
+ */
+async function startKernelTime(ctx: BenchContext, timer: SyscallTimer, lib: Libbpf, untraced: { cli: readonly (CliRun | undefined)[]; peer: readonly { readyMs: number }[] }): Promise<void> {
+  // Up to the readiness line; what a child does after it (exit) is taken apart and dropped.
+  const traced = async (run: (onReady: () => void) => Promise<unknown>): Promise<KernelTimes | undefined> => {
+    let atReady: KernelTimes | undefined;
+    try {
+      await run(() => (atReady = timer.take()));
+    } finally {
+      timer.take();
+    }
+    return atReady;
+  };
+  const errors: string[] = [];
+  const failed = (err: unknown): undefined => {
+    errors.push((err as Error).message.split('\n')[0]);
+    return undefined;
+  };
+  const { a: mine, b: theirs } = await timer.attached(() =>
+    alternate(
+      ctx.rounds,
+      () => traced((onReady) => runCli(0, { onReady })).catch(failed),
+      () => traced((onReady) => runChild(peerPath(lib, 'gadget'), [GADGET_OBJECT], { readyMarker: READY, onReady })).catch(failed),
+    ),
+  );
+  if (errors.length) ctx.notes.push(`gadget: ${errors.length} traced runs failed (not in the bpf(2) figures): ${[...new Set(errors)].join('; ')}`);
+  const ms = (times: readonly (KernelTimes | undefined)[], f: (t: KernelTimes) => number): number[] => times.flatMap((t) => (t ? [f(t) / 1e6] : []));
+  const progLoads = (t: KernelTimes): number => t.get(BPF_CMD_NUMBER.progLoad)?.ns ?? 0;
+  const peerLabel = libLabel(lib);
+  const kMine = ms(mine, totalNs);
+  const kTheirs = ms(theirs, totalNs);
+  if (kMine.length === 0 || kTheirs.length === 0) {
+    ctx.skipped.push({ bench: 'gadget kernel time', reason: `failed: no traced start of ${kMine.length === 0 ? 'the CLI' : 'the libbpf loader'} reached its readiness line` });
+    return;
+  }
+  ctx.rows.push(row({ bench: 'gadget', case: 'process start → ready: time in bpf(2), summed over threads (trace-capabilities CLI; traced runs)', unit: 'ms', tsbpf: stat(kMine), peer: stat(kTheirs), peerLabel }));
+  ctx.rows.push(row({ bench: 'gadget', case: 'process start → ready: of which BPF_PROG_LOAD (the verifier)', unit: 'ms', tsbpf: stat(ms(mine, progLoads)), peer: stat(ms(theirs, progLoads)), peerLabel }));
+  const rest = (ready: readonly (number | undefined)[], kernel: readonly (KernelTimes | undefined)[]): number[] =>
+    ready.flatMap((r, i) => {
+      const k = kernel[i];
+      return k && r !== undefined && Number.isFinite(r) ? [r - totalNs(k) / 1e6] : [];
+    });
+  const rMine = rest(
+    untraced.cli.map((c) => c?.readyMs),
+    mine,
+  );
+  const rTheirs = rest(
+    untraced.peer.map((p) => p.readyMs),
+    theirs,
+  );
+  if (rMine.length && rTheirs.length) {
+    ctx.rows.push(
+      row({
+        bench: 'gadget',
+        case: 'process start → ready less its time in bpf(2) (trace-capabilities CLI; untraced start, traced bpf(2) time, round by round)',
+        unit: 'ms',
+        tsbpf: stat(rMine),
+        peer: stat(rTheirs),
+        peerLabel,
+        note: 'the CLI verifies its programs on libuv threads in parallel, so its figure is a lower bound of the time it spends outside bpf(2); the C loader makes its calls one after another',
+      }),
+    );
+  }
 }
 
 /** The gadget-cap CLI (packages/gadget-cap/dist/cli.cjs), or undefined when it is not built. */
@@ -201,9 +286,9 @@ export function shebangFlags(script: string): string[] {
 /**
  * Spawn the trace-capabilities CLI (with its shebang's node options), time its readiness line, keep it tracing `holdSeconds`, read its
  * peak RSS from /proc/<pid>/status, then stop it with SIGINT (its normal way out). With `codeCache: false`
- * the CLI compiles its code as on a first run.
+ * the CLI compiles its code as on a first run. `onReady` is called when the readiness line arrives.
  */
-export function runCli(holdSeconds: number, options: { codeCache?: boolean } = {}): Promise<CliRun> {
+export function runCli(holdSeconds: number, options: { codeCache?: boolean; onReady?: () => void } = {}): Promise<CliRun> {
   return new Promise((resolve, reject) => {
     const env = options.codeCache === false ? withoutCodeCache() : { ...process.env, TSBPF_CACHE_DIR: CODE_CACHE_DIR };
     const t0 = performance.now();
@@ -219,6 +304,7 @@ export function runCli(holdSeconds: number, options: { codeCache?: boolean } = {
       err += d;
       if (readyMs === undefined && CLI_READY.test(err)) {
         readyMs = performance.now() - t0;
+        options.onReady?.();
         setTimeout(() => {
           try {
             vmhwmKb = Number(/^VmHWM:\s+(\d+)/m.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))?.[1] ?? -1);
