@@ -80,7 +80,7 @@ export async function benchMaps(ctx: BenchContext): Promise<void> {
       const ops = ['update', 'lookup', 'delete', 'update_batch', 'lookup_batch', 'delete_batch', 'getpid', 'syscall4'];
       for (const op of ops) {
         for (const [f, fname] of FLAVOURS) {
-          // getpid() is timed by the raw flavour only: the floor of one FFI crossing, no target.
+          // The FFI floors (getpid, syscall4) are timed by the raw flavour only; they have no target.
           const floor = FLOOR_OPS[op];
           const label = floor ? `${type} run: ${floor}` : `${type} ${op} (${fname})`;
           const mine = opSamples(ts.get(f), op);

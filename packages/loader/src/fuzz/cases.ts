@@ -23,6 +23,7 @@ import { readdirSync, readlinkSync } from 'node:fs';
 import { Collection } from '../collection.js';
 import { CollectionSpec } from '../spec/collection.js';
 import { linkProgram } from '../spec/linker.js';
+import { threadCpuTimes } from '../sys/ffi.js';
 import type { BtfInfo, Corpus, ObjectInput } from './corpus.js';
 import { damageBytes, mutateBtf, mutateBtfExt, mutateElf, mutateInsns, randomInsns, truncate } from './mutate.js';
 import { Rng } from './rng.js';
@@ -57,6 +58,11 @@ export interface CaseResult {
   message?: string;
   stack?: string;
   ms: number;
+  /**
+   * Of {@link ms}, the CPU time the case's thread spent in the kernel (creating the maps and
+   * verifying the programs a `load` case asks for), when known: tick-sampled, see `threadCpuTimes`.
+   */
+  kernelMs?: number;
 }
 
 /** Stop a case's pipeline: the error decides the outcome. */
@@ -292,8 +298,15 @@ function eventCase(g: Guard, rng: Rng, setup: EventSetup): string | undefined {
   return undefined;
 }
 
-/** Build and run the case for `target` with `seed`. Never throws. */
+/** Build and run the case for `target` with `seed`, with its thread's kernel time. Never throws. */
 export function runCase(corpus: Corpus, target: FuzzTarget, seed: number): CaseResult {
+  const before = threadCpuTimes();
+  const r = runCaseBody(corpus, target, seed);
+  const after = threadCpuTimes();
+  return before && after ? { ...r, kernelMs: (after.systemNs - before.systemNs) / 1e6 } : r;
+}
+
+function runCaseBody(corpus: Corpus, target: FuzzTarget, seed: number): CaseResult {
   const rng = new Rng(seed);
   const g = new Guard();
   const t0 = performance.now();

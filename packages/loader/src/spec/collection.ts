@@ -39,6 +39,13 @@ const DATA_SECTION = /^\.(data|bss|rodata)(\..+)?$/;
 /** Largest `__kconfig` value we lay out (strings are the longest: CONFIG_* values are short). */
 const MAX_KCONFIG_VALUE = 4096;
 
+/**
+ * Largest data section (`.data`, `.bss`, `.rodata`…) we lay out as a map value: no kernel takes a
+ * larger array value (KMALLOC_MAX_SIZE: 4 MiB with 4 KiB pages, 512 MiB with 64 KiB pages), and a
+ * `.bss` has no bytes in the file to bound its size.
+ */
+const MAX_DATA_SECTION = 512 * 1024 * 1024;
+
 /** The parsed, editable description of a BPF object. */
 export class CollectionSpec {
   /** Label of the object (its path) used in error messages. */
@@ -308,6 +315,9 @@ class ObjectParser {
     for (const section of this.elf.sections) {
       if (!DATA_SECTION.test(section.name) || (section.flags & BigInt(SHF.ALLOC)) === 0n) continue;
       if (section.size === 0) continue;
+      if (section.size > MAX_DATA_SECTION) {
+        throw new SpecError('BAD_DATASEC', `${this.source}: section ${section.name} is ${section.size} bytes; a map value (which a data section becomes) is at most ${MAX_DATA_SECTION}`);
+      }
       const readOnly = section.name.startsWith('.rodata');
       const contents = section.type === SHT.NOBITS ? new Uint8Array(section.size) : this.elf.data(section).slice();
       let valueTypeId = 0;

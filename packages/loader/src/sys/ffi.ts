@@ -60,6 +60,7 @@ interface Native {
   capget: Fn<[Uint8Array, Uint8Array], number>;
   clockGettime: Fn<[number, Uint8Array], number>;
   getrlimit: Fn<[number, Uint8Array], number>;
+  getrusage: Fn<[number, Uint8Array], number>;
   schedSetaffinity: Fn<[number, number, Uint8Array], number>;
   setrlimit: Fn<[number, Uint8Array], number>;
   sysconf: Fn<[number], number>;
@@ -104,6 +105,7 @@ function lib(): Native {
     capget: f('int capget(void *hdrp, void *datap)'),
     clockGettime: f('int clock_gettime(int clk, void *ts)'),
     getrlimit: f('int getrlimit(int resource, void *rlim)'),
+    getrusage: f('int getrusage(int who, void *usage)'),
     schedSetaffinity: f('int sched_setaffinity(int pid, size_t cpusetsize, void *mask)'),
     setrlimit: f('int setrlimit(int resource, void *rlim)'),
     sysconf: f('long sysconf(int name)'),
@@ -406,6 +408,29 @@ export function capgetEffective(): bigint | undefined {
   if (capget(header, data) !== 0) return undefined;
   const dv = new DataView(data.buffer);
   return BigInt(dv.getUint32(0, true)) | (BigInt(dv.getUint32(12, true)) << 32n);
+}
+
+/** getrusage(2)'s `who` for the calling thread. */
+const RUSAGE_THREAD = 1;
+/** struct rusage on 64-bit Linux: two timevals, then fourteen longs. */
+const rusage = new Uint8Array(144);
+
+/**
+ * CPU time the calling thread has used so far, in nanoseconds, split into user and kernel time
+ * (getrusage(2) with RUSAGE_THREAD; Linux samples the split at the scheduler tick, so it is
+ * meaningful over milliseconds, not microseconds). Undefined when the call is unavailable.
+ */
+export function threadCpuTimes(): { userNs: number; systemNs: number } | undefined {
+  let getrusage: Native['getrusage'];
+  try {
+    getrusage = lib().getrusage;
+  } catch {
+    return undefined;
+  }
+  if (getrusage(RUSAGE_THREAD, rusage) !== 0) return undefined;
+  const dv = new DataView(rusage.buffer);
+  const timeval = (at: number): number => Number(dv.getBigInt64(at, true)) * 1e9 + Number(dv.getBigInt64(at + 8, true)) * 1e3;
+  return { userNs: timeval(0), systemNs: timeval(16) };
 }
 
 /** Clock ids for {@link clockGettime}. */

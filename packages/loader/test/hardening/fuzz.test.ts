@@ -61,7 +61,7 @@ describe('fuzz slice', () => {
       const seed = caseSeed(SEED, 17);
       const a = runCase(corpus, t, seed);
       const b = runCase(corpus, t, seed);
-      expect({ ...b, ms: 0 }).toEqual({ ...a, ms: 0 });
+      expect({ ...b, ms: 0, kernelMs: 0 }).toEqual({ ...a, ms: 0, kernelMs: 0 });
     }
     expect(caseSeed(1, 0)).not.toBe(caseSeed(1, 1));
     expect(new Rng(5).u32()).toBe(new Rng(5).u32());
@@ -73,6 +73,19 @@ describe('fuzz slice', () => {
     expect(judge({ ...base, outcome: 'typed', code: 'X', ms: 5 }, 0, { hangMs: 1000, rssLimitMb: 1 }).outcome).toBe('memory');
     expect(judge({ ...base, outcome: 'typed', code: 'X', ms: 5 }, process.memoryUsage().rss, { hangMs: 1000, rssLimitMb: 1024 }).outcome).toBe('typed');
     expect(judge({ ...base, outcome: 'untyped', ms: 5000 }, 0, { hangMs: 1, rssLimitMb: 1 }).outcome).toBe('untyped');
+    // Time the kernel spent on what the case asked for is not a hang; the rest of the time is.
+    const limits = { hangMs: 1000, rssLimitMb: 1024 };
+    expect(judge({ ...base, outcome: 'ok', ms: 4700, kernelMs: 4400 }, process.memoryUsage().rss, limits).outcome).toBe('ok');
+    const slow = judge({ ...base, outcome: 'ok', ms: 4700, kernelMs: 3000 }, process.memoryUsage().rss, limits);
+    expect(slow.outcome).toBe('hang');
+    expect(slow.message).toMatch(/4700 ms, 3000 ms of it in the kernel/);
+  });
+
+  it('a case reports the kernel time of its thread', () => {
+    const corpus = loadCorpus({ root: repoRoot, kernelBtfPath: null });
+    const r = runCase(corpus, 'elf', caseSeed(SEED, 3));
+    expect(r.kernelMs).toBeGreaterThanOrEqual(0);
+    expect(r.kernelMs).toBeLessThanOrEqual(r.ms + 10);
   });
 
   it.skipIf(!existsSync(fuzzMain))('the CLI runs in a worker, prints a summary and exits 0; bad usage exits 2', () => {

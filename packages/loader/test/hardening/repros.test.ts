@@ -76,6 +76,31 @@ describe('fuzz findings', () => {
     expect(arrays).toBeGreaterThan(0);
   });
 
+  it('spec: a .bss section header claiming 2^47 bytes is a typed error, not a RangeError from the allocation (elf seed 3404522108)', () => {
+    // spec/collection.ts ObjectParser.readDataSections allocated `new Uint8Array(sh_size)` for a
+    // NOBITS section, whose size no file bytes bound: RangeError "Invalid typed array length".
+    const bytes = new Uint8Array(readFileSync(testdataPath('globals.bpf.o')));
+    const dv = new DataView(bytes.buffer);
+    const shoff = Number(dv.getBigUint64(0x28, true));
+    const shentsize = dv.getUint16(0x3a, true);
+    const shnum = dv.getUint16(0x3c, true);
+    const strtab = shoff + dv.getUint16(0x3e, true) * shentsize;
+    const strOff = Number(dv.getBigUint64(strtab + 24, true));
+    let patched = 0;
+    for (let i = 0; i < shnum; i++) {
+      const h = shoff + i * shentsize;
+      const nameAt = strOff + dv.getUint32(h, true);
+      const name = new TextDecoder().decode(bytes.subarray(nameAt, bytes.indexOf(0, nameAt)));
+      if (name !== '.bss') continue;
+      dv.setBigUint64(h + 32, 2n ** 47n, true);
+      patched++;
+    }
+    expect(patched).toBe(1);
+    const err = thrown(() => CollectionSpec.fromBuffer(bytes, 'bss-2^47'));
+    expect(err).toBeInstanceOf(TsbpfError);
+    expect((err as TsbpfError).code).toBe('BAD_DATASEC');
+  });
+
   it('collection: a map whose BTF value type is broken leaves no descriptor behind, and its typed use is a typed error (load seeds 3610852862, 2357173772, 3147190310)', () => {
     // Found as a leak: Loader.createMap created the map fd, then `new BpfMap(fd, desc)` compiled
     // the codecs and threw outside the try that closes the fd. Fixed in ea660dc (codecs compiled
