@@ -59,8 +59,9 @@ export interface CaseResult {
   stack?: string;
   ms: number;
   /**
-   * Of {@link ms}, the CPU time the case's thread spent in the kernel (creating the maps and
-   * verifying the programs a `load` case asks for), when known: tick-sampled, see `threadCpuTimes`.
+   * CPU time the case's thread spent in the kernel while it ran (creating the maps and verifying
+   * the programs a `load` case asks for), when known: tick-sampled (see `threadCpuTimes`) and taken
+   * over a slightly wider window than {@link ms}, so it can exceed it by a tick.
    */
   kernelMs?: number;
 }

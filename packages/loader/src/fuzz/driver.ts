@@ -2,13 +2,15 @@
  * Runs many fuzz cases and keeps score. Cases run in a worker thread so a case that never returns
  * can be killed (watchdog) and one that allocates without bound hits the worker's heap limit
  * instead of the machine; the run then resumes at the next case. Each case is also timed where
- * it runs: over `hangMs` it runs once more and, slow again, counts as a hang. Resident memory is sampled after every case: growth
- * past `rssLimitMb` over the warmed-up baseline is a failure of that case.
+ * it runs: over `hangMs` (outside the kernel, for `load` cases) it runs once more and, slow again,
+ * counts as a hang. Resident memory is sampled after every case: growth past `rssLimitMb` over the
+ * warmed-up baseline is a failure of that case.
  */
 import { Worker } from 'node:worker_threads';
 import { FUZZ_TARGETS, OUTCOMES, coreTargets, runCase, type CaseResult, type FuzzTarget, type Outcome } from './cases.js';
 import { loadCorpus, type Corpus } from './corpus.js';
 import { caseSeed } from './rng.js';
+import { threadCpuTimes } from '../sys/ffi.js';
 
 /** Options of a fuzz run. */
 export interface FuzzOptions {
@@ -97,19 +99,22 @@ export function runTimedCase(corpus: Corpus, target: FuzzTarget, seed: number, h
 }
 
 /**
- * A case's time outside the kernel: what the hang limit applies to. The kernel's own work on what
- * a case asks for (a map of a million entries, a long verification) is not a hang of the loader.
+ * The time the hang limit applies to: for a `load` case, its time outside the kernel, since the
+ * kernel's own work on what the case asks for (a map of a million entries, a long verification)
+ * is not a hang of the loader; for the other targets, which make no kernel calls of their own,
+ * all of it (their system time is page faults of their own allocations).
  */
 export function outsideKernelMs(r: CaseResult): number {
-  return r.ms - (r.kernelMs ?? 0);
+  return r.target === 'load' ? r.ms - (r.kernelMs ?? 0) : r.ms;
 }
 
 /** Classify a finished case with the time and memory limits. */
 export function judge(r: CaseResult, baselineRss: number, options: Pick<FuzzOptions, 'hangMs' | 'rssLimitMb'>): CaseResult {
   if (r.outcome === 'untyped') return r;
   if (outsideKernelMs(r) > options.hangMs) {
-    const kernel = r.kernelMs ? `, ${Math.round(r.kernelMs)} ms of it in the kernel` : '';
-    return { ...r, outcome: 'hang', message: `case took ${Math.round(r.ms)} ms${kernel} (limit ${options.hangMs} ms outside the kernel); it ended ${r.outcome}${r.code ? ` ${r.code}` : ''}` };
+    const limit = r.target === 'load' ? `${options.hangMs} ms outside the kernel` : `${options.hangMs} ms`;
+    const kernel = r.target === 'load' && r.kernelMs ? `, ${Math.round(r.kernelMs)} ms of it in the kernel` : '';
+    return { ...r, outcome: 'hang', message: `case took ${Math.round(r.ms)} ms${kernel} (limit ${limit}); it ended ${r.outcome}${r.code ? ` ${r.code}` : ''}` };
   }
   const rss = process.memoryUsage().rss;
   if (rss - baselineRss > options.rssLimitMb * MB) {
@@ -156,12 +161,23 @@ export interface WorkerTask {
 const SELFTEST_CASE = 3;
 
 /**
- * The driver's own check (`TSBPF_FUZZ_SELFTEST=throw|hang|oom`): case 3 throws an untyped error,
- * spins forever, or allocates until the heap limit, so a test can see each one caught and the
- * run resume at the next case.
+ * The driver's own check (`TSBPF_FUZZ_SELFTEST=throw|hang|slow|oom`): case 3 throws an untyped
+ * error, spins forever, spins in JavaScript for twice `hangMs` and returns (as a `load` case, whose
+ * kernel time would be exempt: its user time must still count), or allocates until the heap limit,
+ * so a test can see each one caught and the run resume at the next case.
  */
-function selfTestCase(kind: string, target: FuzzTarget, seed: number): CaseResult {
+function selfTestCase(kind: string, target: FuzzTarget, seed: number, hangMs: number): CaseResult {
   if (kind === 'hang') for (;;);
+  if (kind === 'slow') {
+    const before = threadCpuTimes();
+    const t0 = performance.now();
+    while (performance.now() - t0 < 2 * hangMs) {
+      // spinning in JavaScript: user time
+    }
+    const after = threadCpuTimes();
+    const kernelMs = before && after ? (after.systemNs - before.systemNs) / 1e6 : undefined;
+    return { target: 'load', seed, outcome: 'ok', input: 'self-test', ms: performance.now() - t0, kernelMs };
+  }
   if (kind === 'oom') {
     const hoard: number[][] = [];
     for (;;) hoard.push(new Array<number>(1 << 20).fill(hoard.length));
@@ -187,7 +203,11 @@ export function workerMain(task: WorkerTask, post: (m: WorkerMessage) => void): 
     }
     Atomics.store(shared, 0, i);
     Atomics.store(shared, 1, 1);
-    const r = i === SELFTEST_CASE && selftest ? selfTestCase(selftest, targetOf(options, i), caseSeed(options.seed, i)) : judge(runTimedCase(corpus, targetOf(options, i), caseSeed(options.seed, i), options.hangMs), baseline, options);
+    const r = judge(
+      i === SELFTEST_CASE && selftest ? selfTestCase(selftest, targetOf(options, i), caseSeed(options.seed, i), options.hangMs) : runTimedCase(corpus, targetOf(options, i), caseSeed(options.seed, i), options.hangMs),
+      baseline,
+      options,
+    );
     Atomics.store(shared, 1, 0);
     batch.push(r.outcome === 'ok' || r.outcome === 'typed' ? { index: i, target: r.target, seed: r.seed, outcome: r.outcome, code: r.code, input: r.ms > 200 ? r.input : '', ms: r.ms } : { ...r, index: i });
     if (batch.length >= 250 || i === task.to - 1) {

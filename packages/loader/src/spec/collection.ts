@@ -251,7 +251,15 @@ class ObjectParser {
         const sym = inSection?.get(name);
         return sym ? { ...v, offset: sym.value, size: v.size || sym.size } : v;
       });
+      this.checkDataSectionSize(section);
       btf.replace(id, { ...ds, size: section.size, vars });
+    }
+  }
+
+  /** A data section becomes a map value (and its size a DATASEC's): refuse one no kernel would take. */
+  private checkDataSectionSize(section: { name: string; size: number }): void {
+    if (section.size > MAX_DATA_SECTION) {
+      throw new SpecError('BAD_DATASEC', `${this.source}: section ${section.name} is ${section.size} bytes; a map value (which a data section becomes) is at most ${MAX_DATA_SECTION}`);
     }
   }
 
@@ -315,9 +323,7 @@ class ObjectParser {
     for (const section of this.elf.sections) {
       if (!DATA_SECTION.test(section.name) || (section.flags & BigInt(SHF.ALLOC)) === 0n) continue;
       if (section.size === 0) continue;
-      if (section.size > MAX_DATA_SECTION) {
-        throw new SpecError('BAD_DATASEC', `${this.source}: section ${section.name} is ${section.size} bytes; a map value (which a data section becomes) is at most ${MAX_DATA_SECTION}`);
-      }
+      this.checkDataSectionSize(section);
       const readOnly = section.name.startsWith('.rodata');
       const contents = section.type === SHT.NOBITS ? new Uint8Array(section.size) : this.elf.data(section).slice();
       let valueTypeId = 0;

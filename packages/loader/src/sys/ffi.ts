@@ -60,7 +60,6 @@ interface Native {
   capget: Fn<[Uint8Array, Uint8Array], number>;
   clockGettime: Fn<[number, Uint8Array], number>;
   getrlimit: Fn<[number, Uint8Array], number>;
-  getrusage: Fn<[number, Uint8Array], number>;
   schedSetaffinity: Fn<[number, number, Uint8Array], number>;
   setrlimit: Fn<[number, Uint8Array], number>;
   sysconf: Fn<[number], number>;
@@ -105,7 +104,6 @@ function lib(): Native {
     capget: f('int capget(void *hdrp, void *datap)'),
     clockGettime: f('int clock_gettime(int clk, void *ts)'),
     getrlimit: f('int getrlimit(int resource, void *rlim)'),
-    getrusage: f('int getrusage(int who, void *usage)'),
     schedSetaffinity: f('int sched_setaffinity(int pid, size_t cpusetsize, void *mask)'),
     setrlimit: f('int setrlimit(int resource, void *rlim)'),
     sysconf: f('long sysconf(int name)'),
@@ -414,6 +412,7 @@ export function capgetEffective(): bigint | undefined {
 const RUSAGE_THREAD = 1;
 /** struct rusage on 64-bit Linux: two timevals, then fourteen longs. */
 const rusage = new Uint8Array(144);
+let getrusage: Fn<[number, Uint8Array], number> | undefined;
 
 /**
  * CPU time the calling thread has used so far, in nanoseconds, split into user and kernel time
@@ -421,9 +420,9 @@ const rusage = new Uint8Array(144);
  * meaningful over milliseconds, not microseconds). Undefined when the call is unavailable.
  */
 export function threadCpuTimes(): { userNs: number; systemNs: number } | undefined {
-  let getrusage: Native['getrusage'];
   try {
-    getrusage = lib().getrusage;
+    // Bound on first use, not with the others: only diagnostics (the fuzzer) need it.
+    getrusage ??= koffi().load('libc.so.6').func('int getrusage(int who, void *usage)') as Fn<[number, Uint8Array], number>;
   } catch {
     return undefined;
   }

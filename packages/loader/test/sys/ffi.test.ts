@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { closeSync, copyFileSync, mkdtempSync, openSync, readFileSync, readSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -21,6 +21,7 @@ import {
   setrlimit,
   syscallNumbers,
 } from '../../src/sys/index.js';
+import { threadCpuTimes } from '../../src/sys/ffi.js';
 import { repoRoot } from '../testdata.js';
 
 describe('libc bindings', () => {
@@ -28,6 +29,36 @@ describe('libc bindings', () => {
     const n = syscallNumbers();
     expect(n.bpf).toBe(process.arch === 'x64' ? 321 : 280);
     expect(n.perfEventOpen).toBe(process.arch === 'x64' ? 298 : 241);
+  });
+
+  it('splits this thread\'s CPU time into user and kernel time (getrusage RUSAGE_THREAD)', () => {
+    // Each phase runs long enough for the tick-sampled split (250 Hz here) to see it.
+    const spend = (ms: number, work: () => void): { user: number; system: number } => {
+      const before = threadCpuTimes();
+      const t0 = performance.now();
+      while (performance.now() - t0 < ms) work();
+      const after = threadCpuTimes();
+      if (!before || !after) throw new Error('getrusage unavailable');
+      return { user: (after.userNs - before.userNs) / 1e6, system: (after.systemNs - before.systemNs) / 1e6 };
+    };
+    let sink = 0;
+    const js = spend(120, () => {
+      for (let i = 0; i < 10_000; i++) sink = (sink + i * i) % 1_000_003;
+    });
+    const fd = openSync('/dev/zero', 'r');
+    const buf = Buffer.alloc(4 << 20);
+    let kernel: { user: number; system: number };
+    try {
+      // Each read has the kernel clear 4 MiB: system time.
+      kernel = spend(120, () => void readSync(fd, buf, 0, buf.length, null));
+    } finally {
+      closeSync(fd);
+    }
+    expect(sink).toBeGreaterThanOrEqual(0);
+    expect(js.user).toBeGreaterThan(js.system);
+    expect(js.user).toBeGreaterThan(40);
+    expect(kernel.system).toBeGreaterThan(kernel.user);
+    expect(kernel.system).toBeGreaterThan(40);
   });
 
   it('reports process identity like Node does', () => {
