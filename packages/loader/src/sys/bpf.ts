@@ -455,10 +455,12 @@ function withLog(
   const initial = Math.max(128, opts.initialLogSize ?? 64 * 1024);
   const max = Math.max(initial, opts.maxLogSize ?? 16 * 1024 * 1024);
   // First attempt without a log, unless one was asked for: logging slows the verifier down.
+  let verdict: number | undefined;
   if (!requestedLevel) {
     const { r } = run(undefined, undefined);
     if (r >= 0) return { fd: new Fd(r, label), log: undefined };
     if (r === -ERRNO.EAGAIN) throw new SyscallError(cmdLabel(cmd), ERRNO.EAGAIN, { context: label });
+    verdict = -r;
   }
   const level = requestedLevel || opts.retryLogLevel || 1;
   let size = initial;
@@ -468,22 +470,33 @@ function withLog(
     if (r >= 0) return { fd: new Fd(r, label), log: logText(buf) };
     // Interrupted on every attempt: the log is a fragment of an unfinished run, not a verdict.
     if (r === -ERRNO.EAGAIN) throw new SyscallError(cmdLabel(cmd), ERRNO.EAGAIN, { context: label });
-    if (r === -ERRNO.ENOSPC && size < max) {
-      // Kernels 6.4+ report the size they needed; older ones leave 0 and we double.
+    // Kernels 6.4+ report the size they needed and keep the log's tail, where the verdict is, when
+    // the buffer is too small. A log that would not fit even in `max` is reported from that tail
+    // at once: another attempt means another verification (seconds, for a program the verifier
+    // gave up on after a million instructions) for only a longer tail.
+    const tooLong = r === -ERRNO.ENOSPC && trueSize > max;
+    if (r === -ERRNO.ENOSPC && size < max && !tooLong) {
+      // Older kernels leave trueSize 0: double.
       size = Math.min(max, trueSize > size ? trueSize : size * 2);
       continue;
     }
-    throw new SyscallError(cmdLabel(cmd), -r, {
-      context: r === -ERRNO.ENOSPC ? `${label}; log truncated at ${size} bytes` : label,
-      log: logText(buf),
-    });
+    let context = label;
+    if (tooLong) context = `${label}; the log is ${trueSize} bytes, over the ${max}-byte limit: its last ${size} bytes are kept`;
+    else if (r === -ERRNO.ENOSPC) context = `${label}; log truncated at ${size} bytes`;
+    // A log that overflows makes the kernel answer ENOSPC instead of its verdict: the attempt
+    // without a log, when there was one, said what the verdict was.
+    const errno = r === -ERRNO.ENOSPC && verdict !== undefined ? verdict : -r;
+    throw new SyscallError(cmdLabel(cmd), errno, { context, log: logText(buf) });
   }
 }
 
 /**
  * Loads a program, fetching the verifier log only when needed: tries without a log first, then with
- * `logLevel` (default 1) and a log buffer that doubles on ENOSPC up to `maxLogSize`.
- * @throws SyscallError with the complete verifier log in `.log`.
+ * `logLevel` (default 1) and a log buffer that grows on ENOSPC up to `maxLogSize` (to the size the
+ * kernel reports on 6.4+, else doubling). A log longer than `maxLogSize` on 6.4+ is reported from
+ * its tail, which the kernel keeps, without verifying again.
+ * @throws SyscallError with the verifier log in `.log` (complete unless the context says it was
+ *   truncated), and the errno of the verdict.
  */
 export function progLoadWithLog(attrs: ProgLoadAttr, opts: LogOptions = {}): LoadResult {
   const label = attrs.progName ? `program "${attrs.progName}"` : 'program';
