@@ -45,7 +45,10 @@ export interface CollectionOptions {
   kernelBtf?: Btf | string;
   /** Verifier log level used when a load fails and is retried with a log (default 1). */
   logLevel?: number;
-  /** Largest verifier log buffer (default 16 MiB). */
+  /**
+   * Largest verifier log buffer (default 16 MiB). On 6.4+ a longer log is reported at once from
+   * the tail (where the verdict is) that the first, 64 KiB, buffer kept.
+   */
   maxLogSize?: number;
   /** Called with notices (e.g. "loading without BTF"); default: silent. */
   onWarning?: (message: string) => void;

@@ -431,7 +431,10 @@ export async function progLoadAsync(attrs: ProgLoadAttr): Promise<Fd> {
 export interface LogOptions {
   /** First log buffer size in bytes (at least 128; default 64 KiB). */
   initialLogSize?: number;
-  /** Largest log buffer tried (default 16 MiB); past it the truncated log is reported. */
+  /**
+   * Largest log buffer tried (default 16 MiB); past it the truncated log is reported. On 6.4+ a
+   * log longer than this is reported at once from the tail the first buffer kept.
+   */
   maxLogSize?: number;
   /** Log level of the retry that fetches the log after a failure without one (default 1; 2 logs every instruction's state). */
   retryLogLevel?: number;
@@ -444,6 +447,9 @@ export interface LoadResult {
   /** The verifier log, when the load ran with logging. */
   log: string | undefined;
 }
+
+/** `log_level` flag asking the kernel to keep the log's head rather than rotate (BPF_LOG_FIXED). */
+const BPF_LOG_FIXED = 8;
 
 function withLog(
   run: (logBuf: Uint8Array | undefined, logLevel: number | undefined) => { r: number; trueSize: number },
@@ -474,7 +480,8 @@ function withLog(
     // the buffer is too small. A log that would not fit even in `max` is reported from that tail
     // at once: another attempt means another verification (seconds, for a program the verifier
     // gave up on after a million instructions) for only a longer tail.
-    const tooLong = r === -ERRNO.ENOSPC && trueSize > max;
+    // (BPF_LOG_FIXED in the level asks for the head instead: then grow as on older kernels.)
+    const tooLong = r === -ERRNO.ENOSPC && trueSize > max && (level & BPF_LOG_FIXED) === 0;
     if (r === -ERRNO.ENOSPC && size < max && !tooLong) {
       // Older kernels leave trueSize 0: double.
       size = Math.min(max, trueSize > size ? trueSize : size * 2);
@@ -486,7 +493,10 @@ function withLog(
     // A log that overflows makes the kernel answer ENOSPC instead of its verdict: the attempt
     // without a log, when there was one, said what the verdict was.
     const errno = r === -ERRNO.ENOSPC && verdict !== undefined ? verdict : -r;
-    throw new SyscallError(cmdLabel(cmd), errno, { context, log: logText(buf) });
+    const text = logText(buf);
+    // A kept tail starts wherever the kernel's rotation cut it: from its first whole line.
+    const log = tooLong && text?.includes('\n') ? text.slice(text.indexOf('\n') + 1) : text;
+    throw new SyscallError(cmdLabel(cmd), errno, { context, log });
   }
 }
 

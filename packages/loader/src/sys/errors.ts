@@ -56,6 +56,8 @@ function explain(errno: number, syscall: string): string | undefined {
     case ERRNO.EACCES:
       return 'refused by the verifier or by permissions on the object';
     case ERRNO.E2BIG:
+      // The verifier's own E2BIG: a program over its instruction or complexity limit.
+      if (syscall === 'bpf(BPF_PROG_LOAD)') return 'program too large or too complex for the verifier (see its log), or a field this kernel does not know';
       return syscall.startsWith('bpf(')
         ? 'kernel does not know a field of this command (too new for this kernel)'
         : 'attribute structure too large for this kernel';

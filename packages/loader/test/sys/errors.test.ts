@@ -37,6 +37,8 @@ describe('SyscallError', () => {
     expect(new SyscallError('bpf(BPF_LINK_CREATE)', ERRNO.E2BIG).message).toMatch(
       /E2BIG: kernel does not know a field of this command \(too new for this kernel\)/,
     );
+    // From a program load, E2BIG is most often the verifier's: over its instruction or complexity limit.
+    expect(new SyscallError('bpf(BPF_PROG_LOAD)', ERRNO.E2BIG).message).toMatch(/E2BIG: program too large or too complex for the verifier/);
   });
 
   it('falls back to the errno description and to E<n> for unknown numbers', () => {
