@@ -17,6 +17,12 @@ type Loader = typeof import('@tsbpf/loader');
 /** Commands of bpf(2) the benchmarks report (uapi `enum bpf_cmd`). */
 export const BPF_CMD_NUMBER = { lookup: 1, update: 2, delete: 3, progLoad: 5 } as const;
 
+/** `struct total` of the tracer's `totals` map. */
+interface Total {
+  ns: bigint;
+  calls: bigint;
+}
+
 /** What one child process spent in the kernel, per bpf(2) command number. */
 export type KernelTimes = Map<number, { ns: number; calls: number }>;
 
@@ -24,12 +30,13 @@ export type KernelTimes = Map<number, { ns: number; calls: number }>;
 export class SyscallTimer {
   readonly #L: Loader;
   readonly #collection: InstanceType<Loader['Collection']>;
-  readonly #totals: InstanceType<Loader['BpfMap']>;
+  /** `totals`: per bpf(2) command, `struct total` (decoded from the object's BTF). */
+  readonly #totals: InstanceType<typeof import('@tsbpf/loader').BpfMap<number, Total>>;
 
   private constructor(L: Loader, collection: InstanceType<Loader['Collection']>) {
     this.#L = L;
     this.#collection = collection;
-    this.#totals = collection.map('totals');
+    this.#totals = collection.map<number, Total>('totals');
   }
 
   /**
@@ -62,11 +69,11 @@ export class SyscallTimer {
   /**
    * Runs `body` with the tracer attached and following this process's children, detaching it
    * afterwards: it slows every syscall of the machine, so no timed run may happen meanwhile.
-   * `body` starts one child at a time and calls {@link take} after each.
+   * `body` starts one child at a time, each through {@link measure}.
    */
   async attached<T>(body: () => Promise<T>): Promise<T> {
     const links: { close(): void }[] = [];
-    this.take();
+    this.#take();
     this.#collection.writeVariable('parent_tgid', process.pid);
     try {
       for (const name of ['bpf_enter', 'bpf_exit']) links.push(this.#L.attachProgram(this.#collection.program(name)));
@@ -77,21 +84,33 @@ export class SyscallTimer {
     }
   }
 
-  /** What the children's bpf(2) calls cost in the kernel since the last call; the totals restart from zero. */
-  take(): KernelTimes {
+  /**
+   * Runs one child (started by `run`, inside {@link attached}) and returns what its bpf(2) calls
+   * cost in the kernel: up to the moment `run` calls `mark` (e.g. at a readiness line), else to its
+   * end. What the child does after that is dropped, also when `run` throws, so that it cannot
+   * count for the next one.
+   */
+  async measure<T>(run: (mark: () => void) => Promise<T>): Promise<{ result: T; times: KernelTimes }> {
+    let marked: KernelTimes | undefined;
+    try {
+      const result = await run(() => {
+        marked ??= this.#take();
+      });
+      return { result, times: marked ?? this.#take() };
+    } finally {
+      this.#take();
+    }
+  }
+
+  /** The totals since the last call, per command; they restart from zero. */
+  #take(): KernelTimes {
     const out: KernelTimes = new Map();
-    const key = new Uint8Array(4);
-    const kv = new DataView(key.buffer);
-    const zero = new Uint8Array(this.#totals.valueSize);
     for (let cmd = 0; cmd < this.#totals.maxEntries; cmd++) {
-      kv.setUint32(0, cmd, true);
-      const v = this.#totals.lookupBytes(key);
-      if (!v) continue;
-      const dv = new DataView(v.buffer, v.byteOffset, v.byteLength);
-      const calls = Number(dv.getBigUint64(8, true));
-      if (calls === 0) continue;
-      out.set(cmd, { ns: Number(dv.getBigUint64(0, true)), calls });
-      this.#totals.updateBytes(key, zero);
+      // An array map, not per-CPU: one value.
+      const t = this.#totals.lookup(cmd) as Total | undefined;
+      if (!t || t.calls === 0n) continue;
+      out.set(cmd, { ns: Number(t.ns), calls: Number(t.calls) });
+      this.#totals.update(cmd, { ns: 0n, calls: 0n });
     }
     return out;
   }

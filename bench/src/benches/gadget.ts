@@ -195,16 +195,8 @@ export async function benchGadget(ctx: BenchContext): Promise<void> {
  * r's traced time in bpf(2)).
  */
 async function startKernelTime(ctx: BenchContext, timer: SyscallTimer, lib: Libbpf, untraced: { cli: readonly (CliRun | undefined)[]; peer: readonly { readyMs: number }[] }): Promise<void> {
-  // Up to the readiness line; what a child does after it (exit) is taken apart and dropped.
-  const traced = async (run: (onReady: () => void) => Promise<unknown>): Promise<KernelTimes | undefined> => {
-    let atReady: KernelTimes | undefined;
-    try {
-      await run(() => (atReady = timer.take()));
-    } finally {
-      timer.take();
-    }
-    return atReady;
-  };
+  // Up to the readiness line; what a child does after it (exit) is dropped.
+  const traced = async (run: (onReady: () => void) => Promise<unknown>): Promise<KernelTimes> => (await timer.measure(run)).times;
   const errors: string[] = [];
   const failed = (err: unknown): undefined => {
     errors.push((err as Error).message.split('\n')[0]);
@@ -225,6 +217,12 @@ async function startKernelTime(ctx: BenchContext, timer: SyscallTimer, lib: Libb
   const kTheirs = ms(theirs, totalNs);
   if (kMine.length === 0 || kTheirs.length === 0) {
     ctx.skipped.push({ bench: 'gadget kernel time', reason: `failed: no traced start of ${kMine.length === 0 ? 'the CLI' : 'the libbpf loader'} reached its readiness line` });
+    return;
+  }
+  // Every start loads programs: a tracer that saw none followed something else.
+  const withoutLoads = [...mine, ...theirs].filter((t) => t !== undefined && (t.get(BPF_CMD_NUMBER.progLoad)?.calls ?? 0) === 0).length;
+  if (withoutLoads > 0) {
+    ctx.skipped.push({ bench: 'gadget kernel time', reason: `failed: the bpf(2) tracer saw no program load in ${withoutLoads} traced starts` });
     return;
   }
   ctx.rows.push(row({ bench: 'gadget', case: 'process start → ready: time in bpf(2), summed over threads (trace-capabilities CLI; traced runs)', unit: 'ms', tsbpf: stat(kMine), peer: stat(kTheirs), peerLabel }));

@@ -137,12 +137,8 @@ function opSamples(results: readonly MapsResult[] | undefined, op: string): numb
  */
 async function kernelSplit(ctx: BenchContext, timer: SyscallTimer, type: string, lib: Libbpf, tsArgs: string[], peerArgs: string[], callsPerOp: number): Promise<void> {
   const traced = async (cmd: string, args: string[]): Promise<{ kernel: KernelTimes; wall: MapsResult }> => {
-    try {
-      const wall = (await runChild<MapsResult>(cmd, args)).json;
-      return { kernel: timer.take(), wall };
-    } finally {
-      timer.take(); // a failed run's calls must not count for the next one
-    }
+    const { result, times } = await timer.measure(() => runChild<MapsResult>(cmd, args));
+    return { kernel: times, wall: result.json };
   };
   const { a: mine, b: theirs } = await timer.attached(() =>
     alternate(
@@ -154,6 +150,7 @@ async function kernelSplit(ctx: BenchContext, timer: SyscallTimer, type: string,
   const plain = theirs.map((t) => t.plain);
   const threaded = theirs.map((t) => t.threaded);
   for (const op of SINGLE_OPS) {
+    if (op === 'delete' && type !== 'hash') continue; // array elements cannot be deleted
     const cmd = BPF_CMD_NUMBER[op];
     const kernel = (runs: readonly { kernel: KernelTimes }[]): number[] => runs.map((r) => nsPerCall(r.kernel, cmd)).filter((x): x is number => x !== undefined);
     const rest = (runs: readonly { kernel: KernelTimes; wall: MapsResult }[]): number[] =>
@@ -162,7 +159,6 @@ async function kernelSplit(ctx: BenchContext, timer: SyscallTimer, type: string,
         const wall = r.wall.nsPerOp[op];
         return k === undefined || wall === undefined ? [] : [wall - k];
       });
-    if (op === 'delete' && type !== 'hash') continue; // array elements cannot be deleted
     // Each process makes exactly `callsPerOp` calls of the op: a tracer that counts other calls (or
     // misses some) would explain nothing, so its figures are refused.
     const miscounted = [...mine, ...plain, ...threaded].map((r) => r.kernel.get(cmd)?.calls ?? 0).filter((c) => c !== callsPerOp);
@@ -170,8 +166,8 @@ async function kernelSplit(ctx: BenchContext, timer: SyscallTimer, type: string,
       ctx.skipped.push({ bench: 'maps kernel time', reason: `failed: the bpf(2) tracer counted ${miscounted.join(', ')} ${op} calls in processes that each made ${callsPerOp}` });
       continue;
     }
+    // Every run counted `callsPerOp` calls of the op: every run has a figure.
     const kMine = kernel(mine);
-    if (kMine.length === 0) continue;
     const label = `${type} ${op} (sys/bpf.ts raw): kernel time per bpf(2) call (traced runs)`;
     for (const [runs, peerLabel] of [
       [plain, libLabel(lib)],
