@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // Gadget cold-start peer: the libbpf way to bring up trace_capabilities_tp.bpf.o.
 //   gadget <object> [hold-seconds]
-// open → load → attach every program → ring_buffer__new on "events" → print the readiness
+// open → (the CLI's default map sizes) → load → attach every program → ring_buffer__new on "events" → print the readiness
 // marker on stderr ("READY") and a JSON line of phase times on stdout. With hold-seconds > 0 it
 // then consumes events (copying each record, as a tool printing them would) for that long and
 // reports its peak RSS.
@@ -36,6 +36,17 @@ int main(int argc, char **argv)
 	if (!obj) {
 		fprintf(stderr, "open %s: %s\n", argv[1], strerror(errno));
 		return 1;
+	}
+	// The maps tsbpf creates with one entry at the gadget's defaults (`seen` without unique:
+	// packages/gadget-cap/src/trace.ts; the user-stack map with collect_ustack off: the gadget
+	// runtime), so that both starts ask the kernel for the same maps.
+	static const char *const unused[] = { "seen", "ig_ustack" };
+	for (size_t i = 0; i < sizeof(unused) / sizeof(unused[0]); i++) {
+		struct bpf_map *m = bpf_object__find_map_by_name(obj, unused[i]);
+		if (m && bpf_map__set_max_entries(m, 1)) {
+			fprintf(stderr, "set_max_entries %s: %s\n", unused[i], strerror(errno));
+			return 1;
+		}
 	}
 	double t1 = now_ms();
 	int err = bpf_object__load(obj);

@@ -70,6 +70,10 @@ async function gadget(args: string[]): Promise<void> {
   const L = await loadLoader();
   const t1 = performance.now();
   const spec = L.CollectionSpec.fromFile(object);
+  // `seen` at one entry, as the CLI creates it without `unique` (packages/gadget-cap/src/trace.ts)
+  // and the C peer sets it; GadgetRun itself shrinks the stack maps whose switch is off.
+  const seen = spec.maps.get('seen');
+  if (seen) seen.maxEntries = 1;
   const t2 = performance.now();
   let firstAttach: number | undefined;
   const run = L.GadgetRun.start(spec, {

@@ -1,7 +1,7 @@
 import { copyFileSync, existsSync, mkdirSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { defineConfig } from 'tsup';
-import { cjsImportMetaUrl, lazyBuiltins } from '../loader/tsup.config';
+import { asciiBundle, cjsImportMetaUrl, lazyBuiltins } from '../loader/tsup.config';
 
 /**
  * Copies the committed gadget objects (repo bpf/gadgets/*.bpf.o) into this package's bpf/, so a
@@ -48,8 +48,13 @@ export default defineConfig([
     esbuildPlugins: [lazyBuiltins],
     esbuildOptions(options) {
       options.alias = { '@tsbpf/loader': join(__dirname, '..', 'loader', 'src', 'index.ts') };
+      // Strings escaped to ASCII: asciiBundle then only meets comments.
+      options.charset = 'ascii';
     },
-    onSuccess: async () => copyObjects(),
+    onSuccess: async () => {
+      asciiBundle(join(__dirname, 'dist', 'cli-bundle.cjs'));
+      copyObjects();
+    },
   },
   {
     // The bin (dist/cli.cjs): loads the bundle above through the code cache. CommonJS: starting

@@ -3,6 +3,8 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
+    // Pinning tests need bpffs at /sys/fs/bpf: mounted here when missing (as root).
+    globalSetup: ['test/support/bpffs.ts'],
     // Tests share one kernel: run files one at a time so fd counts and event streams stay deterministic.
     fileParallelism: false,
     passWithNoTests: false,

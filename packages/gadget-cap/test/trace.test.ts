@@ -250,23 +250,24 @@ describe('traceCapabilities (tracepoint strategy on this kernel)', () => {
     expect(t.lost).toBeGreaterThanOrEqual(3n);
   });
 
-  it('creates seen (written only with unique) with one entry unless unique is on', () => {
-    /** Max entries of the kernel map named `seen` among the maps this process holds. */
-    const seenSize = (unique: boolean): number | undefined => {
-      const t = trace({ comm: uniqueComm('seen'), unique });
+  it('creates the maps its options leave unused (seen without unique, uncollected stacks) with one entry', () => {
+    /** Max entries of seen, ig_kstack and ig_ustack among the maps this process holds during a trace. */
+    const sizes = (options: TraceCapabilitiesOptions): Record<string, number> => {
+      const t = trace({ comm: uniqueComm('sizes'), ...options });
       try {
+        const out: Record<string, number> = {};
         for (const id of bpfIdsOfProcess('self').maps) {
           using fd = mapGetFdById(id);
           const info = mapInfo(fd);
-          if (info.name === 'seen') return info.maxEntries;
+          if (['seen', 'ig_kstack', 'ig_ustack'].includes(info.name)) out[info.name] = info.maxEntries;
         }
-        return undefined;
+        return out;
       } finally {
         t.close();
       }
     };
-    expect(seenSize(false)).toBe(1);
-    expect(seenSize(true)).toBe(10240);
+    expect(sizes({})).toEqual({ seen: 1, ig_kstack: 10000, ig_ustack: 1 });
+    expect(sizes({ unique: true, collectKstack: false, collectUstack: true })).toEqual({ seen: 10240, ig_kstack: 1, ig_ustack: 10000 });
   });
 
   run('close() detaches every link and unloads every program', async () => {

@@ -5,9 +5,10 @@
  * here. A cache is an optimisation only: every function here reports failure instead of throwing,
  * and a caller that gets nothing does the work the cache would have saved.
  */
-import { accessSync, closeSync, constants as fsConstants, fstatSync, lstatSync, mkdirSync, openSync, readSync, renameSync, unlinkSync, writeFileSync, type Stats } from 'node:fs';
+import { accessSync, closeSync, constants as fsConstants, fstatSync, lstatSync, openSync, readSync, renameSync, unlinkSync, writeFileSync, type Stats } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { makeDirectories } from './mkdirs.js';
 
 /**
  * The default cache directory: `$TSBPF_CACHE_DIR` when set (empty: no cache), else
@@ -90,7 +91,7 @@ export function cacheDirWritable(dir: string): boolean {
   // Nothing is created below a level another user controls; what we create is checked again.
   if (me !== undefined && !trustedPath(dirname(dir), me)) return false;
   try {
-    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    makeDirectories(dir, 0o700);
     if (me !== undefined && !ownDirectory(dir, me)) return false;
     accessSync(dir, fsConstants.W_OK);
     return true;
@@ -103,9 +104,10 @@ export function cacheDirWritable(dir: string): boolean {
  * The bytes of the cache file `path`: `miss` when there is none, `invalid` when it is unusable (a
  * symlink, not a regular file, not the effective user's, writable by group or others, or outside
  * `[minBytes, maxBytes]`). The directory is not checked on reads: a file of this user that no one
- * else can write is trusted wherever it is. Never throws.
+ * else can write is trusted wherever it is. `alloc` gives the memory the file is read into (say
+ * {@link checksumArena}). Never throws.
  */
-export function readPrivateFile(path: string, minBytes: number, maxBytes: number): Buffer | 'miss' | 'invalid' {
+export function readPrivateFile(path: string, minBytes: number, maxBytes: number, alloc: (size: number) => Buffer = Buffer.allocUnsafe): Buffer | 'miss' | 'invalid' {
   let fd: number;
   try {
     // O_NONBLOCK: a FIFO planted in the directory must not block the open (it fails isFile below).
@@ -117,7 +119,7 @@ export function readPrivateFile(path: string, minBytes: number, maxBytes: number
   try {
     const st = fstatSync(fd);
     if (!st.isFile() || st.uid !== (euid() ?? st.uid) || (st.mode & 0o022) !== 0 || st.size < minBytes || st.size > maxBytes) return 'invalid';
-    const buf = Buffer.allocUnsafe(st.size);
+    const buf = alloc(st.size);
     let got = 0;
     while (got < buf.length) {
       const n = readSync(fd, buf, got, buf.length - got, got);
@@ -197,7 +199,9 @@ const WASM_MIN_BYTES = 64 * 1024;
 /**
  * The word loop of {@link checksum} as WebAssembly, compiled before its first call: in JavaScript
  * the ~135 000 iterations over the 540 kB bundle run interpreted until V8 optimizes the loop, 3.2–4.5
- * ms of every cold start; here ~1 ms with copying the bytes in. The module, as text:
+ * ms of every cold start; here ~1 ms. The loop reads the words at byte 8 of its memory and keeps
+ * its two lanes in bytes 0–7; bytes read into a {@link checksumArena} are already there, others
+ * are copied in first. The module, as text:
  *
  *     (module (import "m" "mem" (memory 0))
  *       (func (export "ck") (param $n i32) (local $a i32) (local $b i32) (local $p i32) (local $end i32)
@@ -207,14 +211,46 @@ const WASM_MIN_BYTES = 64 * 1024;
 const CHECKSUM_MODULE_HEX =
   '0061736d0100000001050160017f00020a01016d036d656d0200000302010007060102636b00000a5b015901047f410028020021014100280204210241082103200041027441086a210402400340200320044f0d01200120032802007341938380086c220120026a2102200341046a21030c000b0b41002001360200410020023602040b';
 
+/** Where the loop's words start in its memory (the lanes come first). */
+const WASM_DATA_AT = 8;
+
 /** A constructor taking `A`. */
 type New<A extends unknown[], T> = new (...args: A) => T;
-/** WebAssembly's constructors used here (the project's lib settings do not declare their values). */
+/** A WebAssembly memory (the project's lib settings do not declare WebAssembly's types). */
+interface WasmMemory {
+  readonly buffer: ArrayBuffer;
+}
+/** WebAssembly's constructors used here. */
 type Wasm = Record<'Module', New<[Uint8Array], object>> &
-  Record<'Memory', New<[{ initial: number }], { readonly buffer: ArrayBuffer }>> &
-  Record<'Instance', New<[object, { m: { mem: object } }], { readonly exports: Record<string, unknown> }>>;
+  Record<'Memory', New<[{ initial: number }], WasmMemory>> &
+  Record<'Instance', New<[object, { m: { mem: WasmMemory } }], { readonly exports: Record<string, unknown> }>>;
 const wasm = (globalThis as { WebAssembly?: Wasm }).WebAssembly;
 let checksumModule: object | null | undefined;
+/** The memories behind {@link checksumArena} buffers, by their ArrayBuffer. */
+const arenas = new WeakMap<ArrayBuffer, WasmMemory>();
+
+/** A WebAssembly memory whose data area holds `bytes` bytes; undefined when there is none to be had. */
+function wasmMemory(bytes: number): WasmMemory | undefined {
+  if (wasm === undefined) return undefined;
+  try {
+    return new wasm.Memory({ initial: Math.ceil((WASM_DATA_AT + bytes) / 65536) });
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * `size` bytes of memory that {@link checksum} reads in place (a view of WebAssembly memory where
+ * its loop finds its words), for a large file that is read to be checksummed: the file's bytes are
+ * then neither allocated nor copied twice. A plain buffer below 64 kB (checksummed in JavaScript)
+ * and where WebAssembly is unavailable.
+ */
+export function checksumArena(size: number): Buffer {
+  const memory = size >= WASM_MIN_BYTES ? wasmMemory(size) : undefined;
+  if (memory === undefined) return Buffer.allocUnsafe(size);
+  arenas.set(memory.buffer, memory);
+  return Buffer.from(memory.buffer, WASM_DATA_AT, size);
+}
 
 /**
  * Lanes `[a, b]` after the first `nWords` words of `bytes`, starting from `a` and `b`; undefined
@@ -225,12 +261,15 @@ export function wasmWords(bytes: Uint8Array, nWords: number, a: number, b: numbe
   if (wasm === undefined || checksumModule === null) return undefined;
   try {
     checksumModule ??= new wasm.Module(Buffer.from(CHECKSUM_MODULE_HEX, 'hex'));
-    const memory = new wasm.Memory({ initial: Math.ceil((8 + nWords * 4) / 65536) });
+    // An arena's bytes are where the loop reads; anything else is copied into a memory of its own.
+    const arena = bytes.byteOffset === WASM_DATA_AT ? arenas.get(bytes.buffer as ArrayBuffer) : undefined;
+    const memory = arena ?? wasmMemory(nWords * 4);
+    if (memory === undefined) return undefined;
     const ck = new wasm.Instance(checksumModule, { m: { mem: memory } }).exports.ck as (n: number) => void;
     const lanes = new Int32Array(memory.buffer, 0, 2);
     lanes[0] = a;
     lanes[1] = b;
-    new Uint8Array(memory.buffer, 8, nWords * 4).set(bytes.subarray(0, nWords * 4));
+    if (arena === undefined) new Uint8Array(memory.buffer, WASM_DATA_AT, nWords * 4).set(bytes.subarray(0, nWords * 4));
     ck(nWords);
     return [lanes[0], lanes[1]];
   } catch {

@@ -5,8 +5,9 @@
  * Everything created is owned by the returned Collection; on any failure everything created so far
  * is closed before the error propagates.
  */
-import { chmodSync, existsSync, mkdirSync, unlinkSync } from 'node:fs';
+import { chmodSync, existsSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
+import { makeDirectories } from './mkdirs.js';
 import type { Btf } from './btf/btf.js';
 import { applyCoreRelocations, CORE_POISON_IMM, type CoreRelocationReport, type CoreResolution } from './btf/core/relocate.js';
 import { checkHelper } from './features/probes.js';
@@ -26,7 +27,7 @@ import { SpecError } from './spec/error.js';
 import { linkProgram, type LinkedProgram } from './spec/linker.js';
 import { PIN, type MapSpec } from './spec/map.js';
 import type { ProgramSpec } from './spec/program.js';
-import { btfGetFdById, btfGetNextId, btfLoadWithLog, mapCreate, mapCreateAsync, mapFreeze, mapUpdateElem, objGet, objPin, progLoadAsync, progLoadWithLog } from './sys/bpf.js';
+import { bpffsHint, btfGetFdById, btfGetNextId, btfLoadWithLog, mapCreate, mapCreateAsync, mapFreeze, mapUpdateElem, objGet, objPin, progLoadAsync, progLoadWithLog } from './sys/bpf.js';
 import type { MapCreateAttr, ProgLoadAttr } from './sys/attr.js';
 import { BPF_F_MMAPABLE, BPF_F_RDONLY_PROG, BPF_MAP_TYPE, BPF_OBJ_NAME_LEN, helperName } from './sys/constants.js';
 import { ERRNO } from './sys/errno.js';
@@ -457,7 +458,7 @@ class Loader {
       if (spec.contents) mapUpdateElem(fd, new Uint8Array(4), spec.contents.byteLength === spec.valueSize ? spec.contents : resize(spec.contents, spec.valueSize));
       if (spec.freeze) mapFreeze(fd);
       if (pinPath) {
-        mkdirSync(this.options.pinPath ?? '/sys/fs/bpf', { recursive: true });
+        this.makePinDirectory(this.options.pinPath ?? '/sys/fs/bpf');
         objPin(fd, pinPath);
         this.pinnedHere.push(pinPath);
         chmodSync(pinPath, 0o600);
@@ -467,6 +468,16 @@ class Loader {
       throw err;
     }
     return adopt(fd, desc);
+  }
+
+  /** Creates the pin directory `dir` (and its parents); a failure names it, and bpffs when that is what is missing. */
+  private makePinDirectory(dir: string): void {
+    try {
+      makeDirectories(dir);
+    } catch (err) {
+      const hint = bpffsHint(dir);
+      throw new TsbpfError('MAP_PIN_PATH', `cannot create the pin directory ${dir}: ${(err as Error).message}${hint === undefined ? '' : `; ${hint}`}`, { cause: err });
+    }
   }
 
   /** Maps {@link createMapAsync} can make: no reuse (replacement, pin) and no inner map to create first. */

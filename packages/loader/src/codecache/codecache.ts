@@ -14,11 +14,13 @@
  *   same runtime for other bundle bytes; those of other runtimes (another Node, other flags) stay
  *   until not rewritten for a week, so programs started with different flags keep theirs.
  * - Integrity: V8 release builds do not checksum code caches, and a corrupted one aborts the
- *   process inside the deserializer (measured on Node 20), so the file carries a checksum of its
- *   payload; a file that fails it is ignored and rewritten. The checksum is a 64-bit
- *   multiply-xor over 32-bit words (a small WebAssembly loop for large inputs, plain JS otherwise):
- *   it guards against corruption, not forgery (the trust rule below does that), and loading
- *   node:crypto instead cost 10–15 ms of every start.
+ *   process inside the deserializer (measured on Node 20), so the file carries a checksum of
+ *   itself (with the checksum's own field zeroed); a file that fails it is ignored and rewritten.
+ *   The checksum is a 64-bit multiply-xor over 32-bit words (a small WebAssembly loop for large
+ *   inputs, plain JS otherwise): it guards against corruption, not forgery (the trust rule below
+ *   does that), and loading node:crypto instead cost 10–15 ms of every start. The bundle and the
+ *   cache file are read straight into the loop's memory ({@link checksumArena}), so neither is
+ *   copied to be checksummed.
  * - Trust: the cache is machine code input for V8, so only a file owned by the effective user and
  *   writable by no one else is used (a root process never runs a cache another user could have
  *   written, e.g. under a HOME kept by `sudo -E`).
@@ -32,7 +34,7 @@ import { closeSync, constants as fsConstants, fstatSync, lstatSync, openSync, re
 import { createRequire } from 'node:module';
 import { basename, dirname, join } from 'node:path';
 import { Script } from 'node:vm';
-import { CHECKSUM_BYTES, cacheDirWritable, checksum, defaultCacheDir, readPrivateFile, wasmWords, writePrivateFile } from '../cachedir.js';
+import { CHECKSUM_BYTES, cacheDirWritable, checksum, checksumArena, defaultCacheDir, readPrivateFile, wasmWords, writePrivateFile } from '../cachedir.js';
 
 // Part of `@tsbpf/loader/codecache`'s exports since before they moved to cachedir.ts.
 export { checksum, defaultCacheDir, wasmWords };
@@ -84,11 +86,12 @@ export interface LoadedBundle {
   saveCache(level?: number): boolean;
 }
 
-const MAGIC = Buffer.from('tsbpf-v8cache-2\n', 'latin1');
+// Version 3: the digest covers the whole file (version 2: the payload only).
+const MAGIC = Buffer.from('tsbpf-v8cache-3\n', 'latin1');
 const DIGEST_BYTES = CHECKSUM_BYTES;
 /** Then the level (u32 LE) and a reserved u32. */
 const LEVEL_AT = MAGIC.length + DIGEST_BYTES;
-/** A multiple of 8, so the payload keeps the alignment of the file buffer (see {@link checksum}). */
+/** A multiple of 8, so the payload keeps the alignment of the file buffer. */
 const HEADER_BYTES = LEVEL_AT + 8;
 /** A cache file larger than this is not ours (the bundle's cache is well under 10 MB). */
 const MAX_CACHE_BYTES = 64 << 20;
@@ -125,13 +128,14 @@ export function cacheFileName(name: string, source: Uint8Array): string {
  * checksum.
  */
 export function readCacheFile(path: string): { data: Buffer; level: number } | 'miss' | 'invalid' {
-  const buf = readPrivateFile(path, HEADER_BYTES, MAX_CACHE_BYTES);
+  const buf = readPrivateFile(path, HEADER_BYTES, MAX_CACHE_BYTES, checksumArena);
   if (typeof buf === 'string') return buf;
   try {
     if (!buf.subarray(0, MAGIC.length).equals(MAGIC)) return 'invalid';
-    const data = buf.subarray(HEADER_BYTES);
-    if (!checksum(data).equals(buf.subarray(MAGIC.length, LEVEL_AT))) return 'invalid';
-    return { data, level: buf.readUInt32LE(LEVEL_AT) };
+    const stored = Buffer.from(buf.subarray(MAGIC.length, LEVEL_AT));
+    buf.fill(0, MAGIC.length, LEVEL_AT);
+    if (!checksum(buf).equals(stored)) return 'invalid';
+    return { data: buf.subarray(HEADER_BYTES), level: buf.readUInt32LE(LEVEL_AT) };
   } catch {
     return 'invalid';
   }
@@ -180,7 +184,8 @@ function writeInCheckedDir(path: string, name: string, data: Uint8Array, level: 
   try {
     const levelBytes = Buffer.alloc(8);
     levelBytes.writeUInt32LE(level >>> 0, 0);
-    file = Buffer.concat([MAGIC, checksum(data), levelBytes, data]);
+    file = Buffer.concat([MAGIC, Buffer.alloc(DIGEST_BYTES), levelBytes, data]);
+    checksum(file).copy(file, MAGIC.length);
   } catch {
     return false; // out of memory for the copy: no cache this time
   }
@@ -208,12 +213,37 @@ function writeInCheckedDir(path: string, name: string, data: Uint8Array, level: 
 }
 
 /**
+ * The bytes of `file`, read into `alloc(size)` when it is a regular file (anything else is read to
+ * its end, as readFileSync does); throws as readFileSync does.
+ */
+function readWholeFile(file: string, alloc: (size: number) => Buffer): Buffer {
+  const fd = openSync(file, 'r');
+  try {
+    const st = fstatSync(fd);
+    if (!st.isFile()) return readFileSync(fd);
+    const size = st.size;
+    const buf = alloc(size);
+    let got = 0;
+    while (got < size) {
+      const n = readSync(fd, buf, got, size - got, got);
+      if (n === 0) break;
+      got += n;
+    }
+    // Shorter than its size said (truncated while read): what was read.
+    return got === size ? buf : buf.subarray(0, got);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
  * Compile and run the CommonJS bundle `file` (no shebang line) the way Node's loader would, with
  * `require` resolving from the bundle's directory, using and afterwards able to refresh the code
  * cache in `options.cacheDir`.
  */
 export function loadBundle(file: string, options: LoadBundleOptions): LoadedBundle {
-  const bytes = readFileSync(file);
+  // Into the checksum's memory when there is a cache: its key is a checksum of these bytes.
+  const bytes = readWholeFile(file, options.cacheDir === undefined ? Buffer.allocUnsafe : checksumArena);
   const source = bytes.toString('utf8');
   const cachePath = options.cacheDir === undefined ? undefined : join(options.cacheDir, cacheFileName(options.name, bytes));
   const cached = cachePath === undefined ? undefined : readCacheFile(cachePath);

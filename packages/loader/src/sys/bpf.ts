@@ -3,6 +3,8 @@
  * {@link SyscallError} naming the command and errno on failure. Element operations reuse one
  * preallocated attr buffer: they are the hot path.
  */
+import { statfsSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import {
   type BtfLoadAttr,
   type FdLike,
@@ -578,14 +580,51 @@ export function progBindMap(progFd: FdLike, mapFd: FdLike, flags = 0): void {
 
 // -------------------------------------------------------------------------------------- pinning (bpffs)
 
+/** `f_type` of a BPF filesystem (`BPF_FS_MAGIC`, linux/magic.h). */
+const BPF_FS_MAGIC = 0xcafe4a11;
+
+/**
+ * Why `dir` cannot hold pins, when it is not on a BPF filesystem: the kernel answers a pin or a
+ * get there with ENOENT or EPERM, which does not say that bpffs is missing (a machine without
+ * systemd's mount of /sys/fs/bpf, a container without it). Looks at `dir`, or at its nearest
+ * existing ancestor; undefined when that is a bpffs or cannot be examined.
+ */
+export function bpffsHint(dir: string): string | undefined {
+  for (let d = resolve(dir); ; d = dirname(d)) {
+    let type: number;
+    try {
+      type = statfsSync(d).type;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT' && dirname(d) !== d) continue;
+      return undefined;
+    }
+    return type === BPF_FS_MAGIC ? undefined : `${d} is not on a BPF filesystem (bpffs); mount one there with: mount -t bpf bpf ${d}`;
+  }
+}
+
+/** `err` with the {@link bpffsHint} of `path`'s directory, if there is one. */
+function withBpffsHint(err: unknown, path: string): unknown {
+  if (!(err instanceof SyscallError)) return err;
+  const hint = bpffsHint(dirname(path));
+  return hint === undefined ? err : err.withContext(hint);
+}
+
 /** Pins an object at `path` on a bpffs mount (`BPF_OBJ_PIN`). */
 export function objPin(fd: FdLike, path: string): void {
-  call(BPF_CMD.OBJ_PIN, encodeObj(path, fd), `pin ${path}`);
+  try {
+    call(BPF_CMD.OBJ_PIN, encodeObj(path, fd), `pin ${path}`);
+  } catch (err) {
+    throw withBpffsHint(err, path);
+  }
 }
 
 /** Opens a pinned object (`BPF_OBJ_GET`); `flags` is BPF_F_RDONLY / BPF_F_WRONLY or 0. */
 export function objGet(path: string, flags = 0): Fd {
-  return callFd(BPF_CMD.OBJ_GET, encodeObj(path, undefined, flags), `pinned ${path}`);
+  try {
+    return callFd(BPF_CMD.OBJ_GET, encodeObj(path, undefined, flags), `pinned ${path}`);
+  } catch (err) {
+    throw withBpffsHint(err, path);
+  }
 }
 
 // ---------------------------------------------------------------------------------------------- links

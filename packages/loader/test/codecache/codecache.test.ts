@@ -8,6 +8,7 @@ import { chmodSync, chownSync, mkdirSync, mkdtempSync, readdirSync, readFileSync
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { checksumArena } from '../../src/cachedir.js';
 import { cacheFileName, checksum, defaultCacheDir, loadBundle, readCacheFile, wasmWords, writeCacheFile } from '../../src/codecache/index.js';
 
 const NAME = 'fixture';
@@ -144,7 +145,10 @@ describe('code cache', () => {
     const good = readFileSync(path);
     const flipped = Buffer.from(good);
     flipped[flipped.length - 100] ^= 0xff;
-    for (const bad of [flipped, good.subarray(0, good.length - 1), good.subarray(0, 20), Buffer.from('not a cache at all, just some text of some length')]) {
+    // The header is covered too: a damaged level is no level.
+    const level = Buffer.from(good);
+    level[24] ^= 1;
+    for (const bad of [flipped, level, good.subarray(0, good.length - 1), good.subarray(0, 20), Buffer.from('not a cache at all, just some text of some length')]) {
       writeFileSync(path, bad, { mode: 0o600 });
       expect(readCacheFile(path)).toBe('invalid');
       const b = load(bundle(SOURCE));
@@ -288,6 +292,24 @@ describe('code cache', () => {
       expect(checksum(big.subarray(0, size)), `size ${size}`).toEqual(reference(big.subarray(0, size)));
       expect(checksum(big.subarray(1, size)), `size ${size - 1}, odd offset`).toEqual(reference(big.subarray(1, size)));
     }
+  });
+
+  it('bytes in a checksum arena are summed where they lie, to the same digest', () => {
+    const size = 200_003;
+    const arena = checksumArena(size);
+    // WebAssembly memory (whole 64 KiB pages), the data where the loop reads it.
+    expect([arena.byteOffset, arena.buffer.byteLength % 65536]).toEqual([8, 0]);
+    for (let i = 0; i < size; i++) arena[i] = (i * 2654435761) >>> 24;
+    const copy = Buffer.from(arena);
+    // Summed in place (no copy into the loop's memory), to the digest of the same bytes elsewhere.
+    expect(checksum(arena)).toEqual(checksum(copy));
+    expect(wasmWords(arena, size >>> 2, 1, 2)).toEqual(wasmWords(copy, size >>> 2, 1, 2));
+    arena[size - 4] ^= 1;
+    expect(checksum(arena)).not.toEqual(checksum(copy));
+    // A view elsewhere in the arena is copied like any other bytes.
+    expect(checksum(arena.subarray(1))).toEqual(checksum(Buffer.from(arena.subarray(1))));
+    // Small sizes are ordinary buffers.
+    expect(checksumArena(100).byteLength).toBe(100);
   });
 
   it('the default directory follows TSBPF_CACHE_DIR, then XDG_CACHE_HOME, then the home directory', () => {

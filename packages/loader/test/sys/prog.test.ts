@@ -1,4 +1,6 @@
-import { mkdirSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { asm } from '../../src/asm/index.js';
 import { assemble } from '../../src/asm/instruction.js';
@@ -238,7 +240,8 @@ describe('BTF_LOAD', () => {
 
 describe('pinning', () => {
   const dir = `/sys/fs/bpf/tsbpf-sys-test-${process.pid}`;
-  beforeAll(() => mkdirSync(dir, { recursive: true }));
+  // Not recursive: Node's recursive mkdir never returns on sysfs (an unmounted /sys/fs/bpf).
+  beforeAll(() => mkdirSync(dir));
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
   it('pins a map and gets it back', () => {
@@ -252,6 +255,21 @@ describe('pinning', () => {
     expect(mapInfo(again).id).toBe(mapInfo(m).id);
     expect(() => objPin(m, `${dir}/map`)).toThrow(expect.objectContaining({ errnoName: 'EEXIST' }));
     expect(() => objGet(`${dir}/missing`)).toThrow(expect.objectContaining({ errnoName: 'ENOENT' }));
+  });
+
+  it('outside a bpffs, the error says so and how to mount one', () => {
+    const m = track(arrayMap(2, 'nofs'));
+    const plain = mkdtempSync(join(tmpdir(), 'tsbpf-not-bpffs-'));
+    try {
+      const hint = `${plain} is not on a BPF filesystem (bpffs); mount one there with: mount -t bpf bpf ${plain}`;
+      expect(() => objPin(m, `${plain}/map`)).toThrow(hint);
+      writeFileSync(`${plain}/file`, '');
+      expect(() => objGet(`${plain}/file`)).toThrow(hint);
+      // On a bpffs the kernel's own answer stands alone.
+      expect(() => objGet(`${dir}/missing`)).toThrow(expect.not.objectContaining({ message: expect.stringContaining('not on a BPF filesystem') }));
+    } finally {
+      rmSync(plain, { recursive: true, force: true });
+    }
   });
 
   it('pins a program and gets it back', () => {
