@@ -242,7 +242,8 @@ async function maps(args: string[]): Promise<void> {
       t = performance.now();
       if (map.updateBatch(entries) !== n) throw new Error('short update batch');
       lap('update_batch');
-      const got = map.lookupBatchBytes(n);
+      // Into buffers made once, as the peer's arrays are (and as a program polling a map would).
+      const got = map.lookupBatchBytes(n, { keys, values });
       if (got.count !== n) throw new Error(`short lookup batch ${got.count}`);
       lap('lookup_batch');
       if (hash) {

@@ -119,7 +119,7 @@ export async function benchMaps(ctx: BenchContext): Promise<void> {
     );
   }
   ctx.notes.push(
-    `maps: ${n} elements, ${warmup} untimed warm-up passes then ${inner} timed passes per process (median), one process per round and side, pinned to CPU 0 on both sides. BpfMap has no deleteBatch, and its byte API has no batch calls: those rows exist only for the raw calls. The getpid() rows time the cheapest syscall through koffi against C: the floor of any FFI crossing; the syscall(SYS_getpid) rows the same syscall with the four integer arguments the loader passes to syscall(2) for an element call (koffi called directly). "libbpf with a second thread" runs the peer with one idle thread beside its loop: in a multithreaded process (every Node process) the kernel takes a counted reference on the map's file for each call.`,
+    `maps: ${n} elements, ${warmup} untimed warm-up passes then ${inner} timed passes per process (median), one process per round and side, pinned to CPU 0 on both sides. BpfMap has no deleteBatch (that row exists only for the raw calls); its batch rows, labelled typed, time updateBatch (typed entries, encoded into the buffers the map keeps from its previous batch) and lookupBatchBytes (bytes, read into buffers made once, as the peer's arrays are). The getpid() rows time the cheapest syscall through koffi against C: the floor of any FFI crossing; the syscall(SYS_getpid) rows the same syscall with the four integer arguments the loader passes to syscall(2) for an element call (koffi called directly). "libbpf with a second thread" runs the peer with one idle thread beside its loop: in a multithreaded process (every Node process) the kernel takes a counted reference on the map's file for each call.`,
   );
 }
 

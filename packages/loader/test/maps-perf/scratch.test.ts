@@ -53,6 +53,25 @@ describe('BpfMap scratch buffers (one key and one value buffer per map)', () => 
     const all = m.lookupBatchBytes(512);
     expect(all.count).toBe(200);
     expect(all.keys.byteLength).toBe(200 * 8);
+    // Into the caller's buffers, in batches of 64: the same entries, viewed where they were read.
+    const into = { keys: new Uint8Array(256 * 8), values: new Uint8Array(256 * 8) };
+    const got = m.lookupBatchBytes(64, into);
+    expect([got.count, got.done, all.done]).toEqual([200, true, true]);
+    expect(got.keys.buffer).toBe(into.keys.buffer);
+    expect(got.values.buffer).toBe(into.values.buffer);
+    const pairs = (r: { keys: Uint8Array; values: Uint8Array; count: number }): string[] =>
+      Array.from({ length: r.count }, (_, i) => `${Buffer.from(r.keys.subarray(i * 8, i * 8 + 8)).toString('hex')}=${Buffer.from(r.values.subarray(i * 8, i * 8 + 8)).toString('hex')}`).sort();
+    expect(pairs(got)).toEqual(pairs(all));
+    // Buffers for 150 entries: filled batch by batch, each call stopping short of the room by less
+    // than a bucket (a few entries here), and more remain; buffers for none are an error.
+    const small = m.lookupBatchBytes(64, { keys: new Uint8Array(160 * 8), values: new Uint8Array(150 * 8 + 7) });
+    expect(small.count).toBeGreaterThanOrEqual(130);
+    expect(small.count).toBeLessThanOrEqual(150);
+    expect(small.done).toBe(false);
+    expect(new Set(pairs(small)).size).toBe(small.count);
+    for (const p of pairs(small)) expect(pairs(all)).toContain(p);
+    expect(() => m.lookupBatchBytes(64, { keys: new Uint8Array(8), values: new Uint8Array(7) })).toThrow(expect.objectContaining({ code: 'MAP_BAD_VALUE' }));
+    for (const bad of [0, -1, 1.5]) expect(() => m.lookupBatchBytes(bad), `batch size ${bad}`).toThrow(expect.objectContaining({ code: 'MAP_BAD_VALUE' }));
   });
 
   it('rejects values shorter than the map value (the kernel would read past them)', () => {
@@ -63,6 +82,28 @@ describe('BpfMap scratch buffers (one key and one value buffer per map)', () => 
     // A longer value writes its first value-size bytes.
     m.update(1, new Uint8Array(32).fill(7));
     expect(m.lookup(1)).toEqual(new Uint8Array(16).fill(7));
+  });
+
+  it('per-CPU slot padding is written as zero, whatever an earlier batch left in the reused buffer', () => {
+    const n = numPossibleCpus();
+    using m = rawMap(BPF_MAP_TYPE.PERCPU_ARRAY, 4, 4, 2);
+    // The raw per-CPU layout, padding included, is stored as given (the kernel keeps 8 bytes a slot).
+    expect(m.updateBatch([[0, new Uint8Array(8 * n).fill(0xff)]])).toBe(1);
+    expect(m.lookupBytes(new Uint8Array(4))).toEqual(new Uint8Array(8 * n).fill(0xff));
+    // One value for every CPU, encoded into the same buffer: the padding is zero again.
+    expect(m.updateBatch([[0, new Uint8Array([1, 2, 3, 4])]])).toBe(1);
+    const slot = [1, 2, 3, 4, 0, 0, 0, 0];
+    expect([...m.lookupBytes(new Uint8Array(4))!]).toEqual(Array.from({ length: n }, () => slot).flat());
+  });
+
+  it('a BTF type of another size than the map\'s key or value is refused, not encoded short', () => {
+    const spec = CollectionSpec.fromFile(testdataPath('maps.bpf.o'));
+    const btf = spec.btf!;
+    const int = btf.find('int', 'int');
+    expect(int).toBeDefined();
+    const fd = mapCreate({ mapType: BPF_MAP_TYPE.HASH, keySize: 8, valueSize: 4, maxEntries: 4, mapName: 'sized' });
+    using m = new BpfMap<number, number>(fd, { name: 'sized', type: BPF_MAP_TYPE.HASH, keySize: 8, valueSize: 4, maxEntries: 4, flags: 0, btf, keyTypeId: int, valueTypeId: int });
+    expect(() => m.update(1, 2)).toThrow(/cannot decode its key type from BTF: the type is 4 bytes, the map's key 8/);
   });
 
   it('per-CPU values: one value repeated, one per CPU, or the raw per-CPU layout', () => {
@@ -91,5 +132,29 @@ describe('BpfMap scratch buffers (one key and one value buffer per map)', () => 
     expect(keys).toContain('b');
     expect(hash.delete(short)).toBe(true);
     expect(hash.lookup(short)).toBeUndefined();
+  });
+
+  it('batch updates reuse their buffers, and a smaller batch after a larger one carries nothing over', () => {
+    using coll = Collection.load(CollectionSpec.fromFile(testdataPath('maps.bpf.o')));
+    const hash = coll.map('hash_struct');
+    const value = { point: { x: 1, y: 2 }, counter: 3n, label: 'v', color: 'COLOR_GREEN' };
+    // Long names and labels first: a reused buffer that kept their bytes would corrupt the short ones.
+    const long = Array.from({ length: 6 }, (_, i) => [{ id: i, color: 'COLOR_RED', name: `longnm${i}` }, { ...value, counter: BigInt(i), label: 'longlab' }] as [object, object]);
+    expect(hash.updateBatch(long)).toBe(6);
+    const short = Array.from({ length: 3 }, (_, i) => [{ id: 10 + i, color: 'COLOR_RED', name: `${i}` }, { ...value, counter: BigInt(10 + i) }] as [object, object]);
+    expect(hash.updateBatch(short)).toBe(3);
+    for (const [k, v] of short) {
+      expect(hash.lookup(k)).toMatchObject({ counter: BigInt((k as { id: number }).id) });
+      // Byte for byte what a fresh buffer would have held.
+      expect(hash.lookupBytes(hash.encodeKey(k))).toEqual(hash.encodeValue(v));
+    }
+    expect([...hash.keys()].map((k) => (k as { name: string }).name).sort()).toEqual(['0', '1', '2', ...long.map(([k]) => (k as { name: string }).name)].sort());
+    // A getter that calls back into the map while the batch is encoded is refused, a nested batch
+    // (which would reuse the same buffers) included.
+    const sneaky = { id: 20, color: 'COLOR_RED', get name(): string { hash.update({ id: 21, color: 'COLOR_RED', name: 'x' }, value); return 'y'; } };
+    expect(() => hash.updateBatch([[sneaky, value]])).toThrow(expect.objectContaining({ code: 'MAP_REENTRANT' }));
+    const nested = { id: 23, color: 'COLOR_RED', get name(): string { hash.updateBatch([[{ id: 24, color: 'COLOR_RED', name: 'w' }, value]]); return 'u'; } };
+    expect(() => hash.updateBatch([[nested, value]])).toThrow(expect.objectContaining({ code: 'MAP_REENTRANT' }));
+    expect(hash.updateBatch([[{ id: 22, color: 'COLOR_RED', name: 'z' }, value]])).toBe(1);
   });
 });
