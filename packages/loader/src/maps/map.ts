@@ -222,6 +222,7 @@ export class BpfMap<K = unknown, V = unknown> implements Disposable {
 
   /** Look up and delete in one call (queue/stack maps: pass undefined to pop). */
   lookupAndDelete(key?: K): (V | V[]) | undefined {
+    this.refuseWhileEncoding();
     if (key === undefined && this.keySize !== 0) {
       // No key for a keyed map: passed as NULL, for the kernel to refuse as it sees fit.
       const out = this.ops.value;
@@ -323,8 +324,9 @@ export class BpfMap<K = unknown, V = unknown> implements Disposable {
   }
 
   /**
-   * Write many entries with one BPF_MAP_UPDATE_BATCH call. A getter or `valueOf` that calls a typed
-   * operation or `updateBatch` of this map while the entries are encoded gets MAP_REENTRANT.
+   * Write many entries with one BPF_MAP_UPDATE_BATCH call. A getter or `valueOf` that calls an
+   * element operation (typed or raw) or `updateBatch` of this map while the entries are encoded
+   * gets MAP_REENTRANT.
    */
   updateBatch(entries: readonly [K, V | V[]][], flags = BPF_ANY): number {
     const n = entries.length;
@@ -431,12 +433,18 @@ export class BpfMap<K = unknown, V = unknown> implements Disposable {
    * from there would overwrite the scratch buffers the outer call is filling, so it is refused.
    */
   private enterEncode(): void {
-    if (this.encoding) throw new TsbpfError('MAP_REENTRANT', `map ${this.name}: a map operation was called while this map was encoding a key or value (from a getter or valueOf)`);
+    this.refuseWhileEncoding();
     this.encoding = true;
+  }
+
+  /** Every use of the scratch buffers checks this first: the raw byte calls as well as the typed ones. */
+  private refuseWhileEncoding(): void {
+    if (this.encoding) throw new TsbpfError('MAP_REENTRANT', `map ${this.name}: a map operation was called while this map was encoding a key or value (from a getter or valueOf)`);
   }
 
   /** Single-element calls with raw `key` bytes (checked for length) in the scratch key buffer. */
   private keyBytesArg(key: Uint8Array): MapElemOps {
+    this.refuseWhileEncoding();
     const ops = this.ops;
     if (this.keySize === 0) return ops;
     // Read once: in the loop condition V8 left `byteLength` a generic property load per iteration

@@ -155,6 +155,12 @@ describe('BpfMap scratch buffers (one key and one value buffer per map)', () => 
     expect(() => hash.updateBatch([[sneaky, value]])).toThrow(expect.objectContaining({ code: 'MAP_REENTRANT' }));
     const nested = { id: 23, color: 'COLOR_RED', get name(): string { hash.updateBatch([[{ id: 24, color: 'COLOR_RED', name: 'w' }, value]]); return 'u'; } };
     expect(() => hash.updateBatch([[nested, value]])).toThrow(expect.objectContaining({ code: 'MAP_REENTRANT' }));
+    // So is a raw byte call from a value's getter in a single update: it would have put its own key
+    // into the scratch key the outer update had filled, and the value would have gone there.
+    const other = hash.encodeKey({ id: 25, color: 'COLOR_RED', name: 'o' });
+    const rawFromGetter = { ...value, get label(): string { hash.lookupBytes(other); return 'g'; } };
+    expect(() => hash.update({ id: 26, color: 'COLOR_RED', name: 'p' }, rawFromGetter)).toThrow(expect.objectContaining({ code: 'MAP_REENTRANT' }));
+    expect(hash.lookupBytes(other)).toBeUndefined();
     expect(hash.updateBatch([[{ id: 22, color: 'COLOR_RED', name: 'z' }, value]])).toBe(1);
   });
 });
