@@ -120,18 +120,23 @@ export function readPrivateFile(path: string, minBytes: number, maxBytes: number
     const st = fstatSync(fd);
     if (!st.isFile() || st.uid !== (euid() ?? st.uid) || (st.mode & 0o022) !== 0 || st.size < minBytes || st.size > maxBytes) return 'invalid';
     const buf = alloc(st.size);
-    let got = 0;
-    while (got < buf.length) {
-      const n = readSync(fd, buf, got, buf.length - got, got);
-      if (n === 0) break;
-      got += n;
-    }
-    return got === buf.length ? buf : 'invalid';
+    return readFull(fd, buf) === buf.length ? buf : 'invalid';
   } catch {
     return 'invalid';
   } finally {
     closeSync(fd);
   }
+}
+
+/** Reads `fd` from its start into all of `buf` (fewer bytes at end of file); returns how many were read. */
+export function readFull(fd: number, buf: Uint8Array): number {
+  let got = 0;
+  while (got < buf.length) {
+    const n = readSync(fd, buf, got, buf.length - got, got);
+    if (n === 0) break;
+    got += n;
+  }
+  return got;
 }
 
 /**

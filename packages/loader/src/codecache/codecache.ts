@@ -34,7 +34,7 @@ import { closeSync, constants as fsConstants, fstatSync, lstatSync, openSync, re
 import { createRequire } from 'node:module';
 import { basename, dirname, join } from 'node:path';
 import { Script } from 'node:vm';
-import { CHECKSUM_BYTES, cacheDirWritable, checksum, checksumArena, defaultCacheDir, readPrivateFile, wasmWords, writePrivateFile } from '../cachedir.js';
+import { CHECKSUM_BYTES, cacheDirWritable, checksum, checksumArena, defaultCacheDir, readFull, readPrivateFile, wasmWords, writePrivateFile } from '../cachedir.js';
 
 // Part of `@tsbpf/loader/codecache`'s exports since before they moved to cachedir.ts.
 export { checksum, defaultCacheDir, wasmWords };
@@ -221,16 +221,10 @@ function readWholeFile(file: string, alloc: (size: number) => Buffer): Buffer {
   try {
     const st = fstatSync(fd);
     if (!st.isFile()) return readFileSync(fd);
-    const size = st.size;
-    const buf = alloc(size);
-    let got = 0;
-    while (got < size) {
-      const n = readSync(fd, buf, got, size - got, got);
-      if (n === 0) break;
-      got += n;
-    }
+    const buf = alloc(st.size);
     // Shorter than its size said (truncated while read): what was read.
-    return got === size ? buf : buf.subarray(0, got);
+    const got = readFull(fd, buf);
+    return got === buf.length ? buf : buf.subarray(0, got);
   } finally {
     closeSync(fd);
   }

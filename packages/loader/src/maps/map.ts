@@ -31,6 +31,8 @@ interface Codec<T> {
 /** Raw values up to this size are copied into the map's scratch buffer (whose address is encoded once) rather than passed by their own address. */
 const COPY_LIMIT = 256;
 
+const TWO_32 = 4294967296;
+
 /** What {@link BpfMap.lookupBatchBytes} read: `count` entries, their keys and values back to back. */
 export interface BatchRead {
   /** `count` keys of the map's key size. */
@@ -54,12 +56,20 @@ interface BatchBuffers {
   readonly valueView: DataView;
 }
 
-function batchBuffers(keyBytes: number, valueBytes: number): BatchBuffers {
+function allocBatchBuffers(keyBytes: number, valueBytes: number): BatchBuffers {
   const keys = new Uint8Array(keyBytes);
   const values = new Uint8Array(valueBytes);
   return { keys, keyView: new DataView(keys.buffer), values, valueView: new DataView(values.buffer) };
 }
-const TWO_32 = 4294967296;
+
+/** Where a batch read is: the kernel's token between calls (out, and a copy passed back in), entries read, end reached. */
+interface BatchCursor {
+  readonly token: Uint8Array;
+  readonly inToken: Uint8Array;
+  inBatch: Uint8Array | null;
+  total: number;
+  done: boolean;
+}
 
 /** Static description of a loaded map. */
 export interface MapDescription {
@@ -258,69 +268,77 @@ export class BpfMap<K = unknown, V = unknown> implements Disposable {
    */
   lookupBatchBytes(batchSize = 256, into?: { keys: Uint8Array; values: Uint8Array }): BatchRead {
     if (!Number.isSafeInteger(batchSize) || batchSize < 1) throw new TsbpfError('MAP_BAD_VALUE', `map ${this.name}: batch size ${batchSize} is not a positive integer`);
+    const ksize = this.keySize;
     const vsize = this.valueBufferSize;
-    if (into !== undefined) return this.lookupBatchInto(batchSize, into.keys, into.values);
+    const cursor = this.batchCursor();
+    if (into !== undefined) {
+      const count = this.readBatchesInto(cursor, batchSize, into.keys, into.values);
+      if (count === 0 && !cursor.done) throw new TsbpfError('MAP_BAD_VALUE', `map ${this.name}: lookupBatchBytes into buffers that hold no entry (${into.keys.byteLength} key bytes, ${into.values.byteLength} value bytes; one entry is ${ksize} and ${vsize})`);
+      return { keys: into.keys.subarray(0, count * ksize), values: into.values.subarray(0, count * vsize), count, done: cursor.done };
+    }
+    // Fresh buffers of `batchSize` entries until the end.
     const keys: Uint8Array[] = [];
     const values: Uint8Array[] = [];
     let total = 0;
-    const token = new Uint8Array(Math.max(8, this.keySize));
-    const inToken = new Uint8Array(token.byteLength);
-    let inBatch: Uint8Array | null = null;
-    for (;;) {
-      const k = new Uint8Array(batchSize * this.keySize);
+    while (!cursor.done) {
+      const k = new Uint8Array(batchSize * ksize);
       const v = new Uint8Array(batchSize * vsize);
-      const r = mapLookupBatch(this.fd, { inBatch, outBatch: token, keys: k, values: v, count: batchSize });
-      keys.push(k.subarray(0, r.count * this.keySize));
-      values.push(v.subarray(0, r.count * vsize));
-      total += r.count;
-      // A map holds at most maxEntries elements: once that many are read, the ENOENT call that
-      // would confirm the end (and its buffers) is skipped.
-      if (r.done || (this.maxEntries > 0 && total >= this.maxEntries)) break;
-      inToken.set(token);
-      inBatch = inToken;
+      const count = this.readBatchesInto(cursor, batchSize, k, v);
+      keys.push(k.subarray(0, count * ksize));
+      values.push(v.subarray(0, count * vsize));
+      total += count;
+      if (count === 0) break;
     }
-    // One call (the common case with a large enough batch): no copy.
-    if (keys.length === 1) return { keys: keys[0], values: values[0], count: total, done: true };
-    return { keys: concatBytes(keys), values: concatBytes(values), count: total, done: true };
+    // One buffer (the common case with a large enough batch): no copy.
+    if (keys.length === 1) return { keys: keys[0], values: values[0], count: total, done: cursor.done };
+    return { keys: concatBytes(keys), values: concatBytes(values), count: total, done: cursor.done };
   }
 
-  /** {@link lookupBatchBytes} into the caller's `keys` and `values`, batch after batch at the next free entry. */
-  private lookupBatchInto(batchSize: number, keys: Uint8Array, values: Uint8Array): BatchRead {
+  /** A batch read's position: the kernel's token between calls, and how far it got. */
+  private batchCursor(): BatchCursor {
+    const token = new Uint8Array(Math.max(8, this.keySize));
+    return { token, inToken: new Uint8Array(token.byteLength), inBatch: null, total: 0, done: false };
+  }
+
+  /**
+   * Reads on from `cursor` into `keys` and `values`, one BPF_MAP_LOOKUP_BATCH of up to `batchSize`
+   * entries at the next free entry after another, until they are full or the map's end; returns
+   * how many entries went into them.
+   */
+  private readBatchesInto(cursor: BatchCursor, batchSize: number, keys: Uint8Array, values: Uint8Array): number {
     const ksize = this.keySize;
     const vsize = this.valueBufferSize;
     const capacity = Math.min(ksize === 0 ? Infinity : Math.floor(keys.byteLength / ksize), Math.floor(values.byteLength / vsize));
-    if (!(capacity >= 1)) throw new TsbpfError('MAP_BAD_VALUE', `map ${this.name}: lookupBatchBytes into buffers that hold no entry (${keys.byteLength} key bytes, ${values.byteLength} value bytes; one entry is ${ksize} and ${vsize})`);
-    const token = new Uint8Array(Math.max(8, ksize));
-    const inToken = new Uint8Array(token.byteLength);
-    let inBatch: Uint8Array | null = null;
-    let total = 0;
-    let done = false;
-    while (total < capacity) {
-      const want = Math.min(batchSize, capacity - total);
+    let n = 0;
+    while (n < capacity && !cursor.done) {
+      const want = Math.min(batchSize, capacity - n);
       let r: { count: number; done: boolean };
       try {
         r = mapLookupBatch(this.fd, {
-          inBatch,
-          outBatch: token,
-          keys: keys.subarray(total * ksize, (total + want) * ksize),
-          values: values.subarray(total * vsize, (total + want) * vsize),
+          inBatch: cursor.inBatch,
+          outBatch: cursor.token,
+          keys: keys.subarray(n * ksize, (n + want) * ksize),
+          values: values.subarray(n * vsize, (n + want) * vsize),
           count: want,
         });
       } catch (err) {
-        // A hash map's next bucket holds more entries than the room left: the buffers are full.
+        // A hash map's next bucket holds more entries than the room left: these buffers are full.
         if (want < batchSize && isErrno(err, ERRNO.ENOSPC)) {
-          if (total > 0) break;
+          if (n > 0) break;
           throw new TsbpfError('MAP_BAD_VALUE', `map ${this.name}: lookupBatchBytes into buffers for ${capacity} entries, fewer than one hash bucket of the map holds`, { cause: err });
         }
         throw err;
       }
-      total += r.count;
-      done = r.done || (this.maxEntries > 0 && total >= this.maxEntries);
-      if (done || r.count === 0) break;
-      inToken.set(token);
-      inBatch = inToken;
+      n += r.count;
+      cursor.total += r.count;
+      // A map holds at most maxEntries elements: once that many are read, the ENOENT call that
+      // would confirm the end (and its buffers) is skipped.
+      cursor.done = r.done || (this.maxEntries > 0 && cursor.total >= this.maxEntries);
+      if (r.count === 0) break;
+      cursor.inToken.set(cursor.token);
+      cursor.inBatch = cursor.inToken;
     }
-    return { keys: keys.subarray(0, total * ksize), values: values.subarray(0, total * vsize), count: total, done };
+    return n;
   }
 
   /**
@@ -360,7 +378,7 @@ export class BpfMap<K = unknown, V = unknown> implements Disposable {
   private batchBuffers(keyBytes: number, valueBytes: number): BatchBuffers {
     const kept = this.#batchScratch;
     if (kept !== undefined && kept.keys.byteLength >= keyBytes && kept.values.byteLength >= valueBytes) return kept;
-    const fresh = batchBuffers(keyBytes, valueBytes);
+    const fresh = allocBatchBuffers(keyBytes, valueBytes);
     if (keyBytes + valueBytes <= BATCH_SCRATCH_BYTES) this.#batchScratch = fresh;
     return fresh;
   }

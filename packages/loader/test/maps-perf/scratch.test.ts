@@ -62,6 +62,10 @@ describe('BpfMap scratch buffers (one key and one value buffer per map)', () => 
     const pairs = (r: { keys: Uint8Array; values: Uint8Array; count: number }): string[] =>
       Array.from({ length: r.count }, (_, i) => `${Buffer.from(r.keys.subarray(i * 8, i * 8 + 8)).toString('hex')}=${Buffer.from(r.values.subarray(i * 8, i * 8 + 8)).toString('hex')}`).sort();
     expect(pairs(got)).toEqual(pairs(all));
+    // Fresh buffers of 64 entries, joined: the same entries again.
+    const joined = m.lookupBatchBytes(64);
+    expect([joined.count, joined.done]).toEqual([200, true]);
+    expect(pairs(joined)).toEqual(pairs(all));
     // Buffers for 150 entries: filled batch by batch, each call stopping short of the room by less
     // than a bucket (a few entries here), and more remain; buffers for none are an error.
     const small = m.lookupBatchBytes(64, { keys: new Uint8Array(160 * 8), values: new Uint8Array(150 * 8 + 7) });

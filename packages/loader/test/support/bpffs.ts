@@ -5,22 +5,14 @@
  * its bpffs hint, the tests' own directories with Node's ENOENT).
  */
 import { execFileSync } from 'node:child_process';
-import { statfsSync } from 'node:fs';
+import { bpffsHint } from '../../src/sys/bpf.js';
 
 const BPFFS = '/sys/fs/bpf';
-const BPF_FS_MAGIC = 0xcafe4a11;
-
-function isBpffs(dir: string): boolean {
-  try {
-    return statfsSync(dir).type === BPF_FS_MAGIC;
-  } catch {
-    return false;
-  }
-}
 
 /** Mounts bpffs at /sys/fs/bpf unless one is there (root only); never throws. */
 export default function setup(): void {
-  if (isBpffs(BPFFS)) return;
+  // The loader's own check: no hint means a BPF filesystem is there.
+  if (bpffsHint(BPFFS) === undefined) return;
   if (process.geteuid?.() !== 0) {
     console.warn(`test setup: ${BPFFS} is not a BPF filesystem and this is not root: the pinning tests will fail`);
     return;
