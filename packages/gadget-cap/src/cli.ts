@@ -9,7 +9,7 @@
 import { realpathSync, writeSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { ColumnsRenderer, TsbpfError, formatJson, formatJsonLine, kernelBtfMemoStats, sanitizeForTerminal } from '@tsbpf/loader';
+import { ColumnsRenderer, TsbpfError, formatJson, formatJsonLine, kernelBtfMemoStats, kernelBtfParsed, sanitizeForTerminal } from '@tsbpf/loader';
 import { CAPABILITY_COLUMNS, columnPath, normalizeFields } from './columns.js';
 import type { CapabilityEvent } from './event.js';
 import { CapabilityProfile, renderProfileText } from './profile.js';
@@ -52,7 +52,8 @@ Output:
                            which capabilities were checked, granted and denied, and the
                            least-privilege set (--cap-drop/--cap-add, Kubernetes securityContext)
   --timings                after the readiness line, print how long each start phase took and
-                           how the kernel-BTF lookups were served (remembered or searched)
+                           how the kernel-BTF lookups and CO-RE relocations were served
+                           (remembered from an earlier run of this boot, or searched)
 
 Stopping:
   --timeout <seconds>      stop after this long
@@ -317,7 +318,7 @@ export async function main(argv: readonly string[] = process.argv.slice(2), hook
     info(
       memo === undefined
         ? 'kernel BTF lookups: not remembered across runs (no cache directory, or TSBPF_CACHE_DIR= turned it off)'
-        : `kernel BTF lookups: ${memo.hits} remembered from an earlier run of this boot, ${memo.misses} searched (memo file ${memo.state})`,
+        : `kernel BTF lookups: ${memo.hits} remembered from an earlier run of this boot, ${memo.misses} searched; CO-RE relocations: ${memo.outcomeHits} remembered, ${memo.outcomeMisses} resolved; kernel BTF ${kernelBtfParsed() ? 'parsed' : 'not parsed'} (memo file ${memo.state})`,
     );
   }
   // After the readiness line: the first stdout write creates process.stdout.

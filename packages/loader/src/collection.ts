@@ -9,10 +9,10 @@ import { chmodSync, existsSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { makeDirectories } from './mkdirs.js';
 import type { Btf } from './btf/btf.js';
-import { applyCoreRelocations, CORE_POISON_IMM, type CoreRelocationReport, type CoreResolution } from './btf/core/relocate.js';
+import { applyCoreRelocations, CORE_POISON_IMM, type CoreOutcomeMemo, type CoreRelocationReport, type CoreResolution } from './btf/core/relocate.js';
 import { checkHelper } from './features/probes.js';
 import { encodeFuncInfo, encodeLineInfo, FUNC_INFO_SIZE, LINE_INFO_SIZE } from './btf/ext.js';
-import { KernelBtfTargets, listModuleBtf, loadKernelBtf } from './btf/kernel.js';
+import { findRememberedKernelType, KernelBtfTargets, listModuleBtf, loadKernelBtf, runningKernelMemo } from './btf/kernel.js';
 import { sanitizeBtf } from './btf/sanitize.js';
 import { BPF_PSEUDO, BPF_PSEUDO_KFUNC_CALL } from './asm/opcodes.js';
 import { NotSupportedError, TsbpfError } from './errors.js';
@@ -36,6 +36,7 @@ import type { Fd } from './sys/fd.js';
 import { numPossibleCpus, workerPoolHasRoom } from './sys/ffi.js';
 import { btfInfo, mapInfo } from './sys/info.js';
 import { nowMs } from './clock.js';
+import { checksum } from './cachedir.js';
 import { LIBRARY_LEVEL, reachedLevel } from './codecache/level.js';
 
 /** Options of {@link Collection.load}. */
@@ -218,6 +219,8 @@ class Loader {
   /** Pins this load created (not reused ones): removed again if the load fails. */
   private readonly pinnedHere: string[] = [];
   private kernelBtfs: KernelBtfTargets | undefined;
+  /** See {@link coreOutcomes}: null once known to be none. */
+  private coreMemo: CoreOutcomeMemo | null | undefined;
   private readonly timings: LoadTimings = { kernelBtf: 0, objectBtf: 0, maps: 0, relocate: 0, programs: 0 };
 
   constructor(spec: CollectionSpec, options: CollectionOptions) {
@@ -334,6 +337,37 @@ class Loader {
 
   // ------------------------------------------------------------------------------------ kernel BTF
 
+  /**
+   * `vmlinux.find(name, kind)`; for the running kernel, from the memo of earlier processes of this
+   * boot without parsing its BTF when it can (`findRememberedKernelType`).
+   */
+  private vmlinuxFind(name: string, kind: 'func' | 'var' | 'typedef'): number | undefined {
+    if (this.options.kernelBtf === undefined && this.kernelBtfs === undefined) {
+      const remembered = findRememberedKernelType(name, kind);
+      if (remembered !== undefined) return remembered.id;
+    }
+    return this.kernelTargets().vmlinux.find(name, kind);
+  }
+
+  /**
+   * CO-RE outcomes of earlier processes of this boot for this object, when it loads against the
+   * running kernel and a cache directory is at hand (see `btf/memo.ts`): keyed by a checksum of the
+   * object's BTF, so an edited spec or another object never meets another's outcomes.
+   */
+  private coreOutcomes(local: Btf): CoreOutcomeMemo | undefined {
+    if (this.coreMemo !== undefined) return this.coreMemo ?? undefined;
+    this.coreMemo = null;
+    const memo = this.options.kernelBtf === undefined ? runningKernelMemo() : undefined;
+    if (memo === undefined) return undefined;
+    const digest = checksum(local.encode()).toString('hex');
+    this.coreMemo = {
+      get: (key) => memo.outcome(`${digest}/${key}`),
+      set: (key, outcome) => memo.rememberOutcome(`${digest}/${key}`, outcome),
+      target: () => this.kernelTargets().vmlinux,
+    };
+    return this.coreMemo;
+  }
+
   private kernelTargets(): KernelBtfTargets {
     if (this.kernelBtfs) return this.kernelBtfs;
     const t0 = nowMs();
@@ -433,9 +467,8 @@ class Loader {
   private kconfigValue(ext: ExternSpec, config: ReadonlyMap<string, string>): string | bigint | undefined {
     if (ext.name === 'LINUX_KERNEL_VERSION') return BigInt(kernelVersionCode());
     if (ext.name === 'LINUX_HAS_SYSCALL_WRAPPER') {
-      const vmlinux = this.kernelTargets().vmlinux;
       const prefix = process.arch === 'arm64' ? '__arm64_sys_bpf' : process.arch === 'x64' ? '__x64_sys_bpf' : '__se_sys_bpf';
-      return vmlinux.find(prefix, 'func') !== undefined ? 1n : 0n;
+      return this.vmlinuxFind(prefix, 'func') !== undefined ? 1n : 0n;
     }
     if (ext.name.startsWith('CONFIG_')) return config.get(ext.name);
     return undefined;
@@ -651,8 +684,7 @@ class Loader {
       switch (ref.kind) {
         case 'ksym': {
           if (ref.typed) {
-            const vmlinux = this.kernelTargets().vmlinux;
-            const id = vmlinux.find(ref.name, 'var');
+            const id = this.vmlinuxFind(ref.name, 'var');
             if (id === undefined) {
               if (ref.weak) {
                 insns.setImm64(i, 0n);
@@ -675,8 +707,7 @@ class Loader {
           break;
         }
         case 'kfunc': {
-          const vmlinux = this.kernelTargets().vmlinux;
-          const id = vmlinux.find(ref.name, 'func');
+          const id = this.vmlinuxFind(ref.name, 'func');
           if (id === undefined) throw new NotSupportedError(`kernel function ${ref.name} (kfunc, needed by program ${prog.name})`);
           insns.setSrc(i, BPF_PSEUDO_KFUNC_CALL);
           insns.setImm(i, id);
@@ -691,7 +722,11 @@ class Loader {
     if (linked.coreRelos.length > 0) {
       const local = this.spec.btf;
       if (!local) throw new SpecError('CORE_WITHOUT_BTF', `${this.spec.source}: program ${prog.name} has CO-RE relocations but the object has no BTF`);
-      reports = applyCoreRelocations(insns, linked.coreRelos, local, this.kernelTargets(), { programName: prog.name, resolutions: this.coreResolutions });
+      reports = applyCoreRelocations(insns, linked.coreRelos, local, () => this.kernelTargets(), {
+        programName: prog.name,
+        resolutions: this.coreResolutions,
+        memo: this.coreOutcomes(local),
+      });
     }
     this.coreReports.set(prog.name, reports);
     return reports;
@@ -710,6 +745,8 @@ class Loader {
           : prog.attachKind === 'iter'
             ? [`bpf_iter_${target}`, 'func' as const]
             : [target, 'func' as const];
+    const inVmlinux = this.vmlinuxFind(name, kind);
+    if (inVmlinux !== undefined) return { id: inVmlinux };
     const targets = this.kernelTargets();
     for (const btf of targets) {
       const id = btf.find(name, kind);

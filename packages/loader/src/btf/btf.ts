@@ -238,8 +238,23 @@ class TypeCache {
 export interface BtfLookupMemo {
   /** The ids remembered for `key`, or undefined. */
   get(key: string): readonly number[] | undefined;
-  /** Remember the ids a lookup found for `key` (replacing an answer that failed its check). */
-  set(key: string, ids: readonly number[]): void;
+  /**
+   * Remember the ids a lookup found for `key` (replacing an answer that failed its check), with
+   * the byte offset of each id's record in the type section (`at`, same order) when known.
+   */
+  set(key: string, ids: readonly number[], at?: readonly number[]): void;
+}
+
+/**
+ * The memo key of `find(name, kind)` and the kind's number (see {@link BtfLookupMemo}), or
+ * undefined when such a find never asks the memo (no name, unknown kind). Shared with the lookups
+ * that answer before the BTF is parsed (`findKernelType`).
+ * @internal
+ */
+export function findMemoKey(name: string, kind: BtfKindName): { key: string; kind: number } | undefined {
+  const k = KIND_NUMBERS.get(kind);
+  if (k === undefined || k === 0 || name === '') return undefined;
+  return { key: `f${k}:${name}`, kind: k };
 }
 
 /** Options of {@link Btf.parse} and {@link Btf.empty}. */
@@ -832,7 +847,11 @@ export class Btf {
     const remembered = memo.get(key);
     if (remembered !== undefined && remembered.length <= maxIds && remembered.every(check)) return [...remembered];
     const ids = search();
-    memo.set(key, ids);
+    memo.set(
+      key,
+      ids,
+      ids.map((id) => this.recordOffset(id - this.firstTypeId)),
+    );
     return ids;
   }
 
@@ -1194,6 +1213,7 @@ export class Btf {
       }
     } else {
       const q = utf8Encoder.encode(name);
+      // The memo key is findMemoKey's (`f<kind number>:<name>`).
       const ids = this.rememberedOr(`f${key}`, 1, (id) => this.isOwnNamed(id, k, q, undefined, false), () => {
         const id = this.findOwn(k, q);
         return id === undefined ? [] : [id];

@@ -4,15 +4,16 @@
  * out at most a page per read(2), so reading 5 MB costs ~1300 syscalls. Parsing only frames records
  * (see btf.ts), so the first `loadKernelBtf()` costs a few milliseconds.
  */
-import { closeSync, fstatSync, openSync, readdirSync, readFileSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readdirSync, readFileSync, readSync } from 'node:fs';
 import { join } from 'node:path';
 import { defaultCacheDir } from '../cachedir.js';
 import { ElfFile } from '../elf/index.js';
 import { MAP, PROT, mmapRaw, munmapRaw, viewAt } from '../sys/ffi.js';
-import { Btf } from './btf.js';
+import { Btf, findMemoKey } from './btf.js';
 import type { LazyCoreTargets } from './core/candidates.js';
 import { BtfError } from './error.js';
 import { KernelBtfLookupMemo, LOOKUP_MEMO_FILE, type LookupMemoStats } from './memo.js';
+import type { BtfKindName } from './types.js';
 import { nowMs } from '../clock.js';
 
 /** Directory of the kernel's BTF files. */
@@ -22,6 +23,53 @@ export const VMLINUX_BTF_PATH = `${KERNEL_BTF_DIR}/vmlinux`;
 
 const kernelCache = new Map<string, Btf>();
 const moduleCache = new Map<string, Btf>();
+/**
+ * The running kernel's lookup memo, shared by the lookups made before its BTF is parsed
+ * ({@link findKernelType}) and the parsed BTF; null when nothing is remembered (no cache directory,
+ * `TSBPF_CACHE_DIR=`), undefined until first needed.
+ */
+let runningMemo: KernelBtfLookupMemo | null | undefined;
+
+/** Where a raw BTF file keeps its sections, from its 24-byte header. */
+interface BtfFileLayout {
+  /** Size of the whole file. */
+  fileBytes: number;
+  /** File offset of the type section. */
+  typeStart: number;
+  /** Length of the type section. */
+  typeBytes: number;
+  /** File offset of the string section. */
+  strStart: number;
+  /** Length of the string section. */
+  strBytes: number;
+}
+
+const BTF_HEADER_BYTES = 24;
+
+/** The layout a raw BTF header (`header`, at least 24 bytes) describes, or undefined when it is not one that fits `fileBytes`. */
+function btfFileLayout(header: Uint8Array, fileBytes: number): BtfFileLayout | undefined {
+  if (header.length < BTF_HEADER_BYTES) return undefined;
+  const v = new DataView(header.buffer, header.byteOffset, BTF_HEADER_BYTES);
+  if (v.getUint16(0, true) !== 0xeb9f) return undefined;
+  const hdrLen = v.getUint32(4, true);
+  const layout = {
+    fileBytes,
+    typeStart: hdrLen + v.getUint32(8, true),
+    typeBytes: v.getUint32(12, true),
+    strStart: hdrLen + v.getUint32(16, true),
+    strBytes: v.getUint32(20, true),
+  };
+  if (layout.typeStart + layout.typeBytes > fileBytes || layout.strStart + layout.strBytes > fileBytes) return undefined;
+  return layout;
+}
+
+/** The running kernel's memo for a BTF of `layout` (made on first use), or null when nothing is remembered. */
+function memoForLayout(layout: BtfFileLayout): KernelBtfLookupMemo | null {
+  if (runningMemo !== undefined) return runningMemo;
+  const dir = defaultCacheDir();
+  runningMemo = dir === undefined ? null : new KernelBtfLookupMemo(join(dir, LOOKUP_MEMO_FILE), { bytes: layout.fileBytes, typeBytes: layout.typeBytes, strings: layout.strBytes });
+  return runningMemo;
+}
 
 function readOrThrow(path: string, what: string): Uint8Array {
   try {
@@ -105,23 +153,112 @@ export function loadKernelBtf(options?: LoadKernelBtfOptions): Btf {
   const btf = parseBtfFile(bytes, path);
   if (path === VMLINUX_BTF_PATH && options?.remember !== false) {
     // The running kernel's BTF: its lookups are remembered for the next process of this boot.
-    const dir = defaultCacheDir();
-    if (dir !== undefined) {
-      btf.useLookupMemo(new KernelBtfLookupMemo(join(dir, LOOKUP_MEMO_FILE), { bytes: bytes.length, types: btf.typeCount, strings: btf.stringsLength }));
-    }
+    const layout = btfFileLayout(bytes, bytes.length);
+    const memo = layout === undefined ? null : memoForLayout(layout);
+    if (memo !== null) btf.useLookupMemo(memo);
   }
   kernelCache.set(path, btf);
   return btf;
 }
 
 /**
+ * The running kernel's `loadKernelBtf().find(name, kind)`, without parsing its BTF when an earlier
+ * process of this boot remembered the answer (see `btf/memo.ts`): the remembered record is read
+ * from `/sys/kernel/btf/vmlinux` (a few bytes at its offset) and checked to be of that kind and
+ * name. That saves the BTF's parse (~5 ms) for callers that only need ids, such as feature probes;
+ * the first call that needs more parses it as usual.
+ * @throws BtfError BTF_NOT_FOUND when the kernel has no BTF, or a parse error
+ */
+export function findKernelType(name: string, kind: BtfKindName): number | undefined {
+  const parsed = kernelCache.get(VMLINUX_BTF_PATH);
+  if (parsed === undefined) {
+    const remembered = findRememberedKernelType(name, kind);
+    if (remembered !== undefined) return remembered.id;
+  }
+  return (parsed ?? loadKernelBtf()).find(name, kind);
+}
+
+/**
+ * {@link findKernelType}'s answer from the memo alone, checked on the file (`{ id: undefined }`: the
+ * kernel has no such type); undefined when the memo cannot answer, and the BTF must be searched.
+ * Never parses the BTF.
+ */
+export function findRememberedKernelType(name: string, kind: BtfKindName): { id: number | undefined } | undefined {
+  const key = findMemoKey(name, kind);
+  if (key === undefined || runningMemo === null) return undefined;
+  return withRunningKernelMemo((memo, fd, layout) => {
+    const answer = memo.rememberedAt(key.key);
+    if (answer === undefined) return undefined;
+    // An empty answer cannot be checked, before or after the parse: the memo's key vouches for it.
+    if (answer.ids.length === 0) return { id: undefined };
+    if (answer.ids.length !== 1) return undefined;
+    return recordIs(fd, layout, answer.at[0], key.kind, name) ? { id: answer.ids[0] } : undefined;
+  });
+}
+
+/**
+ * The running kernel's memo (see `btf/memo.ts`), made from its BTF's header when this process has
+ * not parsed the BTF; undefined when nothing is remembered (no cache directory, `TSBPF_CACHE_DIR=`)
+ * or the kernel has no BTF. For loads that remember CO-RE outcomes.
+ */
+export function runningKernelMemo(): KernelBtfLookupMemo | undefined {
+  if (runningMemo !== undefined) return runningMemo ?? undefined;
+  return withRunningKernelMemo((memo) => memo);
+}
+
+/**
+ * `use(memo, fd, layout)` with `/sys/kernel/btf/vmlinux` open at `fd` (closed after), its header's
+ * layout and the running kernel's memo; undefined when the file or the memo is not there, or on
+ * any error.
+ */
+function withRunningKernelMemo<T>(use: (memo: KernelBtfLookupMemo, fd: number, layout: BtfFileLayout) => T | undefined): T | undefined {
+  let fd: number;
+  try {
+    fd = openSync(VMLINUX_BTF_PATH, 'r');
+  } catch {
+    return undefined;
+  }
+  try {
+    const header = new Uint8Array(BTF_HEADER_BYTES);
+    if (readSync(fd, header, 0, BTF_HEADER_BYTES, 0) !== BTF_HEADER_BYTES) return undefined;
+    const layout = btfFileLayout(header, fstatSync(fd).size);
+    const memo = layout === undefined ? null : memoForLayout(layout);
+    return layout === undefined || memo === null ? undefined : use(memo, fd, layout);
+  } catch {
+    return undefined;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Is the type record at byte `offset` of `layout`'s type section of kind number `kind` and named `name`? */
+function recordIs(fd: number, layout: BtfFileLayout, offset: number, kind: number, name: string): boolean {
+  const record = new Uint8Array(8);
+  if (offset + 12 > layout.typeBytes || readSync(fd, record, 0, 8, layout.typeStart + offset) !== 8) return false;
+  const v = new DataView(record.buffer);
+  const nameOff = v.getUint32(0, true);
+  if (((v.getUint32(4, true) >>> 24) & 0x1f) !== kind) return false;
+  const want = Buffer.from(name, 'utf8');
+  if (nameOff + want.length + 1 > layout.strBytes) return false;
+  const got = Buffer.alloc(want.length + 1);
+  if (readSync(fd, got, 0, got.length, layout.strStart + nameOff) !== got.length) return false;
+  return got[want.length] === 0 && got.subarray(0, want.length).equals(want);
+}
+
+/**
  * How the running kernel's BTF lookups of this process were served by the memo of earlier
- * processes of this boot (see `btf/memo.ts`); undefined when the kernel BTF has not been loaded, or
- * remembers nothing (`TSBPF_CACHE_DIR=`, no cache directory, or loaded with `remember: false`).
+ * processes of this boot (see `btf/memo.ts`); undefined before the first lookup of the kernel's
+ * BTF ({@link loadKernelBtf}, {@link findKernelType}), or when it remembers nothing
+ * (`TSBPF_CACHE_DIR=`, no cache directory, or loaded with `remember: false`).
  */
 export function kernelBtfMemoStats(): LookupMemoStats | undefined {
-  const memo = kernelCache.get(VMLINUX_BTF_PATH)?.lookupMemo;
+  const memo = kernelCache.get(VMLINUX_BTF_PATH)?.lookupMemo ?? runningMemo ?? undefined;
   return memo instanceof KernelBtfLookupMemo ? memo.stats : undefined;
+}
+
+/** Whether this process has parsed the running kernel's BTF (tests of {@link findKernelType}). */
+export function kernelBtfParsed(): boolean {
+  return kernelCache.has(VMLINUX_BTF_PATH);
 }
 
 /**
@@ -157,6 +294,7 @@ export function listModuleBtf(): string[] {
 export function clearKernelBtfCache(): void {
   kernelCache.clear();
   moduleCache.clear();
+  runningMemo = undefined;
 }
 
 /** Options of {@link KernelBtfTargets}. */

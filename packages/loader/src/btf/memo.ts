@@ -1,27 +1,37 @@
 /**
- * Kernel-BTF lookups remembered across the processes of one boot.
+ * Kernel-BTF lookups and CO-RE outcomes remembered across the processes of one boot.
  *
  * Every program that loads against the running kernel asks its BTF the same questions (where is
- * `task_struct`, which id has `cap_capable`), and the first answer of each kind costs a walk over
- * that kind's ~10-60k records: a few milliseconds of every start, in code that runs once and so
- * never gets past V8's interpreter. The kernel's BTF cannot change while it runs, so the answers
- * are kept in a small file of the per-user cache directory (`cachedir.ts`) keyed by the boot and
- * the BTF's shape; the next process of the same boot reads the file instead of walking.
+ * `task_struct`, which id has `cap_capable`, at which offset is `task_struct.nsproxy`), and the
+ * first answer of each kind costs a walk over that kind's ~10-60k records, and before any, the
+ * BTF's parse: a few milliseconds of every start each, in code that runs once and so never gets
+ * past V8's interpreter. The kernel's BTF cannot change while it runs, so the answers are kept in
+ * a small file of the per-user cache directory (`cachedir.ts`) keyed by the boot and the BTF's
+ * shape; the next process of the same boot reads the file instead of walking. A load whose CO-RE
+ * relocations and attach targets are all remembered never parses the kernel's BTF.
  *
  * What protects the answers:
- * - The key: the boot id (`/proc/sys/kernel/random/boot_id`, new on every boot), the BTF's byte,
- *   type and string counts, the loader's version and this file's format. A file with another key is
- *   discarded whole, so answers never outlive the BTF that produced them. A change to what lookups
- *   answer must bump {@link FORMAT}: between releases, the version alone does not change.
+ * - The key: the boot id (`/proc/sys/kernel/random/boot_id`, new on every boot), the BTF's file,
+ *   type-section and string-section sizes (all three in its header), the loader's version and this
+ *   file's format. A file with another key is discarded whole, so answers never outlive the BTF that
+ *   produced them. A change to what lookups answer must bump {@link FORMAT}: between releases, the
+ *   version alone does not change.
  * - A checksum over the payload: a corrupted file is ignored.
  * - The BTF itself: every remembered id is checked (in range, of the kind, with the name: see
- *   {@link BtfLookupMemo}) before it is used, and lists must be strictly ascending.
+ *   {@link BtfLookupMemo}) before it is used, and lists must be strictly ascending. Before the BTF is
+ *   parsed (`findKernelType` in `kernel.ts`), a `find` answer is checked through the byte offset of
+ *   its record, remembered with it: the record there must be of the kind and name asked for.
  * - The cache directory's rules: only a regular file of the effective user that no one else can
  *   write is read.
+ * A CO-RE outcome (the values patched into an instruction, see `CoreOutcome`) is only remembered
+ * when it matched in vmlinux, never in a module's BTF (modules come and go within a boot); it is
+ * keyed by a checksum of the object's BTF and the relocation, and cannot be checked without the
+ * parsed BTF: the loader still checks that the instruction holds the value the compiler assumed.
  * What the checks cannot see is an answer that leaves something out: an empty answer, a list
  * without one of the matches, or for a `find` (the lowest id of a name and kind) a higher id of the
- * same name and kind. Only a writer able to write this user's files could make one (a
- * process of the same user, which could equally change the program), so the key is trusted there.
+ * same name and kind; nor, before the parse, an id paired with the offset of another record of the
+ * same kind and name. Only a writer able to write this user's files could make one (a process of the
+ * same user, which could equally change the program), so the key is trusted there.
  */
 import { lstatSync, readdirSync, unlinkSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
@@ -29,19 +39,21 @@ import { CHECKSUM_BYTES, cacheDirWritable, checksum, readPrivateFile, writePriva
 import { readPseudoFile } from '../pseudofile.js';
 import { LOADER_VERSION } from '../version.js';
 import type { BtfLookupMemo } from './btf.js';
+import type { CoreOutcome } from './core/relocate.js';
 
 /** File name of the memo in the cache directory. */
 export const LOOKUP_MEMO_FILE = 'kernel-btf-lookups.json';
-/** Bumped whenever what a key means or how its answer is computed changes (the version is keyed too). */
-const FORMAT = 1;
+/** Bumped whenever what a key means or how its answer is computed changes (the version is keyed too). 2: record offsets, CO-RE outcomes. */
+const FORMAT = 2;
 /** First line of the file, before the payload's checksum in hex and a newline. */
 const MAGIC = 'tsbpf-btf-lookups\n';
 const HEADER_BYTES = MAGIC.length + 2 * CHECKSUM_BYTES + 1;
 /** A larger file is not ours: answers are a few bytes each and capped by {@link MAX_ENTRIES}. */
 const MAX_FILE_BYTES = 1 << 20;
 /**
- * Answers kept per file. The file's answers are written before new ones, so a burst of one-off
- * lookups can fill the file's free room once per boot but never push out answers already kept.
+ * Answers kept per file, of lookups and of CO-RE outcomes each. The file's answers are written
+ * before new ones, so a burst of one-off lookups can fill the file's free room once per boot but
+ * never push out answers already kept.
  */
 export const MAX_MEMO_ENTRIES = 4096;
 /** Where the kernel publishes the id of the current boot. */
@@ -53,11 +65,11 @@ const STALE_TMP_MS = 3600 * 1000;
 export interface LookupMemoIdentity {
   /** The id of the boot (a random UUID the kernel draws at boot). */
   boot: string;
-  /** Size of the BTF in bytes. */
+  /** Size of the BTF file in bytes. */
   bytes: number;
-  /** Number of types, as `Btf.typeCount`. */
-  types: number;
-  /** Length of the string section, as `Btf.stringsLength`. */
+  /** Length of the type section (the header's `type_len`). */
+  typeBytes: number;
+  /** Length of the string section (the header's `str_len`). */
   strings: number;
   /** The loader's version: another version's search may answer differently. */
   loader: string;
@@ -81,12 +93,16 @@ export type LookupMemoState =
 /** Counters of a {@link KernelBtfLookupMemo}, for start-up timings and tests. */
 export interface LookupMemoStats {
   state: LookupMemoState;
-  /** Lookups answered from the file (each id checked against the BTF). */
+  /** Lookups answered from the file (each id checked against the BTF, or its record before the parse). */
   hits: number;
   /** Lookups searched: the file had no answer for them, or one the BTF refused. */
   misses: number;
   /** Answers from the file the BTF refused (wrong kind or name, out of range). */
   refused: number;
+  /** CO-RE relocations whose outcome came from the file. */
+  outcomeHits: number;
+  /** CO-RE relocations the file had no outcome for (resolved against the BTF). */
+  outcomeMisses: number;
   /** Whether the last write succeeded; undefined before any. */
   written: boolean | undefined;
 }
@@ -103,6 +119,84 @@ interface MemoFile {
   format: number;
   identity: LookupMemoIdentity;
   lookups: Record<string, number[]>;
+  /** Per key of `lookups` (when known): the byte offset of each id's record in the type section. */
+  at?: Record<string, number[]>;
+  /** CO-RE outcomes by key (see {@link KernelBtfLookupMemo.outcome}). */
+  core?: Record<string, StoredOutcome>;
+}
+
+/** A {@link CoreOutcome} as the file keeps it (bigints as decimal strings, short names). */
+interface StoredOutcome {
+  k: number;
+  n: string;
+  d: string;
+  l: string;
+  t: string;
+  p: boolean;
+  v: boolean;
+  ls: number;
+  ts: number;
+  f: boolean;
+  id: number | null;
+  m: number;
+}
+
+function storeOutcome(o: CoreOutcome): StoredOutcome {
+  return {
+    k: o.kind,
+    n: o.kindName,
+    d: o.description,
+    l: o.localValue.toString(),
+    t: o.targetValue.toString(),
+    p: o.poisoned,
+    v: o.validate,
+    ls: o.localSize,
+    ts: o.targetSize,
+    f: o.failMemorySizeAdjust,
+    id: o.targetTypeId ?? null,
+    m: o.matchedCandidates,
+  };
+}
+
+const isCount = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+const isDecimal = (v: unknown): v is string => typeof v === 'string' && /^-?\d{1,20}$/.test(v);
+
+/** The outcome a stored one stands for, or undefined when it is not one this format writes. */
+function loadOutcome(v: unknown): CoreOutcome | undefined {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return undefined;
+  const o = v as Partial<Record<keyof StoredOutcome, unknown>>;
+  if (!isCount(o.k) || typeof o.n !== 'string' || typeof o.d !== 'string' || !isDecimal(o.l) || !isDecimal(o.t)) return undefined;
+  if (typeof o.p !== 'boolean' || typeof o.v !== 'boolean' || typeof o.f !== 'boolean' || !isCount(o.ls) || !isCount(o.ts) || !isCount(o.m)) return undefined;
+  if (o.id !== null && !(isCount(o.id) && o.id > 0)) return undefined;
+  return {
+    kind: o.k,
+    kindName: o.n,
+    description: o.d,
+    localValue: BigInt(o.l),
+    targetValue: BigInt(o.t),
+    poisoned: o.p,
+    validate: o.v,
+    localSize: o.ls,
+    targetSize: o.ts,
+    failMemorySizeAdjust: o.f,
+    targetTypeId: o.id ?? undefined,
+    matchedCandidates: o.m,
+  };
+}
+
+/** A remembered answer with the offsets of its records (see {@link KernelBtfLookupMemo.rememberedAt}). */
+export interface RememberedLookup {
+  /** The ids, ascending. */
+  ids: readonly number[];
+  /** Byte offset of each id's record in the type section, in the same order. */
+  at: readonly number[];
+}
+
+/** The answers of a file: ids per key, and record offsets per key where the file has them. */
+interface FileAnswers {
+  ids: Map<string, readonly number[]>;
+  at: Map<string, readonly number[]>;
+  outcomes: Map<string, CoreOutcome>;
 }
 
 /** Reads the boot id, or undefined when this system has none to offer. */
@@ -116,7 +210,16 @@ function readBootId(): string | undefined {
 }
 
 function sameIdentity(a: Partial<LookupMemoIdentity>, b: LookupMemoIdentity): boolean {
-  return a.boot === b.boot && a.bytes === b.bytes && a.types === b.types && a.strings === b.strings && a.loader === b.loader;
+  return a.boot === b.boot && a.bytes === b.bytes && a.typeBytes === b.typeBytes && a.strings === b.strings && a.loader === b.loader;
+}
+
+/** Is `v` a list of record offsets: 4-byte aligned non-negative integers within the type section? */
+function isOffsetList(v: unknown, typeBytes: number): v is number[] {
+  if (!Array.isArray(v)) return false;
+  for (const off of v as unknown[]) {
+    if (typeof off !== 'number' || !Number.isSafeInteger(off) || off < 0 || off % 4 !== 0 || off >= typeBytes) return false;
+  }
+  return true;
 }
 
 /** Is `v` a list of type ids as this format writes them: positive integers, strictly ascending? */
@@ -134,7 +237,7 @@ function isIdList(v: unknown): v is number[] {
  * The answers of a memo file's bytes: `stale` for a sound file of another key, undefined when the
  * bytes are not a sound memo file (no header, wrong checksum, not this shape).
  */
-function parseFile(buf: Buffer, identity: LookupMemoIdentity): Map<string, readonly number[]> | 'stale' | undefined {
+function parseFile(buf: Buffer, identity: LookupMemoIdentity): FileAnswers | 'stale' | undefined {
   if (buf.toString('latin1', 0, MAGIC.length) !== MAGIC || buf[HEADER_BYTES - 1] !== 0x0a) return undefined;
   const payload = buf.subarray(HEADER_BYTES);
   if (checksum(payload).toString('hex') !== buf.toString('latin1', MAGIC.length, HEADER_BYTES - 1)) return undefined;
@@ -150,10 +253,26 @@ function parseFile(buf: Buffer, identity: LookupMemoIdentity): Map<string, reado
   if (typeof id !== 'object' || id === null) return undefined;
   if (file.format !== FORMAT || !sameIdentity(id, identity)) return 'stale';
   if (typeof file.lookups !== 'object' || file.lookups === null || Array.isArray(file.lookups)) return undefined;
-  const out = new Map<string, readonly number[]>();
+  const out: FileAnswers = { ids: new Map(), at: new Map(), outcomes: new Map() };
   for (const [key, ids] of Object.entries(file.lookups)) {
     if (!isIdList(ids)) return undefined;
-    out.set(key, ids);
+    out.ids.set(key, ids);
+  }
+  if (file.at !== undefined) {
+    if (typeof file.at !== 'object' || file.at === null || Array.isArray(file.at)) return undefined;
+    for (const [key, at] of Object.entries(file.at)) {
+      if (!isOffsetList(at, identity.typeBytes)) return undefined;
+      // Offsets of another key, or not one per id, are of no use: that answer is only checked after the parse.
+      if (out.ids.get(key)?.length === at.length) out.at.set(key, at);
+    }
+  }
+  if (file.core !== undefined) {
+    if (typeof file.core !== 'object' || file.core === null || Array.isArray(file.core)) return undefined;
+    for (const [key, stored] of Object.entries(file.core)) {
+      const outcome = loadOutcome(stored);
+      if (outcome === undefined) return undefined;
+      out.outcomes.set(key, outcome);
+    }
   }
   return out;
 }
@@ -167,7 +286,7 @@ function parseFile(buf: Buffer, identity: LookupMemoIdentity): Map<string, reado
 export class KernelBtfLookupMemo implements BtfLookupMemo {
   /** The memo file. */
   readonly path: string;
-  private readonly shape: Pick<LookupMemoIdentity, 'bytes' | 'types' | 'strings'>;
+  private readonly shape: Pick<LookupMemoIdentity, 'bytes' | 'typeBytes' | 'strings'>;
   private readonly options: KernelBtfLookupMemoOptions;
   private identity: LookupMemoIdentity | undefined;
   /** Answers read from the file (until refused). */
@@ -177,18 +296,24 @@ export class KernelBtfLookupMemo implements BtfLookupMemo {
    * (a {@link set} of it then is a refusal); {@link set} takes a key out of `fromFile`.
    */
   private used = new Map<string, readonly number[]>();
+  /** Record offsets of the answers in either map, where known (from the file, or given to {@link set}). */
+  private offsets = new Map<string, readonly number[]>();
+  /** CO-RE outcomes read from the file. */
+  private outcomesFromFile = new Map<string, CoreOutcome>();
+  /** CO-RE outcomes this process handed out or learnt (a key in both maps was handed out). */
+  private outcomesUsed = new Map<string, CoreOutcome>();
   private dirty = false;
   private flushQueued = false;
-  private readonly counters: LookupMemoStats = { state: 'unread', hits: 0, misses: 0, refused: 0, written: undefined };
+  private readonly counters: LookupMemoStats = { state: 'unread', hits: 0, misses: 0, refused: 0, outcomeHits: 0, outcomeMisses: 0, written: undefined };
 
   /**
    * @param path the memo file (normally {@link LOOKUP_MEMO_FILE} in `defaultCacheDir()`)
-   * @param shape the BTF's byte, type and string counts
+   * @param shape the BTF's file, type-section and string-section sizes (see `btfFileLayout`)
    * @param options the boot id to key by and whether to write by itself (tests)
    */
-  constructor(path: string, shape: Pick<LookupMemoIdentity, 'bytes' | 'types' | 'strings'>, options: KernelBtfLookupMemoOptions = {}) {
+  constructor(path: string, shape: Pick<LookupMemoIdentity, 'bytes' | 'typeBytes' | 'strings'>, options: KernelBtfLookupMemoOptions = {}) {
     this.path = path;
-    this.shape = { bytes: shape.bytes, types: shape.types, strings: shape.strings };
+    this.shape = { bytes: shape.bytes, typeBytes: shape.typeBytes, strings: shape.strings };
     this.options = options;
   }
 
@@ -212,8 +337,51 @@ export class KernelBtfLookupMemo implements BtfLookupMemo {
     return ids;
   }
 
+  /**
+   * {@link get}, with the byte offset of each id's record in the type section: for a caller that
+   * checks the answer before the BTF is parsed. Undefined when there is no answer or its offsets are
+   * unknown. A caller whose check fails lets the parsed BTF look again, which refuses the answer.
+   */
+  rememberedAt(key: string): RememberedLookup | undefined {
+    if (this.counters.state === 'unread') this.read();
+    const known = this.used.get(key) ?? this.fromFile.get(key);
+    if (known === undefined) return undefined;
+    const at = known.length === 0 ? [] : this.offsets.get(key);
+    if (at === undefined) return undefined;
+    const ids = this.get(key);
+    return ids === undefined ? undefined : { ids, at };
+  }
+
+  /**
+   * The CO-RE outcome remembered for `key` (the caller's: a checksum of the object's BTF and the
+   * relocation), or undefined. An outcome cannot be checked here: see the module comment.
+   */
+  outcome(key: string): CoreOutcome | undefined {
+    if (this.counters.state === 'unread') this.read();
+    const used = this.outcomesUsed.get(key);
+    if (used !== undefined) return used;
+    const stored = this.outcomesFromFile.get(key);
+    if (stored === undefined) {
+      this.counters.outcomeMisses++;
+      return undefined;
+    }
+    this.counters.outcomeHits++;
+    this.outcomesUsed.set(key, stored);
+    return stored;
+  }
+
+  /** Remember the CO-RE outcome of `key`, resolved against vmlinux (never a module's BTF). */
+  rememberOutcome(key: string, outcome: CoreOutcome): void {
+    if (this.counters.state === 'unread') this.read();
+    this.outcomesFromFile.delete(key);
+    this.outcomesUsed.set(key, outcome);
+    if (this.identity === undefined) return;
+    this.dirty = true;
+    if (this.options.autoFlush !== false) this.queueFlush();
+  }
+
   /** {@inheritDoc BtfLookupMemo.set} */
-  set(key: string, ids: readonly number[]): void {
+  set(key: string, ids: readonly number[], at?: readonly number[]): void {
     if (this.counters.state === 'unread') this.read();
     const handedOut = this.used.has(key) && this.fromFile.has(key);
     this.fromFile.delete(key);
@@ -224,6 +392,8 @@ export class KernelBtfLookupMemo implements BtfLookupMemo {
       this.counters.refused++;
     }
     this.used.set(key, [...ids]);
+    if (at !== undefined && at.length === ids.length) this.offsets.set(key, [...at]);
+    else this.offsets.delete(key);
     if (this.identity === undefined) return;
     this.dirty = true;
     if (this.options.autoFlush !== false) this.queueFlush();
@@ -243,10 +413,13 @@ export class KernelBtfLookupMemo implements BtfLookupMemo {
     try {
       const entries: [string, readonly number[]][] = [...this.fromFile];
       for (const [key, ids] of this.used) if (!this.fromFile.has(key)) entries.push([key, ids]);
+      const outcomes: [string, CoreOutcome][] = [...this.outcomesFromFile];
+      for (const [key, o] of this.outcomesUsed) if (!this.outcomesFromFile.has(key)) outcomes.push([key, o]);
       let n = Math.min(entries.length, MAX_MEMO_ENTRIES);
-      let file = this.encode(entries, n);
+      let m = Math.min(outcomes.length, MAX_MEMO_ENTRIES);
+      let file = this.encode(entries, n, outcomes, m);
       // Long names can make the entries outgrow the size limit: keep the first half until they fit.
-      while (file.length > MAX_FILE_BYTES && n > 0) file = this.encode(entries, (n >>>= 1));
+      while (file.length > MAX_FILE_BYTES && (n > 0 || m > 0)) file = this.encode(entries, (n >>>= 1), outcomes, (m >>>= 1));
       ok = cacheDirWritable(dirname(this.path)) && writePrivateFile(this.path, file);
     } catch {
       ok = false;
@@ -256,11 +429,19 @@ export class KernelBtfLookupMemo implements BtfLookupMemo {
     return ok;
   }
 
-  /** The file holding the first `n` of `entries`: header line, checksum line, JSON payload. */
-  private encode(entries: readonly [string, readonly number[]][], n: number): Buffer {
+  /** The file holding the first `n` of `entries` and `m` of `outcomes`: header line, checksum line, JSON payload. */
+  private encode(entries: readonly [string, readonly number[]][], n: number, outcomes: readonly [string, CoreOutcome][], m: number): Buffer {
     const lookups: Record<string, readonly number[]> = {};
-    for (let i = 0; i < n; i++) lookups[entries[i][0]] = entries[i][1];
-    const payload = Buffer.from(JSON.stringify({ format: FORMAT, identity: this.identity, lookups }), 'utf8');
+    const at: Record<string, readonly number[]> = {};
+    for (let i = 0; i < n; i++) {
+      const [key, ids] = entries[i];
+      lookups[key] = ids;
+      const offsets = this.offsets.get(key);
+      if (offsets !== undefined && offsets.length > 0) at[key] = offsets;
+    }
+    const core: Record<string, StoredOutcome> = {};
+    for (let i = 0; i < m; i++) core[outcomes[i][0]] = storeOutcome(outcomes[i][1]);
+    const payload = Buffer.from(JSON.stringify({ format: FORMAT, identity: this.identity, lookups, at, core }), 'utf8');
     return Buffer.concat([Buffer.from(`${MAGIC}${checksum(payload).toString('hex')}\n`, 'latin1'), payload]);
   }
 
@@ -276,7 +457,7 @@ export class KernelBtfLookupMemo implements BtfLookupMemo {
       this.counters.state = 'missing';
       return;
     }
-    let answers: Map<string, readonly number[]> | 'stale' | undefined;
+    let answers: FileAnswers | 'stale' | undefined;
     try {
       answers = buf === 'invalid' ? undefined : parseFile(buf, this.identity);
     } catch {
@@ -285,7 +466,9 @@ export class KernelBtfLookupMemo implements BtfLookupMemo {
     if (answers === undefined) this.counters.state = 'invalid';
     else if (answers === 'stale') this.counters.state = 'stale';
     else {
-      this.fromFile = answers;
+      this.fromFile = answers.ids;
+      this.outcomesFromFile = answers.outcomes;
+      for (const [key, at] of answers.at) if (!this.offsets.has(key)) this.offsets.set(key, at);
       this.counters.state = 'loaded';
     }
   }

@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs';
 import { asm, assemble } from '../asm/index.js';
 import type { RawInstruction } from '../asm/index.js';
 import { Btf, KIND_NAMES } from '../btf/btf.js';
-import { loadKernelBtf } from '../btf/kernel.js';
+import { findKernelType, loadKernelBtf } from '../btf/kernel.js';
 import type { BtfType } from '../btf/types.js';
 import { btfLoad, linkCreate, mapCreate, progLoad, progLoadWithLog, rawTracepointOpen } from '../sys/bpf.js';
 import type { ProgLoadAttr } from '../sys/attr.js';
@@ -122,9 +122,10 @@ function loadIntBtf(): Fd {
 
 // ------------------------------------------------------------------------------------------ kernel BTF
 
+/** The kernel type's id, from the memo of earlier processes without a parse when it can (see `findKernelType`). */
 function kernelBtfId(name: string, kind: 'func' | 'typedef' | 'struct'): number | undefined {
   try {
-    return loadKernelBtf().find(name, kind);
+    return findKernelType(name, kind);
   } catch {
     return undefined;
   }

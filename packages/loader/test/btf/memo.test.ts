@@ -10,7 +10,8 @@ import { join, resolve } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { Btf } from '../../src/btf/btf.js';
 import { checksum } from '../../src/cachedir.js';
-import { VMLINUX_BTF_PATH, clearKernelBtfCache, kernelBtfMemoStats, loadKernelBtf } from '../../src/btf/kernel.js';
+import { VMLINUX_BTF_PATH, clearKernelBtfCache, findKernelType, kernelBtfMemoStats, kernelBtfParsed, loadKernelBtf, runningKernelMemo } from '../../src/btf/kernel.js';
+import { progInfo } from '../../src/sys/info.js';
 import { KernelBtfLookupMemo, LOOKUP_MEMO_FILE, MAX_MEMO_ENTRIES } from '../../src/btf/memo.js';
 import { Collection } from '../../src/collection.js';
 import { LOADER_VERSION } from '../../src/version.js';
@@ -27,13 +28,18 @@ const freshDir = (): string => join(root, `d${dirs++}`);
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 
 /** The kernel's BTF parsed anew (not the process-wide one, which carries the default memo). */
-const kernelBytes = haveKernelBtf ? readFileSync(VMLINUX_BTF_PATH) : new Uint8Array(0);
+const kernelBytes: Buffer = haveKernelBtf ? readFileSync(VMLINUX_BTF_PATH) : Buffer.alloc(0);
 function freshKernelBtf(): Btf {
   return Btf.parse(kernelBytes, { source: VMLINUX_BTF_PATH });
 }
 
+/** The sizes in the kernel BTF's header the memo is keyed by. */
+const kernelShape = haveKernelBtf
+  ? { bytes: kernelBytes.length, typeBytes: kernelBytes.readUInt32LE(12), strings: kernelBytes.readUInt32LE(20) }
+  : { bytes: 0, typeBytes: 0, strings: 0 };
+
 function memoFor(btf: Btf, dir: string, bootId = BOOT): KernelBtfLookupMemo {
-  const memo = new KernelBtfLookupMemo(join(dir, LOOKUP_MEMO_FILE), { bytes: kernelBytes.length, types: btf.typeCount, strings: btf.stringsLength }, { bootId, autoFlush: false });
+  const memo = new KernelBtfLookupMemo(join(dir, LOOKUP_MEMO_FILE), kernelShape, { bootId, autoFlush: false });
   btf.useLookupMemo(memo);
   return memo;
 }
@@ -79,6 +85,7 @@ interface MemoFileContent {
   format: number;
   identity: Record<string, string | number>;
   lookups: Record<string, number[]>;
+  at: Record<string, number[]>;
 }
 function readMemo(path: string): MemoFileContent {
   const text = readFileSync(path, 'utf8');
@@ -171,7 +178,7 @@ describe.skipIf(!haveKernelBtf)('kernel-BTF lookup memo', () => {
     expect(otherBoot.find('task_struct', 'struct')).toBe(truth?.task);
     expect(m1.stats.state).toBe('stale');
 
-    for (const change of ['bytes', 'types', 'strings', 'loader', 'format']) {
+    for (const change of ['bytes', 'typeBytes', 'strings', 'loader', 'format']) {
       const f = JSON.parse(JSON.stringify(file)) as MemoFileContent;
       if (change === 'format') f.format += 1;
       else if (change === 'loader') f.identity.loader = '0.0.9';
@@ -195,7 +202,7 @@ describe.skipIf(!haveKernelBtf)('kernel-BTF lookup memo', () => {
     const withLookups = (lookups: Record<string, unknown>): unknown => ({ ...content, lookups: { ...content.lookups, ...lookups } });
     const cases: [string, () => void][] = [
       ['cut short', () => writeFileSync(path, good.slice(0, good.length / 2), { mode: 0o600 })],
-      ['a payload byte changed (checksum)', () => writeFileSync(path, good.replace('"format":1', '"format":2'), { mode: 0o600 })],
+      ['a payload byte changed (checksum)', () => writeFileSync(path, good.replace(/"format":(\d+)/, (_, n: string) => `"format":${Number(n) + 1}`), { mode: 0o600 })],
       ['no header', () => writeFileSync(path, JSON.stringify(content), { mode: 0o600 })],
       ['JSON that is an array', () => writeMemo(path, [content])],
       ['a header without its newline', () => writeFileSync(path, good.replace(/^(tsbpf-btf-lookups\n[0-9a-f]{16})\n/, '$1 '), { mode: 0o600 })],
@@ -204,6 +211,9 @@ describe.skipIf(!haveKernelBtf)('kernel-BTF lookup memo', () => {
       ['ids that are not ids', () => writeMemo(path, withLookups({ 'f4:task_struct': [String(truth?.task)] }))],
       ['a list not strictly ascending', () => writeMemo(path, withLookups({ 'e4:cred': [...(truth?.credCandidates ?? []), ...(truth?.credCandidates ?? [])] }))],
       ['a negative id', () => writeMemo(path, withLookups({ 'f4:task_struct': [-1] }))],
+      ['a record offset past the type section', () => writeMemo(path, { ...content, at: { ...content.at, 'f4:task_struct': [kernelShape.typeBytes] } })],
+      ['a record offset not on a record boundary', () => writeMemo(path, { ...content, at: { ...content.at, 'f4:task_struct': [6] } })],
+      ['a CO-RE outcome of another shape', () => writeMemo(path, { ...content, core: { 'ab/1:0:0:1': { k: 0, n: 'FIELD_BYTE_OFFSET', d: 'x', l: '8', t: 'sixteen' } } })],
       ['writable by others', () => {
         writeFileSync(path, good, { mode: 0o600 });
         chmodSync(path, 0o666);
@@ -283,7 +293,7 @@ describe.skipIf(!haveKernelBtf)('kernel-BTF lookup memo', () => {
     expect(run(`L.loadKernelBtf().find('cred', 'struct'); await new Promise((r) => setTimeout(r, 50)); console.log(L.kernelBtfMemoStats().written);`).trim()).toBe('true');
     expect(readMemo(join(dir, LOOKUP_MEMO_FILE)).lookups).toMatchObject({ 'f4:task_struct': [truth?.task], 'f4:cred': expect.any(Array) });
     const out = run(`console.log(L.loadKernelBtf().find('task_struct', 'struct'), JSON.stringify(L.kernelBtfMemoStats()));`);
-    expect(out).toContain(`${truth?.task} {"state":"loaded","hits":1,"misses":0,"refused":0}`);
+    expect(out).toContain(`${truth?.task} {"state":"loaded","hits":1,"misses":0,"refused":0,"outcomeHits":0,"outcomeMisses":0}`);
     expect(readdirSync(dir).filter((f) => f.endsWith('.tmp'))).toEqual([]);
   });
 
@@ -346,11 +356,167 @@ describe.skipIf(!haveKernelBtf)('kernel-BTF lookup memo', () => {
       expect(remembered).toEqual(walked);
     });
 
+    /** A fresh cache directory whose memo file holds the answers of these finds, written through loadKernelBtf. */
+    function seedRunningKernel(finds: readonly [string, 'struct' | 'func' | 'typedef'][]): string {
+      const dir = freshDir();
+      process.env.TSBPF_CACHE_DIR = dir;
+      clearKernelBtfCache();
+      const btf = loadKernelBtf();
+      for (const [name, kind] of finds) btf.find(name, kind);
+      expect((btf.lookupMemo as KernelBtfLookupMemo).flush()).toBe(true);
+      clearKernelBtfCache();
+      return join(dir, LOOKUP_MEMO_FILE);
+    }
+
+    it('findKernelType answers remembered ids without parsing the BTF, each checked on its record in the file', () => {
+      const path = seedRunningKernel([
+        ['task_struct', 'struct'],
+        ['vfs_read', 'func'],
+        ['no_such_type_in_any_kernel', 'struct'],
+      ]);
+      const file = readMemo(path);
+      expect(Object.keys(file.at).sort()).toEqual(['f12:vfs_read', 'f4:task_struct']);
+      expect(findKernelType('task_struct', 'struct')).toBe(truth?.task);
+      expect(findKernelType('vfs_read', 'func')).toBe(truth?.vfsRead);
+      expect(findKernelType('no_such_type_in_any_kernel', 'struct')).toBeUndefined();
+      expect(kernelBtfParsed()).toBe(false);
+      expect(kernelBtfMemoStats()).toMatchObject({ state: 'loaded', hits: 3, misses: 0, refused: 0 });
+      // Not remembered: parsed and searched, with the same memo.
+      expect(findKernelType('pid_type', 'enum')).toBe(truth?.pidType);
+      expect(kernelBtfParsed()).toBe(true);
+      expect(kernelBtfMemoStats()).toMatchObject({ hits: 3, misses: 1 });
+      // Once parsed, the BTF answers (a remembered id handed out before is not a file hit again).
+      expect(findKernelType('task_struct', 'struct')).toBe(truth?.task);
+      expect(kernelBtfMemoStats()).toMatchObject({ hits: 3, misses: 1, refused: 0 });
+    });
+
+    it('findKernelType refuses a remembered record of another kind or name and parses instead', () => {
+      const path = seedRunningKernel([
+        ['task_struct', 'struct'],
+        ['vfs_read', 'func'],
+        ['cred', 'struct'],
+      ]);
+      const file = readMemo(path);
+      const taskAt = file.at['f4:task_struct'];
+      file.at['f4:cred'] = taskAt; // a struct, named otherwise
+      file.at['f4:task_struct'] = file.at['f12:vfs_read']; // named otherwise, of another kind
+      writeMemo(path, file);
+      for (const [name, kind, want] of [
+        ['cred', 'struct', file.lookups['f4:cred'][0]],
+        ['task_struct', 'struct', truth?.task],
+      ] as const) {
+        clearKernelBtfCache();
+        expect(findKernelType(name, kind)).toBe(want);
+        expect(kernelBtfParsed(), name).toBe(true);
+        // The parsed BTF found the remembered id right: a hit, not a refusal.
+        expect(kernelBtfMemoStats()).toMatchObject({ hits: 1, misses: 0, refused: 0 });
+      }
+      // A remembered id that is wrong too: refused by the parsed BTF, and the file's answer replaced.
+      file.lookups['f4:task_struct'] = [truth?.vfsRead ?? 0];
+      writeMemo(path, file);
+      clearKernelBtfCache();
+      expect(findKernelType('task_struct', 'struct')).toBe(truth?.task);
+      expect(kernelBtfMemoStats()).toMatchObject({ hits: 0, misses: 1, refused: 1 });
+      (loadKernelBtf().lookupMemo as KernelBtfLookupMemo).flush();
+      expect(readMemo(path).at['f4:task_struct']).toEqual(taskAt);
+      clearKernelBtfCache();
+      expect(findKernelType('task_struct', 'struct')).toBe(truth?.task);
+      expect(kernelBtfParsed()).toBe(false);
+    });
+
+    /** One load of `object` against the running kernel: its CO-RE reports (target BTF by name) and program tags; the memo written. */
+    function loadRunning(object: string, skip: readonly string[] = []): { reports: unknown; tags: Record<string, string> } {
+      const spec = CollectionSpec.fromFile(testdataPath(object));
+      for (const name of skip) spec.program(name).autoload = false;
+      using coll = Collection.load(spec);
+      runningKernelMemo()?.flush();
+      const tags: Record<string, string> = {};
+      for (const [name, prog] of coll.programs) tags[name] = progInfo(prog.fd).tag;
+      // Report fields but `remembered`, and the target BTF by name (reading it parses a remembered one's).
+      const reports = [...coll.coreReports].map(([prog, rs]) => [prog, rs.map(({ remembered: _, targetBtf, ...r }) => ({ ...r, target: targetBtf === undefined ? undefined : targetBtf === loadKernelBtf() ? 'vmlinux' : targetBtf.source }))]);
+      return { reports, tags };
+    }
+
+    it('remembers CO-RE outcomes matched in vmlinux: the next load never parses the kernel BTF, and loads the same instructions', () => {
+      process.env.TSBPF_CACHE_DIR = freshDir();
+      clearKernelBtfCache();
+      {
+        using coll = Collection.load(CollectionSpec.fromFile(testdataPath('many.bpf.o')));
+        expect(kernelBtfParsed()).toBe(true);
+        const relos = [...coll.coreReports.values()].flat();
+        expect(relos.length).toBeGreaterThan(0);
+        expect(relos.every((r) => !r.remembered && r.targetBtf === loadKernelBtf())).toBe(true);
+      }
+      runningKernelMemo()?.flush();
+      clearKernelBtfCache();
+      {
+        using coll = Collection.load(CollectionSpec.fromFile(testdataPath('many.bpf.o')));
+        const relos = [...coll.coreReports.values()].flat();
+        expect(relos.every((r) => r.remembered)).toBe(true);
+        expect(kernelBtfParsed(), 'a remembered load parsed the kernel BTF').toBe(false);
+        expect(kernelBtfMemoStats()).toMatchObject({ outcomeMisses: 0 });
+        expect(kernelBtfMemoStats()?.outcomeHits).toBeGreaterThan(0);
+        // Its target BTF is the kernel's, parsed when read.
+        expect(relos[0].targetBtf).toBe(loadKernelBtf());
+      }
+      // The same instructions reached the kernel (a program's tag is a digest of them), with the same reports.
+      clearKernelBtfCache();
+      const remembered = loadRunning('many.bpf.o');
+      process.env.TSBPF_CACHE_DIR = freshDir();
+      clearKernelBtfCache();
+      const searched = loadRunning('many.bpf.o');
+      expect(remembered).toEqual(searched);
+    });
+
+    it('remembers only what matched in vmlinux, per object BTF (core.bpf.o: misses are searched again, an edited BTF is another object)', () => {
+      process.env.TSBPF_CACHE_DIR = freshDir();
+      clearKernelBtfCache();
+      const skip = ['core_poison_reached']; // poisoned on purpose: refused by the verifier
+      const searched = loadRunning('core.bpf.o', skip);
+      const searchedStats = kernelBtfMemoStats();
+      expect(searchedStats?.outcomeHits).toBe(0);
+      clearKernelBtfCache();
+      const remembered = loadRunning('core.bpf.o', skip);
+      expect(remembered).toEqual(searched);
+      const stats = kernelBtfMemoStats();
+      // Every resolution the first load searched, but those that matched nowhere (their answer depends on modules).
+      expect(stats?.outcomeHits).toBeGreaterThan(0);
+      expect(stats?.outcomeMisses).toBeGreaterThan(0);
+      expect((stats?.outcomeHits ?? 0) + (stats?.outcomeMisses ?? 0)).toBe(searchedStats?.outcomeMisses);
+      // The unmatched ones made this load parse the kernel BTF.
+      expect(kernelBtfParsed()).toBe(true);
+
+      // Another object BTF (a string appended): nothing of the first is used.
+      clearKernelBtfCache();
+      const spec = CollectionSpec.fromFile(testdataPath('core.bpf.o'));
+      for (const name of skip) spec.program(name).autoload = false;
+      spec.btf?.add({ kind: 'int', name: 'tsbpf_memo_test_int', size: 4, encoding: { signed: true, char: false, bool: false }, offset: 0, bits: 32 });
+      using coll = Collection.load(spec);
+      expect(kernelBtfMemoStats()).toMatchObject({ outcomeHits: 0 });
+      expect([...coll.coreReports.values()].flat().some((r) => r.remembered)).toBe(false);
+    });
+
+    it('does not remember CO-RE outcomes for an explicit kernel BTF', () => {
+      process.env.TSBPF_CACHE_DIR = freshDir();
+      clearKernelBtfCache();
+      const kernelBtf = loadKernelBtf();
+      for (let i = 0; i < 2; i++) {
+        using coll = Collection.load(CollectionSpec.fromFile(testdataPath('many.bpf.o')), { kernelBtf });
+        expect([...coll.coreReports.values()].flat().some((r) => r.remembered)).toBe(false);
+        runningKernelMemo()?.flush();
+      }
+      expect(kernelBtfMemoStats()).toMatchObject({ outcomeHits: 0, outcomeMisses: 0 });
+    });
+
     it('remembers nothing with TSBPF_CACHE_DIR= (empty)', () => {
       process.env.TSBPF_CACHE_DIR = '';
       clearKernelBtfCache();
       expect(loadKernelBtf().find('task_struct', 'struct')).toBe(truth?.task);
       expect(loadKernelBtf().lookupMemo).toBeUndefined();
+      expect(kernelBtfMemoStats()).toBeUndefined();
+      clearKernelBtfCache();
+      expect(findKernelType('task_struct', 'struct')).toBe(truth?.task);
+      expect(kernelBtfParsed()).toBe(true);
       expect(kernelBtfMemoStats()).toBeUndefined();
     });
   });

@@ -31,7 +31,11 @@ export interface CoreRelocation {
 }
 
 /** The outcome of resolving one relocation against the target BTFs. */
-export interface CoreResolution {
+/**
+ * What patching an instruction needs of a resolution, in plain values: what an earlier process of
+ * the same boot can remember for this one (see `btf/memo.ts`).
+ */
+export interface CoreOutcome {
   /** The relocation kind (`BPF_CORE.*`). */
   kind: number;
   /** Its name, e.g. `FIELD_BYTE_OFFSET`. */
@@ -55,19 +59,24 @@ export interface CoreResolution {
    * a load/store carrying this relocation is poisoned instead of resized.
    */
   failMemorySizeAdjust: boolean;
-  /** The parsed local access. */
-  localSpec: CoreSpec;
-  /** The chosen target access, when a candidate matched. */
-  targetSpec: CoreSpec | undefined;
-  /**
-   * The BTF holding the matched target type. For TYPE_ID_TARGET into a module's BTF the loader
-   * must pass that BTF object's fd along with the id.
-   */
-  targetBtf: Btf | undefined;
   /** The matched target type id. */
   targetTypeId: number | undefined;
   /** How many candidates matched (all agreeing). */
   matchedCandidates: number;
+}
+
+/** A resolved relocation: its {@link CoreOutcome} and how it was reached. */
+export interface CoreResolution extends CoreOutcome {
+  /** The parsed local access (absent for an outcome remembered from an earlier process). */
+  localSpec?: CoreSpec;
+  /** The chosen target access, when a candidate matched. */
+  targetSpec: CoreSpec | undefined;
+  /**
+   * The BTF holding the matched target type. For TYPE_ID_TARGET into a module's BTF the loader
+   * must pass that BTF object's fd along with the id. For a remembered outcome, a getter that
+   * parses the kernel's BTF when read.
+   */
+  targetBtf: Btf | undefined;
 }
 
 interface Computed {
@@ -304,6 +313,23 @@ export interface CoreRelocationReport {
   targetTypeId: number | undefined;
   /** Memory access width before and after, when a load/store was resized. */
   accessSize?: { from: number; to: number };
+  /** The outcome came from an earlier process of this boot (see {@link CoreOutcomeMemo}), not from a search. */
+  remembered: boolean;
+}
+
+/**
+ * Outcomes of earlier processes of this boot for the relocations of one local BTF against the
+ * running kernel (see `btf/memo.ts`): asked before a relocation is resolved, told what a
+ * resolution matched in {@link target}. Outcomes matched elsewhere (a module's BTF, which can come
+ * and go) or nowhere are never remembered.
+ */
+export interface CoreOutcomeMemo {
+  /** The outcome remembered for relocation `key` (`typeId:kind:accessString` of the local BTF). */
+  get(key: string): CoreOutcome | undefined;
+  /** Remember the outcome of relocation `key`, which matched in {@link target}. */
+  set(key: string, outcome: CoreOutcome): void;
+  /** The BTF remembered outcomes matched in (the kernel's vmlinux BTF, parsed when first asked for). */
+  target(): Btf;
 }
 
 /** Options of {@link applyCoreRelocations}. */
@@ -316,6 +342,8 @@ export interface CoreApplyOptions {
    * a loader passes one map for all of an object's programs. The BTFs must not change meanwhile.
    */
   resolutions?: Map<string, CoreResolution>;
+  /** Outcomes of earlier processes for this local BTF and these targets; the targets are then only made for the rest. */
+  memo?: CoreOutcomeMemo;
 }
 
 /** Overwrite slot `i` with `call 0xbad2310`. */
@@ -341,7 +369,7 @@ const INT16_MAX = 32767n;
 export function patchCoreInstruction(
   insns: Insns,
   insnIndex: number,
-  res: CoreResolution,
+  res: CoreOutcome,
   where: string,
 ): { poisoned: boolean; accessSize?: { from: number; to: number } } {
   const i = insnIndex;
@@ -423,27 +451,37 @@ export function patchCoreInstruction(
  * Resolve every relocation and patch `insns` in place. Returns one report per relocation, in
  * order. Throws {@link CoreError} (naming the relocation, its instruction and access) on ambiguity,
  * on an instruction that does not hold the value the compiler computed, or on an instruction
- * that cannot hold the new value.
+ * that cannot hold the new value. `targets` may be a function, called once a relocation needs them
+ * (with `options.memo`, none may).
  */
 export function applyCoreRelocations(
   insns: Insns,
   relos: readonly CoreRelocation[],
   local: Btf,
-  targets: CoreTargets,
+  targets: CoreTargets | (() => CoreTargets),
   options: CoreApplyOptions = {},
 ): CoreRelocationReport[] {
   const prefix = options.programName !== undefined ? `program ${options.programName}: ` : '';
   const known = options.resolutions;
+  const memo = options.memo;
+  let made: CoreTargets | undefined;
+  const targetsNow = (): CoreTargets => (made ??= typeof targets === 'function' ? targets() : targets);
   return relos.map((relo, index) => {
     const key = `${relo.typeId}:${relo.kind}:${relo.accessString}`;
     let res = known?.get(key);
     if (res === undefined) {
-      try {
-        res = resolveCoreRelocation(local, targets, relo);
-      } catch (e) {
-        const where0 = `${prefix}CO-RE relocation #${index} (${coreRelocationKindName(relo.kind)}) at insn ${relo.insnIndex}`;
-        if (e instanceof CoreError) throw new CoreError(e.code, `${where0}: ${e.message}`, { cause: e });
-        throw e;
+      const remembered = memo?.get(key);
+      if (remembered !== undefined && memo !== undefined) {
+        res = rememberedResolution(remembered, memo);
+      } else {
+        try {
+          res = resolveCoreRelocation(local, targetsNow(), relo);
+        } catch (e) {
+          const where0 = `${prefix}CO-RE relocation #${index} (${coreRelocationKindName(relo.kind)}) at insn ${relo.insnIndex}`;
+          if (e instanceof CoreError) throw new CoreError(e.code, `${where0}: ${e.message}`, { cause: e });
+          throw e;
+        }
+        if (memo !== undefined && res.targetBtf !== undefined && res.targetBtf === memo.target()) memo.set(key, outcomeOf(res));
       }
       known?.set(key, res);
     }
@@ -457,12 +495,41 @@ export function applyCoreRelocations(
       localValue: res.localValue,
       targetValue: patched.poisoned ? 0n : res.targetValue,
       poisoned: patched.poisoned,
-      targetBtf: res.targetBtf,
+      targetBtf: undefined,
       targetTypeId: res.targetTypeId,
+      // Only a remembered outcome comes without the parsed local access.
+      remembered: res.localSpec === undefined,
     };
+    // The target BTF as the resolution has it: a value, or the getter of a remembered one (not read here).
+    Object.defineProperty(report, 'targetBtf', Object.getOwnPropertyDescriptor(res, 'targetBtf') ?? { value: undefined });
     if (patched.accessSize !== undefined) report.accessSize = patched.accessSize;
     return report;
   });
+}
+
+/** The plain values of a resolution (what a memo keeps). */
+function outcomeOf(res: CoreOutcome): CoreOutcome {
+  return {
+    kind: res.kind,
+    kindName: res.kindName,
+    description: res.description,
+    localValue: res.localValue,
+    targetValue: res.targetValue,
+    poisoned: res.poisoned,
+    validate: res.validate,
+    localSize: res.localSize,
+    targetSize: res.targetSize,
+    failMemorySizeAdjust: res.failMemorySizeAdjust,
+    targetTypeId: res.targetTypeId,
+    matchedCandidates: res.matchedCandidates,
+  };
+}
+
+/** A resolution from a remembered outcome: no specs, and its target BTF (the memo's) parsed only when read. */
+function rememberedResolution(outcome: CoreOutcome, memo: CoreOutcomeMemo): CoreResolution {
+  const res: CoreResolution = { ...outcomeOf(outcome), targetSpec: undefined, targetBtf: undefined };
+  Object.defineProperty(res, 'targetBtf', { get: () => memo.target(), enumerable: true, configurable: true });
+  return res;
 }
 
 /**
