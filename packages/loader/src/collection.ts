@@ -363,7 +363,9 @@ class Loader {
     this.coreMemo = {
       get: (key) => memo.outcome(`${digest}/${key}`),
       set: (key, outcome) => memo.rememberOutcome(`${digest}/${key}`, outcome),
-      target: () => this.kernelTargets().vmlinux,
+      refuse: (key) => memo.refuseOutcome(`${digest}/${key}`),
+      // The running kernel's vmlinux, as kernelTargets() has it (not capturing this load: reports outlive it).
+      target: () => loadKernelBtf(),
     };
     return this.coreMemo;
   }

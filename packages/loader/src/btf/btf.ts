@@ -847,10 +847,11 @@ export class Btf {
     const remembered = memo.get(key);
     if (remembered !== undefined && remembered.length <= maxIds && remembered.every(check)) return [...remembered];
     const ids = search();
+    // A find's record offset lets the next process check its answer before parsing (findKernelType).
     memo.set(
       key,
       ids,
-      ids.map((id) => this.recordOffset(id - this.firstTypeId)),
+      maxIds === 1 ? ids.map((id) => this.recordOffset(id - this.firstTypeId)) : undefined,
     );
     return ids;
   }

@@ -151,6 +151,8 @@ export function loadKernelBtf(options?: LoadKernelBtfOptions): Btf {
   // Only the kernel's own file is mapped: a regular file could be truncated under the mapping.
   const bytes = (path === VMLINUX_BTF_PATH ? mapKernelBtf(path) : undefined) ?? readOrThrow(path, 'kernel BTF');
   const btf = parseBtfFile(bytes, path);
+  // The process's first load says whether the running kernel's answers are remembered at all.
+  if (path === VMLINUX_BTF_PATH && options?.remember === false) runningMemo ??= null;
   if (path === VMLINUX_BTF_PATH && options?.remember !== false) {
     // The running kernel's BTF: its lookups are remembered for the next process of this boot.
     const layout = btfFileLayout(bytes, bytes.length);
@@ -192,7 +194,10 @@ export function findRememberedKernelType(name: string, kind: BtfKindName): { id:
     // An empty answer cannot be checked, before or after the parse: the memo's key vouches for it.
     if (answer.ids.length === 0) return { id: undefined };
     if (answer.ids.length !== 1) return undefined;
-    return recordIs(fd, layout, answer.at[0], key.kind, name) ? { id: answer.ids[0] } : undefined;
+    if (recordIs(fd, layout, answer.at[0], key.kind, name)) return { id: answer.ids[0] };
+    // Searched again after the parse, and remembered with the record's right offset.
+    memo.refuse(key.key);
+    return undefined;
   });
 }
 

@@ -25,8 +25,9 @@
  *   write is read.
  * A CO-RE outcome (the values patched into an instruction, see `CoreOutcome`) is only remembered
  * when it matched in vmlinux, never in a module's BTF (modules come and go within a boot); it is
- * keyed by a checksum of the object's BTF and the relocation, and cannot be checked without the
- * parsed BTF: the loader still checks that the instruction holds the value the compiler assumed.
+ * keyed by a checksum of the object's BTF and the relocation. Its local side (kind, access, the
+ * value the compiler assumed) is computed again from the object's BTF and must match; its target
+ * side cannot be checked without the parsed kernel BTF.
  * What the checks cannot see is an answer that leaves something out: an empty answer, a list
  * without one of the matches, or for a `find` (the lowest id of a name and kind) a higher id of the
  * same name and kind; nor, before the parse, an id paired with the offset of another record of the
@@ -48,7 +49,7 @@ const FORMAT = 2;
 /** First line of the file, before the payload's checksum in hex and a newline. */
 const MAGIC = 'tsbpf-btf-lookups\n';
 const HEADER_BYTES = MAGIC.length + 2 * CHECKSUM_BYTES + 1;
-/** A larger file is not ours: answers are a few bytes each and capped by {@link MAX_ENTRIES}. */
+/** A larger file is not ours: answers take tens of bytes (outcomes ~200) and are capped in number. */
 const MAX_FILE_BYTES = 1 << 20;
 /**
  * Answers kept per file, of lookups and of CO-RE outcomes each. The file's answers are written
@@ -56,6 +57,8 @@ const MAX_FILE_BYTES = 1 << 20;
  * never push out answers already kept.
  */
 export const MAX_MEMO_ENTRIES = 4096;
+/** CO-RE outcomes kept per file (a few dozen an object; every rebuild of an object is another). */
+export const MAX_MEMO_OUTCOMES = 1024;
 /** Where the kernel publishes the id of the current boot. */
 const BOOT_ID_PATH = '/proc/sys/kernel/random/boot_id';
 /** Temporary files older than this belong to no running writer. */
@@ -97,7 +100,7 @@ export interface LookupMemoStats {
   hits: number;
   /** Lookups searched: the file had no answer for them, or one the BTF refused. */
   misses: number;
-  /** Answers from the file the BTF refused (wrong kind or name, out of range). */
+  /** Answers from the file refused by their check (wrong kind or name, out of range; a CO-RE outcome that does not fit its relocation). */
   refused: number;
   /** CO-RE relocations whose outcome came from the file. */
   outcomeHits: number;
@@ -370,9 +373,27 @@ export class KernelBtfLookupMemo implements BtfLookupMemo {
     return stored;
   }
 
+  /**
+   * Take back the file's outcome for `key`, handed out by {@link outcome} and refused by the caller
+   * (it does not fit the relocation): it is dropped from the file at the next write.
+   */
+  refuseOutcome(key: string): void {
+    if (!this.outcomesFromFile.has(key) || !this.outcomesUsed.has(key)) return;
+    this.outcomesFromFile.delete(key);
+    this.outcomesUsed.delete(key);
+    this.counters.outcomeHits--;
+    this.counters.outcomeMisses++;
+    this.counters.refused++;
+    if (this.identity === undefined) return;
+    this.dirty = true;
+    if (this.options.autoFlush !== false) this.queueFlush();
+  }
+
   /** Remember the CO-RE outcome of `key`, resolved against vmlinux (never a module's BTF). */
   rememberOutcome(key: string, outcome: CoreOutcome): void {
     if (this.counters.state === 'unread') this.read();
+    const known = this.outcomesFromFile.has(key) || this.outcomesUsed.has(key);
+    if (!known && keyCount(this.outcomesFromFile, this.outcomesUsed) >= MAX_MEMO_OUTCOMES) return; // full: see set()
     this.outcomesFromFile.delete(key);
     this.outcomesUsed.set(key, outcome);
     if (this.identity === undefined) return;
@@ -380,9 +401,24 @@ export class KernelBtfLookupMemo implements BtfLookupMemo {
     if (this.options.autoFlush !== false) this.queueFlush();
   }
 
+  /**
+   * Take back the file's answer for `key`, handed out by {@link rememberedAt} and refused by the
+   * caller's check: the next lookup searches, and its answer replaces the file's.
+   */
+  refuse(key: string): void {
+    if (!this.fromFile.has(key) || !this.used.has(key)) return;
+    this.fromFile.delete(key);
+    this.used.delete(key);
+    this.offsets.delete(key);
+    this.counters.hits--;
+    this.counters.refused++;
+  }
+
   /** {@inheritDoc BtfLookupMemo.set} */
   set(key: string, ids: readonly number[], at?: readonly number[]): void {
     if (this.counters.state === 'unread') this.read();
+    // A full file takes no new key (and is not rewritten for one); it still serves this process.
+    const full = !this.fromFile.has(key) && !this.used.has(key) && keyCount(this.fromFile, this.used) >= MAX_MEMO_ENTRIES;
     const handedOut = this.used.has(key) && this.fromFile.has(key);
     this.fromFile.delete(key);
     if (handedOut) {
@@ -394,7 +430,7 @@ export class KernelBtfLookupMemo implements BtfLookupMemo {
     this.used.set(key, [...ids]);
     if (at !== undefined && at.length === ids.length) this.offsets.set(key, [...at]);
     else this.offsets.delete(key);
-    if (this.identity === undefined) return;
+    if (this.identity === undefined || full) return;
     this.dirty = true;
     if (this.options.autoFlush !== false) this.queueFlush();
   }
@@ -416,7 +452,7 @@ export class KernelBtfLookupMemo implements BtfLookupMemo {
       const outcomes: [string, CoreOutcome][] = [...this.outcomesFromFile];
       for (const [key, o] of this.outcomesUsed) if (!this.outcomesFromFile.has(key)) outcomes.push([key, o]);
       let n = Math.min(entries.length, MAX_MEMO_ENTRIES);
-      let m = Math.min(outcomes.length, MAX_MEMO_ENTRIES);
+      let m = Math.min(outcomes.length, MAX_MEMO_OUTCOMES);
       let file = this.encode(entries, n, outcomes, m);
       // Long names can make the entries outgrow the size limit: keep the first half until they fit.
       while (file.length > MAX_FILE_BYTES && (n > 0 || m > 0)) file = this.encode(entries, (n >>>= 1), outcomes, (m >>>= 1));
@@ -511,6 +547,13 @@ export class KernelBtfLookupMemo implements BtfLookupMemo {
       this.flush();
     }).unref();
   }
+}
+
+/** How many keys a flush would write: the file's, and the ones only this process has. */
+function keyCount(fromFile: ReadonlyMap<string, unknown>, used: ReadonlyMap<string, unknown>): number {
+  let n = fromFile.size;
+  for (const key of used.keys()) if (!fromFile.has(key)) n++;
+  return n;
 }
 
 /** Memos with answers queued for writing, flushed at exit; one exit listener for all of them. */

@@ -86,6 +86,8 @@ interface MemoFileContent {
   identity: Record<string, string | number>;
   lookups: Record<string, number[]>;
   at: Record<string, number[]>;
+  /** CO-RE outcomes by key, as stored (bigints as decimal strings). */
+  core: Record<string, { l: string; d: string }>;
 }
 function readMemo(path: string): MemoFileContent {
   const text = readFileSync(path, 'utf8');
@@ -408,8 +410,14 @@ describe.skipIf(!haveKernelBtf)('kernel-BTF lookup memo', () => {
         clearKernelBtfCache();
         expect(findKernelType(name, kind)).toBe(want);
         expect(kernelBtfParsed(), name).toBe(true);
-        // The parsed BTF found the remembered id right: a hit, not a refusal.
-        expect(kernelBtfMemoStats()).toMatchObject({ hits: 1, misses: 0, refused: 0 });
+        // Refused before the parse, searched after it.
+        expect(kernelBtfMemoStats()).toMatchObject({ hits: 0, misses: 1, refused: 1 });
+        // And remembered again with its record's right offset: the next process needs no parse.
+        expect(runningKernelMemo()?.flush()).toBe(true);
+        clearKernelBtfCache();
+        expect(findKernelType(name, kind)).toBe(want);
+        expect(kernelBtfParsed(), name).toBe(false);
+        writeMemo(path, file); // spoiled again for the next case
       }
       // A remembered id that is wrong too: refused by the parsed BTF, and the file's answer replaced.
       file.lookups['f4:task_struct'] = [truth?.vfsRead ?? 0];
@@ -494,6 +502,51 @@ describe.skipIf(!haveKernelBtf)('kernel-BTF lookup memo', () => {
       using coll = Collection.load(spec);
       expect(kernelBtfMemoStats()).toMatchObject({ outcomeHits: 0 });
       expect([...coll.coreReports.values()].flat().some((r) => r.remembered)).toBe(false);
+    });
+
+    it('searches again a remembered CO-RE outcome that does not fit its relocation, and replaces it', () => {
+      process.env.TSBPF_CACHE_DIR = freshDir();
+      clearKernelBtfCache();
+      const searched = loadRunning('many.bpf.o');
+      const path = join(process.env.TSBPF_CACHE_DIR, LOOKUP_MEMO_FILE);
+      const file = readMemo(path);
+      const keys = Object.keys(file.core);
+      expect(keys.length).toBeGreaterThan(1);
+      file.core[keys[0]].l = String(BigInt(file.core[keys[0]].l) + 8n); // another value than the compiler's
+      file.core[keys[1]].d = 'struct not_the_access.x';
+      writeMemo(path, file);
+      clearKernelBtfCache();
+      expect(loadRunning('many.bpf.o')).toEqual(searched);
+      expect(kernelBtfMemoStats()).toMatchObject({ outcomeHits: keys.length - 2, outcomeMisses: 2, refused: 2 });
+      expect(readMemo(path).core[keys[0]].l).not.toBe(file.core[keys[0]].l);
+      clearKernelBtfCache();
+      expect(loadRunning('many.bpf.o')).toEqual(searched);
+      expect(kernelBtfMemoStats()).toMatchObject({ outcomeHits: keys.length, outcomeMisses: 0, refused: 0 });
+    });
+
+    it('remembers nothing for a process whose first kernel-BTF load said remember: false', () => {
+      process.env.TSBPF_CACHE_DIR = freshDir();
+      clearKernelBtfCache();
+      expect(loadKernelBtf({ remember: false }).lookupMemo).toBeUndefined();
+      expect(findKernelType('task_struct', 'struct')).toBe(truth?.task);
+      using coll = Collection.load(CollectionSpec.fromFile(testdataPath('many.bpf.o')));
+      expect([...coll.coreReports.values()].flat().some((r) => r.remembered)).toBe(false);
+      expect(runningKernelMemo()).toBeUndefined();
+      expect(kernelBtfMemoStats()).toBeUndefined();
+      expect(existsSync(join(process.env.TSBPF_CACHE_DIR, LOOKUP_MEMO_FILE))).toBe(false);
+    });
+
+    it('does not rewrite a full file for an answer it has no room for', () => {
+      const dir = freshDir();
+      const btf = freshKernelBtf();
+      const memo = memoFor(btf, dir);
+      for (let i = 0; i < MAX_MEMO_ENTRIES; i++) btf.find(`no_such_type_${i}`, 'struct');
+      expect(memo.flush()).toBe(true);
+      const again = freshKernelBtf();
+      const full = memoFor(again, dir);
+      expect(again.find('task_struct', 'struct')).toBe(truth?.task); // answered, not kept
+      expect(full.flush()).toBe(false);
+      expect(Object.keys(readMemo(join(dir, LOOKUP_MEMO_FILE)).lookups)).not.toContain('f4:task_struct');
     });
 
     it('does not remember CO-RE outcomes for an explicit kernel BTF', () => {

@@ -30,7 +30,6 @@ export interface CoreRelocation {
   kind: number;
 }
 
-/** The outcome of resolving one relocation against the target BTFs. */
 /**
  * What patching an instruction needs of a resolution, in plain values: what an earlier process of
  * the same boot can remember for this one (see `btf/memo.ts`).
@@ -67,16 +66,18 @@ export interface CoreOutcome {
 
 /** A resolved relocation: its {@link CoreOutcome} and how it was reached. */
 export interface CoreResolution extends CoreOutcome {
-  /** The parsed local access (absent for an outcome remembered from an earlier process). */
-  localSpec?: CoreSpec;
-  /** The chosen target access, when a candidate matched. */
+  /** The parsed local access. */
+  localSpec: CoreSpec;
+  /** The chosen target access, when a candidate matched (never for a {@link remembered} outcome). */
   targetSpec: CoreSpec | undefined;
   /**
    * The BTF holding the matched target type. For TYPE_ID_TARGET into a module's BTF the loader
    * must pass that BTF object's fd along with the id. For a remembered outcome, a getter that
-   * parses the kernel's BTF when read.
+   * parses the kernel's BTF when first read (undefined if that fails).
    */
   targetBtf: Btf | undefined;
+  /** The outcome came from an earlier process of this boot (see {@link CoreOutcomeMemo}), not from a search. */
+  remembered: boolean;
 }
 
 interface Computed {
@@ -222,6 +223,7 @@ function resolutionFrom(
     failMemorySizeAdjust = !canResizeAccess(localSpec.btf, local.sizeTypeId, targetSpec.btf, target.sizeTypeId);
   }
   return {
+    remembered: false,
     kind,
     kindName: coreRelocationKindName(kind),
     description,
@@ -328,6 +330,8 @@ export interface CoreOutcomeMemo {
   get(key: string): CoreOutcome | undefined;
   /** Remember the outcome of relocation `key`, which matched in {@link target}. */
   set(key: string, outcome: CoreOutcome): void;
+  /** The outcome {@link get} gave for `key` does not fit the relocation: forget it (it is searched instead). */
+  refuse(key: string): void;
   /** The BTF remembered outcomes matched in (the kernel's vmlinux BTF, parsed when first asked for). */
   target(): Btf;
 }
@@ -470,9 +474,11 @@ export function applyCoreRelocations(
     const key = `${relo.typeId}:${relo.kind}:${relo.accessString}`;
     let res = known?.get(key);
     if (res === undefined) {
-      const remembered = memo?.get(key);
-      if (remembered !== undefined && memo !== undefined) {
-        res = rememberedResolution(remembered, memo);
+      const outcome = memo?.get(key);
+      const remembered = memo === undefined || outcome === undefined ? undefined : rememberedResolution(local, relo, outcome, memo);
+      if (outcome !== undefined && remembered === undefined) memo?.refuse(key);
+      if (remembered !== undefined) {
+        res = remembered;
       } else {
         try {
           res = resolveCoreRelocation(local, targetsNow(), relo);
@@ -497,11 +503,12 @@ export function applyCoreRelocations(
       poisoned: patched.poisoned,
       targetBtf: undefined,
       targetTypeId: res.targetTypeId,
-      // Only a remembered outcome comes without the parsed local access.
-      remembered: res.localSpec === undefined,
+      remembered: res.remembered,
     };
-    // The target BTF as the resolution has it: a value, or the getter of a remembered one (not read here).
-    Object.defineProperty(report, 'targetBtf', Object.getOwnPropertyDescriptor(res, 'targetBtf') ?? { value: undefined });
+    // A remembered outcome's target BTF is read (parsed) only when the report's is.
+    const resolved = res;
+    if (resolved.remembered) lazyTargetBtf(report, () => resolved.targetBtf);
+    else report.targetBtf = resolved.targetBtf;
     if (patched.accessSize !== undefined) report.accessSize = patched.accessSize;
     return report;
   });
@@ -525,13 +532,53 @@ function outcomeOf(res: CoreOutcome): CoreOutcome {
   };
 }
 
-/** A resolution from a remembered outcome: no specs, and its target BTF (the memo's) parsed only when read. */
-function rememberedResolution(outcome: CoreOutcome, memo: CoreOutcomeMemo): CoreResolution {
-  const res: CoreResolution = { ...outcomeOf(outcome), targetSpec: undefined, targetBtf: undefined };
-  Object.defineProperty(res, 'targetBtf', { get: () => memo.target(), enumerable: true, configurable: true });
+/**
+ * A resolution from a remembered outcome, or undefined when there is none or it does not fit this
+ * relocation: its kind, the local access's description and the values the compiler assumed are
+ * computed again from the local BTF (no kernel BTF needed) and must be the remembered ones. Its
+ * target BTF (the memo's) is parsed only when read.
+ */
+function rememberedResolution(local: Btf, relo: CoreRelocation, outcome: CoreOutcome, memo: CoreOutcomeMemo): CoreResolution | undefined {
+  if (outcome.kind !== relo.kind || relo.kind === BPF_CORE.TYPE_ID_LOCAL) return undefined;
+  let localSpec: CoreSpec;
+  let localValue: Computed | typeof POISON;
+  try {
+    localSpec = parseCoreSpec(local, relo.typeId, relo.accessString, relo.kind);
+    localValue = compute(relo.kind, localSpec, () => 'remembered CO-RE outcome');
+  } catch {
+    return undefined; // searched again, which reports the error properly
+  }
+  if (localValue === POISON || localValue.value !== outcome.localValue || localValue.size !== outcome.localSize || localValue.validate !== outcome.validate) return undefined;
+  if (describeSpec(localSpec) !== outcome.description) return undefined;
+  const res: CoreResolution = { ...outcomeOf(outcome), localSpec, targetSpec: undefined, targetBtf: undefined, remembered: true };
+  let target: { btf: Btf | undefined } | undefined;
+  lazyTargetBtf(res, () => {
+    if (target === undefined) {
+      try {
+        target = { btf: memo.target() };
+      } catch {
+        target = { btf: undefined };
+      }
+    }
+    return target.btf;
+  });
   return res;
 }
 
+/**
+ * Make `holder.targetBtf` read `get()` when read; an assignment replaces it with a plain value (on
+ * `holder` only).
+ */
+function lazyTargetBtf(holder: { targetBtf: Btf | undefined }, get: () => Btf | undefined): void {
+  Object.defineProperty(holder, 'targetBtf', {
+    get,
+    set(this: { targetBtf: Btf | undefined }, btf: Btf | undefined) {
+      Object.defineProperty(this, 'targetBtf', { value: btf, writable: true, enumerable: true, configurable: true });
+    },
+    enumerable: true,
+    configurable: true,
+  });
+}
 /**
  * Explain a verifier failure at `insnIndex` when that instruction was poisoned by CO-RE:
  * "CO-RE relocation N (struct x.field) could not be resolved on this kernel". Undefined when the
