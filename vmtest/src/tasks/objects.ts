@@ -6,6 +6,11 @@
  *   `/boot/config-$(uname -r)` (parsed here, not by the loader), `_text` equals /proc/kallsyms.
  * - `objects/core`: core.bpf.o's relocated values equal what the guest's kernel BTF says (read with
  *   the loader's BTF parser, member by member, independently of the CO-RE engine).
+ * - `objects/btf_memo`: the per-boot memo of kernel-BTF answers (`btf/memo.ts`) on this kernel's BTF,
+ *   in a cache directory of its own: an id remembered by one load is answered by the next without
+ *   parsing the BTF (checked on its record in /sys/kernel/btf/vmlinux), CO-RE outcomes remembered
+ *   for many.bpf.o make its next load parse no kernel BTF, and core.bpf.o (outcomes matched in
+ *   vmlinux and some matched nowhere) loads the same instructions (program tags) and reports either way.
  * - `objects/btf_sanitize` + `objects/verifier_source_line`: vmtest_sanitize.bpf.o carries ENUM64,
  *   DECL_TAG, TYPE_TAG and FLOAT; where the kernel lacks one of them (feature probe) the loader must
  *   warn "object BTF loaded sanitized…" and still attach func/line info (the kernel's prog info
@@ -14,8 +19,9 @@
  *
  * @packageDocumentation
  */
-import { existsSync, readFileSync } from 'node:fs';
-import { release } from 'node:os';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { release, tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { Asserts, bad, big, describe, ok, skipped, type Task, type TaskContext, type TaskOutcome } from './types.js';
 import { importLoader, testdata, threadId, type Loader } from './loader.js';
@@ -247,6 +253,63 @@ async function attachTypeProbes(): Promise<TaskOutcome> {
   return ok(`checkAttachType(TRACING, fentry/fexit) agrees with checkTrampolines() = ${String(tramp.supported)}`);
 }
 
+/** One load against the running kernel: program tags, and CO-RE reports as plain values (`remembered` apart). */
+function loadForMemo(L: Loader, path: string, skip: readonly string[]): { tags: string; reports: string; remembered: number; relocations: number } {
+  const spec = L.CollectionSpec.fromFile(path);
+  for (const name of skip) spec.program(name).autoload = false;
+  using coll = L.Collection.load(spec);
+  L.runningKernelMemo()?.flush();
+  const tags = [...coll.programs].map(([name, prog]) => `${name}:${L.progInfo(prog.fd).tag}`).join(' ');
+  const all = [...coll.coreReports.values()].flat();
+  const reports = JSON.stringify(all.map((r) => [r.index, r.insnIndex, r.kind, r.description, String(r.targetValue), r.poisoned, r.targetTypeId ?? null]));
+  return { tags, reports, remembered: all.filter((r) => r.remembered).length, relocations: all.length };
+}
+
+async function btfMemo(ctx: TaskContext): Promise<TaskOutcome> {
+  const L = await importLoader();
+  const dir = mkdtempSync(join(tmpdir(), 'tsbpf-memo-'));
+  const saved = process.env.TSBPF_CACHE_DIR;
+  process.env.TSBPF_CACHE_DIR = dir;
+  const a = new Asserts();
+  try {
+    // An id: searched once, then answered from the file without the parse.
+    L.clearKernelBtfCache();
+    const task = L.loadKernelBtf().find('task_struct', 'struct');
+    L.runningKernelMemo()?.flush();
+    L.clearKernelBtfCache();
+    a.eq('task_struct id without the parse', L.findKernelType('task_struct', 'struct'), task);
+    a.eq('kernel BTF parsed for it', L.kernelBtfParsed(), false);
+    // CO-RE outcomes: a load that finds everything remembered parses no kernel BTF.
+    const many = testdata(ctx.repoRoot, 'many.bpf.o');
+    L.clearKernelBtfCache();
+    const first = loadForMemo(L, many, []);
+    L.clearKernelBtfCache();
+    const second = loadForMemo(L, many, []);
+    a.that('many.bpf.o has CO-RE relocations', first.relocations > 0);
+    a.eq('many.bpf.o outcomes remembered', second.remembered, second.relocations);
+    a.eq('many.bpf.o second load parsed the kernel BTF', L.kernelBtfParsed(), false);
+    a.eq('many.bpf.o program tags', second.tags, first.tags);
+    a.eq('many.bpf.o reports', second.reports, first.reports);
+    // Mixed: matched in vmlinux (remembered) and matched nowhere (searched every time).
+    const core = testdata(ctx.repoRoot, 'core.bpf.o');
+    L.clearKernelBtfCache();
+    const searched = loadForMemo(L, core, ['core_poison_reached']);
+    L.clearKernelBtfCache();
+    const again = loadForMemo(L, core, ['core_poison_reached']);
+    a.that('core.bpf.o outcomes remembered', again.remembered > 0 && again.remembered < again.relocations, `${again.remembered} of ${again.relocations}`);
+    a.eq('core.bpf.o program tags', again.tags, searched.tags);
+    a.eq('core.bpf.o reports', again.reports, searched.reports);
+    return a.outcome(`task_struct ${String(task)} from its record; many.bpf.o ${second.remembered}/${second.relocations} outcomes remembered, no parse; core.bpf.o ${again.remembered}/${again.relocations}, same tags and reports`);
+  } finally {
+    // A write the memo queued for after this task (a load that threw before its flush) goes first.
+    await new Promise((r) => setImmediate(r));
+    if (saved === undefined) delete process.env.TSBPF_CACHE_DIR;
+    else process.env.TSBPF_CACHE_DIR = saved;
+    L.clearKernelBtfCache();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 const single = (name: string, f: (ctx: TaskContext) => Promise<TaskOutcome>): Task => async (ctx) => {
   try {
     return { [name]: await f(ctx) };
@@ -260,6 +323,7 @@ export const objectTasks: Record<string, Task> = {
   'objects/globals': single('objects/globals', globals),
   'objects/kconfig': single('objects/kconfig', kconfig),
   'objects/core': single('objects/core', core),
+  'objects/btf_memo': single('objects/btf_memo', btfMemo),
   'objects/sanitize': sanitize,
   'features/attach_type_fentry': single('features/attach_type_fentry', attachTypeProbes),
 };

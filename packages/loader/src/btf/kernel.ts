@@ -132,7 +132,8 @@ export interface LoadKernelBtfOptions {
   path?: string;
   /**
    * Remember the running kernel's lookups across the processes of this boot (default true; see
-   * `btf/memo.ts`). Applies when this call parses; `TSBPF_CACHE_DIR=` (empty) turns it off too.
+   * `btf/memo.ts`). Applies when this call parses: false keeps the process out of the memo from
+   * then on (lookups and CO-RE outcomes). `TSBPF_CACHE_DIR=` (empty) turns it off too.
    */
   remember?: boolean;
 }
@@ -151,8 +152,8 @@ export function loadKernelBtf(options?: LoadKernelBtfOptions): Btf {
   // Only the kernel's own file is mapped: a regular file could be truncated under the mapping.
   const bytes = (path === VMLINUX_BTF_PATH ? mapKernelBtf(path) : undefined) ?? readOrThrow(path, 'kernel BTF');
   const btf = parseBtfFile(bytes, path);
-  // The process's first load says whether the running kernel's answers are remembered at all.
-  if (path === VMLINUX_BTF_PATH && options?.remember === false) runningMemo ??= null;
+  // Parsed without remembering: from now on this process neither reads nor writes the memo.
+  if (path === VMLINUX_BTF_PATH && options?.remember === false) runningMemo = null;
   if (path === VMLINUX_BTF_PATH && options?.remember !== false) {
     // The running kernel's BTF: its lookups are remembered for the next process of this boot.
     const layout = btfFileLayout(bytes, bytes.length);

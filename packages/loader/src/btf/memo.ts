@@ -305,6 +305,9 @@ export class KernelBtfLookupMemo implements BtfLookupMemo {
   private outcomesFromFile = new Map<string, CoreOutcome>();
   /** CO-RE outcomes this process handed out or learnt (a key in both maps was handed out). */
   private outcomesUsed = new Map<string, CoreOutcome>();
+  /** Keys in `used` that the file does not hold, and the same for outcomes: what a write adds. */
+  private newLookups = 0;
+  private newOutcomes = 0;
   private dirty = false;
   private flushQueued = false;
   private readonly counters: LookupMemoStats = { state: 'unread', hits: 0, misses: 0, refused: 0, outcomeHits: 0, outcomeMisses: 0, written: undefined };
@@ -384,21 +387,19 @@ export class KernelBtfLookupMemo implements BtfLookupMemo {
     this.counters.outcomeHits--;
     this.counters.outcomeMisses++;
     this.counters.refused++;
-    if (this.identity === undefined) return;
-    this.dirty = true;
-    if (this.options.autoFlush !== false) this.queueFlush();
+    this.markDirty(); // dropped from the file even if no outcome replaces it
   }
 
   /** Remember the CO-RE outcome of `key`, resolved against vmlinux (never a module's BTF). */
   rememberOutcome(key: string, outcome: CoreOutcome): void {
     if (this.counters.state === 'unread') this.read();
-    const known = this.outcomesFromFile.has(key) || this.outcomesUsed.has(key);
-    if (!known && keyCount(this.outcomesFromFile, this.outcomesUsed) >= MAX_MEMO_OUTCOMES) return; // full: see set()
+    const inFile = this.outcomesFromFile.has(key);
+    const added = !(this.outcomesUsed.has(key) && !inFile);
+    if (!inFile && added && this.outcomesFromFile.size + this.newOutcomes >= MAX_MEMO_OUTCOMES) return; // full: see set()
+    if (added) this.newOutcomes++;
     this.outcomesFromFile.delete(key);
     this.outcomesUsed.set(key, outcome);
-    if (this.identity === undefined) return;
-    this.dirty = true;
-    if (this.options.autoFlush !== false) this.queueFlush();
+    this.markDirty();
   }
 
   /**
@@ -412,14 +413,19 @@ export class KernelBtfLookupMemo implements BtfLookupMemo {
     this.offsets.delete(key);
     this.counters.hits--;
     this.counters.refused++;
+    this.markDirty(); // dropped from the file even if no answer replaces it
   }
 
   /** {@inheritDoc BtfLookupMemo.set} */
   set(key: string, ids: readonly number[], at?: readonly number[]): void {
     if (this.counters.state === 'unread') this.read();
+    const inFile = this.fromFile.has(key);
+    const added = !(this.used.has(key) && !inFile); // not yet one of the keys this process adds
     // A full file takes no new key (and is not rewritten for one); it still serves this process.
-    const full = !this.fromFile.has(key) && !this.used.has(key) && keyCount(this.fromFile, this.used) >= MAX_MEMO_ENTRIES;
-    const handedOut = this.used.has(key) && this.fromFile.has(key);
+    // (A key refused here left the file, which made room for its replacement.)
+    const full = !inFile && added && this.fromFile.size + this.newLookups >= MAX_MEMO_ENTRIES;
+    const handedOut = this.used.has(key) && inFile;
+    if (added) this.newLookups++;
     this.fromFile.delete(key);
     if (handedOut) {
       // The file's answer was handed out and the BTF refused it (a lookup sets only after a miss or a refusal).
@@ -430,7 +436,12 @@ export class KernelBtfLookupMemo implements BtfLookupMemo {
     this.used.set(key, [...ids]);
     if (at !== undefined && at.length === ids.length) this.offsets.set(key, [...at]);
     else this.offsets.delete(key);
-    if (this.identity === undefined || full) return;
+    if (!full) this.markDirty();
+  }
+
+  /** New answers to write: after the current task (see {@link queueFlush}), unless tests flush. */
+  private markDirty(): void {
+    if (this.identity === undefined) return;
     this.dirty = true;
     if (this.options.autoFlush !== false) this.queueFlush();
   }
@@ -547,13 +558,6 @@ export class KernelBtfLookupMemo implements BtfLookupMemo {
       this.flush();
     }).unref();
   }
-}
-
-/** How many keys a flush would write: the file's, and the ones only this process has. */
-function keyCount(fromFile: ReadonlyMap<string, unknown>, used: ReadonlyMap<string, unknown>): number {
-  let n = fromFile.size;
-  for (const key of used.keys()) if (!fromFile.has(key)) n++;
-  return n;
 }
 
 /** Memos with answers queued for writing, flushed at exit; one exit listener for all of them. */

@@ -230,6 +230,28 @@ describe.skipIf(!haveKernelBtf)('kernel-BTF lookup memo', () => {
     }
   });
 
+  it('drops a refused answer or outcome from the file even when nothing replaces it', () => {
+    const { dir, path } = seededDir();
+    const outcome = { kind: 0, kindName: 'FIELD_BYTE_OFFSET', description: 'struct x.y', localValue: 8n, targetValue: 16n, poisoned: false, validate: true, localSize: 4, targetSize: 4, failMemorySizeAdjust: false, targetTypeId: 5, matchedCandidates: 1 };
+    const writer = memoFor(freshKernelBtf(), dir);
+    writer.rememberOutcome('d/1:0:0:1', outcome);
+    expect(writer.flush()).toBe(true);
+    const memo = memoFor(freshKernelBtf(), dir);
+    expect(memo.rememberedAt('f4:task_struct')?.ids).toEqual([truth?.task]);
+    memo.refuse('f4:task_struct');
+    expect(memo.stats).toMatchObject({ hits: 0, refused: 1 });
+    expect(memo.flush()).toBe(true);
+    expect(readMemo(path).lookups['f4:task_struct']).toBeUndefined();
+    const again = memoFor(freshKernelBtf(), dir);
+    expect(again.outcome('d/1:0:0:1')).toEqual(outcome);
+    again.refuseOutcome('d/1:0:0:1');
+    expect(again.stats).toMatchObject({ refused: 1, outcomeHits: 0, outcomeMisses: 1 });
+    expect(again.flush()).toBe(true);
+    const file = readMemo(path);
+    expect(file.core['d/1:0:0:1']).toBeUndefined();
+    expect(Object.keys(file.lookups).length).toBeGreaterThan(0); // the others stay
+  });
+
   it('is not consulted once the BTF has been changed', () => {
     const { dir } = seededDir();
     const btf = freshKernelBtf();
@@ -534,6 +556,39 @@ describe.skipIf(!haveKernelBtf)('kernel-BTF lookup memo', () => {
       expect(runningKernelMemo()).toBeUndefined();
       expect(kernelBtfMemoStats()).toBeUndefined();
       expect(existsSync(join(process.env.TSBPF_CACHE_DIR, LOOKUP_MEMO_FILE))).toBe(false);
+    });
+
+    it('keeps out a process whose kernel BTF is parsed with remember: false after it used the memo', () => {
+      const path = seedRunningKernel([['task_struct', 'struct']]);
+      expect(findKernelType('task_struct', 'struct')).toBe(truth?.task); // the memo is in use
+      expect(runningKernelMemo()).toBeDefined();
+      expect(loadKernelBtf({ remember: false }).lookupMemo).toBeUndefined();
+      expect(runningKernelMemo()).toBeUndefined();
+      using coll = Collection.load(CollectionSpec.fromFile(testdataPath('many.bpf.o')));
+      expect([...coll.coreReports.values()].flat().some((r) => r.remembered)).toBe(false);
+      expect(readMemo(path).core).toEqual({});
+    });
+
+    it('replaces a refused record offset also in a full file', () => {
+      process.env.TSBPF_CACHE_DIR = freshDir();
+      clearKernelBtfCache();
+      const btf = loadKernelBtf();
+      for (let i = 0; i < MAX_MEMO_ENTRIES - 1; i++) btf.find(`no_such_type_${i}`, 'struct');
+      btf.find('task_struct', 'struct');
+      runningKernelMemo()?.flush();
+      const path = join(process.env.TSBPF_CACHE_DIR, LOOKUP_MEMO_FILE);
+      const file = readMemo(path);
+      expect(Object.keys(file.lookups)).toHaveLength(MAX_MEMO_ENTRIES);
+      const right = file.at['f4:task_struct'];
+      file.at['f4:task_struct'] = [0]; // the first record: not struct task_struct
+      writeMemo(path, file);
+      clearKernelBtfCache();
+      expect(findKernelType('task_struct', 'struct')).toBe(truth?.task);
+      expect(kernelBtfMemoStats()).toMatchObject({ hits: 0, misses: 1, refused: 1 });
+      expect(runningKernelMemo()?.flush()).toBe(true);
+      const after = readMemo(path);
+      expect(after.at['f4:task_struct']).toEqual(right);
+      expect(Object.keys(after.lookups)).toHaveLength(MAX_MEMO_ENTRIES);
     });
 
     it('does not rewrite a full file for an answer it has no room for', () => {

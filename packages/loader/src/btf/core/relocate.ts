@@ -331,7 +331,7 @@ export interface CoreOutcomeMemo {
   /** Remember the outcome of relocation `key`, which matched in {@link target}. */
   set(key: string, outcome: CoreOutcome): void;
   /** The outcome {@link get} gave for `key` does not fit the relocation: forget it (it is searched instead). */
-  refuse(key: string): void;
+  refuse?(key: string): void;
   /** The BTF remembered outcomes matched in (the kernel's vmlinux BTF, parsed when first asked for). */
   target(): Btf;
 }
@@ -476,7 +476,7 @@ export function applyCoreRelocations(
     if (res === undefined) {
       const outcome = memo?.get(key);
       const remembered = memo === undefined || outcome === undefined ? undefined : rememberedResolution(local, relo, outcome, memo);
-      if (outcome !== undefined && remembered === undefined) memo?.refuse(key);
+      if (outcome !== undefined && remembered === undefined) memo?.refuse?.(key);
       if (remembered !== undefined) {
         res = remembered;
       } else {
@@ -506,9 +506,8 @@ export function applyCoreRelocations(
       remembered: res.remembered,
     };
     // A remembered outcome's target BTF is read (parsed) only when the report's is.
-    const resolved = res;
-    if (resolved.remembered) lazyTargetBtf(report, () => resolved.targetBtf);
-    else report.targetBtf = resolved.targetBtf;
+    if (res.remembered) forwardTargetBtf(report, res);
+    else report.targetBtf = res.targetBtf;
     if (patched.accessSize !== undefined) report.accessSize = patched.accessSize;
     return report;
   });
@@ -563,6 +562,15 @@ function rememberedResolution(local: Btf, relo: CoreRelocation, outcome: CoreOut
     return target.btf;
   });
   return res;
+}
+
+/**
+ * The report's `targetBtf` reads the resolution's when read. A function of its own: a closure made
+ * in {@link applyCoreRelocations} would keep that call's whole scope (the load's targets) alive
+ * with the report.
+ */
+function forwardTargetBtf(report: CoreRelocationReport, res: CoreResolution): void {
+  lazyTargetBtf(report, () => res.targetBtf);
 }
 
 /**
