@@ -12,7 +12,7 @@ import type { Btf } from './btf/btf.js';
 import { applyCoreRelocations, CORE_POISON_IMM, type CoreOutcomeMemo, type CoreRelocationReport, type CoreResolution } from './btf/core/relocate.js';
 import { checkHelper } from './features/probes.js';
 import { encodeFuncInfo, encodeLineInfo, FUNC_INFO_SIZE, LINE_INFO_SIZE } from './btf/ext.js';
-import { findRememberedKernelType, KernelBtfTargets, listModuleBtf, loadKernelBtf, runningKernelMemo } from './btf/kernel.js';
+import { findRememberedKernelType, kernelBtfParsed, KernelBtfTargets, listModuleBtf, loadKernelBtf, runningKernelMemo } from './btf/kernel.js';
 import { sanitizeBtf } from './btf/sanitize.js';
 import { BPF_PSEUDO, BPF_PSEUDO_KFUNC_CALL } from './asm/opcodes.js';
 import { NotSupportedError, TsbpfError } from './errors.js';
@@ -342,7 +342,8 @@ class Loader {
    * boot without parsing its BTF when it can (`findRememberedKernelType`).
    */
   private vmlinuxFind(name: string, kind: 'func' | 'var' | 'typedef'): number | undefined {
-    if (this.options.kernelBtf === undefined && this.kernelBtfs === undefined) {
+    // Once this process has parsed the kernel's BTF, its own (memoized) lookup is the cheaper one.
+    if (this.options.kernelBtf === undefined && this.kernelBtfs === undefined && !kernelBtfParsed()) {
       const remembered = findRememberedKernelType(name, kind);
       if (remembered !== undefined) return remembered.id;
     }

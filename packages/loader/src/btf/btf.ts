@@ -254,7 +254,12 @@ export interface BtfLookupMemo {
 export function findMemoKey(name: string, kind: BtfKindName): { key: string; kind: number } | undefined {
   const k = KIND_NUMBERS.get(kind);
   if (k === undefined || k === 0 || name === '') return undefined;
-  return { key: `f${k}:${name}`, kind: k };
+  return { key: findKeyOf(k, name), kind: k };
+}
+
+/** The memo key of a find of kind number `k` and name `name`. */
+function findKeyOf(k: number, name: string): string {
+  return `f${k}:${name}`;
 }
 
 /** Options of {@link Btf.parse} and {@link Btf.empty}. */
@@ -1214,8 +1219,7 @@ export class Btf {
       }
     } else {
       const q = utf8Encoder.encode(name);
-      // The memo key is findMemoKey's (`f<kind number>:<name>`).
-      const ids = this.rememberedOr(`f${key}`, 1, (id) => this.isOwnNamed(id, k, q, undefined, false), () => {
+      const ids = this.rememberedOr(findKeyOf(k, name), 1, (id) => this.isOwnNamed(id, k, q, undefined, false), () => {
         const id = this.findOwn(k, q);
         return id === undefined ? [] : [id];
       });

@@ -281,6 +281,71 @@ function parseFile(buf: Buffer, identity: LookupMemoIdentity): FileAnswers | 'st
 }
 
 /**
+ * One kind of answer of a memo file (lookups, CO-RE outcomes): those read from it and those this
+ * process used or learnt, bounded by `cap` keys in all. A key in both maps is a file answer handed
+ * out; {@link put} takes a key out of the file's (its answer is replaced), {@link drop} out of both.
+ */
+class Section<T> {
+  /** Answers read from the file (until replaced or dropped). */
+  fromFile = new Map<string, T>();
+  /** Answers this process used or learnt. */
+  private readonly used = new Map<string, T>();
+  /** Keys in `used` that `fromFile` does not hold: what a write adds to the file's. */
+  private added = 0;
+
+  constructor(private readonly cap: number) {}
+
+  /** The answer for `key`: `hit` when it is the file's, handed out for the first time; undefined when there is none. */
+  take(key: string): { value: T; hit: boolean } | undefined {
+    const used = this.used.get(key);
+    if (used !== undefined) return { value: used, hit: false }; // answered before in this process
+    const stored = this.fromFile.get(key);
+    if (stored === undefined) return undefined;
+    this.used.set(key, stored);
+    return { value: stored, hit: true };
+  }
+
+  /** The answer for `key` without handing it out. */
+  peek(key: string): T | undefined {
+    return this.used.get(key) ?? this.fromFile.get(key);
+  }
+
+  /** Whether the file's answer for `key` was handed out (a replacement of it is a refusal). */
+  handedOut(key: string): boolean {
+    return this.used.has(key) && this.fromFile.has(key);
+  }
+
+  /**
+   * Keep `value` for `key` (it serves this process either way). Returns false when the file is
+   * full for a new key: nothing to write then. A key dropped before left the file, which made room.
+   */
+  put(key: string, value: T): boolean {
+    const inFile = this.fromFile.has(key);
+    const isNew = !(this.used.has(key) && !inFile);
+    const full = !inFile && isNew && this.fromFile.size + this.added >= this.cap;
+    if (isNew) this.added++;
+    this.fromFile.delete(key);
+    this.used.set(key, value);
+    return !full;
+  }
+
+  /** Forget the file's answer for `key` if it was handed out; returns whether it was. */
+  drop(key: string): boolean {
+    if (!this.handedOut(key)) return false;
+    this.fromFile.delete(key);
+    this.used.delete(key);
+    return true;
+  }
+
+  /** What a write holds, up to `cap`: the file's answers first, then this process's new ones. */
+  entries(): [string, T][] {
+    const out = [...this.fromFile];
+    for (const [key, value] of this.used) if (!this.fromFile.has(key)) out.push([key, value]);
+    return out.slice(0, this.cap);
+  }
+}
+
+/**
  * The memo file `path` for the BTF of `shape` (boot id and loader version filled in on first use):
  * a {@link BtfLookupMemo} to give `Btf.useLookupMemo`. The file is read on the first lookup, and new
  * answers are written once per task (an immediate) and at exit, never on a lookup's path. A file
@@ -292,22 +357,12 @@ export class KernelBtfLookupMemo implements BtfLookupMemo {
   private readonly shape: Pick<LookupMemoIdentity, 'bytes' | 'typeBytes' | 'strings'>;
   private readonly options: KernelBtfLookupMemoOptions;
   private identity: LookupMemoIdentity | undefined;
-  /** Answers read from the file (until refused). */
-  private fromFile = new Map<string, readonly number[]>();
-  /**
-   * Answers this process used or found. A key in both maps is a file answer {@link get} handed out
-   * (a {@link set} of it then is a refusal); {@link set} takes a key out of `fromFile`.
-   */
-  private used = new Map<string, readonly number[]>();
-  /** Record offsets of the answers in either map, where known (from the file, or given to {@link set}). */
+  /** Lookup answers (ids by key). */
+  private readonly lookups = new Section<readonly number[]>(MAX_MEMO_ENTRIES);
+  /** Record offsets of the lookup answers, where known (from the file, or given to {@link set}). */
   private offsets = new Map<string, readonly number[]>();
-  /** CO-RE outcomes read from the file. */
-  private outcomesFromFile = new Map<string, CoreOutcome>();
-  /** CO-RE outcomes this process handed out or learnt (a key in both maps was handed out). */
-  private outcomesUsed = new Map<string, CoreOutcome>();
-  /** Keys in `used` that the file does not hold, and the same for outcomes: what a write adds. */
-  private newLookups = 0;
-  private newOutcomes = 0;
+  /** CO-RE outcomes by key. */
+  private readonly outcomes = new Section<CoreOutcome>(MAX_MEMO_OUTCOMES);
   private dirty = false;
   private flushQueued = false;
   private readonly counters: LookupMemoStats = { state: 'unread', hits: 0, misses: 0, refused: 0, outcomeHits: 0, outcomeMisses: 0, written: undefined };
@@ -331,16 +386,10 @@ export class KernelBtfLookupMemo implements BtfLookupMemo {
   /** {@inheritDoc BtfLookupMemo.get} */
   get(key: string): readonly number[] | undefined {
     if (this.counters.state === 'unread') this.read();
-    const found = this.used.get(key);
-    if (found !== undefined) return found; // answered before in this process: not a file hit
-    const ids = this.fromFile.get(key);
-    if (ids === undefined) {
-      this.counters.misses++;
-      return undefined;
-    }
-    this.counters.hits++;
-    this.used.set(key, ids);
-    return ids;
+    const found = this.lookups.take(key);
+    if (found === undefined) this.counters.misses++;
+    else if (found.hit) this.counters.hits++;
+    return found?.value;
   }
 
   /**
@@ -350,7 +399,7 @@ export class KernelBtfLookupMemo implements BtfLookupMemo {
    */
   rememberedAt(key: string): RememberedLookup | undefined {
     if (this.counters.state === 'unread') this.read();
-    const known = this.used.get(key) ?? this.fromFile.get(key);
+    const known = this.lookups.peek(key);
     if (known === undefined) return undefined;
     const at = known.length === 0 ? [] : this.offsets.get(key);
     if (at === undefined) return undefined;
@@ -364,16 +413,10 @@ export class KernelBtfLookupMemo implements BtfLookupMemo {
    */
   outcome(key: string): CoreOutcome | undefined {
     if (this.counters.state === 'unread') this.read();
-    const used = this.outcomesUsed.get(key);
-    if (used !== undefined) return used;
-    const stored = this.outcomesFromFile.get(key);
-    if (stored === undefined) {
-      this.counters.outcomeMisses++;
-      return undefined;
-    }
-    this.counters.outcomeHits++;
-    this.outcomesUsed.set(key, stored);
-    return stored;
+    const found = this.outcomes.take(key);
+    if (found === undefined) this.counters.outcomeMisses++;
+    else if (found.hit) this.counters.outcomeHits++;
+    return found?.value;
   }
 
   /**
@@ -381,9 +424,7 @@ export class KernelBtfLookupMemo implements BtfLookupMemo {
    * (it does not fit the relocation): it is dropped from the file at the next write.
    */
   refuseOutcome(key: string): void {
-    if (!this.outcomesFromFile.has(key) || !this.outcomesUsed.has(key)) return;
-    this.outcomesFromFile.delete(key);
-    this.outcomesUsed.delete(key);
+    if (!this.outcomes.drop(key)) return;
     this.counters.outcomeHits--;
     this.counters.outcomeMisses++;
     this.counters.refused++;
@@ -393,13 +434,8 @@ export class KernelBtfLookupMemo implements BtfLookupMemo {
   /** Remember the CO-RE outcome of `key`, resolved against vmlinux (never a module's BTF). */
   rememberOutcome(key: string, outcome: CoreOutcome): void {
     if (this.counters.state === 'unread') this.read();
-    const inFile = this.outcomesFromFile.has(key);
-    const added = !(this.outcomesUsed.has(key) && !inFile);
-    if (!inFile && added && this.outcomesFromFile.size + this.newOutcomes >= MAX_MEMO_OUTCOMES) return; // full: see set()
-    if (added) this.newOutcomes++;
-    this.outcomesFromFile.delete(key);
-    this.outcomesUsed.set(key, outcome);
-    this.markDirty();
+    // A full file takes no new outcome (and is not rewritten for one).
+    if (this.outcomes.put(key, outcome)) this.markDirty();
   }
 
   /**
@@ -407,9 +443,7 @@ export class KernelBtfLookupMemo implements BtfLookupMemo {
    * caller's check: the next lookup searches, and its answer replaces the file's.
    */
   refuse(key: string): void {
-    if (!this.fromFile.has(key) || !this.used.has(key)) return;
-    this.fromFile.delete(key);
-    this.used.delete(key);
+    if (!this.lookups.drop(key)) return;
     this.offsets.delete(key);
     this.counters.hits--;
     this.counters.refused++;
@@ -419,24 +453,17 @@ export class KernelBtfLookupMemo implements BtfLookupMemo {
   /** {@inheritDoc BtfLookupMemo.set} */
   set(key: string, ids: readonly number[], at?: readonly number[]): void {
     if (this.counters.state === 'unread') this.read();
-    const inFile = this.fromFile.has(key);
-    const added = !(this.used.has(key) && !inFile); // not yet one of the keys this process adds
-    // A full file takes no new key (and is not rewritten for one); it still serves this process.
-    // (A key refused here left the file, which made room for its replacement.)
-    const full = !inFile && added && this.fromFile.size + this.newLookups >= MAX_MEMO_ENTRIES;
-    const handedOut = this.used.has(key) && inFile;
-    if (added) this.newLookups++;
-    this.fromFile.delete(key);
-    if (handedOut) {
+    if (this.lookups.handedOut(key)) {
       // The file's answer was handed out and the BTF refused it (a lookup sets only after a miss or a refusal).
       this.counters.hits--;
       this.counters.misses++;
       this.counters.refused++;
     }
-    this.used.set(key, [...ids]);
+    // A full file takes no new key (and is not rewritten for one); it still serves this process.
+    const room = this.lookups.put(key, [...ids]);
     if (at !== undefined && at.length === ids.length) this.offsets.set(key, [...at]);
     else this.offsets.delete(key);
-    if (!full) this.markDirty();
+    if (room) this.markDirty();
   }
 
   /** New answers to write: after the current task (see {@link queueFlush}), unless tests flush. */
@@ -458,12 +485,10 @@ export class KernelBtfLookupMemo implements BtfLookupMemo {
     this.dirty = false;
     let ok = false;
     try {
-      const entries: [string, readonly number[]][] = [...this.fromFile];
-      for (const [key, ids] of this.used) if (!this.fromFile.has(key)) entries.push([key, ids]);
-      const outcomes: [string, CoreOutcome][] = [...this.outcomesFromFile];
-      for (const [key, o] of this.outcomesUsed) if (!this.outcomesFromFile.has(key)) outcomes.push([key, o]);
-      let n = Math.min(entries.length, MAX_MEMO_ENTRIES);
-      let m = Math.min(outcomes.length, MAX_MEMO_OUTCOMES);
+      const entries = this.lookups.entries();
+      const outcomes = this.outcomes.entries();
+      let n = entries.length;
+      let m = outcomes.length;
       let file = this.encode(entries, n, outcomes, m);
       // Long names can make the entries outgrow the size limit: keep the first half until they fit.
       while (file.length > MAX_FILE_BYTES && (n > 0 || m > 0)) file = this.encode(entries, (n >>>= 1), outcomes, (m >>>= 1));
@@ -513,8 +538,8 @@ export class KernelBtfLookupMemo implements BtfLookupMemo {
     if (answers === undefined) this.counters.state = 'invalid';
     else if (answers === 'stale') this.counters.state = 'stale';
     else {
-      this.fromFile = answers.ids;
-      this.outcomesFromFile = answers.outcomes;
+      this.lookups.fromFile = answers.ids;
+      this.outcomes.fromFile = answers.outcomes;
       for (const [key, at] of answers.at) if (!this.offsets.has(key)) this.offsets.set(key, at);
       this.counters.state = 'loaded';
     }
