@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --max-semi-space-size=2
+#!/usr/bin/env -S node --min-semi-space-size=3 --max-semi-space-size=3
 /**
  * The `trace-capabilities` bin (dist/cli.cjs): runs the CLI bundle (dist/cli-bundle.cjs, built from src/cli.ts)
  * with a V8 code cache (@tsbpf/loader's src/codecache/), written once the first run is ready. With the cache, a
@@ -8,10 +8,16 @@
  * The cache lives in `$TSBPF_CACHE_DIR`, else `$XDG_CACHE_HOME/tsbpf`, else `~/.cache/tsbpf`;
  * `TSBPF_CACHE_DIR=` (empty) turns it off.
  *
- * The shebang caps V8's young generation at 2 MB per semi-space (default: up to 16 MB). Every event
- * is a short-lived object, and with the default the young generation grows to hold bursts of them:
- * measured while tracing 50 execs/s, peak RSS 73 MB without the flag, 67–68 MB with it, at the same
- * CPU time. `node dist/cli.cjs` (without the shebang) runs with the defaults.
+ * The shebang fixes V8's young generation at 3 MB per semi-space. A start allocates ~2 MB of young
+ * objects before its readiness line, about half of which live on (module state, the collection):
+ * from the default 1 MB semi-space, two scavenges copied them during the start, 9–16 ms on the
+ * benchmark machine, where every fresh page the copies land on costs a fault of 5–10 µs; with 3 MB
+ * none runs before the first events. The cap keeps the peak RSS while tracing low: every event is
+ * a short-lived object, and with the default the young generation grows to 16 MB per semi-space to
+ * hold bursts of them (measured while tracing 50 execs/s: peak RSS 73 MB uncapped, 67–68 MB at 2
+ * MB, in session 8). Any V8 flag costs the start ~2–3 ms (built-in modules loaded after Node's
+ * bootstrap no longer match its code cache's flag hash); the scavenges saved are worth more.
+ * `node dist/cli.cjs` (without the shebang) runs with the defaults.
  */
 import { fileURLToPath } from 'node:url';
 import type { runAsProgram } from './cli.js';

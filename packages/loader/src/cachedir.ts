@@ -9,6 +9,7 @@ import { accessSync, closeSync, constants as fsConstants, fstatSync, lstatSync, 
 import { homedir } from 'node:os';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { makeDirectories } from './mkdirs.js';
+import { HUGE_PAGE_BYTES, HUGE_WORTH_BYTES, hugePageWindow } from './sys/hugepages.js';
 
 /**
  * The default cache directory: `$TSBPF_CACHE_DIR` when set (empty: no cache), else
@@ -204,19 +205,19 @@ const WASM_MIN_BYTES = 64 * 1024;
 /**
  * The word loop of {@link checksum} as WebAssembly, compiled before its first call: in JavaScript
  * the ~135 000 iterations over the 540 kB bundle run interpreted until V8 optimizes the loop, 3.2–4.5
- * ms of every cold start; here ~1 ms. The loop reads the words at byte 8 of its memory and keeps
- * its two lanes in bytes 0–7; bytes read into a {@link checksumArena} are already there, others
- * are copied in first. The module, as text:
+ * ms of every cold start; here ~1 ms. `ck(at, n)` reads the `n` words at byte `at` of its memory
+ * and keeps its two lanes in bytes 0–7; bytes read into a {@link checksumArena} are already there,
+ * others are copied in first (to byte 8). The module, as text:
  *
  *     (module (import "m" "mem" (memory 0))
- *       (func (export "ck") (param $n i32) (local $a i32) (local $b i32) (local $p i32) (local $end i32)
- *         ;; a = mem[0], b = mem[4]; for each word w at [8, 8 + 4n): a = (a ^ w) * 0x01000193, b += a
+ *       (func (export "ck") (param $at i32) (param $n i32) (local $a i32) (local $b i32) (local $p i32) (local $end i32)
+ *         ;; a = mem[0], b = mem[4]; for each word w at [at, at + 4n): a = (a ^ w) * 0x01000193, b += a
  *         ;; then mem[0] = a, mem[4] = b))
  */
 const CHECKSUM_MODULE_HEX =
-  '0061736d0100000001050160017f00020a01016d036d656d0200000302010007060102636b00000a5b015901047f410028020021014100280204210241082103200041027441086a210402400340200320044f0d01200120032802007341938380086c220120026a2102200341046a21030c000b0b41002001360200410020023602040b';
+  '0061736d0100000001060160027f7f00020a01016d036d656d0200000302010007060102636b00000a5b015901047f410028020021024100280204210320002104200141027420006a210502400340200420054f0d01200220042802007341938380086c220220036a2103200441046a21040c000b0b41002002360200410020033602040b';
 
-/** Where the loop's words start in its memory (the lanes come first). */
+/** Where words copied into a memory of their own start (the lanes come first). */
 const WASM_DATA_AT = 8;
 
 /** A constructor taking `A`. */
@@ -231,14 +232,19 @@ type Wasm = Record<'Module', New<[Uint8Array], object>> &
   Record<'Instance', New<[object, { m: { mem: WasmMemory } }], { readonly exports: Record<string, unknown> }>>;
 const wasm = (globalThis as { WebAssembly?: Wasm }).WebAssembly;
 let checksumModule: object | null | undefined;
-/** The memories behind {@link checksumArena} buffers, by their ArrayBuffer. */
-const arenas = new WeakMap<ArrayBuffer, WasmMemory>();
+/** The memory behind each {@link checksumArena} buffer, and where in it an arena's bytes start. */
+interface Arena {
+  memory: WasmMemory;
+  at: number;
+}
+/** The arenas, by their ArrayBuffer. */
+const arenas = new WeakMap<ArrayBuffer, Arena>();
 
-/** A WebAssembly memory whose data area holds `bytes` bytes; undefined when there is none to be had. */
+/** A WebAssembly memory of at least `bytes` bytes; undefined when there is none to be had. */
 function wasmMemory(bytes: number): WasmMemory | undefined {
   if (wasm === undefined) return undefined;
   try {
-    return new wasm.Memory({ initial: Math.ceil((WASM_DATA_AT + bytes) / 65536) });
+    return new wasm.Memory({ initial: Math.ceil(bytes / 65536) });
   } catch {
     return undefined;
   }
@@ -247,14 +253,30 @@ function wasmMemory(bytes: number): WasmMemory | undefined {
 /**
  * `size` bytes of memory that {@link checksum} reads in place (a view of WebAssembly memory where
  * its loop finds its words), for a large file that is read to be checksummed: the file's bytes are
- * then neither allocated nor copied twice. A plain buffer below 64 kB (checksummed in JavaScript)
- * and where WebAssembly is unavailable.
+ * then neither allocated nor copied twice. From 512 kB the bytes start on a transparent huge page
+ * where the kernel has them (`sys/hugepages.ts`): one page fault instead of one per 4 kB. A plain
+ * buffer below 64 kB (checksummed in JavaScript) and where WebAssembly is unavailable.
  */
 export function checksumArena(size: number): Buffer {
-  const memory = size >= WASM_MIN_BYTES ? wasmMemory(size) : undefined;
+  const huge = size >= HUGE_WORTH_BYTES;
+  const memory = size >= WASM_MIN_BYTES ? wasmMemory(WASM_DATA_AT + size + (huge ? HUGE_PAGE_BYTES : 0)) : undefined;
   if (memory === undefined) return Buffer.allocUnsafe(size);
-  arenas.set(memory.buffer, memory);
-  return Buffer.from(memory.buffer, WASM_DATA_AT, size);
+  // The lanes sit at bytes 0–7: a window at 0 holds the bytes from 8 on, still on its huge page.
+  const window = huge ? hugePageWindow(memory.buffer, WASM_DATA_AT + size) : undefined;
+  const at = Math.max(window ?? WASM_DATA_AT, WASM_DATA_AT);
+  arenas.set(memory.buffer, { memory, at });
+  return Buffer.from(memory.buffer, at, size);
+}
+
+/**
+ * `size` bytes where the bytes of `arena` (a {@link checksumArena} buffer whose bytes are no longer
+ * needed) start, when they fit in its memory, else a new {@link checksumArena}: a second file read
+ * into memory the first one already faulted in costs neither page faults nor a new memory.
+ */
+export function reuseChecksumArena(arena: Uint8Array, size: number): Buffer {
+  const found = arenas.get(arena.buffer as ArrayBuffer);
+  if (found === undefined || arena.byteOffset !== found.at || found.at + size > found.memory.buffer.byteLength) return checksumArena(size);
+  return Buffer.from(found.memory.buffer, found.at, size);
 }
 
 /**
@@ -267,15 +289,17 @@ export function wasmWords(bytes: Uint8Array, nWords: number, a: number, b: numbe
   try {
     checksumModule ??= new wasm.Module(Buffer.from(CHECKSUM_MODULE_HEX, 'hex'));
     // An arena's bytes are where the loop reads; anything else is copied into a memory of its own.
-    const arena = bytes.byteOffset === WASM_DATA_AT ? arenas.get(bytes.buffer as ArrayBuffer) : undefined;
-    const memory = arena ?? wasmMemory(nWords * 4);
+    const found = arenas.get(bytes.buffer as ArrayBuffer);
+    const arena = found !== undefined && bytes.byteOffset === found.at ? found : undefined;
+    const memory = arena?.memory ?? wasmMemory(WASM_DATA_AT + nWords * 4);
     if (memory === undefined) return undefined;
-    const ck = new wasm.Instance(checksumModule, { m: { mem: memory } }).exports.ck as (n: number) => void;
+    const at = arena?.at ?? WASM_DATA_AT;
+    const ck = new wasm.Instance(checksumModule, { m: { mem: memory } }).exports.ck as (at: number, n: number) => void;
     const lanes = new Int32Array(memory.buffer, 0, 2);
     lanes[0] = a;
     lanes[1] = b;
     if (arena === undefined) new Uint8Array(memory.buffer, WASM_DATA_AT, nWords * 4).set(bytes.subarray(0, nWords * 4));
-    ck(nWords);
+    ck(at, nWords);
     return [lanes[0], lanes[1]];
   } catch {
     // No module (a runtime without WebAssembly's compiler) stays no module; a memory may fail once.

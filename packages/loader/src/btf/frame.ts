@@ -10,6 +10,7 @@
  * Both walks only frame: on anything unusual (unknown kind, a record cut short) they return
  * `undefined`, and the caller's checked walk reports the precise error.
  */
+import { HUGE_PAGE_BYTES, HUGE_WORTH_BYTES, hugePageWindow } from '../sys/hugepages.js';
 
 /** The three per-record columns of a framed type section. */
 export interface Framing {
@@ -380,18 +381,14 @@ export function frameWasm(section: Uint8Array, words: KindWords): Framing | unde
   const max = Math.floor(section.length / 12) + 1;
   const window = Math.min(WINDOW, section.length);
   // Layout: [table 256 B][stop 16 B][chain heads, tails 256 B][window][offsets (max/8+2)*4]
-  // [names max*4][kinds max, padded][chain next max*4]. The offsets follow the window, so reading
-  // past its end stays in bounds; the chain area is only touched (faulted in) when chains are built.
-  const tab = 0;
-  const heads = STOP_OFFSET + 16;
-  const tails = heads + 128;
-  const input = tails + 128;
-  const offs = input + window;
+  // [names max*4][kinds max, padded][chain next max*4], from `at` in the memory. The offsets follow
+  // the window, so reading past its end stays in bounds; the chain area is only touched (faulted
+  // in) when chains are built.
   const sparse = (max >>> WASM_OFFSET_SHIFT) + 2;
-  const names = offs + sparse * 4;
-  const kinds = names + max * 4;
-  const next = kinds + ((max + 3) & ~3);
-  const total = next + max * 4;
+  const used = STOP_OFFSET + 16 + 256 + window + sparse * 4 + max * 4 + ((max + 3) & ~3) + max * 4;
+  // Room to start the layout on a huge page (kernel BTF: ~1.3 MB, ~330 fresh pages otherwise).
+  const huge = used >= HUGE_WORTH_BYTES;
+  const total = used + (huge ? HUGE_PAGE_BYTES : 0);
   if (total > 0x7fff0000) return undefined;
   let memory: { readonly buffer: ArrayBuffer };
   let instance: { readonly exports: Record<string, unknown> };
@@ -402,6 +399,15 @@ export function frameWasm(section: Uint8Array, words: KindWords): Framing | unde
   } catch {
     return undefined;
   }
+  const at = (huge ? hugePageWindow(memory.buffer, used) : undefined) ?? 0;
+  const tab = at;
+  const heads = at + STOP_OFFSET + 16;
+  const tails = heads + 128;
+  const input = tails + 128;
+  const offs = input + window;
+  const names = offs + sparse * 4;
+  const kinds = names + max * 4;
+  const next = kinds + ((max + 3) & ~3);
   const buf = memory.buffer;
   const table = new Int32Array(buf, tab, 64);
   for (let k = 0; k < 32; k++) {

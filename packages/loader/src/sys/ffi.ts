@@ -432,6 +432,16 @@ export function threadCpuTimes(): { userNs: number; systemNs: number } | undefin
   return { userNs: timeval(0), systemNs: timeval(16) };
 }
 
+let madvise: Fn<[Uint8Array, number, number], number> | undefined;
+
+/** madvise(2) over the pages of `region` (page-aligned start): 0 or `-errno`. */
+export function madviseRaw(region: Uint8Array, advice: number): number {
+  // Bound on first use: only large scratch memories ask for advice.
+  madvise ??= koffi().load('libc.so.6').func('int madvise(void *addr, size_t length, int advice)') as Fn<[Uint8Array, number, number], number>;
+  const r = madvise(region, region.byteLength, advice);
+  return r < 0 ? -lastErrno() : r;
+}
+
 /** Clock ids for {@link clockGettime}. */
 export const CLOCK = { REALTIME: 0, MONOTONIC: 1, BOOTTIME: 7 } as const;
 

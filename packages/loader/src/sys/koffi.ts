@@ -36,7 +36,7 @@ export function koffi(): Koffi {
  */
 export function loadKoffi(direct = nodeResolvesLikeThis()): Koffi {
   const require = createRequire(import.meta.url);
-  const prebuilt = direct ? findPrebuilt(dirname(fileURLToPath(import.meta.url))) : undefined;
+  const prebuilt = direct ? prebuiltFrom(dirname(fileURLToPath(import.meta.url))) : undefined;
   if (prebuilt) {
     try {
       const api = require(prebuilt.addon) as Partial<Koffi>;
@@ -48,6 +48,21 @@ export function loadKoffi(direct = nodeResolvesLikeThis()): Koffi {
   // koffi's CommonJS entry is a wrapper whose `default` is the addon's API.
   const wrapper = require('koffi') as { default?: Koffi } & Koffi;
   return wrapper.default ?? wrapper;
+}
+
+/** Where the answers of {@link findPrebuilt} are kept for the whole process. */
+const PREBUILT_ANSWERS = Symbol.for('tsbpf.koffi.prebuilt');
+
+/**
+ * {@link findPrebuilt}, asked once per directory in this process. The copies of this module in one
+ * process share the answers: the bin of a CLI and the bundle it runs sit in one directory, and
+ * both load koffi (the bin for its code cache's memory, the bundle for everything else).
+ */
+function prebuiltFrom(from: string): { addon: string; version: string } | undefined {
+  const slots = globalThis as unknown as Record<symbol, Map<string, { addon: string; version: string } | undefined> | undefined>;
+  const answers = (slots[PREBUILT_ANSWERS] ??= new Map());
+  if (!answers.has(from)) answers.set(from, findPrebuilt(from));
+  return answers.get(from);
 }
 
 /**

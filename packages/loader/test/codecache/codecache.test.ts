@@ -8,7 +8,7 @@ import { chmodSync, chownSync, mkdirSync, mkdtempSync, readdirSync, readFileSync
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { checksumArena } from '../../src/cachedir.js';
+import { checksumArena, reuseChecksumArena } from '../../src/cachedir.js';
 import { cacheFileName, checksum, defaultCacheDir, loadBundle, readCacheFile, wasmWords, writeCacheFile } from '../../src/codecache/index.js';
 
 const NAME = 'fixture';
@@ -310,6 +310,43 @@ describe('code cache', () => {
     expect(checksum(arena.subarray(1))).toEqual(checksum(Buffer.from(arena.subarray(1))));
     // Small sizes are ordinary buffers.
     expect(checksumArena(100).byteLength).toBe(100);
+  });
+
+  it('a second file fits in the memory of an arena whose bytes are done with; others get a new one', () => {
+    const first = checksumArena(300_000);
+    const capacity = first.buffer.byteLength - first.byteOffset;
+    const second = reuseChecksumArena(first, 200_000);
+    expect([second.buffer, second.byteOffset, second.length]).toEqual([first.buffer, 8, 200_000]);
+    second.fill(7);
+    // Still an arena: summed in place, to the digest of the same bytes elsewhere.
+    expect(checksum(second)).toEqual(checksum(Buffer.alloc(200_000, 7)));
+    expect(reuseChecksumArena(first, capacity).buffer).toBe(first.buffer);
+    expect(reuseChecksumArena(first, capacity + 1).buffer).not.toBe(first.buffer);
+    // Not an arena (an ordinary buffer, or a view elsewhere in one): a new arena.
+    expect(reuseChecksumArena(Buffer.alloc(300_000), 100_000).byteOffset).toBe(8);
+    expect(reuseChecksumArena(first.subarray(4), 100_000).buffer).not.toBe(first.buffer);
+  });
+
+  it('a bundle and its cache above the WebAssembly checksum size load through one arena, to the same program', () => {
+    // ~600 kB of functions, compiled eagerly (parenthesized) so that the cache file is large too; the bundle is read between the
+    // wrapper's parts, and the cache into the same memory afterwards.
+    const filler = Array.from({ length: 2000 }, (_, i) => `const f${i} = (function (x) { return x + ${i} - ${i}; }); // ${'p'.repeat(250)}`).join('\n');
+    const source = `${SOURCE}\n${filler}\nexports.sum = () => f1999(1) + f0(1);\n`;
+    expect(Buffer.byteLength(source)).toBeGreaterThan(300_000);
+    const first = load(bundle(source));
+    expect(first.state).toBe('miss');
+    (first.exports.sum as () => number)();
+    expect(first.saveCache()).toBe(true);
+    expect(cacheFiles()).toEqual([cacheFileName(NAME, Buffer.from(source))]);
+    // Above the arena threshold, and small enough to be read into the bundle's memory.
+    expect(statSync(first.cachePath!).size).toBeGreaterThan(64 * 1024);
+    expect(statSync(first.cachePath!).size).toBeLessThan(Buffer.byteLength(source));
+    const second = load(bundle(source));
+    expect(second.state).toBe('hit');
+    expect((second.exports.sum as () => number)()).toBe(2);
+    // A byte of the bundle changed: another key, compiled afresh, still the same program.
+    const third = load(bundle(source.replace('p'.repeat(250), 'q'.repeat(250))));
+    expect(third.state).toBe('miss');
   });
 
   it('the default directory follows TSBPF_CACHE_DIR, then XDG_CACHE_HOME, then the home directory', () => {
