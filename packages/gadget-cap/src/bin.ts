@@ -8,15 +8,17 @@
  * The cache lives in `$TSBPF_CACHE_DIR`, else `$XDG_CACHE_HOME/tsbpf`, else `~/.cache/tsbpf`;
  * `TSBPF_CACHE_DIR=` (empty) turns it off.
  *
- * The shebang fixes V8's young generation at 3 MB per semi-space. A start allocates ~2 MB of young
- * objects before its readiness line, about half of which live on (module state, the collection):
- * from the default 1 MB semi-space, two scavenges copied them during the start, 9–16 ms on the
- * benchmark machine, where every fresh page the copies land on costs a fault of 5–10 µs; with 3 MB
- * none runs before the first events. The cap keeps the peak RSS while tracing low: every event is
- * a short-lived object, and with the default the young generation grows to 16 MB per semi-space to
- * hold bursts of them (measured while tracing 50 execs/s: peak RSS 73 MB uncapped, 67–68 MB at 2
- * MB, in session 8). Any V8 flag costs the start ~2–3 ms (built-in modules loaded after Node's
- * bootstrap no longer match its code cache's flag hash); the scavenges saved are worth more.
+ * The shebang starts V8's young generation at 3 MB per semi-space (V8 rounds the maximum up to a
+ * power of two: it may grow to 4 MB). A start allocates ~2 MB of young objects before its readiness
+ * line, about half of which live on (module state, the collection): from the default 1 MB
+ * semi-space, two scavenges copied them during the start, 9–16 ms on the benchmark machine, where
+ * every fresh page the copies land on costs a fault of 5–15 µs; from 3 MB none runs before the
+ * first events. The cap keeps the peak RSS while tracing low: every event is a short-lived object,
+ * and with the default the young generation grows to 16 MB per semi-space to hold bursts of them
+ * (peak RSS while tracing 10 s in the benchmarks: 63.5 MB capped at 2 MB, 67.1 MB with these flags,
+ * 73 MB uncapped in session 8). Any V8 flag costs the start ~2–3 ms (built-in modules loaded after
+ * Node's bootstrap no longer match their embedded code cache's flag hash); the scavenges saved are
+ * worth more.
  * `node dist/cli.cjs` (without the shebang) runs with the defaults.
  */
 import { fileURLToPath } from 'node:url';

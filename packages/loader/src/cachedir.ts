@@ -9,7 +9,7 @@ import { accessSync, closeSync, constants as fsConstants, fstatSync, lstatSync, 
 import { homedir } from 'node:os';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { makeDirectories } from './mkdirs.js';
-import { HUGE_PAGE_BYTES, HUGE_WORTH_BYTES, hugePageWindow } from './sys/hugepages.js';
+import { HUGE_WORTH_BYTES, hugePageRoom, hugePageWindow } from './sys/hugepages.js';
 
 /**
  * The default cache directory: `$TSBPF_CACHE_DIR` when set (empty: no cache), else
@@ -259,7 +259,7 @@ function wasmMemory(bytes: number): WasmMemory | undefined {
  */
 export function checksumArena(size: number): Buffer {
   const huge = size >= HUGE_WORTH_BYTES;
-  const memory = size >= WASM_MIN_BYTES ? wasmMemory(WASM_DATA_AT + size + (huge ? HUGE_PAGE_BYTES : 0)) : undefined;
+  const memory = size >= WASM_MIN_BYTES ? wasmMemory(huge ? hugePageRoom(WASM_DATA_AT + size) : WASM_DATA_AT + size) : undefined;
   if (memory === undefined) return Buffer.allocUnsafe(size);
   // The lanes sit at bytes 0–7: a window at 0 holds the bytes from 8 on, still on its huge page.
   const window = huge ? hugePageWindow(memory.buffer, WASM_DATA_AT + size) : undefined;

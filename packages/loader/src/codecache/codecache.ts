@@ -21,7 +21,8 @@
  *   does that), and loading node:crypto instead cost 10–15 ms of every start. The bundle (between
  *   the wrapper's two parts) and then the cache file, in the same pages, are read straight into the
  *   loop's memory ({@link checksumArena}), so neither is copied to be checksummed, and the cache
- *   file's read faults in no new memory (each fault costs 5–10 µs on the benchmark machine).
+ *   file, when it fits where the bundle was (it is smaller than the bundle), faults in no new memory
+ *   (each fault costs 5–15 µs on the benchmark machine).
  * - Trust: the cache is machine code input for V8, so only a file owned by the effective user and
  *   writable by no one else is used (a root process never runs a cache another user could have
  *   written, e.g. under a HOME kept by `sudo -E`).

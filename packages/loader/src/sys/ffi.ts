@@ -2,7 +2,8 @@
  * koffi bindings to the few libc entry points tsbpf needs. `sys/` is the only place that uses koffi
  * (loaded by ./koffi.ts). Every binding returns the raw C result; callers read {@link lastErrno}
  * right after a -1. koffi and libc are loaded on first use, so that importing the package on a
- * machine without them (unit tests of the parsers) costs nothing.
+ * machine without them (unit tests of the parsers) fails nothing. Where transparent huge pages are
+ * on, that first use comes early: the code cache's arena asks for a huge page (./hugepages.ts).
  *
  * Non-variadic prototypes are declared for variadic functions (`syscall`, `ioctl`, `fcntl`): the
  * calling conventions of x86_64 and aarch64 Linux pass such arguments identically.
