@@ -9,7 +9,7 @@ import { accessSync, closeSync, constants as fsConstants, fstatSync, lstatSync, 
 import { homedir } from 'node:os';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { makeDirectories } from './mkdirs.js';
-import { HUGE_WORTH_BYTES, hugePageRoom, hugePageWindow } from './sys/hugepages.js';
+import { hugePageRoom, hugePageWindow } from './sys/hugepages.js';
 
 /**
  * The default cache directory: `$TSBPF_CACHE_DIR` when set (empty: no cache), else
@@ -258,11 +258,10 @@ function wasmMemory(bytes: number): WasmMemory | undefined {
  * buffer below 64 kB (checksummed in JavaScript) and where WebAssembly is unavailable.
  */
 export function checksumArena(size: number): Buffer {
-  const huge = size >= HUGE_WORTH_BYTES;
-  const memory = size >= WASM_MIN_BYTES ? wasmMemory(huge ? hugePageRoom(WASM_DATA_AT + size) : WASM_DATA_AT + size) : undefined;
+  const memory = size >= WASM_MIN_BYTES ? wasmMemory(hugePageRoom(WASM_DATA_AT + size)) : undefined;
   if (memory === undefined) return Buffer.allocUnsafe(size);
   // The lanes sit at bytes 0–7: a window at 0 holds the bytes from 8 on, still on its huge page.
-  const window = huge ? hugePageWindow(memory.buffer, WASM_DATA_AT + size) : undefined;
+  const window = hugePageWindow(memory.buffer, WASM_DATA_AT + size);
   const at = Math.max(window ?? WASM_DATA_AT, WASM_DATA_AT);
   arenas.set(memory.buffer, { memory, at });
   return Buffer.from(memory.buffer, at, size);

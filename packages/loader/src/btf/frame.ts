@@ -10,7 +10,7 @@
  * Both walks only frame: on anything unusual (unknown kind, a record cut short) they return
  * `undefined`, and the caller's checked walk reports the precise error.
  */
-import { HUGE_WORTH_BYTES, hugePageRoom, hugePageWindow } from '../sys/hugepages.js';
+import { hugePageRoom, hugePageWindow } from '../sys/hugepages.js';
 
 /** The three per-record columns of a framed type section. */
 export interface Framing {
@@ -387,8 +387,7 @@ export function frameWasm(section: Uint8Array, words: KindWords): Framing | unde
   const sparse = (max >>> WASM_OFFSET_SHIFT) + 2;
   const used = STOP_OFFSET + 16 + 256 + window + sparse * 4 + max * 4 + ((max + 3) & ~3) + max * 4;
   // Room to start the layout on a huge page (kernel BTF: ~1.3 MB, ~330 fresh pages otherwise).
-  const huge = used >= HUGE_WORTH_BYTES;
-  const total = huge ? hugePageRoom(used) : used;
+  const total = hugePageRoom(used);
   if (total > 0x7fff0000) return undefined;
   let memory: { readonly buffer: ArrayBuffer };
   let instance: { readonly exports: Record<string, unknown> };
@@ -399,7 +398,7 @@ export function frameWasm(section: Uint8Array, words: KindWords): Framing | unde
   } catch {
     return undefined;
   }
-  const at = (huge ? hugePageWindow(memory.buffer, used) : undefined) ?? 0;
+  const at = hugePageWindow(memory.buffer, used) ?? 0;
   const tab = at;
   const heads = at + STOP_OFFSET + 16;
   const tails = heads + 128;

@@ -16,7 +16,8 @@ import { addressOf, madviseRaw } from './ffi.js';
 
 /**
  * Below this, a scratch memory is not worth a huge page: the faults it saves (~128 at 512 KiB) cost
- * less than the resident memory the rest of the page adds.
+ * less than the resident memory the rest of the page adds. {@link hugePageRoom} and
+ * {@link hugePageWindow} leave smaller memories on small pages.
  */
 export const HUGE_WORTH_BYTES = 512 * 1024;
 
@@ -41,20 +42,30 @@ function transparentHugePages(): { mode: string; bytes: number } | null {
   return offer;
 }
 
+/** The huge pages to be had for a memory of `bytes`, or null (none here, off, or not worth it). */
+function offered(bytes: number, env: NodeJS.ProcessEnv): { mode: string; bytes: number } | null {
+  return env.TSBPF_HUGE_PAGES === 'off' || bytes < HUGE_WORTH_BYTES ? null : transparentHugePages();
+}
+
+/** `bytes` rounded up to whole huge pages of `huge` bytes. */
+function wholePages(bytes: number, huge: number): number {
+  return Math.ceil(bytes / huge) * huge;
+}
+
 /**
  * Bytes to give a memory that should hold `bytes` on huge pages: whole huge pages for the data and
  * one more, since the memory's base is only page-aligned and the window starts at the first
  * boundary after it (virtual address space only: pages never touched cost nothing). `bytes` itself
- * where there are no huge pages to be had.
+ * where there are no huge pages to be had, or below {@link HUGE_WORTH_BYTES}.
  */
 export function hugePageRoom(bytes: number, env: NodeJS.ProcessEnv = process.env): number {
-  const thp = env.TSBPF_HUGE_PAGES === 'off' ? null : transparentHugePages();
+  const thp = offered(bytes, env);
   return thp === null ? bytes : roomFor(bytes, thp.bytes);
 }
 
 /** {@link hugePageRoom} for huge pages of `huge` bytes. @internal exported for tests */
 export function roomFor(bytes: number, huge: number): number {
-  return Math.ceil(bytes / huge) * huge + huge;
+  return wholePages(bytes, huge) + huge;
 }
 
 /**
@@ -63,7 +74,7 @@ export function roomFor(bytes: number, huge: number): number {
  */
 export function alignedWindow(base: bigint, length: number, bytes: number, huge: number): number | undefined {
   const at = Number((BigInt(huge) - (base % BigInt(huge))) % BigInt(huge));
-  return at + Math.ceil(bytes / huge) * huge <= length ? at : undefined;
+  return at + wholePages(bytes, huge) <= length ? at : undefined;
 }
 
 /** Set when the advice could not be given at all (no FFI here): not asked again. */
@@ -72,19 +83,18 @@ let unavailable = false;
 /**
  * The offset into `buffer` (private anonymous memory the process owns, such as a WebAssembly
  * memory, not yet touched there) of a huge-page-aligned window of at least `bytes` bytes that the
- * kernel was asked to back with huge pages; undefined when huge pages are not to be had, or `buffer`
- * has no such window (give it {@link hugePageRoom}`(bytes)` bytes). Never throws.
+ * kernel was asked to back with huge pages; undefined when huge pages are not to be had, `bytes` is
+ * below {@link HUGE_WORTH_BYTES}, or `buffer` has no such window (give it
+ * {@link hugePageRoom}`(bytes)` bytes). Never throws.
  */
 export function hugePageWindow(buffer: ArrayBuffer, bytes: number, env: NodeJS.ProcessEnv = process.env): number | undefined {
-  if (env.TSBPF_HUGE_PAGES === 'off' || bytes <= 0 || unavailable) return undefined;
-  const thp = transparentHugePages();
+  const thp = unavailable ? null : offered(bytes, env);
   if (thp === null) return undefined;
   try {
     const at = alignedWindow(addressOf(new Uint8Array(buffer, 0, 1)), buffer.byteLength, bytes, thp.bytes);
     if (at === undefined) return undefined;
     // With `always` the kernel backs the aligned window without being asked.
-    const length = Math.ceil(bytes / thp.bytes) * thp.bytes;
-    if (thp.mode === 'madvise' && madviseRaw(new Uint8Array(buffer, at, length), MADV_HUGEPAGE) !== 0) return undefined;
+    if (thp.mode === 'madvise' && madviseRaw(new Uint8Array(buffer, at, wholePages(bytes, thp.bytes)), MADV_HUGEPAGE) !== 0) return undefined;
     return at;
   } catch {
     // No FFI here (koffi could not load): the usual pages, from now on without trying.

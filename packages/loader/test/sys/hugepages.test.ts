@@ -117,6 +117,9 @@ describe('huge-page windows', () => {
     // 128 KiB never holds a huge page's window.
     expect(hugePageWindow(buffer, 1000)).toBeUndefined();
     expect(hugePageRoom(1000, { TSBPF_HUGE_PAGES: 'off' })).toBe(1000);
+    // Below 512 kB a memory keeps small pages, THP or not.
+    expect(hugePageRoom(1000)).toBe(1000);
+    expect(hugePageRoom(600_000, { TSBPF_HUGE_PAGES: 'off' })).toBe(600_000);
   });
 
   it.skipIf(!thp)('the kernel BTF is framed on a huge page', () => {
