@@ -1,20 +1,40 @@
 // SPDX-License-Identifier: Apache-2.0
 // Ring/perf buffer drain peer.
-//   drain <object> ring|perf <size 64|128|1024> <burst> <bursts> <warmup> raw|decoded
+//   drain <object> ring|perf <size 64|128|1024> <burst> <bursts> <warmup> raw|decoded [every|watermark]
 // Each burst: BPF_PROG_TEST_RUN of the producer (<kind><size>) writes <burst> records, then the
 // consumer drains them with ring_buffer__consume / perf_buffer__consume; only the drain is timed
 // (CPU time from getrusage, wall time from CLOCK_MONOTONIC), on CPU 0. raw/decoded: see consume.h.
+// Perf wakeups: "every" (default) is perf_buffer__new's wakeup_events = 1; "watermark" opens the
+// same events through perf_buffer__new_raw with a 4 MiB wakeup watermark, so the producer raises no
+// wakeup per record (nothing waits in this benchmark), as the tsbpf side's watermarkBytes does.
 #define _GNU_SOURCE
 #include "common.h"
 #include "consume.h"
 #include <bpf/bpf.h>
 #include <errno.h>
+#include <linux/perf_event.h>
 #include <unistd.h>
+
+/* A PERF_RECORD_SAMPLE of PERF_SAMPLE_RAW: the header, the raw size, the raw bytes. */
+struct raw_sample {
+	struct perf_event_header header;
+	__u32 size;
+	char data[];
+};
+
+static enum bpf_perf_event_ret perf_raw_cb(void *ctx, int cpu, struct perf_event_header *event)
+{
+	if (event->type == PERF_RECORD_SAMPLE) {
+		struct raw_sample *s = (struct raw_sample *)event;
+		perf_cb(ctx, cpu, s->data, s->size);
+	}
+	return LIBBPF_PERF_EVENT_CONT;
+}
 
 int main(int argc, char **argv)
 {
 	if (argc < 8) {
-		fprintf(stderr, "usage: drain <object> ring|perf <size> <burst> <bursts> <warmup> raw|decoded\n");
+		fprintf(stderr, "usage: drain <object> ring|perf <size> <burst> <bursts> <warmup> raw|decoded [every|watermark]\n");
 		return 2;
 	}
 	const char *path = argv[1];
@@ -24,6 +44,7 @@ int main(int argc, char **argv)
 	int bursts = atoi(argv[5]);
 	int warmup = atoi(argv[6]);
 	decoded = strcmp(argv[7], "decoded") == 0;
+	int watermark = argc > 8 && strcmp(argv[8], "watermark") == 0;
 	peer_init();
 	pin_to_cpu0();
 	char name[32];
@@ -38,7 +59,21 @@ int main(int argc, char **argv)
 	struct perf_buffer *pb = NULL;
 	if (perf) {
 		/* Room for one burst of 1024-byte samples on one CPU. */
-		pb = perf_buffer__new(bpf_map__fd(bpf_object__find_map_by_name(obj, "events")), 2048, perf_cb, NULL, NULL, NULL);
+		int map_fd = bpf_map__fd(bpf_object__find_map_by_name(obj, "events"));
+		if (watermark) {
+			struct perf_event_attr attr = {
+				.type = PERF_TYPE_SOFTWARE,
+				.size = sizeof(attr),
+				.config = PERF_COUNT_SW_BPF_OUTPUT,
+				.sample_period = 1,
+				.sample_type = PERF_SAMPLE_RAW,
+				.watermark = 1,
+				.wakeup_watermark = 4 << 20,
+			};
+			pb = perf_buffer__new_raw(map_fd, 2048, &attr, perf_raw_cb, NULL, NULL);
+		} else {
+			pb = perf_buffer__new(map_fd, 2048, perf_cb, NULL, NULL, NULL);
+		}
 		if (!pb) {
 			fprintf(stderr, "perf_buffer__new: %s\n", strerror(errno));
 			return 1;

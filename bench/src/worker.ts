@@ -5,7 +5,7 @@
  *
  *   worker btf first | btf repeat <n>
  *   worker gadget <object> [hold-seconds]
- *   worker drain <object> ring|perf <size> <burst> <bursts> <warmup> raw|decoded
+ *   worker drain <object> ring|perf <size> <burst> <bursts> <warmup> raw|decoded [every|watermark]
  *   worker maps bpfmap|bytes|sys hash|array <n> <rounds> <warmup>
  *   worker e2e <object> ring|perf <ms> raw|decoded <hammer> <hammer cpu>
  */
@@ -119,7 +119,7 @@ async function gadget(args: string[]): Promise<void> {
 }
 
 async function drain(args: string[]): Promise<void> {
-  const [object, kind, sizeS, burstS, burstsS, warmupS, mode] = args;
+  const [object, kind, sizeS, burstS, burstsS, warmupS, mode, wakeup] = args;
   const size = Number(sizeS);
   const burst = Number(burstS);
   const bursts = Number(burstsS);
@@ -133,7 +133,11 @@ async function drain(args: string[]): Promise<void> {
   using c = L.Collection.load(spec);
   const prog = c.program(name);
   const reader =
-    kind === 'perf' ? new L.PerfReader({ fd: c.map('events').fd }, { pageCount: 2048 }) : new L.RingBufReader({ fd: c.map('rb').fd, maxEntries: c.map('rb').maxEntries });
+    kind === 'perf'
+      ? // Perf wakeups: one per record (wakeup_events = 1, the default, as perf_buffer__new sets it) or
+        // a 4 MiB watermark (no wakeup per record; nothing waits here), as the peer's `watermark`.
+        new L.PerfReader({ fd: c.map('events').fd }, wakeup === 'watermark' ? { pageCount: 2048, watermarkBytes: 4 << 20 } : { pageCount: 2048 })
+      : new L.RingBufReader({ fd: c.map('rb').fd, maxEntries: c.map('rb').maxEntries });
   const btf = spec.btf;
   if (!btf) throw new Error('producer object has no BTF');
   const typeId = btf.find(`event${size}`, 'struct');

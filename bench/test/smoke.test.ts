@@ -84,6 +84,11 @@ describe('npm run bench -- --quick', () => {
         expect(e2e.map((r) => r.unit)).toEqual(expect.arrayContaining(['k events/s', '% of events', 'ns']));
         expect(e2e.find((r) => r.unit === 'k events/s')?.tsbpf.median).toBeGreaterThan(0);
       }
+      // Perf buffers are drained with a wakeup per record and with a watermark, both for every size.
+      if (name === 'perfbuf') {
+        const drains = rows.filter((r) => r.case.endsWith('consumer CPU per event') && !r.case.includes('end-to-end'));
+        expect(drains.filter((r) => r.case.includes(', watermark wakeups:')).length * 2).toBe(drains.length);
+      }
       const peerMissing = result.skipped.some((s) => s.reason.startsWith('libbpf peer skipped'));
       if (peerExpected && !peerMissing) expect(rows.some((r) => r.peer !== undefined)).toBe(true);
       // The bpf(2) kernel-time rows (maps per call, gadget per start) are there unless the tracer was

@@ -673,6 +673,11 @@ export function encodeCString(s: string, encoding: 'utf8' | 'latin1' = 'utf8'): 
 class DecoderCompiler {
   private readonly memo = new Map<number, Dec>();
   private readonly inProgress = new Set<number>();
+  /**
+   * Source that reads the same value as a generated struct or array decoder, for a parent decoder
+   * to embed instead of calling it (see {@link inlineComposite}).
+   */
+  private readonly inlineSources = new WeakMap<Dec, ScalarSource>();
 
   constructor(
     private readonly btf: Btf,
@@ -819,7 +824,10 @@ class DecoderCompiler {
     const stride = this.btf.sizeof(elemType);
     const expr = this.opts.codegen && nelems <= MAX_INLINE_ELEMS ? this.scalarExpression(elemType) : undefined;
     const generated = expr && generateArrayDecoder(expr, stride, nelems);
-    if (generated) return generated;
+    if (generated && expr) {
+      this.inlineSources.set(generated, (_oe, rel) => `[${arrayItems(expr, stride, nelems, rel).join(', ')}]`);
+      return generated;
+    }
     return (v, o) => {
       const a = new Array<unknown>(nelems);
       for (let i = 0; i < nelems; i++) a[i] = d(v, o + i * stride);
@@ -850,12 +858,17 @@ class DecoderCompiler {
       } else {
         off = m.bitOffset / 8;
         dec = this.compile(m.type, mpath);
-        expr = this.scalarExpression(m.type);
+        expr = this.scalarExpression(m.type) ?? embedded(this.inlineSources.get(dec), dec);
       }
       slots.push({ keys: shape ? shape.keys : [{ key: m.name }], off, dec, expr });
     }
     const generated = this.opts.codegen && generateObjectDecoder(slots);
-    if (generated) return generated;
+    if (generated) {
+      const inline = inlineComposite(slots);
+      // Bounded: a deep nest of large structs stays a call per level past this size.
+      if (inline && inline('o', 0, () => 'b').length <= MAX_INLINE_SOURCE) this.inlineSources.set(generated, inline);
+      return generated;
+    }
     // Fallback when code generation is disabled (node --disallow-code-generation-from-strings).
     return (v, o, c) => {
       const r: Record<string, unknown> = {};
@@ -927,33 +940,143 @@ interface Slot {
 }
 
 /**
- * Inline source for a scalar read at the offset expression `oe`, which is `rel` bytes after the
- * decoder's `o`. A 64-bit read may use the decoder's 64-bit views (see {@link WIDE_PROLOGUE}).
+ * Inline source for a read at the offset expression `oe`, which is `rel` bytes after the decoder's
+ * `o`. A 64-bit read is marked for the decoder's 64-bit views (see {@link WIDE_MARK}). An embedded
+ * struct calls the decoders of members that have no source of their own through `bind`, which
+ * passes a value into the generated function and returns the name it has there.
  */
-type ScalarSource = (oe: string, rel: number) => string;
+type ScalarSource = (oe: string, rel: number, bind: (value: unknown) => string) => string;
+
+/** The offset expression `rel` bytes after the decoder's `o`. */
+function offsetSource(rel: number): string {
+  return rel === 0 ? 'o' : `o + ${rel}`;
+}
+
+/** The element reads of a scalar array `rel` bytes after the decoder's `o`. */
+function arrayItems(expr: ScalarSource, stride: number, nelems: number, rel: number): string[] {
+  const items: string[] = [];
+  for (let i = 0; i < nelems; i++) {
+    const at = rel + i * stride;
+    // Scalar sources bind nothing.
+    items.push(expr(offsetSource(at), at, noBinding));
+  }
+  return items;
+}
+
+function noBinding(): string {
+  throw new Error('a scalar source bound a value');
+}
+
+/** Opens the embedded form of a nested struct or array in generated source (see {@link embedded}). */
+const EMBED_OPEN = '\u0001';
+/** Separates it from the call form. */
+const EMBED_CALL = '\u0002';
+/** Closes the choice. */
+const EMBED_CLOSE = '\u0003';
 
 /**
- * Opens a generated decoder that reads 64-bit members: `w64` holds the 64-bit views of the record's
- * buffer when the record starts 8-byte aligned on a little-endian host, looked up once per record
- * rather than once per member.
+ * A nested struct's or array's source as a choice between its embedded form (`inline`) and a call
+ * of its decoder, resolved by {@link chooseEmbedded}: embedded where the record is read through the
+ * 64-bit views, called where 64-bit values are put together from halves (perf samples), where one
+ * function with every member inline measured slower than the calls (~111 against ~106 ns for a
+ * 128-byte event, one harness). Undefined without an embedded form.
  */
-const WIDE_PROLOGUE = 'const at = v.byteOffset + o;\n  const w64 = (at & 7) === 0 ? wideViews(v.buffer) : undefined;';
+function embedded(inline: ScalarSource | undefined, dec: Dec): ScalarSource | undefined {
+  if (!inline) return undefined;
+  return (oe, rel, bind) => `${EMBED_OPEN}${inline(oe, rel, bind)}${EMBED_CALL}${bind(dec)}(v, ${oe}, c)${EMBED_CLOSE}`;
+}
 
-/** Marks generated source that reads through {@link WIDE_PROLOGUE}'s `w64`. */
-const WIDE_MARK = '(w64 !== undefined ? w64.';
+/** `source` with each embedding choice (see {@link embedded}) resolved: the embedded form, or the call. */
+function chooseEmbedded(source: string, embed: boolean): string {
+  let out = '';
+  // Choices nest in embedded forms: depth counts the open ones, `keep` says whether text at the
+  // current position is kept.
+  const keep: boolean[] = [true];
+  for (const ch of source) {
+    const here = keep[keep.length - 1];
+    if (ch === EMBED_OPEN) keep.push(here && embed);
+    else if (ch === EMBED_CALL) keep[keep.length - 1] = keep[keep.length - 2] && !embed;
+    else if (ch === EMBED_CLOSE) keep.pop();
+    else if (here) out += ch;
+  }
+  return out;
+}
+
+/** Members of a struct embedded in its parent's generated decoder at most; larger ones are called. */
+const MAX_INLINE_MEMBERS = 64;
+/** Characters of source a struct embedded in its parent may take. */
+const MAX_INLINE_SOURCE = 8192;
 
 /**
- * A bigint read of 8 bytes: an element of `w64` when the record is aligned, else the two-word read
- * ({@link u64x}/{@link s64x}: perf samples start 4 bytes off). A member that is misaligned inside
- * its record uses {@link u64b}/{@link s64b}, which look at the alignment themselves.
+ * Source that builds a struct's object inside its parent's generated decoder, as the struct's own
+ * generated decoder would, when every member is shown under its own name with no formatter: one
+ * function per record instead of a call per nested struct or array, each of which read the record's
+ * alignment and 64-bit views again (a 128-byte event with a nested header and a `u64[8]`: ~76 →
+ * ~61 ns in one harness). Undefined for shaped or large structs, which keep their call.
+ */
+function inlineComposite(slots: readonly Slot[]): ScalarSource | undefined {
+  if (slots.length > MAX_INLINE_MEMBERS) return undefined;
+  if (!slots.every((sl) => sl.keys.length === 1 && !sl.keys[0].format && Number.isSafeInteger(sl.off) && sl.off >= 0)) return undefined;
+  return (_oe, rel, bind) => {
+    const parts = slots.map((sl) => {
+      const at = rel + sl.off;
+      const read = sl.expr ? sl.expr(offsetSource(at), at, bind) : `${bind(sl.dec)}(v, ${offsetSource(at)}, c)`;
+      return `${keySource(sl.keys[0].key)}: ${read}`;
+    });
+    return `{ ${parts.join(', ')} }`;
+  };
+}
+
+/**
+ * Marks a 64-bit read in generated source: `\0u48\0` is the unsigned 8 bytes 48 bytes after the
+ * decoder's `o` (`s` for signed), at a multiple of 8 from it. {@link wideFactory} turns a body with
+ * marks into two versions. NUL never occurs in other generated text (keys are JSON-quoted, which
+ * escapes it).
+ */
+const WIDE_MARK = /\0([us])(\d+)\0/g;
+
+/**
+ * A bigint read of 8 bytes at a multiple of 8 from the record's start: marked for
+ * {@link wideFactory}. A member that is misaligned inside its record uses {@link u64b}/{@link s64b},
+ * which look at the alignment themselves.
  */
 function wideSource(signed: boolean): ScalarSource {
   const any = signed ? 's64b' : 'u64b';
   const arr = signed ? 's' : 'u';
-  // The two-word read inline (a call per member is not always inlined): halves into the scratch words, one 64-bit load.
-  const split = (oe: string): string =>
-    `(scratch32[${SCRATCH_LO}] = v.getUint32(${oe}, true), scratch32[${1 - SCRATCH_LO}] = v.getUint32(${oe} + 4, true), ${signed ? 'scratchS64' : 'scratchU64'}[0])`;
-  return (oe, rel) => (rel % 8 === 0 ? `${WIDE_MARK}${arr}[(at + ${rel}) >>> 3] : ${split(oe)})` : `${any}(v, ${oe})`);
+  return (oe, rel) => (rel % 8 === 0 ? `\0${arr}${rel}\0` : `${any}(v, ${oe})`);
+}
+
+/**
+ * A generated decoder named `name` from `body`, statements over `(v, o, c)` whose 64-bit reads are
+ * marked (see {@link WIDE_MARK}), as the source of a factory that returns it. Without marks, the
+ * body as it is. With them, two functions: one where every such read is an element of the buffer's
+ * 64-bit views (records that start 8-byte aligned on a little-endian host), one where it is two
+ * 32-bit halves and a scratch 64-bit load (perf samples start 4 bytes off), and the decoder picks
+ * one per record. Straight-line bodies instead of a test per read (a 128-byte ring event with ten
+ * 64-bit members: ~87 → ~64 ns in one harness); two functions rather than two branches of one, so
+ * that each is optimized, and inlines its calls, for the records it gets.
+ */
+function wideFactory(name: string, body: string): string {
+  if (!chooseEmbedded(body, true).includes('\0')) return `return function ${name}(v, o, c) {\n  ${chooseEmbedded(body, true)}\n};`;
+  const aligned = chooseEmbedded(body, true).replace(WIDE_MARK, (_m, arr: string, rel: string) => `w64.${arr}[a + ${Number(rel) / 8}]`);
+  const split = chooseEmbedded(body, false).replace(WIDE_MARK, (_m, arr: string, rel: string) => {
+    const oe = offsetSource(Number(rel));
+    return `(scratch32[${SCRATCH_LO}] = v.getUint32(${oe}, true), scratch32[${1 - SCRATCH_LO}] = v.getUint32(${oe} + 4, true), ${arr === 's' ? 'scratchS64' : 'scratchU64'}[0])`;
+  });
+  return `function aligned(v, o, c, w64, a) {
+  ${aligned}
+}
+function split(v, o, c) {
+  ${split}
+}
+return function ${name}(v, o, c) {
+  const at = v.byteOffset + o;
+  if ((at & 7) === 0) {
+    const w64 = wideViews(v.buffer);
+    if (w64 !== undefined) return aligned(v, o, c, w64, at >>> 3);
+  }
+  return split(v, o, c);
+};`;
 }
 
 /** {@link bigOf} where element reads give the value (little-endian host), else undefined. */
@@ -1002,10 +1125,15 @@ function generateObjectDecoder(slots: readonly Slot[]): Dec | undefined {
   const args: unknown[] = [];
   const locals: string[] = [];
   const parts: string[] = [];
+  const bind = (value: unknown): string => {
+    params.push(`b${args.length}`);
+    args.push(value);
+    return `b${args.length - 1}`;
+  };
   slots.forEach((sl, i) => {
-    const oe = sl.off === 0 ? 'o' : `o + ${sl.off}`;
+    const oe = offsetSource(sl.off);
     let read: string;
-    if (sl.expr) read = sl.expr(oe, sl.off);
+    if (sl.expr) read = sl.expr(oe, sl.off, bind);
     else {
       params.push(`d${i}`);
       args.push(sl.dec);
@@ -1027,17 +1155,15 @@ function generateObjectDecoder(slots: readonly Slot[]): Dec | undefined {
       parts.push(`${keySource(k.key)}: f${i}_${j}(t${i}, c)`);
     });
   });
-  if ([...locals, ...parts].some((line) => line.includes(WIDE_MARK))) locals.unshift(WIDE_PROLOGUE);
-  return instantiate(params, args, `return function decodeComposite(v, o, c) {\n  ${locals.join('\n  ')}\n  return { ${parts.join(',\n    ')} };\n};`);
+  const body = `${locals.map((l) => `${l}\n  `).join('')}return { ${parts.join(',\n    ')} };`;
+  return instantiate(params, args, wideFactory('decodeComposite', body));
 }
 
 /** Generates `(v, o) => [e(o), e(o + stride), …]` for a short array of inline-readable scalars. */
 function generateArrayDecoder(expr: ScalarSource, stride: number, nelems: number): Dec | undefined {
   if (!Number.isSafeInteger(stride) || stride <= 0) return undefined;
-  const items: string[] = [];
-  for (let i = 0; i < nelems; i++) items.push(expr(i === 0 ? 'o' : `o + ${i * stride}`, i * stride));
-  const prologue = items.some((item) => item.includes(WIDE_MARK)) ? `${WIDE_PROLOGUE}\n  ` : '';
-  return instantiate([], [], `return function decodeArray(v, o) {\n  ${prologue}return [${items.join(', ')}];\n};`);
+  const items = arrayItems(expr, stride, nelems, 0);
+  return instantiate([], [], wideFactory('decodeArray', `return [${items.join(', ')}];`));
 }
 
 /**

@@ -86,6 +86,13 @@ function available(ring: CpuRing, from: number): number {
   return bytes <= 0 ? 0 : bytes > MAX_OFFSET ? MAX_OFFSET : bytes | 0;
 }
 
+/** Why {@link PerfReader}'s hot loop stopped: the ring is empty, the limit was reached or the reader closed. */
+const STOP_DONE = 0;
+/** … at a record it leaves to the slow path (wrapped, LOST, another type). */
+const STOP_RECORD = 1;
+/** … after a quarter ring, to publish the tail (the loop is called again). */
+const STOP_PUBLISH = 2;
+
 /** The error for a sample whose raw size overruns its record. */
 function corruptSample(cpu: number, rawSize: number, recSize: number): PerfReaderError {
   return new PerfReaderError(`corrupt sample on cpu ${cpu}: raw size ${rawSize} exceeds record size ${recSize}`);
@@ -183,6 +190,8 @@ export class PerfReader implements EventReader {
   #scratch = new Uint8Array(256);
   #scratchView = new DataView(this.#scratch.buffer);
   #closed = false;
+  /** Why the last pass of the hot loop stopped (STOP_*): written on every pass, so the store has type feedback. */
+  #stop = STOP_DONE;
   /** True while readAvailable()/readAvailableRaw() runs (a callback may not start another drain). */
   #draining = false;
   /** True while an async iterator has yielded a record it has not released yet. */
@@ -324,10 +333,38 @@ export class PerfReader implements EventReader {
 
   /**
    * Drain one ring (at most `max` samples); returns the number delivered. LOST records are accounted
-   * and skipped. One `data_head` snapshot per pass, `data_tail` published once at the end (and every
-   * quarter ring on the way), then `data_head` is read again before the ring counts as empty.
+   * and skipped. The hot loop ({@link #drainSamples}) reads whole samples; a record it leaves (one
+   * that wraps past the ring's end, a LOST record, any other type) is handled by
+   * {@link #slowRecord}, and the loop goes on after it.
    */
   #drain(ring: CpuRing, cb: RawRecordCallback, max: number): number {
+    let n = 0;
+    for (;;) {
+      n += this.#drainSamples(ring, cb, max - n);
+      const stop = this.#stop;
+      // A callback may have closed the reader: the rings are unmapped then.
+      if (stop === STOP_DONE || this.#closed || n >= max) return n;
+      if (stop === STOP_RECORD) {
+        n += this.#slowRecord(ring, cb);
+        if (this.#closed || n >= max) return n;
+      }
+    }
+  }
+
+  /**
+   * The hot loop: delivers whole samples from the tail until the ring is empty, `max` samples were
+   * delivered, the reader closed, a quarter ring was read (the tail is then published and the caller
+   * calls again) or a record it does not read is next; says which in {@link #stop}. One `data_head`
+   * snapshot per pass, `data_tail` published at the end, then `data_head` is read again before the
+   * ring counts as empty.
+   *
+   * V8 optimizes this loop for the paths it has run. A branch first taken later (a record wrapping
+   * past the end, a LOST record, the quarter-ring publish) deoptimized it when it held a call or a
+   * property access, and it then ran unoptimized for dozens of drains (perf 64 B records: ~70 ns
+   * each instead of ~6, from the ring's first wrap on). So those branches only set a local and
+   * break: neither needs type feedback.
+   */
+  #drainSamples(ring: CpuRing, cb: RawRecordCallback, max: number): number {
     // Typed locals for everything the loop reads: V8 otherwise re-checks, untags or converts module
     // constants and object fields on every iteration (see RingBufReader.readAvailableRaw).
     const data = ring.data;
@@ -336,66 +373,71 @@ export class PerfReader implements EventReader {
     const every = ring.publishEvery | 0;
     const cpu = ring.cpu;
     const sampleType = PERF_RECORD_SAMPLE | 0;
-    const lostType = PERF_RECORD_LOST | 0;
     const limit = max >= MAX_OFFSET ? MAX_OFFSET : Math.max(0, Math.ceil(max));
     let n = 0;
-    // Positions in the loop are int32 offsets from `origin` (the 64-bit tail, a double, at the
-    // last re-base), re-based at each publish so that they stay below two ring sizes.
-    let origin = ring.tail;
-    let start = origin & mask; // ToInt32 takes the position modulo 2^32, and mask < 2^32
+    let stop = STOP_DONE;
+    // Positions in the loop are int32 offsets from `origin` (the 64-bit tail, a double), which stay
+    // below a quarter ring plus one record: the caller calls again past that.
+    const origin = ring.tail;
+    const start = origin & mask; // ToInt32 takes the position modulo 2^32, and mask < 2^32
     let off = 0;
     let avail = available(ring, origin);
-    let publishAt = (ring.published + every - origin) | 0;
+    const publishAt = (ring.published + every - origin) | 0;
     try {
       while (n < limit) {
         if (off >= avail) {
-          origin += off;
-          start = (start + off) & mask;
-          off = 0;
-          ring.tail = origin;
-          ring.publish();
-          publishAt = every;
+          // What was seen at the last snapshot is read: one more look at data_head.
           avail = available(ring, origin);
-          if (avail <= 0) break;
+          if (off >= avail) break;
         }
         const pos = (start + off) & mask;
         // Headers are 8-byte aligned and the ring a multiple of 8: a header never straddles the end.
         const type = data.getUint32(pos, true);
         const recSize = data.getUint16(pos + 6, true);
         if (recSize < 8 || recSize > size) throw new PerfReaderError(`corrupt perf record on cpu ${cpu}: size ${recSize} at offset ${pos}`);
+        if (type !== sampleType || pos + recSize > size) {
+          stop = STOP_RECORD;
+          break;
+        }
+        const rawSize = data.getUint32(pos + 8, true);
+        if (12 + rawSize > recSize) throw corruptSample(cpu, rawSize, recSize);
         // Consumed before the callback, so one that throws still consumes its record.
         off = (off + recSize) | 0;
-        if (pos + recSize > size) {
-          // Rare: the record wraps past the end of the ring. Handled apart, so that the common path
-          // reads only `data`: with one view or the other in a variable, V8 re-checked the view on
-          // every read, and perf 1024 B records took ~42 ns instead of 28–30 (raw drain, same machine).
-          n += this.#dispatch(ring, this.#wrapped(ring, pos, recSize), 0, type, recSize, cb);
-        } else if (type === sampleType) {
-          const rawSize = data.getUint32(pos + 8, true);
-          if (12 + rawSize > recSize) throw corruptSample(cpu, rawSize, recSize);
-          n++;
-          cb(data, pos + 12, rawSize, cpu);
-        } else if (type === lostType) {
-          this.#lostRecord(ring, data, pos);
-        } // other record types are not produced for BPF output events
-        // A callback (or onLost) may call close(): the mapping is gone then. `=== true` is one
-        // compare; a plain test of the field is V8's generic truthiness check on every record.
+        n++;
+        cb(data, pos + 12, rawSize, cpu);
+        // A callback may call close(): the mapping is gone then. `=== true` is one compare; a plain
+        // test of the field is V8's generic truthiness check on every record.
         if (this.#closed === true) break;
         if (off >= publishAt) {
-          origin += off;
-          start = (start + off) & mask;
-          avail = (avail - off) | 0;
-          off = 0;
-          ring.tail = origin;
-          ring.publish();
-          publishAt = every;
+          stop = STOP_PUBLISH;
+          break;
         }
       }
     } finally {
       ring.tail = origin + off;
       if (!this.#closed) ring.publish();
     }
+    this.#stop = stop;
     return n;
+  }
+
+  /**
+   * The record at the tail that {@link #drainSamples} left: a sample wrapping past the ring's end
+   * (delivered from a scratch copy), a LOST record (accounted) or another type (skipped). Consumed
+   * even when the callback throws. Returns the samples delivered (0 or 1).
+   */
+  #slowRecord(ring: CpuRing, cb: RawRecordCallback): number {
+    const pos = ring.tail & ring.mask;
+    const type = ring.data.getUint32(pos, true);
+    const recSize = ring.data.getUint16(pos + 6, true);
+    const next = ring.tail + recSize;
+    try {
+      if (pos + recSize > ring.size) return this.#dispatch(ring, this.#wrapped(ring, pos, recSize), 0, type, recSize, cb);
+      return this.#dispatch(ring, ring.data, pos, type, recSize, cb);
+    } finally {
+      ring.tail = next;
+      if (!this.#closed) ring.publish();
+    }
   }
 
   /** The ring and tail of the record the async iterator holds. */
