@@ -75,7 +75,7 @@ int main(int argc, char **argv)
 			pb = perf_buffer__new(map_fd, 2048, perf_cb, NULL, NULL, NULL);
 		}
 		if (!pb) {
-			fprintf(stderr, "perf_buffer__new: %s\n", strerror(errno));
+			fprintf(stderr, "%s: %s\n", watermark ? "perf_buffer__new_raw" : "perf_buffer__new", strerror(errno));
 			return 1;
 		}
 	} else {

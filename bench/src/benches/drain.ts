@@ -113,7 +113,7 @@ export async function benchDrain(ctx: BenchContext, kind: 'ring' | 'perf'): Prom
     }
   }
   ctx.notes.push(
-    `${bench}: ${bursts} bursts of ${burst} records per process (after ${[64, 128, 1024].map(warmupFor).join('/')} warm-up bursts for 64/128/1024 B: at least 30, and 10 past the ring's first wrap), one process per round and side, consumer pinned to CPU 0 on both sides; only the drain is timed.` +
+    `${bench}: ${bursts} bursts of ${burst} records per process (after ${[64, 128, 1024].map(warmupFor).join('/')} warm-up bursts for 64/128/1024 B${ctx.quick ? '' : ": at least 30, and 10 past the ring's first wrap"}), one process per round and side, consumer pinned to CPU 0 on both sides; only the drain is timed.` +
       (kind === 'perf' ? ' Rows without a wakeup setting wake the reader per record (wakeup_events = 1, the default of both readers); "watermark wakeups" rows set a 4 MiB wakeup watermark on both sides.' : ''),
   );
   await benchEndToEnd(ctx, kind);

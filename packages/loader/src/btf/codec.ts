@@ -677,7 +677,7 @@ class DecoderCompiler {
    * Source that reads the same value as a generated struct or array decoder, for a parent decoder
    * to embed instead of calling it (see {@link inlineComposite}).
    */
-  private readonly inlineSources = new WeakMap<Dec, ScalarSource>();
+  private readonly inlineSources = new WeakMap<Dec, InlineSource>();
 
   constructor(
     private readonly btf: Btf,
@@ -844,7 +844,7 @@ class DecoderCompiler {
       if (shape && shape.keys.length === 0) continue;
       let off: number;
       let dec: Dec;
-      let expr: ScalarSource | undefined;
+      let expr: InlineSource | undefined;
       if (m.bitfieldSize > 0 || m.bitOffset % 8 !== 0) {
         const leaf = resolve(this.btf, m.type, this.rootId, mpath).type;
         const bits = m.bitfieldSize > 0 ? m.bitfieldSize : leaf.kind === 'int' ? leaf.bits : 0;
@@ -895,14 +895,14 @@ class DecoderCompiler {
    * A JS expression reading type `id` at the byte offset expression `oe` from DataView `v`, for the
    * scalar kinds whose read is a single DataView call under the current options; else undefined.
    */
-  private scalarExpression(id: number): ScalarSource | undefined {
+  private scalarExpression(id: number): InlineSource | undefined {
     let t: BtfType;
     try {
       t = resolve(this.btf, id, this.rootId, 'value').type;
     } catch {
       return undefined;
     }
-    const le = (fn: string): ScalarSource => (oe) => `v.${fn}(${oe}, true)`;
+    const le = (fn: string): InlineSource => (oe) => `v.${fn}(${oe}, true)`;
     switch (t.kind) {
       case 'int':
         if (t.bits !== t.size * 8 || t.offset !== 0) return undefined;
@@ -935,8 +935,8 @@ interface Slot {
   readonly keys: readonly ShapedKey<never>[];
   readonly off: number;
   readonly dec: Dec;
-  /** Inline source for a scalar read, when there is one. */
-  readonly expr: ScalarSource | undefined;
+  /** Source that reads the member inside the generated decoder (a scalar, or an embedded struct or array), when there is one. */
+  readonly expr: InlineSource | undefined;
 }
 
 /**
@@ -945,7 +945,7 @@ interface Slot {
  * struct calls the decoders of members that have no source of their own through `bind`, which
  * passes a value into the generated function and returns the name it has there.
  */
-type ScalarSource = (oe: string, rel: number, bind: (value: unknown) => string) => string;
+type InlineSource = (oe: string, rel: number, bind: (value: unknown) => string) => string;
 
 /** The offset expression `rel` bytes after the decoder's `o`. */
 function offsetSource(rel: number): string {
@@ -953,7 +953,7 @@ function offsetSource(rel: number): string {
 }
 
 /** The element reads of a scalar array `rel` bytes after the decoder's `o`. */
-function arrayItems(expr: ScalarSource, stride: number, nelems: number, rel: number): string[] {
+function arrayItems(expr: InlineSource, stride: number, nelems: number, rel: number): string[] {
   const items: string[] = [];
   for (let i = 0; i < nelems; i++) {
     const at = rel + i * stride;
@@ -976,12 +976,13 @@ const EMBED_CLOSE = '\u0003';
 
 /**
  * A nested struct's or array's source as a choice between its embedded form (`inline`) and a call
- * of its decoder, resolved by {@link chooseEmbedded}: embedded where the record is read through the
- * 64-bit views, called where 64-bit values are put together from halves (perf samples), where one
- * function with every member inline measured slower than the calls (~111 against ~106 ns for a
- * 128-byte event, one harness). Undefined without an embedded form.
+ * of its decoder, resolved by {@link wideFactory}: embedded in the body for records read through
+ * the 64-bit views, and in a body without 64-bit reads; called in the body that puts 64-bit values
+ * together from halves (perf samples), where one function with every member inline measured slower
+ * than the calls (~111 against ~106 ns for a 128-byte event, one harness). Undefined without an
+ * embedded form.
  */
-function embedded(inline: ScalarSource | undefined, dec: Dec): ScalarSource | undefined {
+function embedded(inline: InlineSource | undefined, dec: Dec): InlineSource | undefined {
   if (!inline) return undefined;
   return (oe, rel, bind) => `${EMBED_OPEN}${inline(oe, rel, bind)}${EMBED_CALL}${bind(dec)}(v, ${oe}, c)${EMBED_CLOSE}`;
 }
@@ -989,8 +990,8 @@ function embedded(inline: ScalarSource | undefined, dec: Dec): ScalarSource | un
 /** `source` with each embedding choice (see {@link embedded}) resolved: the embedded form, or the call. */
 function chooseEmbedded(source: string, embed: boolean): string {
   let out = '';
-  // Choices nest in embedded forms: depth counts the open ones, `keep` says whether text at the
-  // current position is kept.
+  // Choices nest in embedded forms: `keep` holds, per open choice, whether its text at the current
+  // position is kept (the bottom entry stands for text outside any choice).
   const keep: boolean[] = [true];
   for (const ch of source) {
     const here = keep[keep.length - 1];
@@ -1002,19 +1003,20 @@ function chooseEmbedded(source: string, embed: boolean): string {
   return out;
 }
 
-/** Members of a struct embedded in its parent's generated decoder at most; larger ones are called. */
+/** At most this many members for a struct to be embedded in its parent; larger ones are called. */
 const MAX_INLINE_MEMBERS = 64;
 /** Characters of source a struct embedded in its parent may take. */
 const MAX_INLINE_SOURCE = 8192;
 
 /**
  * Source that builds a struct's object inside its parent's generated decoder, as the struct's own
- * generated decoder would, when every member is shown under its own name with no formatter: one
- * function per record instead of a call per nested struct or array, each of which read the record's
- * alignment and 64-bit views again (a 128-byte event with a nested header and a `u64[8]`: ~76 →
- * ~61 ns in one harness). Undefined for shaped or large structs, which keep their call.
+ * generated decoder would, when every member is shown under one key with no formatter (a renamed
+ * member or one with its own reader qualifies): one function per record instead of a call per
+ * nested struct or array, each of which read the record's alignment and 64-bit views again (a
+ * 128-byte event with a nested header and a `u64[8]`: ~76 → ~61 ns in one harness). Undefined for
+ * structs with a member under several keys or formatted, and for large ones: those keep their call.
  */
-function inlineComposite(slots: readonly Slot[]): ScalarSource | undefined {
+function inlineComposite(slots: readonly Slot[]): InlineSource | undefined {
   if (slots.length > MAX_INLINE_MEMBERS) return undefined;
   if (!slots.every((sl) => sl.keys.length === 1 && !sl.keys[0].format && Number.isSafeInteger(sl.off) && sl.off >= 0)) return undefined;
   return (_oe, rel, bind) => {
@@ -1036,11 +1038,11 @@ function inlineComposite(slots: readonly Slot[]): ScalarSource | undefined {
 const WIDE_MARK = /\0([us])(\d+)\0/g;
 
 /**
- * A bigint read of 8 bytes at a multiple of 8 from the record's start: marked for
- * {@link wideFactory}. A member that is misaligned inside its record uses {@link u64b}/{@link s64b},
- * which look at the alignment themselves.
+ * A bigint read of 8 bytes at a multiple of 8 from the decoder's `o`: marked for
+ * {@link wideFactory}. One at another offset uses {@link u64b}/{@link s64b}, which look at the
+ * alignment themselves.
  */
-function wideSource(signed: boolean): ScalarSource {
+function wideSource(signed: boolean): InlineSource {
   const any = signed ? 's64b' : 'u64b';
   const arr = signed ? 's' : 'u';
   return (oe, rel) => (rel % 8 === 0 ? `\0${arr}${rel}\0` : `${any}(v, ${oe})`);
@@ -1057,8 +1059,9 @@ function wideSource(signed: boolean): ScalarSource {
  * that each is optimized, and inlines its calls, for the records it gets.
  */
 function wideFactory(name: string, body: string): string {
-  if (!chooseEmbedded(body, true).includes('\0')) return `return function ${name}(v, o, c) {\n  ${chooseEmbedded(body, true)}\n};`;
-  const aligned = chooseEmbedded(body, true).replace(WIDE_MARK, (_m, arr: string, rel: string) => `w64.${arr}[a + ${Number(rel) / 8}]`);
+  const embedded = chooseEmbedded(body, true);
+  if (!embedded.includes('\0')) return `return function ${name}(v, o, c) {\n  ${embedded}\n};`;
+  const aligned = embedded.replace(WIDE_MARK, (_m, arr: string, rel: string) => `w64.${arr}[a + ${Number(rel) / 8}]`);
   const split = chooseEmbedded(body, false).replace(WIDE_MARK, (_m, arr: string, rel: string) => {
     const oe = offsetSource(Number(rel));
     return `(scratch32[${SCRATCH_LO}] = v.getUint32(${oe}, true), scratch32[${1 - SCRATCH_LO}] = v.getUint32(${oe} + 4, true), ${arr === 's' ? 'scratchS64' : 'scratchU64'}[0])`;
@@ -1160,7 +1163,7 @@ function generateObjectDecoder(slots: readonly Slot[]): Dec | undefined {
 }
 
 /** Generates `(v, o) => [e(o), e(o + stride), …]` for a short array of inline-readable scalars. */
-function generateArrayDecoder(expr: ScalarSource, stride: number, nelems: number): Dec | undefined {
+function generateArrayDecoder(expr: InlineSource, stride: number, nelems: number): Dec | undefined {
   if (!Number.isSafeInteger(stride) || stride <= 0) return undefined;
   const items = arrayItems(expr, stride, nelems, 0);
   return instantiate([], [], wideFactory('decodeArray', `return [${items.join(', ')}];`));

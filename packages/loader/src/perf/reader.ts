@@ -355,8 +355,8 @@ export class PerfReader implements EventReader {
    * The hot loop: delivers whole samples from the tail until the ring is empty, `max` samples were
    * delivered, the reader closed, a quarter ring was read (the tail is then published and the caller
    * calls again) or a record it does not read is next; says which in {@link #stop}. One `data_head`
-   * snapshot per pass, `data_tail` published at the end, then `data_head` is read again before the
-   * ring counts as empty.
+   * snapshot at a time: when its records are read, `data_tail` is published, then `data_head` is read
+   * again before the ring counts as empty.
    *
    * V8 optimizes this loop for the paths it has run. A branch first taken later (a record wrapping
    * past the end, a LOST record, the quarter-ring publish) deoptimized it when it held a call or a
@@ -376,19 +376,26 @@ export class PerfReader implements EventReader {
     const limit = max >= MAX_OFFSET ? MAX_OFFSET : Math.max(0, Math.ceil(max));
     let n = 0;
     let stop = STOP_DONE;
-    // Positions in the loop are int32 offsets from `origin` (the 64-bit tail, a double), which stay
-    // below a quarter ring plus one record: the caller calls again past that.
-    const origin = ring.tail;
-    const start = origin & mask; // ToInt32 takes the position modulo 2^32, and mask < 2^32
+    // Positions in the loop are int32 offsets from `origin` (the 64-bit tail, a double, at the last
+    // re-base), which stay below a quarter ring plus one record: the caller calls again past that.
+    let origin = ring.tail;
+    let start = origin & mask; // ToInt32 takes the position modulo 2^32, and mask < 2^32
     let off = 0;
     let avail = available(ring, origin);
-    const publishAt = (ring.published + every - origin) | 0;
+    let publishAt = (ring.published + every - origin) | 0;
     try {
       while (n < limit) {
         if (off >= avail) {
-          // What was seen at the last snapshot is read: one more look at data_head.
+          // The snapshot's records are read: give their space back, then look at data_head again.
+          // (Calls are fine here: this branch runs on every drain.)
+          origin += off;
+          start = (start + off) & mask;
+          off = 0;
+          ring.tail = origin;
+          ring.publish();
+          publishAt = every;
           avail = available(ring, origin);
-          if (off >= avail) break;
+          if (avail <= 0) break;
         }
         const pos = (start + off) & mask;
         // Headers are 8-byte aligned and the ring a multiple of 8: a header never straddles the end.
@@ -399,10 +406,11 @@ export class PerfReader implements EventReader {
           stop = STOP_RECORD;
           break;
         }
+        // Consumed before the size check and the callback: a corrupt sample or a callback that
+        // throws still consumes its record.
+        off = (off + recSize) | 0;
         const rawSize = data.getUint32(pos + 8, true);
         if (12 + rawSize > recSize) throw corruptSample(cpu, rawSize, recSize);
-        // Consumed before the callback, so one that throws still consumes its record.
-        off = (off + recSize) | 0;
         n++;
         cb(data, pos + 12, rawSize, cpu);
         // A callback may call close(): the mapping is gone then. `=== true` is one compare; a plain

@@ -504,12 +504,33 @@ describe('composites', () => {
       ['inner', inner],
       ['pair', addArray(b, inner, 2, t.u32)],
     ]);
+    // Packed: its 64-bit member sits 4 bytes into it, off any multiple of 8 from the record.
+    const packed = b.add({
+      kind: 'struct',
+      name: 'packed',
+      size: 12,
+      kindFlag: false,
+      members: [
+        { name: 'a', type: t.u32, bitOffset: 0, bitfieldSize: 0 },
+        { name: 'b', type: t.s64, bitOffset: 32, bitfieldSize: 0 },
+      ],
+    });
+    const either = addComposite(b, 'union', 'either', [
+      ['wide', t.u64],
+      ['halves', addArray(b, t.u32, 2, t.u32)],
+    ]);
+    const odd = addComposite(b, 'struct', 'odd', [
+      ['__proto__', t.u32],
+      ['either', either],
+    ]);
     const rec = addComposite(b, 'struct', 'rec', [
       ['hdr', hdr],
       ['args', addArray(b, t.u64, 4, t.u32)],
       ['signed', addArray(b, t.s64, 2, t.u32)],
       ['small', addArray(b, t.u16, 3, t.u32)],
       ['tail', t.u32],
+      ['packed', packed],
+      ['odd', odd],
     ]);
     const one = (k: bigint): Record<string, unknown> => ({ when: 2n ** 64n - k, delta: -(2n ** 62n) - k, name: `n${k}` });
     const value = {
@@ -518,10 +539,32 @@ describe('composites', () => {
       signed: [-1n, -(2n ** 63n)],
       small: [1, 2, 65535],
       tail: 0xdeadbeef,
+      packed: { a: 3, b: -(2n ** 40n) },
+      odd: { ['__proto__']: 9, either: { wide: 2n ** 32n + 1n, halves: [1, 1] } },
     };
     const size = b.sizeof(rec);
     const enc = encodeValue(b, rec, value);
-    const d = compileDecoder(b, rec);
+    // The generated sources, to check that code generation ran and embedded the nested structs.
+    const sources: string[] = [];
+    const RealFunction = globalThis.Function;
+    globalThis.Function = new Proxy(RealFunction, {
+      construct(target, args: string[]) {
+        sources.push(args[args.length - 1]);
+        return Reflect.construct(target, args) as object;
+      },
+    });
+    let d: ReturnType<typeof compileDecoder>;
+    try {
+      d = compileDecoder(b, rec);
+    } finally {
+      globalThis.Function = RealFunction;
+    }
+    const root = sources[sources.length - 1];
+    expect(root).toContain('function aligned(');
+    expect(root).toContain('function split(');
+    // hdr embedded (with inner and the pair's calls) in the aligned body: its members read by name there.
+    expect(root).toContain('"ts": w64.u[a + 0]');
+    expect(root).toContain('["__proto__"]');
     const plain = compileDecoder(b, rec, { codegen: false });
     const buf = new Uint8Array(size + 16);
     for (let at = 0; at < 16; at++) {
@@ -533,7 +576,13 @@ describe('composites', () => {
       // Through a view that starts elsewhere in the buffer as well.
       expect(d(new DataView(buf.buffer, at), 0)).toEqual(value);
     }
-    expect(compileDecoder(b, rec, { int64: 'number-if-safe' })(new DataView(enc.buffer))).toEqual({ ...value, args: [1, 2 ** 40, 2n ** 64n - 1n, 0], signed: [-1, -(2n ** 63n)] });
+    expect(compileDecoder(b, rec, { int64: 'number-if-safe' })(new DataView(enc.buffer))).toEqual({
+      ...value,
+      args: [1, 2 ** 40, 2n ** 64n - 1n, 0],
+      signed: [-1, -(2n ** 63n)],
+      packed: { a: 3, b: -(2 ** 40) },
+      odd: { ...value.odd, either: { wide: 2 ** 32 + 1, halves: [1, 1] } },
+    });
   });
 
   it('caches compiled codecs per BTF, type and options', () => {

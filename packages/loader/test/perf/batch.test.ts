@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { BPF_MAP_TYPE, mapCreate, numPossibleCpus, onlineCpus } from '../../src/sys/index.js';
+import { BPF_MAP_TYPE, mapCreate, numPossibleCpus, onlineCpus, pageSize } from '../../src/sys/index.js';
 import { PerfReader } from '../../src/perf/index.js';
 import { Producer, decode, producerSupport } from '../ringbuf/producers.js';
 
@@ -47,14 +47,15 @@ describe.skipIf(!producerSupport.ok)('PerfReader: batched data_tail', () => {
   });
 
   // The drain's hot loop leaves wrapped records to a slow path (see PerfReader#drainSamples): the
-  // same promises hold there. A one-page ring is 4096 bytes; a wrapped sample comes from a scratch copy.
+  // same promises hold there. A one-page ring is one page of data; a wrapped sample is handed out from
+  // a scratch copy, a view of another size. 20 rounds of 50 × 56 bytes wrap a ring of up to 56 KiB.
   it('a callback that throws on a wrapped sample consumes it; the next drain goes on after it', () => {
     using map = perfArray();
     using reader = new PerfReader({ fd: map }, { pageCount: 1 });
     using p = new Producer('perf', map, 40);
     const seqs: bigint[] = [];
     let threwAt: bigint | undefined;
-    for (let round = 0; round < 20; round++) {
+    for (let round = 0; round < 20 * Math.max(1, pageSize() / 4096); round++) {
       p.produce(50);
       for (;;) {
         try {
@@ -62,7 +63,7 @@ describe.skipIf(!producerSupport.ok)('PerfReader: batched data_tail', () => {
             const r = decode(new DataView(view.buffer, view.byteOffset + offset, 40));
             expect(r.intact).toBe(true);
             seqs.push(r.seq);
-            if (threwAt === undefined && view.byteLength !== 4096) {
+            if (threwAt === undefined && view.byteLength !== pageSize()) {
               threwAt = r.seq;
               throw new Error('callback failed');
             }
@@ -83,12 +84,12 @@ describe.skipIf(!producerSupport.ok)('PerfReader: batched data_tail', () => {
     using reader = new PerfReader({ fd: map }, { pageCount: 1 });
     using p = new Producer('perf', map, 40);
     let after = 0;
-    for (let round = 0; round < 20 && !reader.closed; round++) {
+    for (let round = 0; round < 20 * Math.max(1, pageSize() / 4096) && !reader.closed; round++) {
       p.produce(50);
       reader.readAvailableRaw((view) => {
         if (reader.closed) after++;
         // Closing unmaps the rings: neither the slow path nor the loop may touch them again.
-        if (view.byteLength !== 4096) reader.close();
+        if (view.byteLength !== pageSize()) reader.close();
       });
     }
     expect(reader.closed).toBe(true);
