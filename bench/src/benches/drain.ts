@@ -80,10 +80,10 @@ export async function benchDrain(ctx: BenchContext, kind: 'ring' | 'perf'): Prom
   const bursts = ctx.quick ? 2 : 20;
   // Steady state: V8 reached its optimized drain loop after 6–13 bursts (one ~4 ms compile pause on
   // the way) in runs on the benchmark machine, so 10 warm-up bursts left tier-up inside the timed
-  // ones. And until a ring has wrapped once, each burst lands on pages of the mapping never read
-  // before (a page fault each on first touch: ~16 ns a record for ring 64 B instead of ~6), and a
-  // reader's path for the end of the ring is new: the warm-up also covers the first wrap. Both
-  // sides skip the same bursts.
+  // ones. And until a ring has wrapped once, each burst lands on pages of the mapping not read
+  // before, and those reads are slower (~16 ns a record for ring 64 B instead of ~6), and a reader's
+  // path for the end of the ring is new: the warm-up also covers the first wrap. Both sides skip
+  // the same bursts.
   const warmupFor = (size: number): number => (ctx.quick ? 1 : Math.max(30, Math.ceil(DRAIN_RING_BYTES / (burst * recordBytes(kind, size))) + 10));
   // Perf buffers are drained twice: with a wakeup per record (wakeup_events = 1, as perf_buffer__new
   // and PerfReader set it) and with a watermark (no wakeup per record). BPF_PROG_TEST_RUN runs the

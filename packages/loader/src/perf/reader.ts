@@ -94,7 +94,8 @@ const STOP_RECORD = 1;
 const STOP_PUBLISH = 2;
 
 /** The error for a sample whose raw size overruns its record. */
-function corruptSample(cpu: number, rawSize: number, recSize: number): PerfReaderError {
+function corruptSample(cpu: number, rawSize: number | undefined, recSize: number): PerfReaderError {
+  if (rawSize === undefined) return new PerfReaderError(`corrupt sample on cpu ${cpu}: record size ${recSize} leaves no room for its raw size`);
   return new PerfReaderError(`corrupt sample on cpu ${cpu}: raw size ${rawSize} exceeds record size ${recSize}`);
 }
 
@@ -314,6 +315,7 @@ export class PerfReader implements EventReader {
    */
   #dispatch(ring: CpuRing, view: DataView, at: number, type: number, recSize: number, cb: RawRecordCallback): number {
     if (type === PERF_RECORD_SAMPLE) {
+      if (recSize < 12) throw corruptSample(ring.cpu, undefined, recSize);
       const rawSize = view.getUint32(at + 8, true);
       if (12 + rawSize > recSize) throw corruptSample(ring.cpu, rawSize, recSize);
       cb(view, at + 12, rawSize, ring.cpu);
@@ -387,7 +389,7 @@ export class PerfReader implements EventReader {
       while (n < limit) {
         if (off >= avail) {
           // The snapshot's records are read: give their space back, then look at data_head again.
-          // (Calls are fine here: this branch runs on every drain.)
+          // (Calls are fine here: most drains end through this branch, so it has type feedback early.)
           origin += off;
           start = (start + off) & mask;
           off = 0;
@@ -406,9 +408,11 @@ export class PerfReader implements EventReader {
           stop = STOP_RECORD;
           break;
         }
-        // Consumed before the size check and the callback: a corrupt sample or a callback that
+        // Consumed before the size checks and the callback: a corrupt sample or a callback that
         // throws still consumes its record.
         off = (off + recSize) | 0;
+        // A sample too short for its raw size word is corrupt (and that word could lie past the ring).
+        if (recSize < 12) throw corruptSample(cpu, undefined, recSize);
         const rawSize = data.getUint32(pos + 8, true);
         if (12 + rawSize > recSize) throw corruptSample(cpu, rawSize, recSize);
         n++;
@@ -473,8 +477,12 @@ export class PerfReader implements EventReader {
         at = 0;
       }
       if (type === PERF_RECORD_SAMPLE) {
-        const rawSize = view.getUint32(at + 8, true);
-        if (12 + rawSize > size) throw new PerfReaderError(`corrupt sample on cpu ${ring.cpu}: raw size ${rawSize} exceeds record size ${size}`);
+        const rawSize = size < 12 ? undefined : view.getUint32(at + 8, true);
+        if (rawSize === undefined || 12 + rawSize > size) {
+          // Consumed, as the drains do, so the next read goes on after it.
+          ring.release(next);
+          throw corruptSample(ring.cpu, rawSize, size);
+        }
         this.#heldNext = next;
         return new DataView(view.buffer, view.byteOffset + at + 12, rawSize);
       }

@@ -504,7 +504,8 @@ describe('composites', () => {
       ['inner', inner],
       ['pair', addArray(b, inner, 2, t.u32)],
     ]);
-    // Packed: its 64-bit member sits 4 bytes into it, off any multiple of 8 from the record.
+    // Packed (alignment 1): placed right after the s64 array, at a multiple of 8, so its 64-bit
+    // member sits 4 bytes off one: read through s64b even in the aligned body.
     const packed = b.add({
       kind: 'struct',
       name: 'packed',
@@ -527,9 +528,9 @@ describe('composites', () => {
       ['hdr', hdr],
       ['args', addArray(b, t.u64, 4, t.u32)],
       ['signed', addArray(b, t.s64, 2, t.u32)],
+      ['packed', packed],
       ['small', addArray(b, t.u16, 3, t.u32)],
       ['tail', t.u32],
-      ['packed', packed],
       ['odd', odd],
     ]);
     const one = (k: bigint): Record<string, unknown> => ({ when: 2n ** 64n - k, delta: -(2n ** 62n) - k, name: `n${k}` });
@@ -564,6 +565,7 @@ describe('composites', () => {
     expect(root).toContain('function split(');
     // hdr embedded (with inner and the pair's calls) in the aligned body: its members read by name there.
     expect(root).toContain('"ts": w64.u[a + 0]');
+    expect(root).toMatch(/"b": s64b\(v, o \+ \d+\)/);
     expect(root).toContain('["__proto__"]');
     const plain = compileDecoder(b, rec, { codegen: false });
     const buf = new Uint8Array(size + 16);

@@ -48,7 +48,7 @@ describe.skipIf(!producerSupport.ok)('PerfReader: batched data_tail', () => {
 
   // The drain's hot loop leaves wrapped records to a slow path (see PerfReader#drainSamples): the
   // same promises hold there. A one-page ring is one page of data; a wrapped sample is handed out from
-  // a scratch copy, a view of another size. 20 rounds of 50 × 56 bytes wrap a ring of up to 56 KiB.
+  // a scratch copy, a view of another size. The rounds scale with the page size, so the ring wraps.
   it('a callback that throws on a wrapped sample consumes it; the next drain goes on after it', () => {
     using map = perfArray();
     using reader = new PerfReader({ fd: map }, { pageCount: 1 });
@@ -102,7 +102,8 @@ describe.skipIf(!producerSupport.ok)('PerfReader: batched data_tail', () => {
     using p = new Producer('perf', map, 56);
     const seen = new Set<bigint>();
     let total = 0;
-    for (let round = 0; round < 20; round++) {
+    // 20 rounds of 30-40 samples of 72 bytes go round a 4 KiB page more than ten times.
+    for (let round = 0; round < 20 * Math.max(1, pageSize() / 4096); round++) {
       p.produce(30);
       let k = 0;
       for (;;) {
