@@ -984,7 +984,10 @@ const EMBED_CLOSE = '\u0003';
  */
 function embedded(inline: InlineSource | undefined, dec: Dec): InlineSource | undefined {
   if (!inline) return undefined;
-  return (oe, rel, bind) => `${EMBED_OPEN}${inline(oe, rel, bind)}${EMBED_CALL}${bind(dec)}(v, ${oe}, c)${EMBED_CLOSE}`;
+  // The call form is only kept in a parent's function for misaligned records: it calls the nested
+  // decoder's own function for them, when it has one, rather than its per-record choice.
+  const target = (dec as Dec & { split?: Dec }).split ?? dec;
+  return (oe, rel, bind) => `${EMBED_OPEN}${inline(oe, rel, bind)}${EMBED_CALL}${bind(target)}(v, ${oe}, c)${EMBED_CLOSE}`;
 }
 
 /** `source` with each embedding choice (see {@link embedded}) resolved: the embedded form, or the call. */
@@ -1072,14 +1075,16 @@ function wideFactory(name: string, body: string): string {
 function split(v, o, c) {
   ${split}
 }
-return function ${name}(v, o, c) {
+const decoder = function ${name}(v, o, c) {
   const at = v.byteOffset + o;
   if ((at & 7) === 0) {
     const w64 = wideViews(v.buffer);
     if (w64 !== undefined) return aligned(v, o, c, w64, at >>> 3);
   }
   return split(v, o, c);
-};`;
+};
+decoder.split = split;
+return decoder;`;
 }
 
 /** {@link bigOf} where element reads give the value (little-endian host), else undefined. */
