@@ -1062,9 +1062,9 @@ function wideSource(signed: boolean): InlineSource {
  * that each is optimized, and inlines its calls, for the records it gets.
  */
 function wideFactory(name: string, body: string): string {
-  const embedded = chooseEmbedded(body, true);
-  if (!embedded.includes('\0')) return `return function ${name}(v, o, c) {\n  ${embedded}\n};`;
-  const aligned = embedded.replace(WIDE_MARK, (_m, arr: string, rel: string) => `w64.${arr}[a + ${Number(rel) / 8}]`);
+  const withEmbedded = chooseEmbedded(body, true);
+  if (!withEmbedded.includes('\0')) return `return function ${name}(v, o, c) {\n  ${withEmbedded}\n};`;
+  const aligned = withEmbedded.replace(WIDE_MARK, (_m, arr: string, rel: string) => `w64.${arr}[a + ${Number(rel) / 8}]`);
   const split = chooseEmbedded(body, false).replace(WIDE_MARK, (_m, arr: string, rel: string) => {
     const oe = offsetSource(Number(rel));
     return `(scratch32[${SCRATCH_LO}] = v.getUint32(${oe}, true), scratch32[${1 - SCRATCH_LO}] = v.getUint32(${oe} + 4, true), ${arr === 's' ? 'scratchS64' : 'scratchU64'}[0])`;

@@ -93,7 +93,7 @@ const STOP_RECORD = 1;
 /** … after a quarter ring, to publish the tail (the loop is called again). */
 const STOP_PUBLISH = 2;
 
-/** The error for a sample whose raw size overruns its record. */
+/** The error for a corrupt sample: too short for its raw size word (`rawSize` undefined), or a raw size past its record. */
 function corruptSample(cpu: number, rawSize: number | undefined, recSize: number): PerfReaderError {
   if (rawSize === undefined) return new PerfReaderError(`corrupt sample on cpu ${cpu}: record size ${recSize} leaves no room for its raw size`);
   return new PerfReaderError(`corrupt sample on cpu ${cpu}: raw size ${rawSize} exceeds record size ${recSize}`);
