@@ -99,6 +99,18 @@ function corruptSample(cpu: number, rawSize: number | undefined, recSize: number
   return new PerfReaderError(`corrupt sample on cpu ${cpu}: raw size ${rawSize} exceeds record size ${recSize}`);
 }
 
+/**
+ * The raw size of the sample record of `recSize` bytes at `at` of `view`, checked against the
+ * record. (The drain's hot loop makes the same checks inline.)
+ * @throws PerfReaderError for a corrupt sample
+ */
+function sampleRawSize(view: DataView, at: number, recSize: number, cpu: number): number {
+  if (recSize < 12) throw corruptSample(cpu, undefined, recSize);
+  const rawSize = view.getUint32(at + 8, true);
+  if (12 + rawSize > recSize) throw corruptSample(cpu, rawSize, recSize);
+  return rawSize;
+}
+
 /** One CPU's perf event and ring. */
 class CpuRing {
   readonly cpu: number;
@@ -309,22 +321,6 @@ export class PerfReader implements EventReader {
     return this.#scratchView;
   }
 
-  /**
-   * The record of type `type` and size `recSize` at `at` of `view` (a wrapped record's scratch copy):
-   * a sample goes to `cb`, a LOST record is accounted. Returns the samples delivered (0 or 1).
-   */
-  #dispatch(ring: CpuRing, view: DataView, at: number, type: number, recSize: number, cb: RawRecordCallback): number {
-    if (type === PERF_RECORD_SAMPLE) {
-      if (recSize < 12) throw corruptSample(ring.cpu, undefined, recSize);
-      const rawSize = view.getUint32(at + 8, true);
-      if (12 + rawSize > recSize) throw corruptSample(ring.cpu, rawSize, recSize);
-      cb(view, at + 12, rawSize, ring.cpu);
-      return 1;
-    }
-    if (type === PERF_RECORD_LOST) this.#lostRecord(ring, view, at);
-    return 0;
-  }
-
   /** Accounts a PERF_RECORD_LOST record at `off` of `view`. */
   #lostRecord(ring: CpuRing, view: DataView, off: number): void {
     const count = view.getUint32(off + 16, true) + view.getUint32(off + 20, true) * TWO_32;
@@ -444,8 +440,16 @@ export class PerfReader implements EventReader {
     const recSize = ring.data.getUint16(pos + 6, true);
     const next = ring.tail + recSize;
     try {
-      if (pos + recSize > ring.size) return this.#dispatch(ring, this.#wrapped(ring, pos, recSize), 0, type, recSize, cb);
-      return this.#dispatch(ring, ring.data, pos, type, recSize, cb);
+      const wraps = pos + recSize > ring.size;
+      const view = wraps ? this.#wrapped(ring, pos, recSize) : ring.data;
+      const at = wraps ? 0 : pos;
+      if (type === PERF_RECORD_SAMPLE) {
+        const rawSize = sampleRawSize(view, at, recSize, ring.cpu);
+        cb(view, at + 12, rawSize, ring.cpu);
+        return 1;
+      }
+      if (type === PERF_RECORD_LOST) this.#lostRecord(ring, view, at);
+      return 0;
     } finally {
       ring.tail = next;
       if (!this.#closed) ring.publish();
@@ -477,11 +481,13 @@ export class PerfReader implements EventReader {
         at = 0;
       }
       if (type === PERF_RECORD_SAMPLE) {
-        const rawSize = size < 12 ? undefined : view.getUint32(at + 8, true);
-        if (rawSize === undefined || 12 + rawSize > size) {
+        let rawSize: number;
+        try {
+          rawSize = sampleRawSize(view, at, size, ring.cpu);
+        } catch (err) {
           // Consumed, as the drains do, so the next read goes on after it.
           ring.release(next);
-          throw corruptSample(ring.cpu, rawSize, size);
+          throw err;
         }
         this.#heldNext = next;
         return new DataView(view.buffer, view.byteOffset + at + 12, rawSize);
