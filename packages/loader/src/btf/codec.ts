@@ -359,8 +359,8 @@ function bigOf(buffer: ArrayBufferLike): typeof big {
 
 /**
  * `getBigUint64(o, true)`, faster: V8 optimizes an element load of a BigUint64Array (aligned data
- * on a little-endian host) far better than the DataView call, and an unaligned value (perf samples
- * start 4 bytes off) goes through two 32-bit reads and a scratch 64-bit load.
+ * on a little-endian host) far better than the DataView call, and an unaligned value (a record
+ * at another offset of a caller's buffer) goes through two 32-bit reads and a scratch 64-bit load.
  */
 function u64b(v: DataView, o: number): bigint {
   const a = v.byteOffset + o;
@@ -978,7 +978,7 @@ const EMBED_CLOSE = '\u0003';
  * A nested struct's or array's source as a choice between its embedded form (`inline`) and a call
  * of its decoder, resolved by {@link wideFactory}: embedded in the body for records read through
  * the 64-bit views, and in a body without 64-bit reads; called in the body that puts 64-bit values
- * together from halves (perf samples), where one function with every member inline measured slower
+ * together from halves (records not 8-byte aligned), where one function with every member inline measured slower
  * than the calls (~111 against ~106 ns for a 128-byte event, one harness). Undefined without an
  * embedded form.
  */
@@ -1056,7 +1056,9 @@ function wideSource(signed: boolean): InlineSource {
  * marked (see {@link WIDE_MARK}), as the source of a factory that returns it. Without marks, the
  * body as it is. With them, two functions: one where every such read is an element of the buffer's
  * 64-bit views (records that start 8-byte aligned on a little-endian host), one where it is two
- * 32-bit halves and a scratch 64-bit load (perf samples start 4 bytes off), and the decoder picks
+ * 32-bit halves and a scratch 64-bit load (records at other offsets: perf samples, 4 bytes off in
+ * their ring, until the perf reader delivered them in a view shifted by 4; ~35 ns more for a 128 B
+ * event), and the decoder picks
  * one per record. Straight-line bodies instead of a test per read (a 128-byte ring event with ten
  * 64-bit members: ~87 → ~64 ns in one harness); two functions rather than two branches of one, so
  * that each is optimized, and inlines its calls, for the records it gets.

@@ -274,9 +274,9 @@ export const MAP = { SHARED: 0x01, PRIVATE: 0x02, FIXED: 0x10, ANONYMOUS: 0x20 }
 
 const MAP_FAILED = 0xffffffffffffffffn;
 
-/** mmap(2): the address, or `-errno` as a negative bigint. */
-export function mmapRaw(length: number, prot: number, flags: number, fd: number, offset: number): bigint {
-  const r = BigInt(lib().mmap(0n, length, prot, flags, fd, offset));
+/** mmap(2) (at `address` when not 0, a hint unless `MAP_FIXED`): the address, or `-errno` as a negative bigint. */
+export function mmapRaw(length: number, prot: number, flags: number, fd: number, offset: number, address = 0n): bigint {
+  const r = BigInt(lib().mmap(address, length, prot, flags, fd, offset));
   return r === MAP_FAILED ? -BigInt(lastErrno()) : r;
 }
 

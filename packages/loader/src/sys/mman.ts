@@ -11,10 +11,18 @@ export { MAP, PROT, pageSize };
 
 let liveRegions = 0;
 
-const registry = new FinalizationRegistry<{ address: bigint; length: number }>((held) => {
-  // Safety net only: the mapping is released once its ArrayBuffer is unreachable. The buffer, not the
-  // region, is the registered target: typed-array views keep it alive, and unmapping under a live view
-  // would turn the next read into a segfault.
+/** What the safety net needs to unmap a region: its range and how many of its buffers are alive. */
+interface Held {
+  address: bigint;
+  length: number;
+  buffers: number;
+}
+
+const registry = new FinalizationRegistry<Held>((held) => {
+  // Safety net only: the mapping is released once every ArrayBuffer over it is unreachable. The
+  // buffers, not the region, are the registered targets: typed-array views keep them alive, and
+  // unmapping under a live view would turn the next read into a segfault.
+  if (--held.buffers > 0) return;
   liveRegions--;
   munmapRaw(held.address, held.length);
 });
@@ -30,16 +38,35 @@ export class MappedRegion implements Disposable {
   /** Length in bytes. */
   readonly length: number;
   #buffer: ArrayBuffer | undefined;
-  readonly #held: { address: bigint; length: number };
+  readonly #held: Held;
 
   constructor(address: bigint, length: number) {
     this.address = address;
     this.length = length;
     const buffer = viewAt(address, length);
     this.#buffer = buffer;
-    this.#held = { address, length };
+    this.#held = { address, length, buffers: 1 };
     liveRegions++;
     registry.register(buffer, this.#held, this.#held);
+  }
+
+  /**
+   * A second ArrayBuffer over `length` bytes of the mapping from byte `offset`, which need not be
+   * aligned: typed arrays over it see those bytes at another alignment (a perf sample's payload
+   * starts 4 bytes past an 8-byte boundary; over a buffer that starts 4 bytes in, its 64-bit members
+   * are elements of a BigUint64Array). The same rules as {@link MappedRegion.buffer}: not to be used
+   * after {@link MappedRegion.unmap}; the safety net unmaps only once every buffer is unreachable.
+   * @throws TsbpfError `MMAP_UNMAPPED` after unmap, `MMAP_RANGE` for a range outside the mapping
+   */
+  alias(offset: number, length: number): ArrayBuffer {
+    if (!this.#buffer) throw new TsbpfError('MMAP_UNMAPPED', 'mapped region was already unmapped');
+    if (!Number.isInteger(offset) || !Number.isInteger(length) || offset < 0 || length <= 0 || offset + length > this.length) {
+      throw new TsbpfError('MMAP_RANGE', `alias of ${length} bytes at ${offset} is outside the ${this.length}-byte mapping`);
+    }
+    const buffer = viewAt(this.address + BigInt(offset), length);
+    this.#held.buffers++;
+    registry.register(buffer, this.#held, this.#held);
+    return buffer;
   }
 
   /**
@@ -90,4 +117,27 @@ export function mmap(fd: Fd | null, length: number, prot: number, flags: number,
   const addr = mmapRaw(length, prot, f, raw, offset);
   if (addr < 0n) throw new SyscallError('mmap', Number(-addr), { context: fd?.label ?? 'anonymous' });
   return new MappedRegion(addr, length);
+}
+
+/**
+ * Maps `length` bytes of `fd` from offset 0 (shared) followed directly by `scratchLength` bytes of
+ * private anonymous memory, as one region: a ring whose wrapped records are made contiguous by
+ * copying their wrapped part just past its end (perf rings; see `perf/reader.ts`). The range is
+ * reserved first, then `fd` mapped over its start with `MAP_FIXED`, so no other mapping can be
+ * placed in between.
+ * @throws SyscallError when the kernel refuses either mapping (nothing stays mapped then)
+ */
+export function mmapWithScratch(fd: Fd, length: number, scratchLength: number, prot: number): MappedRegion {
+  if (!Number.isInteger(length) || length <= 0 || length % pageSize() !== 0) throw new TsbpfError('MMAP_LENGTH', `mmap length ${length} must be a positive multiple of the page size ${pageSize()}`);
+  if (!Number.isInteger(scratchLength) || scratchLength < 0) throw new TsbpfError('MMAP_LENGTH', `scratch length ${scratchLength} must be a non-negative integer`);
+  const total = length + scratchLength;
+  const base = mmapRaw(total, prot, MAP.PRIVATE | MAP.ANONYMOUS, -1, 0);
+  if (base < 0n) throw new SyscallError('mmap', Number(-base), { context: 'anonymous' });
+  const addr = mmapRaw(length, prot, MAP.SHARED | MAP.FIXED, fd.raw, 0, base);
+  // MAP_FIXED either maps at `base` or fails.
+  if (addr < 0n) {
+    munmapRaw(base, total);
+    throw new SyscallError('mmap', Number(-addr), { context: fd.label });
+  }
+  return new MappedRegion(base, total);
 }

@@ -44,6 +44,8 @@ describe.skipIf(!producerSupport.ok)('PerfReader', () => {
       expect(onlineCpus()).toContain(cpu);
       // 16 bytes of payload; perf pads the raw area so {u32 size; data} is 8-byte aligned.
       expect(view.byteLength).toBe(20);
+      // Delivered where decoders read 64-bit members as aligned elements (CpuRing.samples).
+      expect(view.byteOffset % 8).toBe(0);
       const r = decode(new DataView(view.buffer, view.byteOffset, 16));
       expect(r.magic).toBe(0x7473627066n);
       seqs.push(r.seq);
@@ -64,6 +66,8 @@ describe.skipIf(!producerSupport.ok)('PerfReader', () => {
       p.produce(50);
       let next = received;
       received += reader.readAvailable((view) => {
+        // Payloads are 8-byte aligned in their buffer, wrapped ones too (56 does not divide the page).
+        expect(view.byteOffset % 8).toBe(0);
         const r = decode(new DataView(view.buffer, view.byteOffset, 40));
         expect(r.intact).toBe(true);
         expect(r.seq).toBe(BigInt(next++));
@@ -140,6 +144,27 @@ describe.skipIf(!producerSupport.ok)('PerfReader', () => {
     if (dropped > 0n) console.warn(`sustained perf test: ${dropped} of ${produced} samples lost (counted exactly)`);
   });
 
+  it('async iterator hands out wrapped samples intact, 8-byte aligned as the drains do', async () => {
+    using map = perfArray();
+    using reader = new PerfReader({ fd: map }, { pageCount: 1 });
+    using p = new Producer('perf', map, 40);
+    const records = reader[Symbol.asyncIterator]();
+    let next = 0;
+    for (let round = 0; round < 20 * Math.max(1, pageSize() / 4096); round++) {
+      p.produce(50);
+      for (let k = 0; k < 50; k++) {
+        const { value: view, done } = await records.next();
+        if (done) throw new Error('iterator ended early');
+        expect(view.byteOffset % 8).toBe(0);
+        const r = decode(new DataView(view.buffer, view.byteOffset, 40));
+        expect(r.intact).toBe(true);
+        expect(r.seq).toBe(BigInt(next++));
+      }
+    }
+    await records.return(undefined);
+    expect(p.state.dropped).toBe(0n);
+  });
+
   it('async iterator ends on close', async () => {
     using map = perfArray();
     using p = new Producer('perf', map);
@@ -147,6 +172,7 @@ describe.skipIf(!producerSupport.ok)('PerfReader', () => {
     const seen: bigint[] = [];
     const consume = (async () => {
       for await (const view of reader) {
+        expect(view.byteOffset % 8).toBe(0);
         seen.push(view.getBigUint64(0, true));
         if (seen.length === 5) setImmediate(() => reader.close());
       }

@@ -25,6 +25,8 @@ import {
   linkInfo,
   mapLookupElem,
   mmap,
+  mmapWithScratch,
+  MappedRegion,
   pageSize,
   perfEventDisable,
   perfEventEnable,
@@ -131,6 +133,30 @@ describe('perf_event_open', () => {
     expect(ep.wait(4, 0)).toEqual([77]);
   });
 
+  it('maps a ring with private copy space right after it, and leaves nothing mapped when refused', () => {
+    const fd = track(perfEventOpen(pageFaults, 0, -1));
+    const page = pageSize();
+    const maps = (): number => readFileSync('/proc/self/maps', 'utf8').split('\n').length;
+    using ring = mmapWithScratch(fd, (1 + 2) * page, 2 * page, PROT.READ | PROT.WRITE);
+    expect(ring.length).toBe(5 * page);
+    const meta = new DataView(ring.buffer);
+    expect(Number(meta.getBigUint64(PERF_MMAP_PAGE.DATA_SIZE, true))).toBe(2 * page);
+    // The copy space is ours: zeroed, writable, and contiguous with the data area.
+    const bytes = new Uint8Array(ring.buffer);
+    expect(bytes.subarray(3 * page).every((b) => b === 0)).toBe(true);
+    bytes.fill(7, 3 * page);
+    expect(bytes[5 * page - 1]).toBe(7);
+    // A perf ring of 3 data pages is refused (EINVAL): the reservation is released too.
+    const before = maps();
+    const live = MappedRegion.liveCount;
+    const other = track(perfEventOpen(pageFaults, 0, -1));
+    expect(() => mmapWithScratch(other, (1 + 3) * page, page, PROT.READ | PROT.WRITE)).toThrow(/mmap failed: EINVAL/);
+    expect(maps()).toBe(before);
+    expect(MappedRegion.liveCount).toBe(live);
+    expect(() => mmapWithScratch(fd, page + 1, page, PROT.READ)).toThrow(expect.objectContaining({ code: 'MMAP_LENGTH' }));
+    expect(() => mmapWithScratch(fd, page, -1, PROT.READ)).toThrow(expect.objectContaining({ code: 'MMAP_LENGTH' }));
+  });
+
   it('runs a BPF program on the event, attached by LINK_CREATE (with a cookie) and by ioctl', () => {
     const counts = track(arrayMap(1, 'counts'));
     const prog = track(counterProgram(counts));
@@ -198,6 +224,23 @@ describe('mmap', () => {
     expect(r.unmapped).toBe(true);
     expect(() => r.buffer).toThrow(expect.objectContaining({ code: 'MMAP_UNMAPPED' }));
     expect(() => mmap(null, 0, PROT.READ, MAP.PRIVATE)).toThrow(expect.objectContaining({ code: 'MMAP_LENGTH' }));
+  });
+
+  it('aliases part of a mapping at any byte: the same memory, at another alignment', () => {
+    using r = mmap(null, pageSize(), PROT.READ | PROT.WRITE, MAP.PRIVATE);
+    const alias = r.alias(4, pageSize() - 4);
+    expect(alias.byteLength).toBe(pageSize() - 4);
+    // Writes through either buffer are seen through the other, 4 bytes apart.
+    new DataView(r.buffer).setBigUint64(12, 0x1122334455667788n, true);
+    expect(new BigUint64Array(alias, 0, 2)[1]).toBe(0x1122334455667788n);
+    new Uint8Array(alias)[0] = 7;
+    expect(new Uint8Array(r.buffer)[4]).toBe(7);
+    expect(() => r.alias(1, pageSize())).toThrow(expect.objectContaining({ code: 'MMAP_RANGE' }));
+    expect(() => r.alias(-1, 8)).toThrow(expect.objectContaining({ code: 'MMAP_RANGE' }));
+    expect(() => r.alias(0, 0)).toThrow(expect.objectContaining({ code: 'MMAP_RANGE' }));
+    expect(() => r.alias(0.5, 8)).toThrow(expect.objectContaining({ code: 'MMAP_RANGE' }));
+    r.unmap();
+    expect(() => r.alias(4, 8)).toThrow(expect.objectContaining({ code: 'MMAP_UNMAPPED' }));
   });
 
   it('maps an mmapable array map and sees updates made through bpf(2)', async () => {
