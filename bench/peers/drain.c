@@ -1,12 +1,13 @@
 // SPDX-License-Identifier: Apache-2.0
 // Ring/perf buffer drain peer.
-//   drain <object> ring|perf <size 64|128|1024> <burst> <bursts> <warmup> raw|decoded [every|watermark]
+//   drain <object> ring|perf <size 64|128|1024> <burst> <bursts> <warmup> raw|decoded [every|watermark] [min-warmup-ms]
 // Each burst: BPF_PROG_TEST_RUN of the producer (<kind><size>) writes <burst> records, then the
 // consumer drains them with ring_buffer__consume / perf_buffer__consume; only the drain is timed
 // (CPU time from getrusage, wall time from CLOCK_MONOTONIC), on CPU 0. raw/decoded: see consume.h.
 // Perf wakeups: "every" (default) is perf_buffer__new's wakeup_events = 1; "watermark" opens the
 // same events through perf_buffer__new_raw with a 4 MiB wakeup watermark, so the producer raises no
 // wakeup per record (nothing waits in this benchmark), as the tsbpf side's watermarkBytes does.
+// Warm-up: <warmup> bursts, and on until <min-warmup-ms> have passed (as the tsbpf worker).
 #define _GNU_SOURCE
 #include "common.h"
 #include "consume.h"
@@ -34,7 +35,7 @@ static enum bpf_perf_event_ret perf_raw_cb(void *ctx, int cpu, struct perf_event
 int main(int argc, char **argv)
 {
 	if (argc < 8) {
-		fprintf(stderr, "usage: drain <object> ring|perf <size> <burst> <bursts> <warmup> raw|decoded [every|watermark]\n");
+		fprintf(stderr, "usage: drain <object> ring|perf <size> <burst> <bursts> <warmup> raw|decoded [every|watermark] [min-warmup-ms]\n");
 		return 2;
 	}
 	const char *path = argv[1];
@@ -45,6 +46,7 @@ int main(int argc, char **argv)
 	int warmup = atoi(argv[6]);
 	decoded = strcmp(argv[7], "decoded") == 0;
 	int watermark = argc > 8 && strcmp(argv[8], "watermark") == 0;
+	double min_warmup_ms = argc > 9 ? atof(argv[9]) : 0;
 	peer_init();
 	pin_to_cpu0();
 	char name[32];
@@ -87,7 +89,10 @@ int main(int argc, char **argv)
 	LIBBPF_OPTS(bpf_test_run_opts, topts, .ctx_in = args, .ctx_size_in = perf ? sizeof(args) : 8);
 	double cpu_total = 0, wall_total = 0;
 	unsigned long long events = 0;
-	for (int i = 0; i < warmup + bursts; i++) {
+	double warm_start = now_ms();
+	int timed = 0;
+	for (int i = 0; timed < bursts; i++) {
+		int warming = i < warmup || now_ms() - warm_start < min_warmup_ms;
 		int err = bpf_prog_test_run_opts(bpf_program__fd(prog), &topts);
 		if (err || topts.retval != (unsigned)burst) {
 			fprintf(stderr, "test run: err %d retval %u\n", err, topts.retval);
@@ -101,7 +106,8 @@ int main(int argc, char **argv)
 			fprintf(stderr, "consume: %d\n", n);
 			return 1;
 		}
-		if (i >= warmup) {
+		if (!warming) {
+			timed++;
 			cpu_total += c1 - c0;
 			wall_total += (w1 - w0) * 1e6;
 			events += count;

@@ -5,7 +5,7 @@
  *
  *   worker btf first | btf repeat <n>
  *   worker gadget <object> [hold-seconds]
- *   worker drain <object> ring|perf <size> <burst> <bursts> <warmup> raw|decoded [every|watermark]
+ *   worker drain <object> ring|perf <size> <burst> <bursts> <warmup> raw|decoded [every|watermark] [min-warmup-ms]
  *   worker maps bpfmap|bytes|sys hash|array <n> <rounds> <warmup>
  *   worker e2e <object> ring|perf <ms> raw|decoded <hammer> <hammer cpu>
  */
@@ -119,11 +119,12 @@ async function gadget(args: string[]): Promise<void> {
 }
 
 async function drain(args: string[]): Promise<void> {
-  const [object, kind, sizeS, burstS, burstsS, warmupS, mode, wakeup] = args;
+  const [object, kind, sizeS, burstS, burstsS, warmupS, mode, wakeup, minWarmupMsS] = args;
   const size = Number(sizeS);
   const burst = Number(burstS);
   const bursts = Number(burstsS);
   const warmup = Number(warmupS);
+  const minWarmupNs = BigInt(Math.round(Number(minWarmupMsS ?? 0) * 1e6));
   const L = await loadLoader();
   // On CPU 0, as the C peer: the CPUs of a VM can differ by half in speed.
   L.setCpuAffinity([0]);
@@ -163,7 +164,11 @@ async function drain(args: string[]): Promise<void> {
   let cpuNs = 0;
   let wallNs = 0;
   let events = 0;
-  for (let i = 0; i < warmup + bursts; i++) {
+  // Warm-up: `warmup` bursts, and on until `minWarmupNs` have passed (see drain.ts).
+  const warmStart = process.hrtime.bigint();
+  let timed = 0;
+  for (let i = 0; timed < bursts; i++) {
+    const warming = i < warmup || process.hrtime.bigint() - warmStart < minWarmupNs;
     const r = prog.testRun({ ctxIn: ctx });
     if (r.retval !== burst) throw new Error(`producer returned ${r.retval}, wanted ${burst}`);
     count = 0;
@@ -172,7 +177,8 @@ async function drain(args: string[]): Promise<void> {
     reader.readAvailableRaw(cb);
     const w1 = process.hrtime.bigint();
     const c1 = process.cpuUsage(c0);
-    if (i >= warmup) {
+    if (!warming) {
+      timed++;
       cpuNs += (c1.user + c1.system) * 1000;
       wallNs += Number(w1 - w0);
       events += count;

@@ -83,8 +83,13 @@ export async function benchDrain(ctx: BenchContext, kind: 'ring' | 'perf'): Prom
   // ones. And until a ring has wrapped once, each burst lands on pages of the mapping not read
   // before, and those reads are slower (~16 ns a record for ring 64 B instead of ~6), and a reader's
   // path for the end of the ring is new: the warm-up also covers the first wrap. Both sides skip
-  // the same bursts.
+  // at least these bursts.
   const warmupFor = (size: number): number => (ctx.quick ? 1 : Math.max(30, Math.ceil(DRAIN_RING_BYTES / (burst * recordBytes(kind, size))) + 10));
+  // And a time: a burst takes ~0.2-2 ms, V8's background compiles ~10 ms each, and the drain loop
+  // was seen running unoptimized past 30 bursts (ring 1024 B raw: 47 ns a record instead of 5, until
+  // burst 18-39, once 106, from process to process; 4 of 7 processes of a full run slow throughout
+  // their timed bursts). Both sides warm up for at least this long.
+  const minWarmupMs = ctx.quick ? 0 : 250;
   // Perf buffers are drained twice: with a wakeup per record (wakeup_events = 1, as perf_buffer__new
   // and PerfReader set it) and with a watermark (no wakeup per record). BPF_PROG_TEST_RUN runs the
   // producer on the consumer's CPU, and in a VM each wakeup's self-IPI can trap to the hypervisor
@@ -95,7 +100,7 @@ export async function benchDrain(ctx: BenchContext, kind: 'ring' | 'perf'): Prom
     for (const size of [64, 128, 1024]) {
       for (const mode of ['raw', 'decoded'] as const) {
         const warmup = warmupFor(size);
-        const args = [PRODUCER_OBJECT, kind, String(size), String(burst), String(bursts), String(warmup), mode, wakeup];
+        const args = [PRODUCER_OBJECT, kind, String(size), String(burst), String(bursts), String(warmup), mode, wakeup, String(minWarmupMs)];
         const { ts, peers } = await alternateSides<DrainResult>(ctx.rounds, libs, 'drain', args);
         const cpu = (rs: DrainResult[]): ReturnType<typeof stat> => stat(rs.map((r) => r.cpuNs / r.events));
         const rate = (rs: DrainResult[]): ReturnType<typeof stat> => stat(rs.map((r) => (r.events / r.wallNs) * 1e9 / 1e6));
@@ -113,7 +118,7 @@ export async function benchDrain(ctx: BenchContext, kind: 'ring' | 'perf'): Prom
     }
   }
   ctx.notes.push(
-    `${bench}: ${bursts} bursts of ${burst} records per process (after ${[64, 128, 1024].map(warmupFor).join('/')} warm-up bursts for 64/128/1024 B${ctx.quick ? '' : ": at least 30, and 10 past the ring's first wrap"}), one process per round and side, consumer pinned to CPU 0 on both sides; only the drain is timed.` +
+    `${bench}: ${bursts} bursts of ${burst} records per process (after ${[64, 128, 1024].map(warmupFor).join('/')} warm-up bursts for 64/128/1024 B${ctx.quick ? '' : `: at least 30, and 10 past the ring's first wrap; and at least ${minWarmupMs} ms of warm-up`}), one process per round and side, consumer pinned to CPU 0 on both sides; only the drain is timed.` +
       (kind === 'perf' ? ' Rows without a wakeup setting wake the reader per record (wakeup_events = 1, the default of both readers); "watermark wakeups" rows set a 4 MiB wakeup watermark on both sides.' : ''),
   );
   await benchEndToEnd(ctx, kind);

@@ -119,6 +119,11 @@ function sampleRawSize(view: DataView, at: number, recSize: number, cpu: number)
   return rawSize;
 }
 
+/** The count of the PERF_RECORD_LOST record at `at` of `view` ({u64 id; u64 lost} after its header). */
+function lostCount(view: DataView, at: number): number {
+  return view.getUint32(at + 16, true) + view.getUint32(at + 20, true) * TWO_32;
+}
+
 /** One CPU's perf event and ring. */
 class CpuRing {
   readonly cpu: number;
@@ -338,9 +343,8 @@ export class PerfReader implements EventReader {
     return this.#rings.map((r) => r.cpu);
   }
 
-  /** Accounts a PERF_RECORD_LOST record at `off` of `view`. */
-  #lostRecord(ring: CpuRing, view: DataView, off: number): void {
-    const count = view.getUint32(off + 16, true) + view.getUint32(off + 20, true) * TWO_32;
+  /** Accounts `count` samples lost on `ring` (the count of a PERF_RECORD_LOST; see {@link lostCount}). */
+  #accountLost(ring: CpuRing, count: number): void {
     this.#lost += count;
     this.#lostPerCpu[ring.cpu] += count;
     this.#onLost?.(count, ring.cpu);
@@ -464,7 +468,7 @@ export class PerfReader implements EventReader {
         cb(ring.samples, pos + 8, rawSize, ring.cpu);
         return 1;
       }
-      if (type === PERF_RECORD_LOST) this.#lostRecord(ring, ring.data, pos);
+      if (type === PERF_RECORD_LOST) this.#accountLost(ring, lostCount(ring.data, pos));
       return 0;
     } finally {
       ring.tail = next;
@@ -503,8 +507,10 @@ export class PerfReader implements EventReader {
         this.#heldNext = next;
         return new DataView(ring.samples.buffer, ring.samples.byteOffset + off + 8, rawSize);
       }
+      // Read before the space goes back to the kernel, which may then write over it.
+      const lost = type === PERF_RECORD_LOST ? lostCount(ring.data, off) : 0;
       ring.release(next);
-      if (type === PERF_RECORD_LOST) this.#lostRecord(ring, ring.data, off);
+      if (type === PERF_RECORD_LOST) this.#accountLost(ring, lost);
       // `onLost` may have closed the reader: the rings are unmapped, reading on would fault.
       if (this.#closed) return undefined;
     }

@@ -270,7 +270,7 @@ export function dupCloexecRaw(fd: number): number {
 /** `PROT_*` values of mmap(2). */
 export const PROT = { NONE: 0, READ: 1, WRITE: 2, EXEC: 4 } as const;
 /** `MAP_*` flags of mmap(2). */
-export const MAP = { SHARED: 0x01, PRIVATE: 0x02, FIXED: 0x10, ANONYMOUS: 0x20 } as const;
+export const MAP = { SHARED: 0x01, PRIVATE: 0x02, FIXED: 0x10, ANONYMOUS: 0x20, NORESERVE: 0x4000, FIXED_NOREPLACE: 0x100000 } as const;
 
 const MAP_FAILED = 0xffffffffffffffffn;
 

@@ -120,24 +120,55 @@ export function mmap(fd: Fd | null, length: number, prot: number, flags: number,
 }
 
 /**
- * Maps `length` bytes of `fd` from offset 0 (shared) followed directly by `scratchLength` bytes of
- * private anonymous memory, as one region: a ring whose wrapped records are made contiguous by
- * copying their wrapped part just past its end (perf rings; see `perf/reader.ts`). The range is
- * reserved first, then `fd` mapped over its start with `MAP_FIXED`, so no other mapping can be
- * placed in between.
- * @throws SyscallError when the kernel refuses either mapping (nothing stays mapped then)
+ * Maps `length` bytes of `fd` from offset 0 (shared, with `prot`) followed directly by
+ * `scratchLength` bytes of private anonymous read-write memory, as one region: a ring whose wrapped
+ * records are made contiguous by copying their wrapped part just past its end (perf rings; see
+ * `perf/reader.ts`). `fd` is mapped first, where the kernel likes, so that its refusal (EPERM past
+ * the mlock limit, ENOMEM, EINVAL) leaves nothing behind; the copy space then goes right after it
+ * (`MAP_FIXED_NOREPLACE`, which never replaces a mapping). When those pages are taken (or the
+ * kernel, before 4.17, took the address as a hint), {@link mmapReservedWithScratch} maps both
+ * again into a range reserved for them.
+ * @throws SyscallError when the kernel refuses a mapping (nothing stays mapped then)
  */
 export function mmapWithScratch(fd: Fd, length: number, scratchLength: number, prot: number): MappedRegion {
-  if (!Number.isInteger(length) || length <= 0 || length % pageSize() !== 0) throw new TsbpfError('MMAP_LENGTH', `mmap length ${length} must be a positive multiple of the page size ${pageSize()}`);
-  if (!Number.isInteger(scratchLength) || scratchLength < 0) throw new TsbpfError('MMAP_LENGTH', `scratch length ${scratchLength} must be a non-negative integer`);
+  checkScratchLengths(length, scratchLength);
+  const addr = mmapRaw(length, prot, MAP.SHARED, fd.raw, 0);
+  if (addr < 0n) throw new SyscallError('mmap', Number(-addr), { context: fd.label });
+  const next = addr + BigInt(length);
+  const scratch = mmapRaw(scratchLength, PROT.READ | PROT.WRITE, MAP.PRIVATE | MAP.ANONYMOUS | MAP.FIXED_NOREPLACE, -1, 0, next);
+  if (scratch === next) return new MappedRegion(addr, length + scratchLength);
+  if (scratch >= 0n) munmapRaw(scratch, scratchLength);
+  try {
+    return mmapReservedWithScratch(fd, length, scratchLength, prot);
+  } finally {
+    munmapRaw(addr, length);
+  }
+}
+
+/**
+ * {@link mmapWithScratch} into a range reserved first (no access, no memory committed), `fd` then
+ * mapped over its start and the copy space over the rest, both with `MAP_FIXED`, so nothing else
+ * can be placed in between. Before Linux 6.12 a `MAP_FIXED` mapping that fails has already
+ * unmapped what it was to replace; the reservation is released whole then.
+ * @throws SyscallError when the kernel refuses a mapping (nothing stays mapped then)
+ */
+export function mmapReservedWithScratch(fd: Fd, length: number, scratchLength: number, prot: number): MappedRegion {
+  checkScratchLengths(length, scratchLength);
   const total = length + scratchLength;
-  const base = mmapRaw(total, prot, MAP.PRIVATE | MAP.ANONYMOUS, -1, 0);
+  const base = mmapRaw(total, PROT.NONE, MAP.PRIVATE | MAP.ANONYMOUS | MAP.NORESERVE, -1, 0);
   if (base < 0n) throw new SyscallError('mmap', Number(-base), { context: 'anonymous' });
-  const addr = mmapRaw(length, prot, MAP.SHARED | MAP.FIXED, fd.raw, 0, base);
-  // MAP_FIXED either maps at `base` or fails.
-  if (addr < 0n) {
+  const ring = mmapRaw(length, prot, MAP.SHARED | MAP.FIXED, fd.raw, 0, base);
+  const scratch = ring < 0n ? ring : mmapRaw(scratchLength, PROT.READ | PROT.WRITE, MAP.PRIVATE | MAP.ANONYMOUS | MAP.FIXED, -1, 0, base + BigInt(length));
+  if (scratch < 0n) {
     munmapRaw(base, total);
-    throw new SyscallError('mmap', Number(-addr), { context: fd.label });
+    throw new SyscallError('mmap', Number(-scratch), { context: ring < 0n ? fd.label : 'anonymous' });
   }
   return new MappedRegion(base, total);
+}
+
+/** Both lengths of a ring with copy space: whole pages, neither empty. */
+function checkScratchLengths(length: number, scratchLength: number): void {
+  const page = pageSize();
+  if (!Number.isInteger(length) || length <= 0 || length % page !== 0) throw new TsbpfError('MMAP_LENGTH', `mmap length ${length} must be a positive multiple of the page size ${page}`);
+  if (!Number.isInteger(scratchLength) || scratchLength <= 0 || scratchLength % page !== 0) throw new TsbpfError('MMAP_LENGTH', `scratch length ${scratchLength} must be a positive multiple of the page size ${page}`);
 }
