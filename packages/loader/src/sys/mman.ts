@@ -3,6 +3,7 @@
  * memory, each owned by a {@link MappedRegion} that unmaps deterministically.
  */
 import { TsbpfError } from '../errors.js';
+import { ERRNO } from './errno.js';
 import { SyscallError } from './errors.js';
 import { MAP, PROT, mmapRaw, munmapRaw, pageSize, viewAt } from './ffi.js';
 import type { Fd } from './fd.js';
@@ -123,26 +124,39 @@ export function mmap(fd: Fd | null, length: number, prot: number, flags: number,
  * Maps `length` bytes of `fd` from offset 0 (shared, with `prot`) followed directly by
  * `scratchLength` bytes of private anonymous read-write memory, as one region: a ring whose wrapped
  * records are made contiguous by copying their wrapped part just past its end (perf rings; see
- * `perf/reader.ts`). `fd` is mapped first, where the kernel likes, so that its refusal (EPERM past
- * the mlock limit, ENOMEM, EINVAL) leaves nothing behind; the copy space then goes right after it
- * (`MAP_FIXED_NOREPLACE`, which never replaces a mapping). When those pages are taken (or the
- * kernel, before 4.17, took the address as a hint), {@link mmapReservedWithScratch} maps both
- * again into a range reserved for them.
+ * `perf/reader.ts`). A range for both is reserved (no access, no memory committed), the ring's part
+ * of it released, and `fd` mapped exactly there with `MAP_FIXED_NOREPLACE`, which never replaces a
+ * mapping: the kernel's refusal (EPERM past the mlock limit, ENOMEM, EINVAL) leaves nothing else
+ * touched. Should another thread take that hole first (EEXIST), or a kernel before 4.17 (which
+ * reads the flag as a hint) place `fd` elsewhere, {@link mmapReservedWithScratch} does it.
  * @throws SyscallError when the kernel refuses a mapping (nothing stays mapped then)
  */
 export function mmapWithScratch(fd: Fd, length: number, scratchLength: number, prot: number): MappedRegion {
   checkScratchLengths(length, scratchLength);
-  const addr = mmapRaw(length, prot, MAP.SHARED, fd.raw, 0);
-  if (addr < 0n) throw new SyscallError('mmap', Number(-addr), { context: fd.label });
-  const next = addr + BigInt(length);
-  const scratch = mmapRaw(scratchLength, PROT.READ | PROT.WRITE, MAP.PRIVATE | MAP.ANONYMOUS | MAP.FIXED_NOREPLACE, -1, 0, next);
-  if (scratch === next) return new MappedRegion(addr, length + scratchLength);
-  if (scratch >= 0n) munmapRaw(scratch, scratchLength);
-  try {
+  const base = reserve(length + scratchLength);
+  const tail = base + BigInt(length);
+  munmapRaw(base, length);
+  const addr = mmapRaw(length, prot, MAP.SHARED | MAP.FIXED_NOREPLACE, fd.raw, 0, base);
+  if (addr !== base) {
+    munmapRaw(tail, scratchLength);
+    if (addr >= 0n) munmapRaw(addr, length);
+    else if (addr !== -BigInt(ERRNO.EEXIST)) throw new SyscallError('mmap', Number(-addr), { context: fd.label });
     return mmapReservedWithScratch(fd, length, scratchLength, prot);
-  } finally {
-    munmapRaw(addr, length);
   }
+  // Our own reservation's tail: replacing it takes nothing from anyone.
+  const scratch = mmapRaw(scratchLength, PROT.READ | PROT.WRITE, MAP.PRIVATE | MAP.ANONYMOUS | MAP.FIXED, -1, 0, tail);
+  if (scratch < 0n) {
+    munmapRaw(base, length + scratchLength);
+    throw new SyscallError('mmap', Number(-scratch), { context: 'anonymous' });
+  }
+  return new MappedRegion(base, length + scratchLength);
+}
+
+/** Reserves `length` bytes of address space: no access, no memory committed. */
+function reserve(length: number): bigint {
+  const base = mmapRaw(length, PROT.NONE, MAP.PRIVATE | MAP.ANONYMOUS | MAP.NORESERVE, -1, 0);
+  if (base < 0n) throw new SyscallError('mmap', Number(-base), { context: 'anonymous' });
+  return base;
 }
 
 /**
@@ -155,8 +169,7 @@ export function mmapWithScratch(fd: Fd, length: number, scratchLength: number, p
 export function mmapReservedWithScratch(fd: Fd, length: number, scratchLength: number, prot: number): MappedRegion {
   checkScratchLengths(length, scratchLength);
   const total = length + scratchLength;
-  const base = mmapRaw(total, PROT.NONE, MAP.PRIVATE | MAP.ANONYMOUS | MAP.NORESERVE, -1, 0);
-  if (base < 0n) throw new SyscallError('mmap', Number(-base), { context: 'anonymous' });
+  const base = reserve(total);
   const ring = mmapRaw(length, prot, MAP.SHARED | MAP.FIXED, fd.raw, 0, base);
   const scratch = ring < 0n ? ring : mmapRaw(scratchLength, PROT.READ | PROT.WRITE, MAP.PRIVATE | MAP.ANONYMOUS | MAP.FIXED, -1, 0, base + BigInt(length));
   if (scratch < 0n) {
