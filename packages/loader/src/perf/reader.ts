@@ -119,8 +119,13 @@ function sampleRawSize(view: DataView, at: number, recSize: number, cpu: number)
   return rawSize;
 }
 
-/** The count of the PERF_RECORD_LOST record at `at` of `view` ({u64 id; u64 lost} after its header). */
-function lostCount(view: DataView, at: number): number {
+/**
+ * The count of the PERF_RECORD_LOST record of `recSize` bytes at `at` of `view` ({u64 id; u64 lost}
+ * after its header).
+ * @throws PerfReaderError for a record too short to hold them
+ */
+function lostCount(view: DataView, at: number, recSize: number, cpu: number): number {
+  if (recSize < 24) throw new PerfReaderError(`corrupt lost-samples record on cpu ${cpu}: size ${recSize}, too short for its count`);
   return view.getUint32(at + 16, true) + view.getUint32(at + 20, true) * TWO_32;
 }
 
@@ -468,7 +473,7 @@ export class PerfReader implements EventReader {
         cb(ring.samples, pos + 8, rawSize, ring.cpu);
         return 1;
       }
-      if (type === PERF_RECORD_LOST) this.#accountLost(ring, lostCount(ring.data, pos));
+      if (type === PERF_RECORD_LOST) this.#accountLost(ring, lostCount(ring.data, pos, recSize, ring.cpu));
       return 0;
     } finally {
       ring.tail = next;
@@ -507,9 +512,14 @@ export class PerfReader implements EventReader {
         this.#heldNext = next;
         return new DataView(ring.samples.buffer, ring.samples.byteOffset + off + 8, rawSize);
       }
-      // Read before the space goes back to the kernel, which may then write over it.
-      const lost = type === PERF_RECORD_LOST ? lostCount(ring.data, off) : 0;
-      ring.release(next);
+      // Read before the space goes back to the kernel, which may then write over it; consumed
+      // even when corrupt, as the drains do.
+      let lost = 0;
+      try {
+        if (type === PERF_RECORD_LOST) lost = lostCount(ring.data, off, size, ring.cpu);
+      } finally {
+        ring.release(next);
+      }
       if (type === PERF_RECORD_LOST) this.#accountLost(ring, lost);
       // `onLost` may have closed the reader: the rings are unmapped, reading on would fault.
       if (this.#closed) return undefined;

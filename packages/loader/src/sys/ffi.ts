@@ -49,6 +49,7 @@ interface Native {
   fcntl: Fn<[number, number, number], number>;
   mmap: Fn<[bigint, number, number, number, number, number], number | bigint>;
   munmap: Fn<[bigint, number], number>;
+  mprotect: Fn<[bigint, number, number], number>;
   epollCreate1: Fn<[number], number>;
   epollCtl: Fn<[number, number, number, Uint8Array | null], number>;
   epollWait: AsyncFn<[number, Uint8Array, number, number], number>;
@@ -93,6 +94,7 @@ function lib(): Native {
       number | bigint
     >,
     munmap: libc.func('munmap', 'int', ['uint64_t', 'size_t']) as Fn<[bigint, number], number>,
+    mprotect: libc.func('mprotect', 'int', ['uint64_t', 'size_t', 'int']) as Fn<[bigint, number, number], number>,
     epollCreate1: f('int epoll_create1(int flags)'),
     epollCtl: f('int epoll_ctl(int epfd, int op, int fd, void *event)'),
     epollWait: libc.func('int epoll_wait(int epfd, void *events, int maxevents, int timeout)') as AsyncFn<[number, Uint8Array, number, number], number>,
@@ -270,7 +272,7 @@ export function dupCloexecRaw(fd: number): number {
 /** `PROT_*` values of mmap(2). */
 export const PROT = { NONE: 0, READ: 1, WRITE: 2, EXEC: 4 } as const;
 /** `MAP_*` flags of mmap(2). */
-export const MAP = { SHARED: 0x01, PRIVATE: 0x02, FIXED: 0x10, ANONYMOUS: 0x20, NORESERVE: 0x4000, FIXED_NOREPLACE: 0x100000 } as const;
+export const MAP = { SHARED: 0x01, PRIVATE: 0x02, FIXED: 0x10, ANONYMOUS: 0x20, FIXED_NOREPLACE: 0x100000 } as const;
 
 const MAP_FAILED = 0xffffffffffffffffn;
 
@@ -278,6 +280,12 @@ const MAP_FAILED = 0xffffffffffffffffn;
 export function mmapRaw(length: number, prot: number, flags: number, fd: number, offset: number, address = 0n): bigint {
   const r = BigInt(lib().mmap(address, length, prot, flags, fd, offset));
   return r === MAP_FAILED ? -BigInt(lastErrno()) : r;
+}
+
+/** mprotect(2): 0 or `-errno`. */
+export function mprotectRaw(address: bigint, length: number, prot: number): number {
+  const r = lib().mprotect(address, length, prot);
+  return r < 0 ? -lastErrno() : r;
 }
 
 /** munmap(2): 0 or `-errno`. */

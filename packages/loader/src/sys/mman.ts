@@ -5,7 +5,7 @@
 import { TsbpfError } from '../errors.js';
 import { ERRNO } from './errno.js';
 import { SyscallError } from './errors.js';
-import { MAP, PROT, mmapRaw, munmapRaw, pageSize, viewAt } from './ffi.js';
+import { MAP, PROT, mmapRaw, mprotectRaw, munmapRaw, pageSize, viewAt } from './ffi.js';
 import type { Fd } from './fd.js';
 
 export { MAP, PROT, pageSize };
@@ -120,68 +120,49 @@ export function mmap(fd: Fd | null, length: number, prot: number, flags: number,
   return new MappedRegion(addr, length);
 }
 
+/** Attempts at placing a ring in its reserved range before giving up (another thread mapped there each time). */
+const PLACEMENT_ATTEMPTS = 4;
+
 /**
  * Maps `length` bytes of `fd` from offset 0 (shared, with `prot`) followed directly by
  * `scratchLength` bytes of private anonymous read-write memory, as one region: a ring whose wrapped
  * records are made contiguous by copying their wrapped part just past its end (perf rings; see
- * `perf/reader.ts`). A range for both is reserved (no access, no memory committed), the ring's part
- * of it released, and `fd` mapped exactly there with `MAP_FIXED_NOREPLACE`, which never replaces a
- * mapping: the kernel's refusal (EPERM past the mlock limit, ENOMEM, EINVAL) leaves nothing else
- * touched. Should another thread take that hole first (EEXIST), or a kernel before 4.17 (which
- * reads the flag as a hint) place `fd` elsewhere, {@link mmapReservedWithScratch} does it.
- * @throws SyscallError when the kernel refuses a mapping (nothing stays mapped then)
+ * `perf/reader.ts`). A range for both is reserved (no access), the ring's part of it released, and
+ * `fd` mapped exactly there with `MAP_FIXED_NOREPLACE`; the copy space is the reservation's tail made
+ * read-write. Nothing here maps over a range with `MAP_FIXED`: a failed `MAP_FIXED` mapping of a file
+ * leaves a hole where the old mapping was, which another thread could fill before it is cleaned up.
+ * Should another thread take the released part first (EEXIST), or a kernel before 4.17 (which reads
+ * the flag as a hint) place `fd` elsewhere, it tries again in a new range.
+ * @throws SyscallError when the kernel refuses a mapping (nothing stays mapped then); `MMAP_PLACE`
+ * when other threads took the range at every attempt
  */
 export function mmapWithScratch(fd: Fd, length: number, scratchLength: number, prot: number): MappedRegion {
-  checkScratchLengths(length, scratchLength);
-  const base = reserve(length + scratchLength);
-  const tail = base + BigInt(length);
-  munmapRaw(base, length);
-  const addr = mmapRaw(length, prot, MAP.SHARED | MAP.FIXED_NOREPLACE, fd.raw, 0, base);
-  if (addr !== base) {
-    munmapRaw(tail, scratchLength);
-    if (addr >= 0n) munmapRaw(addr, length);
-    else if (addr !== -BigInt(ERRNO.EEXIST)) throw new SyscallError('mmap', Number(-addr), { context: fd.label });
-    return mmapReservedWithScratch(fd, length, scratchLength, prot);
-  }
-  // Our own reservation's tail: replacing it takes nothing from anyone.
-  const scratch = mmapRaw(scratchLength, PROT.READ | PROT.WRITE, MAP.PRIVATE | MAP.ANONYMOUS | MAP.FIXED, -1, 0, tail);
-  if (scratch < 0n) {
-    munmapRaw(base, length + scratchLength);
-    throw new SyscallError('mmap', Number(-scratch), { context: 'anonymous' });
-  }
-  return new MappedRegion(base, length + scratchLength);
-}
-
-/** Reserves `length` bytes of address space: no access, no memory committed. */
-function reserve(length: number): bigint {
-  const base = mmapRaw(length, PROT.NONE, MAP.PRIVATE | MAP.ANONYMOUS | MAP.NORESERVE, -1, 0);
-  if (base < 0n) throw new SyscallError('mmap', Number(-base), { context: 'anonymous' });
-  return base;
-}
-
-/**
- * {@link mmapWithScratch} into a range reserved first (no access, no memory committed), `fd` then
- * mapped over its start and the copy space over the rest, both with `MAP_FIXED`, so nothing else
- * can be placed in between. Before Linux 6.12 a `MAP_FIXED` mapping that fails has already
- * unmapped what it was to replace; the reservation is released whole then.
- * @throws SyscallError when the kernel refuses a mapping (nothing stays mapped then)
- */
-export function mmapReservedWithScratch(fd: Fd, length: number, scratchLength: number, prot: number): MappedRegion {
-  checkScratchLengths(length, scratchLength);
-  const total = length + scratchLength;
-  const base = reserve(total);
-  const ring = mmapRaw(length, prot, MAP.SHARED | MAP.FIXED, fd.raw, 0, base);
-  const scratch = ring < 0n ? ring : mmapRaw(scratchLength, PROT.READ | PROT.WRITE, MAP.PRIVATE | MAP.ANONYMOUS | MAP.FIXED, -1, 0, base + BigInt(length));
-  if (scratch < 0n) {
-    munmapRaw(base, total);
-    throw new SyscallError('mmap', Number(-scratch), { context: ring < 0n ? fd.label : 'anonymous' });
-  }
-  return new MappedRegion(base, total);
-}
-
-/** Both lengths of a ring with copy space: whole pages, neither empty. */
-function checkScratchLengths(length: number, scratchLength: number): void {
   const page = pageSize();
   if (!Number.isInteger(length) || length <= 0 || length % page !== 0) throw new TsbpfError('MMAP_LENGTH', `mmap length ${length} must be a positive multiple of the page size ${page}`);
   if (!Number.isInteger(scratchLength) || scratchLength <= 0 || scratchLength % page !== 0) throw new TsbpfError('MMAP_LENGTH', `scratch length ${scratchLength} must be a positive multiple of the page size ${page}`);
+  const total = length + scratchLength;
+  for (let attempt = 0; attempt < PLACEMENT_ATTEMPTS; attempt++) {
+    // PROT_NONE and private: no memory is committed until the tail is made writable.
+    const base = mmapRaw(total, PROT.NONE, MAP.PRIVATE | MAP.ANONYMOUS, -1, 0);
+    if (base < 0n) throw new SyscallError('mmap', Number(-base), { context: 'anonymous' });
+    const tail = base + BigInt(length);
+    const released = munmapRaw(base, length);
+    if (released < 0) {
+      munmapRaw(base, total);
+      throw new SyscallError('munmap', -released);
+    }
+    const addr = mmapRaw(length, prot, MAP.SHARED | MAP.FIXED_NOREPLACE, fd.raw, 0, base);
+    if (addr === base) {
+      const writable = mprotectRaw(tail, scratchLength, PROT.READ | PROT.WRITE);
+      if (writable < 0) {
+        munmapRaw(base, total);
+        throw new SyscallError('mprotect', -writable, { context: 'anonymous' });
+      }
+      return new MappedRegion(base, total);
+    }
+    munmapRaw(tail, scratchLength);
+    if (addr >= 0n) munmapRaw(addr, length);
+    else if (addr !== -BigInt(ERRNO.EEXIST)) throw new SyscallError('mmap', Number(-addr), { context: fd.label });
+  }
+  throw new TsbpfError('MMAP_PLACE', `could not map ${fd.label} with ${scratchLength} bytes of copy space after it: other mappings took the range ${PLACEMENT_ATTEMPTS} times`);
 }

@@ -25,7 +25,6 @@ import {
   linkInfo,
   mapLookupElem,
   mmap,
-  mmapReservedWithScratch,
   mmapWithScratch,
   pageSize,
   perfEventDisable,
@@ -136,30 +135,28 @@ describe('perf_event_open', () => {
   /** VmSize of this process in kB. */
   const vmSizeKb = (): number => Number(/VmSize:\s+(\d+)/.exec(readFileSync('/proc/self/status', 'utf8'))?.[1]);
 
-  for (const map of [mmapWithScratch, mmapReservedWithScratch]) {
-    it(`${map.name} maps a ring with private copy space right after it, and nothing when refused`, () => {
-      const fd = track(perfEventOpen(pageFaults, 0, -1));
-      const page = pageSize();
-      // The ring read-only: the copy space is read-write all the same.
-      using ring = map(fd, (1 + 2) * page, 2 * page, PROT.READ);
-      expect(ring.length).toBe(5 * page);
-      const meta = new DataView(ring.buffer);
-      expect(Number(meta.getBigUint64(PERF_MMAP_PAGE.DATA_SIZE, true))).toBe(2 * page);
-      // The copy space is ours: zeroed, writable, and contiguous with the data area.
-      const bytes = new Uint8Array(ring.buffer);
-      expect(bytes.subarray(3 * page).every((b) => b === 0)).toBe(true);
-      bytes.fill(7, 3 * page);
-      expect(bytes[5 * page - 1]).toBe(7);
-      // A perf ring of 3 data pages is refused (EINVAL). A 1 GiB copy space makes a leaked
-      // reservation plain in VmSize, whatever other threads map meanwhile.
-      const other = track(perfEventOpen(pageFaults, 0, -1));
-      const before = vmSizeKb();
-      expect(() => map(other, (1 + 3) * page, 1 << 30, PROT.READ | PROT.WRITE)).toThrow(/mmap failed: EINVAL/);
-      expect(vmSizeKb() - before).toBeLessThan(256 * 1024);
-      expect(() => map(fd, page + 1, page, PROT.READ)).toThrow(expect.objectContaining({ code: 'MMAP_LENGTH' }));
-      expect(() => map(fd, page, 0, PROT.READ)).toThrow(expect.objectContaining({ code: 'MMAP_LENGTH' }));
-    });
-  }
+  it('maps a ring with private copy space right after it, and nothing when refused', () => {
+    const fd = track(perfEventOpen(pageFaults, 0, -1));
+    const page = pageSize();
+    // The ring read-only: the copy space is read-write all the same.
+    using ring = mmapWithScratch(fd, (1 + 2) * page, 2 * page, PROT.READ);
+    expect(ring.length).toBe(5 * page);
+    const meta = new DataView(ring.buffer);
+    expect(Number(meta.getBigUint64(PERF_MMAP_PAGE.DATA_SIZE, true))).toBe(2 * page);
+    // The copy space is ours: zeroed, writable, and contiguous with the data area.
+    const bytes = new Uint8Array(ring.buffer);
+    expect(bytes.subarray(3 * page).every((b) => b === 0)).toBe(true);
+    bytes.fill(7, 3 * page);
+    expect(bytes[5 * page - 1]).toBe(7);
+    // A perf ring of 3 data pages is refused (EINVAL). A 1 GiB copy space makes a leaked
+    // reservation plain in VmSize, whatever other threads map meanwhile.
+    const other = track(perfEventOpen(pageFaults, 0, -1));
+    const before = vmSizeKb();
+    expect(() => mmapWithScratch(other, (1 + 3) * page, 1 << 30, PROT.READ | PROT.WRITE)).toThrow(/mmap failed: EINVAL/);
+    expect(vmSizeKb() - before).toBeLessThan(256 * 1024);
+    expect(() => mmapWithScratch(fd, page + 1, page, PROT.READ)).toThrow(expect.objectContaining({ code: 'MMAP_LENGTH' }));
+    expect(() => mmapWithScratch(fd, page, 0, PROT.READ)).toThrow(expect.objectContaining({ code: 'MMAP_LENGTH' }));
+  });
 
   it('runs a BPF program on the event, attached by LINK_CREATE (with a cookie) and by ioctl', () => {
     const counts = track(arrayMap(1, 'counts'));
