@@ -139,9 +139,9 @@ class CpuRing {
   /** The data area and the copy space after it (see {@link CpuRing.joinWrapped}). */
   readonly data: DataView;
   /**
-   * The data area from its fifth byte, the view samples are delivered in: a sample's payload starts
-   * 12 bytes into its 8-byte-aligned record, so at `pos + 12` of {@link data} it is 4 bytes off an
-   * 8-byte boundary, and at `pos + 8` here (the same bytes) it is on one, where decoders read 64-bit
+   * The data area from its fifth byte, and the copy space: the view samples are delivered in. A
+   * sample's payload starts 12 bytes into its 8-byte-aligned record, so at `pos + 12` of
+   * {@link data} it is 4 bytes off an 8-byte boundary, and at `pos + 8` here (the same bytes) it is on one, where decoders read 64-bit
    * members as elements of a BigUint64Array rather than as two halves (see `btf/codec.ts`; perf
    * decoded 128 B: ~113 -> ~83 ns a record). Those loads are 4 bytes off an 8-byte boundary in
    * memory, which x86-64 and arm64 read as any other load of ordinary memory.
