@@ -978,9 +978,9 @@ const EMBED_CLOSE = '\u0003';
  * A nested struct's or array's source as a choice between its embedded form (`inline`) and a call
  * of its decoder, resolved by {@link wideFactory}: embedded in the body for records read through
  * the 64-bit views, and in a body without 64-bit reads; called in the body that puts 64-bit values
- * together from halves (records not 8-byte aligned), where one function with every member inline measured slower
- * than the calls (~111 against ~106 ns for a 128-byte event, one harness). Undefined without an
- * embedded form.
+ * together from halves (records not 8-byte aligned), where one function with every member inline
+ * measured slower than the calls (~111 against ~106 ns for a 128-byte event, one harness).
+ * Undefined without an embedded form.
  */
 function embedded(inline: InlineSource | undefined, dec: Dec): InlineSource | undefined {
   if (!inline) return undefined;
@@ -1056,10 +1056,9 @@ function wideSource(signed: boolean): InlineSource {
  * marked (see {@link WIDE_MARK}), as the source of a factory that returns it. Without marks, the
  * body as it is. With them, two functions: one where every such read is an element of the buffer's
  * 64-bit views (records that start 8-byte aligned on a little-endian host), one where it is two
- * 32-bit halves and a scratch 64-bit load (records at other offsets: perf samples, 4 bytes off in
- * their ring, until the perf reader delivered them in a view shifted by 4; ~35 ns more for a 128 B
- * event), and the decoder picks
- * one per record. Straight-line bodies instead of a test per read (a 128-byte ring event with ten
+ * 32-bit halves and a scratch 64-bit load (records at other offsets; ~35 ns more for a 128 B
+ * event, which is why the perf reader hands samples out aligned), and the decoder picks one per
+ * record. Straight-line bodies instead of a test per read (a 128-byte ring event with ten
  * 64-bit members: ~87 → ~64 ns in one harness); two functions rather than two branches of one, so
  * that each is optimized, and inlines its calls, for the records it gets.
  */

@@ -9,8 +9,8 @@
  * ({u32 type; u16 misc; u16 size}) followed by their body; a record can wrap around the end of the
  * ring: its wrapped part is then copied to just after the end (each ring is mapped with copy space
  * there), which makes it contiguous. Samples are delivered in a view that starts 4 bytes into the
- * data area, where their payloads are 8-byte aligned (see {@link CpuRing.samples}). `PERF_RECORD_SAMPLE` with
- * `PERF_SAMPLE_RAW` carries {u32 size; u8 data[size]} (size includes up to 7 bytes of alignment
+ * data area, where their payloads are 8-byte aligned (see {@link CpuRing.samples}).
+ * `PERF_RECORD_SAMPLE` with `PERF_SAMPLE_RAW` carries {u32 size; u8 data[size]} (size includes up to 7 bytes of alignment
  * padding); `PERF_RECORD_LOST` reports {u64 id; u64 lost} when the kernel had to drop samples.
  */
 import {
@@ -141,10 +141,11 @@ class CpuRing {
   /**
    * The data area from its fifth byte, and the copy space: the view samples are delivered in. A
    * sample's payload starts 12 bytes into its 8-byte-aligned record, so at `pos + 12` of
-   * {@link data} it is 4 bytes off an 8-byte boundary, and at `pos + 8` here (the same bytes) it is on one, where decoders read 64-bit
-   * members as elements of a BigUint64Array rather than as two halves (see `btf/codec.ts`; perf
-   * decoded 128 B: ~113 -> ~83 ns a record). Those loads are 4 bytes off an 8-byte boundary in
-   * memory, which x86-64 and arm64 read as any other load of ordinary memory.
+   * {@link data} it is 4 bytes off an 8-byte boundary, and at `pos + 8` here (the same bytes) it is
+   * on one, where decoders read 64-bit members as elements of a BigUint64Array rather than as two
+   * halves (see `btf/codec.ts`; perf decoded 128 B: ~113 -> ~83 ns a record). Those loads are 4
+   * bytes off an 8-byte boundary in memory, which x86-64 and arm64 read as any other load of
+   * ordinary memory.
    */
   readonly samples: DataView;
   readonly bytes: Uint8Array;
@@ -458,8 +459,8 @@ export class PerfReader implements EventReader {
 
   /**
    * The record at the tail that {@link #drainSamples} left: a sample wrapping past the ring's end
-   * (made contiguous first), a LOST record (accounted) or another type (skipped). Consumed
-   * even when the callback throws. Returns the samples delivered (0 or 1).
+   * (made contiguous first), a LOST record (accounted) or another type (skipped). Consumed even
+   * when the callback throws. Returns the samples delivered (0 or 1).
    */
   #slowRecord(ring: CpuRing, cb: RawRecordCallback): number {
     const pos = ring.tail & ring.mask;
@@ -487,8 +488,8 @@ export class PerfReader implements EventReader {
 
   /**
    * The next sample of `ring` for the async iterator, or undefined when it is empty. LOST records are
-   * accounted and skipped. Returns its view (wrapped records made contiguous first); the tail to publish once
-   * the caller is done with it goes to #heldNext.
+   * accounted and skipped. Returns its view (wrapped records made contiguous first); the tail to
+   * publish once the caller is done with it goes to #heldNext.
    */
   #peek(ring: CpuRing): DataView | undefined {
     for (;;) {

@@ -5,8 +5,9 @@
 
 /**
  * Receives one record. `data` is a view into the kernel-shared buffer (a perf record that wraps around
- * the end of its ring is made contiguous first, in copy space mapped after the ring): it is valid only
- * until the callback returns, so copy what must outlive it. `cpu` is the CPU whose perf ring held the record, or -1 for a ring buffer.
+ * the end of its ring is made contiguous first, in copy space mapped after the ring): it is valid
+ * only until the callback returns, so copy what must outlive it. `cpu` is the CPU whose perf ring
+ * held the record, or -1 for a ring buffer.
  */
 export type RecordCallback = (data: DataView, cpu: number) => void;
 
